@@ -1,0 +1,37 @@
+# Two commands: `make run` and `make test`. Both bootstrap .venv from pyproject.toml on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEV := $(BIN)/python -m hospital.devserver
+PYTEST_ARGS ?=
+
+.PHONY: run test venv lint typecheck bench clean
+
+run: $(STAMP)
+	$(DEV) run
+
+test: $(STAMP)
+	$(DEV) exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(DEV) exec -- $(BIN)/mypy .
+
+bench: $(STAMP)
+	$(DEV) exec -- $(BIN)/python bench/dosing.py
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+clean:
+	rm -rf var/test var/broker var/results var/cache

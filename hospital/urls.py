@@ -1,0 +1,28 @@
+"""Top-level URLs: pages per app, the API under /api/v1/, the schema and its docs, health."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from hospital import views
+
+api_v1 = [
+    path("", include("medcard.api")),
+    path("", include("reservations.api")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("preferences/text-size", views.text_size, name="text-size"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("medcard.urls")),
+    path("departments/", include("reservations.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+handler404 = "hospital.views.not_found"
+handler500 = "hospital.views.server_error"

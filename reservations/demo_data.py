@@ -1,0 +1,53 @@
+"""Generated demo departments and doctors. All names are invented; no real person is meant."""
+
+from __future__ import annotations
+
+# (code, name_zh, name_en, kind, description_zh, description_en)
+DEPARTMENTS: list[tuple[str, str, str, str, str, str]] = [
+    ("neurology", "神经内科", "Neurology", "clinic", "脑血管病、癫痫、头痛、帕金森病", "Stroke, epilepsy, headache, Parkinson's disease"),
+    ("neurosurgery", "神经外科", "Neurosurgery", "clinic", "脑肿瘤、脑出血、脊髓疾病", "Brain tumours, haemorrhage, spinal cord disease"),
+    ("infectious", "感染病科", "Infectious Diseases", "clinic", "疑难感染、肝炎、发热待查", "Complex infections, hepatitis, fever of unknown origin"),
+    ("dermatology", "皮肤科", "Dermatology", "clinic", "湿疹、银屑病、皮肤肿瘤", "Eczema, psoriasis, skin tumours"),
+    ("endocrinology", "内分泌科", "Endocrinology", "clinic", "糖尿病、甲状腺疾病", "Diabetes, thyroid disease"),
+    ("cardiology", "心内科", "Cardiology", "clinic", "冠心病、高血压、心律失常", "Coronary disease, hypertension, arrhythmia"),
+    ("paediatrics", "儿科", "Paediatrics", "clinic", "儿童常见病与发育", "Common childhood illness and development"),
+    ("respiratory", "呼吸与危重症医学科", "Pulmonary and Critical Care Medicine", "clinic", "慢阻肺、哮喘、肺结节", "COPD, asthma, lung nodules"),
+    ("gastroenterology", "消化内科", "Gastroenterology", "clinic", "胃肠、肝胆胰疾病", "Stomach, bowel, liver and pancreas"),
+    ("nephrology", "肾脏内科", "Nephrology", "clinic", "慢性肾病、透析", "Chronic kidney disease, dialysis"),
+    ("orthopaedics", "骨科", "Orthopaedics", "clinic", "关节、脊柱、运动损伤", "Joints, spine, sports injuries"),
+    ("ophthalmology", "眼科", "Ophthalmology", "clinic", "白内障、青光眼、眼底病", "Cataract, glaucoma, retinal disease"),
+    ("ct", "CT检查", "CT examination", "examination", "平扫及增强CT", "Plain and contrast-enhanced CT"),
+    ("mri", "磁共振检查", "MRI examination", "examination", "平扫及增强磁共振", "Plain and contrast-enhanced MRI"),
+    ("ultrasound", "超声检查", "Ultrasound", "examination", "腹部、心脏、血管超声", "Abdominal, cardiac and vascular ultrasound"),
+    ("endoscopy", "内镜中心", "Endoscopy centre", "examination", "胃镜、肠镜（含无痛）", "Gastroscopy and colonoscopy, sedated or not"),
+]
+
+# (department code, doctor code, name_zh, name_en, title, specialty_zh, specialty_en)
+DOCTORS: list[tuple[str, str, str, str, str, str, str]] = [
+    ("neurology", "neu-wang", "王建国", "Wang Jianguo", "chief", "脑血管病", "Cerebrovascular disease"),
+    ("neurology", "neu-li", "李敏", "Li Min", "associate_chief", "癫痫", "Epilepsy"),
+    ("neurology", "neu-chen", "陈晓东", "Chen Xiaodong", "attending", "头痛与眩晕", "Headache and vertigo"),
+    ("neurosurgery", "nsg-zhao", "赵志强", "Zhao Zhiqiang", "chief", "颅脑肿瘤", "Brain tumours"),
+    ("neurosurgery", "nsg-sun", "孙丽华", "Sun Lihua", "associate_chief", "脊髓疾病", "Spinal cord disease"),
+    ("infectious", "inf-zhou", "周文涛", "Zhou Wentao", "chief", "疑难感染", "Complex infections"),
+    ("infectious", "inf-wu", "吴婷", "Wu Ting", "attending", "病毒性肝炎", "Viral hepatitis"),
+    ("dermatology", "der-zheng", "郑雪梅", "Zheng Xuemei", "chief", "银屑病", "Psoriasis"),
+    ("dermatology", "der-feng", "冯凯", "Feng Kai", "attending", "皮肤肿瘤", "Skin tumours"),
+    ("endocrinology", "end-xu", "徐慧", "Xu Hui", "chief", "糖尿病", "Diabetes"),
+    ("endocrinology", "end-he", "何俊", "He Jun", "associate_chief", "甲状腺疾病", "Thyroid disease"),
+    ("cardiology", "car-lin", "林海", "Lin Hai", "chief", "冠心病介入", "Coronary intervention"),
+    ("cardiology", "car-gao", "高静", "Gao Jing", "associate_chief", "心律失常", "Arrhythmia"),
+    ("cardiology", "car-ma", "马超", "Ma Chao", "attending", "高血压", "Hypertension"),
+    ("paediatrics", "ped-luo", "罗芳", "Luo Fang", "chief", "儿童呼吸", "Paediatric respiratory"),
+    ("paediatrics", "ped-liang", "梁宇", "Liang Yu", "attending", "新生儿", "Neonatology"),
+    ("respiratory", "res-song", "宋立新", "Song Lixin", "chief", "肺结节", "Lung nodules"),
+    ("respiratory", "res-tang", "唐颖", "Tang Ying", "associate_chief", "哮喘", "Asthma"),
+    ("gastroenterology", "gas-han", "韩磊", "Han Lei", "chief", "炎症性肠病", "Inflammatory bowel disease"),
+    ("gastroenterology", "gas-cao", "曹洁", "Cao Jie", "attending", "肝病", "Liver disease"),
+    ("nephrology", "nep-deng", "邓志明", "Deng Zhiming", "chief", "慢性肾病", "Chronic kidney disease"),
+    ("nephrology", "nep-xie", "谢琳", "Xie Lin", "associate_chief", "透析", "Dialysis"),
+    ("orthopaedics", "ort-peng", "彭伟", "Peng Wei", "chief", "关节置换", "Joint replacement"),
+    ("orthopaedics", "ort-lu", "陆洋", "Lu Yang", "attending", "运动医学", "Sports medicine"),
+    ("ophthalmology", "oph-jiang", "蒋蕾", "Jiang Lei", "chief", "眼底病", "Retinal disease"),
+    ("ophthalmology", "oph-shen", "沈斌", "Shen Bin", "attending", "白内障", "Cataract"),
+]
