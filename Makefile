@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV := $(BIN)/python -m hospital.devserver
 PYTEST_ARGS ?=
 
-.PHONY: run test venv lint typecheck bench clean
+.PHONY: run test venv lint typecheck bench clean messages
 
 run: $(STAMP)
 	$(DEV) run
@@ -35,3 +35,8 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf var/test var/broker var/results var/cache
+
+# Re-extract the strings to translate, then compile (polib, so no system gettext is needed to compile).
+messages: $(STAMP)
+	$(DEV) exec -- $(BIN)/python manage.py makemessages -l zh_Hans --no-location --ignore=.venv --ignore=var --ignore='dosing/engine/*'
+	$(BIN)/python -c "import polib; polib.pofile('locale/zh_Hans/LC_MESSAGES/django.po').save_as_mofile('locale/zh_Hans/LC_MESSAGES/django.mo')"

@@ -59,7 +59,7 @@ def dev_environment() -> dict[str, str]:
         if not env.get(key):
             env[key] = value
     # kombu's filesystem transport needs its folders to exist before the first message.
-    for sub in ("broker/queue", "broker/control", "broker/processed", "results", "cache", "media"):
+    for sub in ("broker/queue", "broker/control", "broker/processed", "results", "cache", "media", "static"):
         (var_dir / sub).mkdir(parents=True, exist_ok=True)
     return env
 

@@ -16,6 +16,9 @@ from medcard.models import User
 
 class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Me"  # the schema's component name; every API's nested serializer is "Output"
+
         id = serializers.IntegerField()
         kind = serializers.ChoiceField(choices=User.Kind.choices)
         display_name = serializers.CharField()

@@ -19,6 +19,9 @@ class DepartmentListApi(APIView):
     permission_classes = (AllowAny,)
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Department"  # the schema's component name; every API's nested serializer is "Output"
+
         code = serializers.CharField()
         name = serializers.CharField(help_text="In the language of the request.")
         name_zh = serializers.CharField()

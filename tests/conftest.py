@@ -1,0 +1,78 @@
+"""Fixtures shared by the whole suite: the cast of users, a client per role, environment probes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+
+from medcard import roles
+from medcard.models import User
+from tests import factories
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_or_skip(condition: bool, reason: str) -> None:
+    """Skip locally when a real part is missing; in CI the same gap is a failure, never a silent skip."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run this test)")
+    pytest.skip(reason)
+
+
+def redis_url_for_tests() -> str | None:
+    """REDIS_URL when set, else the machine's local Redis when it answers."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1):
+            return url
+    except OSError:
+        return None
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or (
+        "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+    )
+
+
+@pytest.fixture
+def patient(db: None) -> User:
+    """A patient account holder (the 'owner' of patient-owned rows)."""
+    return factories.patient_account(name="王小明")
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """Another patient account, who must never reach the first one's rows."""
+    return factories.patient_account(name="李大海")
+
+
+@pytest.fixture
+def desk(db: None) -> User:
+    return factories.staff(role=roles.FRONT_DESK, username="desk1")
+
+
+@pytest.fixture
+def pharmacist(db: None) -> User:
+    return factories.staff(role=roles.PHARMACIST, username="pharm1")
+
+
+@pytest.fixture
+def administrator(db: None) -> User:
+    return factories.staff(role=roles.ADMINISTRATOR, username="admin1")
+
+
+@pytest.fixture
+def patient_client(patient: User) -> Iterator[Client]:
+    client = Client()
+    client.force_login(patient)
+    yield client

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import IntegrityError, connection
+from django.test import Client
+from django.utils import timezone, translation
+
+from medcard import roles, services
+from medcard.models import Patient, User
+from tests.factories import PASSWORD
+
+
+@pytest.mark.django_db
+def test_role_groups_exist_after_migrating() -> None:
+    assert set(Group.objects.values_list("name", flat=True)) >= set(roles.ALL)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["13900000001", "+86 139 0000 0001", "139-0000-0001"])
+def test_patient_signs_in_with_mobile_number_however_it_is_typed(client: Client, typed: str) -> None:
+    services.patient_account_create(mobile="13900000001", password=PASSWORD)
+    response = client.post("/accounts/login/", {"mobile": typed, "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/api/v1/me/").json()["kind"] == "patient"
+
+
+@pytest.mark.django_db
+def test_staff_signs_in_with_username(client: Client, desk: User) -> None:
+    response = client.post("/accounts/staff-login/", {"username": "desk1", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/api/v1/me/").json()["roles"] == ["front_desk"]
+
+
+@pytest.mark.django_db
+def test_patient_cannot_use_the_staff_sign_in(client: Client, patient: User) -> None:
+    response = client.post("/accounts/staff-login/", {"username": patient.mobile, "password": PASSWORD})
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_wrong_password_gets_a_clear_message(client: Client, desk: User) -> None:
+    response = client.post(
+        "/accounts/staff-login/", {"username": "desk1", "password": "nope"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400
+    assert "The username or the password is wrong." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_invalid_mobile_number_is_named_on_the_field(client: Client) -> None:
+    response = client.post("/accounts/login/", {"mobile": "12345", "password": "x"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert "Enter an 11-digit mainland mobile number starting with 1." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_staff_account_locks_after_repeated_wrong_passwords(client: Client, desk: User, settings: object) -> None:
+    for _ in range(5):
+        client.post("/accounts/staff-login/", {"username": "desk1", "password": "wrong-guess"})
+    response = client.post(
+        "/accounts/staff-login/", {"username": "desk1", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400
+    assert "this account is locked until" in response.content.decode()
+    desk.refresh_from_db()
+    assert desk.locked_until is not None
+    assert timedelta(minutes=14) < desk.locked_until - timezone.now() <= timedelta(minutes=15)
+
+
+@pytest.mark.django_db
+def test_lock_also_closes_the_admin_site(client: Client, administrator: User) -> None:
+    for _ in range(5):
+        client.post("/accounts/staff-login/", {"username": "admin1", "password": "wrong-guess"})
+    response = client.post("/admin/login/", {"username": "admin1", "password": PASSWORD, "next": "/admin/"})
+    assert response.status_code == 200  # the form again, not a redirect into the admin
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_lock_lifts_after_the_lockout_period(client: Client, desk: User) -> None:
+    for _ in range(5):
+        client.post("/accounts/staff-login/", {"username": "desk1", "password": "wrong-guess"})
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):
+        response = client.post("/accounts/staff-login/", {"username": "desk1", "password": PASSWORD})
+        assert response.status_code == 302
+    desk.refresh_from_db()
+    assert desk.failed_login_count == 0 and desk.locked_until is None
+
+
+@pytest.mark.django_db
+def test_a_correct_password_resets_the_failure_count(client: Client, desk: User) -> None:
+    for _ in range(4):
+        client.post("/accounts/staff-login/", {"username": "desk1", "password": "wrong-guess"})
+    assert client.post("/accounts/staff-login/", {"username": "desk1", "password": PASSWORD}).status_code == 302
+    desk.refresh_from_db()
+    assert desk.failed_login_count == 0
+
+
+@pytest.mark.django_db
+def test_mobile_number_is_not_stored_in_clear(patient: User) -> None:
+    clear = patient.mobile
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT mobile_ciphertext, mobile_index FROM medcard_user WHERE id = %s", [patient.pk])
+        ciphertext, index = cursor.fetchone()
+    assert clear not in ciphertext and clear not in index
+    assert User.objects.get_by_mobile(clear) == patient
+
+
+@pytest.mark.django_db
+def test_a_second_account_for_the_same_mobile_is_refused(patient: User) -> None:
+    with translation.override("en"), pytest.raises(ValidationError, match="already exists"):
+        services.patient_account_create(mobile=patient.mobile, password=PASSWORD)
+    assert User.objects.filter(kind="patient").count() == 1
+
+
+@pytest.mark.django_db
+def test_an_account_has_at_most_one_self(patient: User) -> None:
+    with pytest.raises(IntegrityError):
+        Patient.objects.create(
+            account=patient, name="王二", sex="M", birth_date=timezone.localdate(), relationship="self"
+        )
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent() -> None:
+    call_command("seed_demo", stdout=io.StringIO())
+    counts = (User.objects.count(), Patient.objects.count(), Group.objects.count())
+    call_command("seed_demo", stdout=io.StringIO())
+    assert (User.objects.count(), Patient.objects.count(), Group.objects.count()) == counts
+    holder = User.objects.get_by_mobile(services.DEMO_PATIENT_MOBILE)
+    assert sorted(holder.patients.values_list("relationship", flat=True)) == ["child", "self"]
+    for username, password, _name, role in services.DEMO_STAFF:
+        user = User.objects.get(username=username)
+        assert user.check_password(password)
+        assert user.groups.filter(name=role).exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_refused_where_demo_data_is_not_allowed(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DEMO_DATA_ALLOWED = False
+    with pytest.raises(CommandError, match="refused"):
+        call_command("seed_demo")
+    assert not User.objects.exists()
