@@ -1,0 +1,1 @@
+"""Vancomycin MAP-Bayesian dose engine (numpy and scipy only)."""
