@@ -204,7 +204,7 @@ def recommend(
     >>> rec.status, rec.loading_dose_mg, rec.maintenance.dose_mg, rec.maintenance.interval_h
     ('ok', 1750.0, 750.0, 12.0)
     >>> round(rec.maintenance.auc24_mg_h_per_l, 1)
-    471.5
+    471.6
     """
     target = target or Target()
     rules = rules or DosingRules()
