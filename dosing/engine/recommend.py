@@ -179,6 +179,7 @@ def recommend(
     rules: DosingRules | None = None,
     n_samples: int = 500,
     seed: int = 0,
+    current: tuple[float, float, float] | None = None,
 ) -> Recommendation:
     """Recommend a regimen (and loading dose or next-dose time) from the posterior.
 
@@ -190,6 +191,9 @@ def recommend(
         Current total body weight (for the loading dose and rounding).
     now_h : float
         Time of the decision on the case's time axis.
+    current : (dose_mg, infusion_h, interval_h), optional
+        The regimen being given; when its predicted exposure is on target it is kept (changing a regimen
+        that works only for a slightly higher PTA is not what a pharmacist would do).
 
     Examples
     --------
@@ -209,6 +213,11 @@ def recommend(
     target = target or Target()
     rules = rules or DosingRules()
     doses, taus = _candidates(components, target, rules, weight_kg)
+    current_index = None
+    if current is not None:
+        doses = np.append(doses, current[0])
+        taus = np.append(taus, current[2])
+        current_index = doses.size - 1
     has_history = any(c.subject.doses for c in components)
     give_loading = rules.loading_dose if rules.loading_dose is not None else (not has_history and weight_kg >= 40)
     step = rules.step_mg(weight_kg)
@@ -226,6 +235,8 @@ def recommend(
             None, None
         )
     infusions = rules.infusion_h(doses)
+    if current is not None and current_index is not None:
+        infusions[current_index] = current[1]
     post = steady_state_posterior(components, doses, infusions, taus, n_samples=n_samples, seed=seed)
     w = post.weights
     auc = sum(wi * p.auc24_mg_h_per_l for wi, p in zip(w, post.point, strict=True))
@@ -264,7 +275,9 @@ def recommend(
         best_pta = max(r.pta for r in feasible)
         near = [r for r in feasible if r.pta >= best_pta - 0.02]
         chosen = min(near, key=lambda r: (pref(r), abs(r.auc24_mg_h_per_l - target.auc24_mid)))
-        alternatives = tuple(sorted((r for r in feasible if r is not chosen), key=lambda r: -r.pta)[:4])
+        if current_index is not None and regimens[current_index] in feasible:
+            chosen = regimens[current_index]
+        alternatives = tuple(sorted((r for r in feasible if r != chosen), key=lambda r: -r.pta)[:4])
         next_time = None
         if has_history:
             next_time = _next_dose_time(components, chosen, now_h)
@@ -273,6 +286,8 @@ def recommend(
         else:
             next_time = now_h
         msg = f"{chosen.dose_mg:g} mg every {chosen.interval_h:g} h over {chosen.infusion_h:g} h"
+        if current_index is not None and chosen is regimens[current_index]:
+            msg = "continue the current regimen: " + msg
         return Recommendation(
             True, "ok", msg, "regimen", chosen, loading, loading_h, next_time, level_now, None, None, alternatives
         )
