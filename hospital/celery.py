@@ -26,7 +26,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
     stopped beat must not make every worker look dead.
     """
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
@@ -40,7 +40,10 @@ class HeartbeatStep(bootsteps.StartStopStep):
         hostname = getattr(parent, "hostname", None) or socket.gethostname()
         worker_heartbeat_record(hostname=hostname)
         self.tref = parent.timer.call_repeatedly(
-            settings.WORKER_HEARTBEAT_SECONDS, worker_heartbeat_record, kwargs={"hostname": hostname}, priority=10
+            settings.WORKER_HEARTBEAT_SECONDS,
+            worker_heartbeat_record,
+            kwargs={"hostname": hostname},
+            priority=10,
         )
 
     def stop(self, parent: Any) -> None:

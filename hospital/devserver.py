@@ -66,7 +66,12 @@ def dev_environment() -> dict[str, str]:
 
 def _manage(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return done.stdout
 
@@ -112,7 +117,8 @@ def run(host: str, port: int) -> int:
     # Each child gets its own process group, so stopping it also stops what it started (pool processes,
     # the runserver reloader), and the terminal's Ctrl-C reaches us first.
     processes = {
-        name: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for name, cmd in commands.items()
+        name: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+        for name, cmd in commands.items()
     }
     stopping = False
 

@@ -19,7 +19,9 @@ WORKER_HEARTBEAT_KEY = "platform:worker-heartbeat"
 def worker_heartbeat_record(*, hostname: str) -> None:
     """Store ``now`` as the latest heartbeat of ``hostname`` (any live worker keeps the platform healthy)."""
     try:
-        cache.set(WORKER_HEARTBEAT_KEY, {"hostname": hostname, "at": timezone.now().isoformat()}, timeout=None)
+        cache.set(
+            WORKER_HEARTBEAT_KEY, {"hostname": hostname, "at": timezone.now().isoformat()}, timeout=None
+        )
     except Exception:
         # A heartbeat that cannot be written must not crash the worker's timer; /healthz will report it.
         logger.exception("worker heartbeat could not be recorded")

@@ -26,7 +26,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 _MISSING = object()
 
 
-def env_str(name: str, default: str | None | object = _MISSING) -> str:
+def env_str(name: str, default: str | object | None = _MISSING) -> str:
     """Return the variable ``name``; raise if it is unset and no default is given.
 
     >>> env_str("HOSPITAL_DOCTEST_UNSET", default="fallback")
@@ -284,7 +284,9 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # --- Security ----------------------------------------------------------------------------------------------
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
+)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Load balancers probe /healthz over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -326,7 +328,9 @@ SPECTACULAR_SETTINGS = {
 
 LOG_LEVEL = env_str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -339,7 +343,9 @@ LOGGING = {
             "json_ensure_ascii": False,
         }
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         # Replace Django's own plain-text console handlers, so every line stays JSON.

@@ -49,7 +49,7 @@ def text_size(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(_("Unknown text size: choose normal or large."))
     response = HttpResponseRedirect(_safe_next(request))
     response.set_cookie(
-            TEXT_SIZE_COOKIE,
+        TEXT_SIZE_COOKIE,
         size,
         max_age=365 * 24 * 3600,
         samesite="Lax",

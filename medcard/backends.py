@@ -18,7 +18,7 @@ class LockoutBackend(ModelBackend):
     locked even the right password is refused (this applies to the admin site too, which uses this backend).
     """
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self,
         request: HttpRequest | None,
         username: str | None = None,

@@ -38,7 +38,7 @@ class _SignInForm(forms.Form):
                 _("Too many wrong passwords: this account is locked until %(time)s.") % {"time": until},
                 code="locked",
             )
-        self.user = authenticate(self.request, password=password, **credentials)  # type: ignore[assignment]
+        self.user = authenticate(self.request, password=password, **credentials)
         if self.user is None:
             raise forms.ValidationError(self.wrong_credentials_message, code="invalid_login")
         return cleaned
@@ -60,7 +60,9 @@ class PatientSignInForm(_SignInForm):
 
 class StaffSignInForm(_SignInForm):
     username = forms.CharField(
-        label=gettext_lazy("Username"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username"})
+        label=gettext_lazy("Username"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
     )
     identifier_field = "username"
     wrong_credentials_message = gettext_lazy("The username or the password is wrong.")

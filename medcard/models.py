@@ -56,7 +56,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     failed_login_count = models.PositiveIntegerField(default=0, editable=False)
     locked_until = models.DateTimeField(null=True, blank=True)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "username"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -121,7 +121,9 @@ class Patient(models.Model):
         verbose_name_plural = _("patients")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
-                fields=["account"], condition=Q(relationship="self"), name="medcard_patient_one_self_per_account"
+                fields=["account"],
+                condition=Q(relationship="self"),
+                name="medcard_patient_one_self_per_account",
             ),
             models.CheckConstraint(name="medcard_patient_name_not_blank", condition=~Q(name="")),
         ]

@@ -36,7 +36,7 @@ def mobile_normalise(raw: str) -> str:
 
 
 def user_for_credentials(*, username: str | None, mobile: str | None) -> User | None:
-    """Find the account a sign-in names: staff by username, patients by mobile number (via its blind index)."""
+    """Find the account a sign-in names: staff by username, patients by mobile number (by its blind index)."""
     if username:
         return User.objects.filter(kind=User.Kind.STAFF, username=username).first()
     if mobile:
@@ -82,7 +82,7 @@ def staff_create(*, username: str, password: str, display_name: str, role: str) 
     user = User.objects.create_user(
         username, password, display_name=display_name, is_staff=role == roles.ADMINISTRATOR
     )
-    user.groups.add(Group.objects.get(name=role))
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 
@@ -96,21 +96,21 @@ def patient_account_create(*, mobile: str, password: str | None, display_name: s
         raise ValidationError(_("An account with this mobile number already exists."), code="duplicate")
     user.set_password(password)
     user.save()
-    user.groups.add(Group.objects.get(name=roles.PATIENT))
+    user.groups.add(Group.objects.get_or_create(name=roles.PATIENT)[0])
     return user
 
 
-def patient_add(
-    *, account: User, name: str, sex: str, birth_date: date, relationship: str
-) -> Patient:
+def patient_add(*, account: User, name: str, sex: str, birth_date: date, relationship: str) -> Patient:
     """Add a person to an account; at most one ``self`` per account (enforced by the database)."""
-    patient = Patient(account=account, name=name.strip(), sex=sex, birth_date=birth_date, relationship=relationship)
+    patient = Patient(
+        account=account, name=name.strip(), sex=sex, birth_date=birth_date, relationship=relationship
+    )
     patient.full_clean()
     patient.save()
     return patient
 
 
-# Demo logins printed by `make run`. Only seeded where DEMO_DATA_ALLOWED (the dev runner), never in production.
+# Demo logins printed by `make run`; seeded only where DEMO_DATA_ALLOWED (dev machines), never in production.
 DEMO_PATIENT_MOBILE = "13800138000"
 DEMO_STAFF = (
     # (username, password, display name, role)
@@ -118,7 +118,7 @@ DEMO_STAFF = (
     ("pharmacist", "demo-pharm-2026", "药师 钱磊 (pharmacist)", roles.PHARMACIST),
     ("admin", "demo-admin-2026", "管理员 孙伟 (administrator)", roles.ADMINISTRATOR),
 )
-DEMO_PATIENT_PASSWORD = "demo-patient-2026"
+DEMO_PATIENT_PASSWORD = "demo-patient-2026"  # noqa: S105 - published demo login, dev machines only
 
 
 @transaction.atomic

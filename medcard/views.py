@@ -17,7 +17,9 @@ def _next_url(request: HttpRequest) -> str:
     return "/"
 
 
-def _sign_in(request: HttpRequest, form_class: type[PatientSignInForm | StaffSignInForm], template: str) -> HttpResponse:
+def _sign_in(
+    request: HttpRequest, form_class: type[PatientSignInForm | StaffSignInForm], template: str
+) -> HttpResponse:
     form = form_class(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid() and form.user is not None:
         login(request, form.user)

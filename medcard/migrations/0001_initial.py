@@ -7,65 +7,163 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('kind', models.CharField(choices=[('patient', 'Patient'), ('staff', 'Staff')], max_length=10, verbose_name='kind')),
-                ('username', models.CharField(blank=True, max_length=150, null=True, unique=True, verbose_name='username')),
-                ('mobile_ciphertext', models.TextField(blank=True, default='', verbose_name='mobile number (encrypted)')),
-                ('mobile_index', models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True)),
-                ('display_name', models.CharField(blank=True, default='', max_length=50, verbose_name='name')),
-                ('is_staff', models.BooleanField(default=False, verbose_name='can use the admin site')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='joined')),
-                ('failed_login_count', models.PositiveIntegerField(default=0, editable=False)),
-                ('locked_until', models.DateTimeField(blank=True, null=True)),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("patient", "Patient"), ("staff", "Staff")],
+                        max_length=10,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        blank=True, max_length=150, null=True, unique=True, verbose_name="username"
+                    ),
+                ),
+                (
+                    "mobile_ciphertext",
+                    models.TextField(blank=True, default="", verbose_name="mobile number (encrypted)"),
+                ),
+                (
+                    "mobile_index",
+                    models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True),
+                ),
+                (
+                    "display_name",
+                    models.CharField(blank=True, default="", max_length=50, verbose_name="name"),
+                ),
+                ("is_staff", models.BooleanField(default=False, verbose_name="can use the admin site")),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "date_joined",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="joined"),
+                ),
+                ("failed_login_count", models.PositiveIntegerField(default=0, editable=False)),
+                ("locked_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'user',
-                'verbose_name_plural': 'users',
+                "verbose_name": "user",
+                "verbose_name_plural": "users",
             },
         ),
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, verbose_name='name')),
-                ('sex', models.CharField(choices=[('F', 'Female'), ('M', 'Male')], max_length=1, verbose_name='sex')),
-                ('birth_date', models.DateField(verbose_name='birth date')),
-                ('relationship', models.CharField(choices=[('self', 'Self'), ('spouse', 'Spouse'), ('child', 'Child'), ('parent', 'Parent'), ('other', 'Other relative')], max_length=10, verbose_name='relationship')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=50, verbose_name="name")),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[("F", "Female"), ("M", "Male")], max_length=1, verbose_name="sex"
+                    ),
+                ),
+                ("birth_date", models.DateField(verbose_name="birth date")),
+                (
+                    "relationship",
+                    models.CharField(
+                        choices=[
+                            ("self", "Self"),
+                            ("spouse", "Spouse"),
+                            ("child", "Child"),
+                            ("parent", "Parent"),
+                            ("other", "Other relative"),
+                        ],
+                        max_length=10,
+                        verbose_name="relationship",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="patients",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'patient',
-                'verbose_name_plural': 'patients',
+                "verbose_name": "patient",
+                "verbose_name_plural": "patients",
             },
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'staff'), ('username__isnull', False)), models.Q(('kind', 'patient'), ('mobile_index__isnull', False)), _connector='OR'), name='medcard_user_kind_has_identifier'),
+            model_name="user",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "staff"), ("username__isnull", False)),
+                    models.Q(("kind", "patient"), ("mobile_index__isnull", False)),
+                    _connector="OR",
+                ),
+                name="medcard_user_kind_has_identifier",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.UniqueConstraint(condition=models.Q(('relationship', 'self')), fields=('account',), name='medcard_patient_one_self_per_account'),
+            model_name="patient",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("relationship", "self")),
+                fields=("account",),
+                name="medcard_patient_one_self_per_account",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patient',
-            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='medcard_patient_name_not_blank'),
+            model_name="patient",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name", ""), _negated=True), name="medcard_patient_name_not_blank"
+            ),
         ),
     ]

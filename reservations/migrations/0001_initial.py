@@ -5,48 +5,106 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Department',
+            name="Department",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True, verbose_name='code')),
-                ('name_zh', models.CharField(max_length=60, verbose_name='name (Chinese)')),
-                ('name_en', models.CharField(max_length=100, verbose_name='name (English)')),
-                ('kind', models.CharField(choices=[('clinic', 'Outpatient clinic'), ('examination', 'Examination')], default='clinic', max_length=12, verbose_name='kind')),
-                ('description_zh', models.TextField(blank=True, default='', verbose_name='description (Chinese)')),
-                ('description_en', models.TextField(blank=True, default='', verbose_name='description (English)')),
-                ('sort_order', models.PositiveSmallIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True, verbose_name="code")),
+                ("name_zh", models.CharField(max_length=60, verbose_name="name (Chinese)")),
+                ("name_en", models.CharField(max_length=100, verbose_name="name (English)")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("clinic", "Outpatient clinic"), ("examination", "Examination")],
+                        default="clinic",
+                        max_length=12,
+                        verbose_name="kind",
+                    ),
+                ),
+                (
+                    "description_zh",
+                    models.TextField(blank=True, default="", verbose_name="description (Chinese)"),
+                ),
+                (
+                    "description_en",
+                    models.TextField(blank=True, default="", verbose_name="description (English)"),
+                ),
+                ("sort_order", models.PositiveSmallIntegerField(default=0)),
             ],
             options={
-                'verbose_name': 'department',
-                'verbose_name_plural': 'departments',
-                'ordering': ('sort_order', 'code'),
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('name_zh', ''), _negated=True), models.Q(('name_en', ''), _negated=True)), name='reservations_department_names_not_blank')],
+                "verbose_name": "department",
+                "verbose_name_plural": "departments",
+                "ordering": ("sort_order", "code"),
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("name_zh", ""), _negated=True), models.Q(("name_en", ""), _negated=True)
+                        ),
+                        name="reservations_department_names_not_blank",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Doctor',
+            name="Doctor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True, verbose_name='code')),
-                ('name_zh', models.CharField(max_length=30, verbose_name='name (Chinese)')),
-                ('name_en', models.CharField(max_length=60, verbose_name='name (English)')),
-                ('title', models.CharField(choices=[('chief', 'Chief physician'), ('associate_chief', 'Associate chief physician'), ('attending', 'Attending physician'), ('resident', 'Resident physician')], max_length=20, verbose_name='title')),
-                ('specialty_zh', models.CharField(blank=True, default='', max_length=200, verbose_name='specialty (Chinese)')),
-                ('specialty_en', models.CharField(blank=True, default='', max_length=300, verbose_name='specialty (English)')),
-                ('department', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='doctors', to='reservations.department')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=32, unique=True, verbose_name="code")),
+                ("name_zh", models.CharField(max_length=30, verbose_name="name (Chinese)")),
+                ("name_en", models.CharField(max_length=60, verbose_name="name (English)")),
+                (
+                    "title",
+                    models.CharField(
+                        choices=[
+                            ("chief", "Chief physician"),
+                            ("associate_chief", "Associate chief physician"),
+                            ("attending", "Attending physician"),
+                            ("resident", "Resident physician"),
+                        ],
+                        max_length=20,
+                        verbose_name="title",
+                    ),
+                ),
+                (
+                    "specialty_zh",
+                    models.CharField(
+                        blank=True, default="", max_length=200, verbose_name="specialty (Chinese)"
+                    ),
+                ),
+                (
+                    "specialty_en",
+                    models.CharField(
+                        blank=True, default="", max_length=300, verbose_name="specialty (English)"
+                    ),
+                ),
+                (
+                    "department",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="doctors",
+                        to="reservations.department",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'doctor',
-                'verbose_name_plural': 'doctors',
-                'ordering': ('department', 'code'),
+                "verbose_name": "doctor",
+                "verbose_name_plural": "doctors",
+                "ordering": ("department", "code"),
             },
         ),
     ]

@@ -59,8 +59,14 @@ def test_departments_are_listed_with_names_in_both_languages(client: Client) -> 
     response = client.get("/api/v1/departments/?kind=examination", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     rows = response.json()
-    assert {"code": "mri", "name": "MRI examination", "name_zh": "磁共振检查", "name_en": "MRI examination",
-            "kind": "examination", "doctor_count": 0} in rows
+    assert {
+        "code": "mri",
+        "name": "MRI examination",
+        "name_zh": "磁共振检查",
+        "name_en": "MRI examination",
+        "kind": "examination",
+        "doctor_count": 0,
+    } in rows
     assert all(row["kind"] == "examination" for row in rows)
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
-import json
 
 import polib
 import pytest

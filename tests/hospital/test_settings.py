@@ -108,6 +108,8 @@ def test_deploy_check_has_no_warnings_with_production_settings() -> None:
 
 
 def test_debug_is_off_unless_the_dev_runner_turns_it_on() -> None:
-    result = _run_django(PRODUCTION_ENV, "shell", "-c", "from django.conf import settings; print(settings.DEBUG)")
+    result = _run_django(
+        PRODUCTION_ENV, "shell", "-c", "from django.conf import settings; print(settings.DEBUG)"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"

@@ -56,13 +56,17 @@ def test_wrong_password_gets_a_clear_message(client: Client, desk: User) -> None
 
 @pytest.mark.django_db
 def test_invalid_mobile_number_is_named_on_the_field(client: Client) -> None:
-    response = client.post("/accounts/login/", {"mobile": "12345", "password": "x"}, HTTP_ACCEPT_LANGUAGE="en")
+    response = client.post(
+        "/accounts/login/", {"mobile": "12345", "password": "x"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert response.status_code == 400
     assert "Enter an 11-digit mainland mobile number starting with 1." in response.content.decode()
 
 
 @pytest.mark.django_db
-def test_staff_account_locks_after_repeated_wrong_passwords(client: Client, desk: User, settings: object) -> None:
+def test_staff_account_locks_after_repeated_wrong_passwords(
+    client: Client, desk: User, settings: object
+) -> None:
     for _ in range(5):
         client.post("/accounts/staff-login/", {"username": "desk1", "password": "wrong-guess"})
     response = client.post(
@@ -99,7 +103,9 @@ def test_lock_lifts_after_the_lockout_period(client: Client, desk: User) -> None
 def test_a_correct_password_resets_the_failure_count(client: Client, desk: User) -> None:
     for _ in range(4):
         client.post("/accounts/staff-login/", {"username": "desk1", "password": "wrong-guess"})
-    assert client.post("/accounts/staff-login/", {"username": "desk1", "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/accounts/staff-login/", {"username": "desk1", "password": PASSWORD}).status_code == 302
+    )
     desk.refresh_from_db()
     assert desk.failed_login_count == 0
 

@@ -22,6 +22,8 @@ class Command(BaseCommand):
             )
         departments, doctors = demo_departments_seed()
         logins = demo_accounts_seed()
-        self.stdout.write(f"  Demo data: {departments} departments, {doctors} doctors. Demo logins (role, name, password):")
+        self.stdout.write(
+            f"  Demo data: {departments} departments, {doctors} doctors. Demo logins (role, name, password):"
+        )
         for login in logins:
             self.stdout.write(f"  {login['role']:<14} {login['login']:<14} {login['password']}")
