@@ -29,18 +29,28 @@ ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 10
 
 
+_DEV_SECRET_MAKERS = {
+    "SECRET_KEY": lambda: f"dev-only-{secrets.token_urlsafe(48)}",
+    "FIELD_ENCRYPTION_KEYS": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "BLIND_INDEX_KEY": lambda: secrets.token_urlsafe(32),
+    "CARD_TOKEN_SIGNING_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+}
+
+
 def _dev_secrets(path: Path) -> dict[str, str]:
-    """Read the throwaway dev secrets, creating them on first use (so encrypted demo data stays readable)."""
-    if not path.exists():
+    """Read the throwaway dev secrets, creating missing ones (kept, so encrypted demo data stays readable)."""
+    values = _read_env_file(path) if path.exists() else {}
+    missing = {key: make() for key, make in _DEV_SECRET_MAKERS.items() if key not in values}
+    if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-        lines = [
-            f"SECRET_KEY=dev-only-{secrets.token_urlsafe(48)}",
-            f"FIELD_ENCRYPTION_KEYS={fernet_key}",
-            f"BLIND_INDEX_KEY={secrets.token_urlsafe(32)}",
-        ]
-        path.write_text("\n".join(lines) + "\n")
+        with path.open("a") as handle:
+            handle.writelines(f"{key}={value}\n" for key, value in missing.items())
         path.chmod(0o600)
+        values.update(missing)
+    return values
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text().splitlines():
         if "=" in line and not line.lstrip().startswith("#"):

@@ -249,6 +249,12 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 BLIND_INDEX_KEY = env_str("BLIND_INDEX_KEY", default=None)
 if not FIELD_ENCRYPTION_KEYS or not BLIND_INDEX_KEY:
     raise ImproperlyConfigured("Set FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY (see README: Configuration).")
+# CARD_TOKEN_SIGNING_KEY: the Ed25519 private key (base64 of its 32-byte seed) that signs the dynamic QR
+# tokens of medical cards; kiosks verify with the public half, published at /api/v1/card-tokens/public-key/.
+CARD_TOKEN_SIGNING_KEY = env_str("CARD_TOKEN_SIGNING_KEY", default=None)
+if not CARD_TOKEN_SIGNING_KEY:
+    raise ImproperlyConfigured("Set CARD_TOKEN_SIGNING_KEY (see README: Configuration).")
+CARD_TOKEN_LIFETIME_SECONDS = env_int("CARD_TOKEN_LIFETIME_SECONDS", 60, minimum=10, maximum=600)
 DEMO_DATA_ALLOWED = env_bool("DEMO_DATA_ALLOWED", DEBUG)
 
 # --- Internationalisation and time -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -21,12 +22,13 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": "blind-index-key-for-the-test-only-0123456789",
+    "CARD_TOKEN_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
 }
 
 
 def _run_django(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEMO_"))}
-    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"):
+    for key in PRODUCTION_ENV:
         env.pop(key, None)
     for key, value in env_overrides.items():
         if value is None:
@@ -88,7 +90,10 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     assert "Set the environment variable SECRET_KEY" in result.stderr
 
 
-@pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS"])
+@pytest.mark.parametrize(
+    "missing",
+    ["DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEYS", "ALLOWED_HOSTS", "CARD_TOKEN_SIGNING_KEY"],
+)
 def test_production_refuses_to_start_without_required_settings(missing: str) -> None:
     result = _run_django(dict(PRODUCTION_ENV, **{missing: None}), "check")
     assert result.returncode != 0
