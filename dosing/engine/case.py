@@ -1,7 +1,8 @@
 """The JSON case format: parsing, input checks, and the full run behind ``python -m dosing.engine``.
 
-See ``dosing/engine/README.md`` for the format with worked examples. Every quantity carries its unit in its key
-(``weight_kg``, ``amount_mg``, ``conc_mg_per_l``); creatinine is ``{"value": ..., "unit": "mg/dL" | "umol/L"}``.
+See ``dosing/engine/README.md`` for the format with worked examples. Every quantity carries its unit in its
+key (``weight_kg``, ``amount_mg``, ``conc_mg_per_l``); creatinine is ``{"value": ..., "unit": "mg/dL"}`` (or
+``"umol/L"``).
 Unknown keys are refused, so a unit is never guessed. Impossible values are refused with :class:`CaseError`;
 values that are possible but outside a model's covariate ranges, or a level drawn during an infusion, produce
 warnings in the result.
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from dosing.engine.covariates import scr_to_mg_dl
-from dosing.engine.estimation import Dose, MapResult, Observation, Reset, Subject, fit_map
+from dosing.engine.estimation import MapResult, Subject, fit_map
+from dosing.engine.events import Dose, Observation, Reset
 from dosing.engine.forecast import Component, forecast, model_weights, steady_state_posterior
 from dosing.engine.models import (
     STRUCTURAL_NAMES,
@@ -63,12 +65,16 @@ def _num(value: Any, where: str) -> float:
     return float(value)
 
 
-def _keys(obj: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()) -> Mapping[str, Any]:
+def _keys(
+    obj: Any, where: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> Mapping[str, Any]:
     if not isinstance(obj, Mapping):
         raise CaseError(f"{where} must be an object")
     unknown = sorted(set(obj) - allowed)
     if unknown:
-        raise CaseError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise CaseError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
     missing = sorted(required - set(obj))
     if missing:
         raise CaseError(f"{where}: missing {', '.join(missing)}")
@@ -102,7 +108,8 @@ class _Clock:
         if self.iso:
             if not isinstance(value, str):
                 raise CaseError(f"{where}: expected an ISO 8601 date-time")
-            assert self.origin is not None
+            if self.origin is None:
+                raise CaseError(f"{where}: no time origin")
             return (self._parse(value, where) - self.origin).total_seconds() / 3600.0
         return _num(value, where)
 
@@ -120,7 +127,11 @@ def _collect_times(case: Mapping[str, Any]) -> list[Any]:
                 out += [m["time"] for m in value if isinstance(m, Mapping) and "time" in m]
     if "now" in case:
         out.append(case["now"])
-    for w in (case.get("forecast") or {}).get("auc_windows", []) if isinstance(case.get("forecast"), Mapping) else []:
+    for w in (
+        (case.get("forecast") or {}).get("auc_windows", [])
+        if isinstance(case.get("forecast"), Mapping)
+        else []
+    ):
         if isinstance(w, Mapping):
             out += [w.get("start"), w.get("end")]
     return out
@@ -241,7 +252,9 @@ def parse_patient(patient: Any, clock: _Clock) -> PatientPeriods:
     return PatientPeriods(tuple(change_times), tuple(periods))
 
 
-def parse_history(case: Mapping[str, Any], clock: _Clock) -> tuple[list[Dose], list[Observation], list[Reset]]:
+def parse_history(
+    case: Mapping[str, Any], clock: _Clock
+) -> tuple[list[Dose], list[Observation], list[Reset]]:
     """Doses (with repeats expanded), levels and resets, checked."""
     doses: list[Dose] = []
     raw_doses = case.get("doses", [])
@@ -249,8 +262,12 @@ def parse_history(case: Mapping[str, Any], clock: _Clock) -> tuple[list[Dose], l
         _fail("doses must be a list")
     for i, d in enumerate(raw_doses):
         where = f"doses[{i}]"
-        d = _keys(d, where, {"time", "amount_mg", "duration_h", "steady_state", "interval_h", "repeat"},
-                  {"time", "amount_mg", "duration_h"})
+        d = _keys(
+            d,
+            where,
+            {"time", "amount_mg", "duration_h", "steady_state", "interval_h", "repeat"},
+            {"time", "amount_mg", "duration_h"},
+        )
         t = clock.hours(d["time"], f"{where}.time")
         amount = _num(d["amount_mg"], f"{where}.amount_mg")
         if not 0 < amount <= MAX_DOSE_MG:
@@ -290,7 +307,10 @@ def parse_history(case: Mapping[str, Any], clock: _Clock) -> tuple[list[Dose], l
         t = clock.hours(o["time"], f"{where}.time")
         c = _num(o["conc_mg_per_l"], f"{where}.conc_mg_per_l")
         if c <= 0:
-            _fail(f"{where}: concentration must be positive (values below the limit of quantification are not supported)")
+            _fail(
+                f"{where}: concentration must be positive "
+                "(values below the limit of quantification are not supported)"
+            )
         if c > MAX_LEVEL_MG_PER_L:
             _fail(f"{where}: {c:g} mg/L is implausibly high for vancomycin; check the unit (mg/L = µg/mL)")
         levels.append(Observation(t, c))
@@ -301,7 +321,10 @@ def parse_history(case: Mapping[str, Any], clock: _Clock) -> tuple[list[Dose], l
     for i, o in enumerate(levels):
         before = [d for d in doses if d.time_h < o.time_h or (d.ss and d.time_h <= o.time_h)]
         if not before:
-            _fail(f"levels[{i}] at {o.time_h:g} h is before any recorded dose; add the earlier doses or a steady-state dose")
+            _fail(
+                f"levels[{i}] at {o.time_h:g} h is before any recorded dose; "
+                "add the earlier doses or a steady-state dose"
+            )
     return doses, levels, resets
 
 
@@ -312,14 +335,19 @@ def history_warnings(doses: Sequence[Dose], levels: Sequence[Observation]) -> li
         for d in doses:
             if d.duration_h > 0 and d.time_h < o.time_h < d.end_h:
                 out.append(
-                    f"levels[{i}] at {o.time_h:g} h was drawn during an infusion ({d.time_h:g}-{d.end_h:g} h); "
+                    f"levels[{i}] at {o.time_h:g} h was drawn during an infusion "
+                    f"({d.time_h:g}-{d.end_h:g} h); "
                     "check the sampling time"
                 )
         if o.conc_mg_per_l > HIGH_LEVEL_MG_PER_L:
-            out.append(f"levels[{i}] = {o.conc_mg_per_l:g} mg/L is unusually high; check the sample and the unit")
+            out.append(
+                f"levels[{i}] = {o.conc_mg_per_l:g} mg/L is unusually high; check the sample and the unit"
+            )
     for d in doses:
         if d.duration_h > 0 and d.amount_mg / d.duration_h > 1000.0 + 1e-9:
-            out.append(f"dose at {d.time_h:g} h runs faster than 1 g/h ({d.amount_mg / d.duration_h:.0f} mg/h)")
+            out.append(
+                f"dose at {d.time_h:g} h runs faster than 1 g/h ({d.amount_mg / d.duration_h:.0f} mg/h)"
+            )
         if d.duration_h == 0:
             out.append(f"dose at {d.time_h:g} h is recorded as a bolus (duration_h 0); vancomycin is infused")
     return out
@@ -366,14 +394,20 @@ def _options(case: Mapping[str, Any]) -> tuple[Target, DosingRules]:
     if isinstance(t, Mapping) and t.get("kind") == "chinese_guideline":
         target = Target.chinese_guideline()
     else:
-        t = _keys(t, "target", {"kind", "auc24_low", "auc24_high", "trough_low_mg_per_l", "trough_high_mg_per_l"})
+        t = _keys(
+            t, "target", {"kind", "auc24_low", "auc24_high", "trough_low_mg_per_l", "trough_high_mg_per_l"}
+        )
         try:
             target = Target(
                 kind=str(t.get("kind", "auc24")),
                 auc24_low=_num(t.get("auc24_low", 400.0), "target.auc24_low"),
                 auc24_high=_num(t.get("auc24_high", 600.0), "target.auc24_high"),
-                trough_low_mg_per_l=None if t.get("trough_low_mg_per_l") is None else _num(t["trough_low_mg_per_l"], "target.trough_low_mg_per_l"),
-                trough_high_mg_per_l=None if t.get("trough_high_mg_per_l") is None else _num(t["trough_high_mg_per_l"], "target.trough_high_mg_per_l"),
+                trough_low_mg_per_l=None
+                if t.get("trough_low_mg_per_l") is None
+                else _num(t["trough_low_mg_per_l"], "target.trough_low_mg_per_l"),
+                trough_high_mg_per_l=None
+                if t.get("trough_high_mg_per_l") is None
+                else _num(t["trough_high_mg_per_l"], "target.trough_high_mg_per_l"),
             )
         except ValueError as exc:
             raise CaseError(f"target: {exc}") from None
@@ -415,8 +449,15 @@ def _fit_json(fit: MapResult, model: PopulationModel, weight: float) -> dict[str
         "parameters": _structural(model, fit.parameters),
         "typical_parameters": _structural(model, fit.typical_parameters),
         "predictions": [
-            {"time_h": float(t), "observed_mg_per_l": float(y), "ipred_mg_per_l": float(i), "pred_mg_per_l": float(p)}
-            for t, y, i, p in zip(fit.times_h, fit.observed_mg_per_l, fit.ipred_mg_per_l, fit.pred_mg_per_l, strict=True)
+            {
+                "time_h": float(t),
+                "observed_mg_per_l": float(y),
+                "ipred_mg_per_l": float(i),
+                "pred_mg_per_l": float(p),
+            }
+            for t, y, i, p in zip(
+                fit.times_h, fit.observed_mg_per_l, fit.ipred_mg_per_l, fit.pred_mg_per_l, strict=True
+            )
         ],
     }
 
@@ -442,9 +483,10 @@ def _recommendation_json(rec: Recommendation, clock: _Clock) -> dict[str, Any]:
         "redose_mg": rec.redose_mg,
         "alternatives": [_regimen_json(a) for a in rec.alternatives],
     }
-    if clock.iso and rec.next_dose_time_h is not None:
-        assert clock.origin is not None
-        out["next_dose_time"] = (clock.origin + timedelta(hours=rec.next_dose_time_h)).isoformat(timespec="minutes")
+    if clock.origin is not None and rec.next_dose_time_h is not None:
+        out["next_dose_time"] = (clock.origin + timedelta(hours=rec.next_dose_time_h)).isoformat(
+            timespec="minutes"
+        )
     return out
 
 
@@ -487,7 +529,9 @@ def run_case(case: Any) -> dict[str, Any]:
                 raise CaseError(f"model {model.id}: covariates give non-positive typical parameters {tv}")
         for w in model.out_of_range(envs[-1]):
             warnings.append(w)
-        subjects.append(Subject(model, envs, periods.change_times_h, tuple(doses), tuple(resets), tuple(levels)))
+        subjects.append(
+            Subject(model, envs, periods.change_times_h, tuple(doses), tuple(resets), tuple(levels))
+        )
     if not subjects:
         _fail("no model in the library suits this patient" + (f" ({'; '.join(skipped)})" if skipped else ""))
 
@@ -498,7 +542,9 @@ def run_case(case: Any) -> dict[str, Any]:
     result: dict[str, Any] = {
         "success": bool(good),
         "status": "ok" if good else "fit_failed",
-        "message": "" if good else "no model could be fitted: " + "; ".join(f"{f.model_id}: {f.message}" for f in fits),
+        "message": ""
+        if good
+        else "no model could be fitted: " + "; ".join(f"{f.model_id}: {f.message}" for f in fits),
         "warnings": warnings,
         "skipped_models": skipped,
         "time_origin": clock.origin.isoformat() if clock.origin is not None else None,
@@ -520,7 +566,12 @@ def run_case(case: Any) -> dict[str, Any]:
     if current is not None:
         dose_mg, dur_h, tau_h = current
         post = steady_state_posterior(
-            components, np.array([dose_mg]), np.array([dur_h]), np.array([tau_h]), n_samples=n_samples, seed=seed
+            components,
+            np.array([dose_mg]),
+            np.array([dur_h]),
+            np.array([tau_h]),
+            n_samples=n_samples,
+            seed=seed,
         )
         auc = sum(w * p.auc24_mg_h_per_l[0] for w, p in zip(post.weights, post.point, strict=True))
         trough = sum(w * p.trough_mg_per_l[0] for w, p in zip(post.weights, post.point, strict=True))
@@ -539,7 +590,13 @@ def run_case(case: Any) -> dict[str, Any]:
         }
 
     rec = recommend(
-        components, weight_kg=weight_kg, now_h=now, target=target, rules=rules, n_samples=n_samples, seed=seed,
+        components,
+        weight_kg=weight_kg,
+        now_h=now,
+        target=target,
+        rules=rules,
+        n_samples=n_samples,
+        seed=seed,
         current=current,
     )
     result["target"] = {k: getattr(target, k) for k in target.__dataclass_fields__}
@@ -554,20 +611,25 @@ def run_case(case: Any) -> dict[str, Any]:
         _fail("forecast: step_h must be positive and give at most 5000 points")
     times = np.arange(first, now + horizon + 1e-9, step)
     windows = []
-    for i, w in enumerate(fopt.get("auc_windows", [])):
-        w = _keys(w, f"forecast.auc_windows[{i}]", {"start", "end"}, {"start", "end"})
-        a, b = clock.hours(w["start"], "auc window start"), clock.hours(w["end"], "auc window end")
+    for i, raw in enumerate(fopt.get("auc_windows", [])):
+        spec = _keys(raw, f"forecast.auc_windows[{i}]", {"start", "end"}, {"start", "end"})
+        a, b = clock.hours(spec["start"], "auc window start"), clock.hours(spec["end"], "auc window end")
         if b <= a:
             _fail(f"forecast.auc_windows[{i}]: end must be after start")
         windows.append((a, b))
     if not windows:
         windows = [(now - 24.0, now)] if doses and now - 24.0 >= first else []
         windows.append((now, now + 24.0))
-    fcomponents = [Component(replace(c.subject, doses=c.subject.doses + tuple(future)), c.fit, c.weight) for c in components]
+    fcomponents = [
+        Component(replace(c.subject, doses=c.subject.doses + tuple(future)), c.fit, c.weight)
+        for c in components
+    ]
     level = _num(fopt.get("credible_level", 0.9), "forecast.credible_level")
     if not 0 < level < 1:
         _fail("forecast.credible_level must be between 0 and 1")
-    fc = forecast(fcomponents, times, auc_windows_h=windows, n_samples=n_samples, credible_level=level, seed=seed)
+    fc = forecast(
+        fcomponents, times, auc_windows_h=windows, n_samples=n_samples, credible_level=level, seed=seed
+    )
     result["forecast"] = {
         "includes_recommended_doses": bool(future),
         "credible_level": level,
@@ -576,10 +638,19 @@ def run_case(case: Any) -> dict[str, Any]:
         "lower_mg_per_l": fc.conc_lower_mg_per_l.tolist(),
         "upper_mg_per_l": fc.conc_upper_mg_per_l.tolist(),
         "auc": [
-            {"start_h": float(a), "end_h": float(b), "auc_mg_h_per_l": float(v), "lower_mg_h_per_l": float(lo),
-             "upper_mg_h_per_l": float(hi)}
+            {
+                "start_h": float(a),
+                "end_h": float(b),
+                "auc_mg_h_per_l": float(v),
+                "lower_mg_h_per_l": float(lo),
+                "upper_mg_h_per_l": float(hi),
+            }
             for (a, b), v, lo, hi in zip(
-                fc.auc_windows_h, fc.auc_mg_h_per_l, fc.auc_lower_mg_h_per_l, fc.auc_upper_mg_h_per_l, strict=True
+                fc.auc_windows_h,
+                fc.auc_mg_h_per_l,
+                fc.auc_lower_mg_h_per_l,
+                fc.auc_upper_mg_h_per_l,
+                strict=True,
             )
         ],
     }
@@ -610,10 +681,17 @@ def _planned_doses(rec: Recommendation, now_h: float, rules: DosingRules) -> lis
     out: list[Dose] = []
     if rec.loading_dose_mg is not None and rec.loading_infusion_h is not None:
         out.append(Dose(now_h, rec.loading_dose_mg, rec.loading_infusion_h))
-    if rec.strategy == "regimen" and rec.maintenance is not None and rec.success and rec.next_dose_time_h is not None:
+    if (
+        rec.strategy == "regimen"
+        and rec.maintenance is not None
+        and rec.success
+        and rec.next_dose_time_h is not None
+    ):
         m = rec.maintenance
         n = int(7 * 24 // m.interval_h)
         out += [Dose(rec.next_dose_time_h + k * m.interval_h, m.dose_mg, m.infusion_h) for k in range(n)]
     if rec.strategy == "redose_by_level" and rec.redose_mg is not None and rec.next_dose_time_h is not None:
-        out.append(Dose(rec.next_dose_time_h, rec.redose_mg, float(rules.infusion_h(np.array([rec.redose_mg]))[0])))
+        out.append(
+            Dose(rec.next_dose_time_h, rec.redose_mg, float(rules.infusion_h(np.array([rec.redose_mg]))[0]))
+        )
     return out

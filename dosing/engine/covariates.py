@@ -43,7 +43,9 @@ def scr_to_mg_dl(value: float, unit: str) -> float:
     raise ValueError(f"unknown creatinine unit {unit!r}; use 'mg/dL' or 'umol/L'")
 
 
-def cockcroft_gault_ml_per_min(*, age_years: float, weight_kg: float, scr_mg_dl: float, female: bool) -> float:
+def cockcroft_gault_ml_per_min(
+    *, age_years: float, weight_kg: float, scr_mg_dl: float, female: bool
+) -> float:
     """Creatinine clearance by Cockcroft-Gault, mL/min.
 
     ``(140 - age) * weight / (72 * SCr)``, times 0.85 for women.
@@ -71,7 +73,9 @@ def ckd_epi_2021_ml_per_min_1_73m2(*, age_years: float, scr_mg_dl: float, female
     """
     kappa, alpha, sex_factor = (0.7, -0.241, 1.012) if female else (0.9, -0.302, 1.0)
     ratio = scr_mg_dl / kappa
-    return 142.0 * min(ratio, 1.0) ** alpha * max(ratio, 1.0) ** -1.200 * 0.9938**age_years * sex_factor
+    return float(
+        142.0 * min(ratio, 1.0) ** alpha * max(ratio, 1.0) ** -1.200 * 0.9938**age_years * sex_factor
+    )
 
 
 def schwartz_bedside_ml_per_min_1_73m2(*, height_cm: float, scr_mg_dl: float) -> float:
@@ -139,7 +143,7 @@ def bsa_dubois_m2(*, weight_kg: float, height_cm: float) -> float:
     >>> round(bsa_dubois_m2(weight_kg=70, height_cm=175), 4)
     1.8481
     """
-    return 0.007184 * weight_kg**0.425 * height_cm**0.725
+    return float(0.007184 * weight_kg**0.425 * height_cm**0.725)
 
 
 def bsa_mosteller_m2(*, weight_kg: float, height_cm: float) -> float:

@@ -46,7 +46,8 @@ class ErrorModel:
 
     Examples
     --------
-    mapbayr's README model, ``Var = 0.05 f^2 + 0.1`` (variances), is combined2 with SDs sqrt(0.1) and sqrt(0.05):
+    mapbayr's README model, ``Var = 0.05 f^2 + 0.1`` (variances), is combined2 with SDs sqrt(0.1) and
+    sqrt(0.05):
 
     >>> import numpy as np
     >>> e = ErrorModel("combined2", float(np.sqrt(0.1)), float(np.sqrt(0.05)))

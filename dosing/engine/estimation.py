@@ -10,12 +10,13 @@ models (it shifts the OFV by a constant and does not move the estimate).
 
 The posterior covariance is the form that matches NONMEM's ``.phi`` ETC (reference section 0.4)::
 
-    Cov = [Omega^-1 + G' V^-1 G + 1/2 sum_j (dVar_j/deta)(dVar_j/deta)' / Var_j^2]^-1,   G = df/deta at eta_hat.
+    Cov = [Omega^-1 + G' V^-1 G + 1/2 sum_j (dVar_j/deta)(dVar_j/deta)' / Var_j^2]^-1
+    G = df/deta at eta_hat
 
-Optimisation is bounded (about +-4 omega) L-BFGS-B on a batched objective: the value and the central-difference
-gradient come from one vectorised evaluation of ``2k + 1`` parameter sets. Several starts are screened in one
-batch as well. A fit that does not converge is reported through ``status``; it never raises and never returns a
-number as if it were good.
+Optimisation is bounded (about +-4 omega) L-BFGS-B on a batched objective: the value and the central-
+difference gradient come from one vectorised evaluation of ``2k + 1`` parameter sets. Several starts are
+screened in one batch as well. A fit that does not converge is reported through ``status``; it never raises
+and never returns a number as if it were good.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ class MapResult:
     """Outcome of a MAP fit.
 
     ``success`` is False whenever the estimate should not be used; ``status`` says why:
-    ``converged``, ``a_priori`` (no levels, η = 0), ``at_bound`` (an η sits on its search bound: the data and the
-    model disagree), ``not_converged`` or ``numerical_failure``.
+    ``converged``, ``a_priori`` (no levels, η = 0), ``at_bound`` (an η sits on its search bound: the data and
+    the model disagree), ``not_converged`` or ``numerical_failure``.
     """
 
     success: bool
@@ -207,13 +208,14 @@ def _bounds(model: PopulationModel, envs: Sequence[Mapping[str, float]]) -> tupl
 
 def _start_points(model: PopulationModel) -> FloatArray:
     """η = 0 and points one and two SDs along each principal axis of Ω."""
-    chol = np.linalg.cholesky(model.omega)
+    chol: FloatArray = np.linalg.cholesky(model.omega).astype(np.float64)
     k = model.omega.shape[0]
-    pts = [np.zeros(k)]
+    pts: list[FloatArray] = [np.zeros(k)]
     for scale in (1.0, 2.0):
         for j in range(k):
-            pts.append(scale * chol[:, j])
-            pts.append(-scale * chol[:, j])
+            column: FloatArray = chol[:, j] * scale
+            pts.append(column)
+            pts.append(-column)
     return np.array(pts)
 
 
@@ -243,7 +245,8 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
     ...                       {"name": "V1", "typical": "10", "eta": "e2"},
     ...                       {"name": "Q", "typical": "1"}, {"name": "V2", "typical": "10"}],
     ...        "omega": {"etas": ["e1", "e2"], "matrix": [[0.3, 0], [0, 0.3]], "convention": "var"},
-    ...        "error": {"model": "combined2", "additive_sd_mg_per_l": 0.1 ** 0.5, "proportional_sd": 0.05 ** 0.5}}
+    ...        "error": {"model": "combined2", "additive_sd_mg_per_l": 0.1 ** 0.5,
+    ...                  "proportional_sd": 0.05 ** 0.5}}
     >>> model = model_from_dict(doc)
     >>> subject = Subject(model, ({"WT": 90.0},), (), (Dose(0.0, 100.0, 5.0),), (),
     ...                   (Observation(6.0, 3.9), Observation(15.0, 1.1)))
@@ -260,7 +263,9 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
 
     def finish(eta: FloatArray, ofv: float, status: str, message: str, cov: FloatArray) -> MapResult:
         conc, _, _ = objective.predictor.predict(eta[None, :])
-        params = [{n: float(v[0]) for n, v in p.items()} for p in objective.predictor.parameters(eta[None, :])]
+        params = [
+            {n: float(v[0]) for n, v in p.items()} for p in objective.predictor.parameters(eta[None, :])
+        ]
         diag = np.diag(model.omega)
         shrink = 1.0 - np.sqrt(np.clip(1.0 - np.diag(cov) / diag, 0.0, 1.0))
         return MapResult(
@@ -284,7 +289,9 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
         )
 
     if objective.y.size == 0:
-        return finish(np.zeros(k), 0.0, "a_priori", "no levels: population (a priori) parameters", model.omega.copy())
+        return finish(
+            np.zeros(k), 0.0, "a_priori", "no levels: population (a priori) parameters", model.omega.copy()
+        )
 
     lower, upper = _bounds(model, subject.envs)
     starts = np.clip(_start_points(model), lower, upper)
@@ -306,12 +313,16 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
             )
             runs.append(res)
     except (FloatingPointError, np.linalg.LinAlgError, ValueError) as exc:
-        return finish(np.zeros(k), float("nan"), "numerical_failure", f"optimiser failed: {exc}", model.omega.copy())
+        return finish(
+            np.zeros(k), float("nan"), "numerical_failure", f"optimiser failed: {exc}", model.omega.copy()
+        )
     best = min(runs, key=lambda r: float(r.fun))
     eta = np.asarray(best.x, dtype=float)
     ofv = float(best.fun)
     if ofv >= _BIG or not np.isfinite(ofv):
-        return finish(eta, float("nan"), "numerical_failure", "no finite objective near the prior", model.omega.copy())
+        return finish(
+            eta, float("nan"), "numerical_failure", "no finite objective near the prior", model.omega.copy()
+        )
     try:
         cov = objective.posterior_covariance(eta)
         if not np.all(np.isfinite(cov)) or np.any(np.linalg.eigvalsh(cov) <= 0):
@@ -323,7 +334,9 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
     at_bound = (eta - lower < 1e-6 * span) | (upper - eta < 1e-6 * span)
     if np.any(at_bound):
         names = ", ".join(n for n, b in zip(model.eta_names, at_bound, strict=True) if b)
-        return finish(eta, ofv, "at_bound", f"{names} at the 4-SD search bound: levels inconsistent with the model", cov)
+        return finish(
+            eta, ofv, "at_bound", f"{names} at the 4-SD search bound: levels inconsistent with the model", cov
+        )
     if not best.success and float(np.max(np.abs(grad))) > 1e-3:
         return finish(eta, ofv, "not_converged", f"L-BFGS-B: {best.message}", cov)
     return finish(eta, ofv, "converged", "MAP estimate converged", cov)

@@ -6,11 +6,11 @@ Rules (the ones PsN ``proseval`` output needs, see the reference section 0.5):
 2. Covariates are piecewise constant and carried backward (NOCB): a covariate measured at time ``c_k`` applies
    on ``(c_(k-1), c_k]``; after the last measurement the last value holds. This equals NONMEM with an EVID=2
    record at every measurement time. Compartment amounts are continuous where parameters change.
-3. A reset empties every compartment and stops running infusions. A steady-state dose ``ss=1`` resets, puts the
-   system at the steady state of the regimen (amount, duration, ``interval_h``; ``interval_h=0`` means a
-   continuous infusion at ``amount/duration`` mg/h running for ever), then gives the dose itself. ``ss=2`` adds
-   the steady state to the current state without a reset. An observation at the time of a steady-state dose
-   sees the steady-state trough; one at the time of a plain reset sees the state before the reset.
+3. A reset empties every compartment and stops running infusions. A steady-state dose ``ss=1`` resets, puts
+   the system at the steady state of the regimen (amount, duration, ``interval_h``; ``interval_h=0`` means a
+   continuous infusion at ``amount/duration`` mg/h running for ever), then gives the dose itself. ``ss=2``
+   adds the steady state to the current state without a reset. An observation at the time of a steady-state
+   dose sees the steady-state trough; one at the time of a plain reset sees the state before the reset.
 
 The history is cut into segments of constant parameters; each segment is solved in closed form by
 superposition (:func:`dosing.engine.pk.respond`) and hands its compartment amounts to the next.

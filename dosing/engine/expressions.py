@@ -79,10 +79,10 @@ class Expression:
     ['CRCL', 'DIAL']
     >>> round(float(e({"CRCL": 120.0, "DIAL": 1.0})), 6)
     3.15
-    >>> parse_expression("__import__('os').system('ls')")
+    >>> parse_expression("__import__('os').system('ls')")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    dosing.engine.expressions.ExpressionError: call to "__import__('os').system" is not allowed in "__import__('os').system('ls')"
+    dosing.engine.expressions.ExpressionError: call to "__import__('os').system" is not allowed in ...
     """
 
     source: str

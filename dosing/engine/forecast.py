@@ -1,10 +1,11 @@
 """Posterior forecasts: concentrations with credible bands, AUC windows, steady state, several models at once.
 
-A forecast is built from one or more :class:`Component` (a subject, its MAP fit and a model weight). With several
-models the weights are proportional to ``exp(-OFV/2)`` (mapbayr's likelihood scheme); the point forecast is the
-weighted mean of each model's MAP prediction and the bands come from the mixture of the models' posterior
-samples ``eta ~ N(eta_hat, Cov)`` (sample counts in proportion to the weights). Bands describe parameter
-uncertainty only (a credible band for the concentration, not a prediction interval for a new level).
+A forecast is built from one or more :class:`Component` (a subject, its MAP fit and a model weight). With
+several models the weights are proportional to ``exp(-OFV/2)`` (mapbayr's likelihood scheme); the point
+forecast is the weighted mean of each model's MAP prediction and the bands come from the mixture of the
+models' posterior samples ``eta ~ N(eta_hat, Cov)`` (sample counts in proportion to the weights). Bands
+describe parameter uncertainty only (a credible band for the concentration, not a prediction interval for a
+new level).
 """
 
 from __future__ import annotations
@@ -126,7 +127,11 @@ def forecast(
         predictor = Predictor(comp.subject, query)
         eta = np.vstack([comp.fit.eta[None, :], sample_eta(comp.fit, int(n), rng)])
         conc, cum, valid = predictor.predict(eta)
-        auc = cum[:, times.size + 1 :: 2] - cum[:, times.size :: 2] if windows.size else np.zeros((eta.shape[0], 0))
+        auc = (
+            cum[:, times.size + 1 :: 2] - cum[:, times.size :: 2]
+            if windows.size
+            else np.zeros((eta.shape[0], 0))
+        )
         point_c += w * conc[0, : times.size]
         point_a += w * auc[0]
         keep = valid[1:]
@@ -187,7 +192,8 @@ def steady_state_posterior(
 ) -> PosteriorSteadyState:
     """Steady-state trough, peak and AUC24 of each candidate regimen, at the MAP and over posterior samples.
 
-    Candidates are given as parallel arrays of length C; the parameters are those of the last covariate period.
+    Candidates are given as parallel arrays of length C; the parameters are those of the last covariate
+    period.
     Sample arrays have shape (S_m * C,) ordered sample-major.
     """
     weights = np.array([c.weight for c in components], dtype=float)

@@ -18,8 +18,8 @@ A model is a JSON document (one file per published model in ``dosing/engine/mode
 ``derived``
     Ordered list of ``[name, expression]`` intermediates.
 ``parameters``
-    Ordered list of ``{"name", "typical", "unit", "eta", "iiv"}``: ``typical`` is an expression over covariates
-    and earlier names; ``eta`` names the random effect (or is absent); ``iiv`` is ``exponential``
+    Ordered list of ``{"name", "typical", "unit", "eta", "iiv"}``: ``typical`` is an expression over
+    covariates and earlier names; ``eta`` names the random effect (or is absent); ``iiv`` is ``exponential``
     (``P = TV exp(eta)``, the default) or ``additive`` (``P = TV + eta``).
 ``structural``
     Optional mapping from the structural names (``CL, V`` / ``CL, V1, Q, V2`` / ``CL, V1, Q2, V2, Q3, V3``) to
@@ -109,7 +109,9 @@ _STANDARD: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], floa
     ),
     "EGFR_CKDEPI": (
         ("AGE", "SCR", "MALE"),
-        lambda e: cov.ckd_epi_2021_ml_per_min_1_73m2(age_years=e["AGE"], scr_mg_dl=e["SCR"], female=_female(e)),
+        lambda e: cov.ckd_epi_2021_ml_per_min_1_73m2(
+            age_years=e["AGE"], scr_mg_dl=e["SCR"], female=_female(e)
+        ),
     ),
     "EGFR_SCHWARTZ": (
         ("HT", "SCR"),
@@ -153,7 +155,9 @@ class RenalRule:
             wt = cov.dosing_weight_kg(weight_kg=wt, height_cm=env["HT"], female=female)
         elif self.weight == "ffm":
             wt = cov.fat_free_mass_kg(weight_kg=wt, height_cm=env["HT"], female=female)
-        crcl = cov.cockcroft_gault_ml_per_min(age_years=env["AGE"], weight_kg=wt, scr_mg_dl=scr, female=female)
+        crcl = cov.cockcroft_gault_ml_per_min(
+            age_years=env["AGE"], weight_kg=wt, scr_mg_dl=scr, female=female
+        )
         if self.cap_ml_per_min is not None:
             crcl = min(crcl, self.cap_ml_per_min)
         return crcl
@@ -277,7 +281,9 @@ class PopulationModel:
                     out[name] = np.broadcast_to(np.asarray(expr(values), dtype=float), (eta.shape[0],))
         return out
 
-    def structural_arrays(self, params: Mapping[str, FloatArray]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def structural_arrays(
+        self, params: Mapping[str, FloatArray]
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``(cl (B,), v (B, n), q (B, n-1))`` from named parameters."""
         names = STRUCTURAL_NAMES[self.compartments]
         cl = np.asarray(params["CL"], dtype=float)
@@ -323,13 +329,13 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
     """
     _expect(isinstance(doc, Mapping), "a model must be a JSON object")
     mid = doc.get("id")
-    _expect(isinstance(mid, str) and mid.replace("_", "").isalnum() and mid == mid.lower(), "model id must be snake_case")
-    assert isinstance(mid, str)
+    if not (isinstance(mid, str) and mid.replace("_", "").isalnum() and mid == mid.lower()):
+        raise ModelError("model id must be snake_case")
     for key in ("name", "citation", "source"):
         _expect(isinstance(doc.get(key), str) and bool(doc[key].strip()), f"model {mid}: {key!r} is required")
     ncmt = doc.get("compartments")
-    _expect(ncmt in STRUCTURAL_NAMES, f"model {mid}: compartments must be 1, 2 or 3")
-    assert isinstance(ncmt, int)
+    if isinstance(ncmt, bool) or not (isinstance(ncmt, int) and ncmt in STRUCTURAL_NAMES):
+        raise ModelError(f"model {mid}: compartments must be 1, 2 or 3")
     population = doc.get("population", {})
     _expect(isinstance(population, Mapping), f"model {mid}: population must be an object")
     groups = tuple(population.get("groups", ()))
@@ -339,7 +345,9 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
     defaults: dict[str, float] = {}
     required: list[str] = []
     for name, spec in dict(doc.get("covariates", {})).items():
-        _expect(name.isupper() and name not in STANDARD_NAMES, f"model {mid}: bad model covariate name {name!r}")
+        _expect(
+            name.isupper() and name not in STANDARD_NAMES, f"model {mid}: bad model covariate name {name!r}"
+        )
         _expect(isinstance(spec, Mapping), f"model {mid}: covariate {name} must be an object")
         if spec.get("default") is None:
             required.append(name)
@@ -349,7 +357,9 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
     renal_doc = dict(doc.get("renal", {}))
     unknown = set(renal_doc) - {"weight", "cap_ml_per_min", "scr_floor_mg_dl", "scr_floor_age_over_years"}
     _expect(not unknown, f"model {mid}: unknown renal keys {sorted(unknown)}")
-    _expect(renal_doc.get("weight", "total") in CRCL_WEIGHTS, f"model {mid}: renal weight must be {CRCL_WEIGHTS}")
+    _expect(
+        renal_doc.get("weight", "total") in CRCL_WEIGHTS, f"model {mid}: renal weight must be {CRCL_WEIGHTS}"
+    )
     renal = RenalRule(
         weight=renal_doc.get("weight", "total"),
         cap_ml_per_min=None
@@ -375,29 +385,48 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
 
     derived: list[tuple[str, Expression]] = []
     for item in doc.get("derived", []):
-        _expect(isinstance(item, list | tuple) and len(item) == 2, f"model {mid}: derived items are [name, expr]")
+        _expect(
+            isinstance(item, list | tuple) and len(item) == 2, f"model {mid}: derived items are [name, expr]"
+        )
         name, text = item
-        _expect(isinstance(name, str) and name.isidentifier() and name not in known, f"model {mid}: bad name {name!r}")
+        _expect(
+            isinstance(name, str) and name.isidentifier() and name not in known,
+            f"model {mid}: bad name {name!r}",
+        )
         derived.append((name, compile_expr(text, f"derived {name}")))
         known.add(name)
 
     omega_doc = doc.get("omega")
-    _expect(isinstance(omega_doc, Mapping), f"model {mid}: omega is required")
-    assert isinstance(omega_doc, Mapping)
+    if not isinstance(omega_doc, Mapping):
+        raise ModelError(f"model {mid}: omega is required")
     eta_names = tuple(omega_doc.get("etas", ()))
-    _expect(len(eta_names) >= 1 and len(set(eta_names)) == len(eta_names), f"model {mid}: omega etas must be unique")
+    _expect(
+        len(eta_names) >= 1 and len(set(eta_names)) == len(eta_names),
+        f"model {mid}: omega etas must be unique",
+    )
     params: list[Parameter] = []
     used_etas: set[str] = set()
     for p in doc.get("parameters", []):
-        _expect(isinstance(p, Mapping) and isinstance(p.get("name"), str), f"model {mid}: each parameter needs a name")
+        _expect(
+            isinstance(p, Mapping) and isinstance(p.get("name"), str),
+            f"model {mid}: each parameter needs a name",
+        )
         pname = p["name"]
-        _expect(pname.isidentifier() and pname not in known, f"model {mid}: bad or duplicate parameter {pname!r}")
+        _expect(
+            pname.isidentifier() and pname not in known, f"model {mid}: bad or duplicate parameter {pname!r}"
+        )
         eta = p.get("eta")
         _expect(eta is None or eta in eta_names, f"model {mid}: parameter {pname} uses unknown eta {eta!r}")
         _expect(eta is None or eta not in used_etas, f"model {mid}: eta {eta} is used twice")
         iiv = p.get("iiv", "exponential")
-        _expect(iiv in ("exponential", "additive"), f"model {mid}: iiv of {pname} must be exponential or additive")
-        params.append(Parameter(pname, compile_expr(p.get("typical"), f"typical {pname}"), str(p.get("unit", "")), eta, iiv))
+        _expect(
+            iiv in ("exponential", "additive"), f"model {mid}: iiv of {pname} must be exponential or additive"
+        )
+        params.append(
+            Parameter(
+                pname, compile_expr(p.get("typical"), f"typical {pname}"), str(p.get("unit", "")), eta, iiv
+            )
+        )
         if eta is not None:
             used_etas.add(eta)
         known.add(pname)
@@ -407,7 +436,9 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
     structural: dict[str, Expression] | None = None
     if "structural" in doc:
         sdoc = doc["structural"]
-        _expect(isinstance(sdoc, Mapping) and set(sdoc) == set(needed), f"model {mid}: structural needs {needed}")
+        _expect(
+            isinstance(sdoc, Mapping) and set(sdoc) == set(needed), f"model {mid}: structural needs {needed}"
+        )
         structural = {n: compile_expr(sdoc[n], f"structural {n}") for n in needed}
     else:
         names = {p.name for p in params}
@@ -416,15 +447,23 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
     matrix = np.asarray(omega_doc.get("matrix"), dtype=float)
     k = len(eta_names)
     _expect(matrix.shape == (k, k), f"model {mid}: omega matrix must be {k}x{k}")
-    _expect(bool(np.all(np.isfinite(matrix))) and np.allclose(matrix, matrix.T), f"model {mid}: omega must be symmetric")
+    _expect(
+        bool(np.all(np.isfinite(matrix))) and np.allclose(matrix, matrix.T),
+        f"model {mid}: omega must be symmetric",
+    )
     _expect(bool(np.all(np.linalg.eigvalsh(matrix) > 0)), f"model {mid}: omega must be positive definite")
     convention = omega_doc.get("convention")
-    _expect(convention in OMEGA_CONVENTIONS, f"model {mid}: omega convention must be one of {OMEGA_CONVENTIONS}")
-    cvs = {str(n): _number(v, "published CV%") for n, v in dict(omega_doc.get("published_cv_percent", {})).items()}
+    _expect(
+        convention in OMEGA_CONVENTIONS, f"model {mid}: omega convention must be one of {OMEGA_CONVENTIONS}"
+    )
+    cvs = {
+        str(n): _number(v, "published CV%")
+        for n, v in dict(omega_doc.get("published_cv_percent", {})).items()
+    }
 
     err = doc.get("error")
-    _expect(isinstance(err, Mapping), f"model {mid}: error model is required")
-    assert isinstance(err, Mapping)
+    if not isinstance(err, Mapping):
+        raise ModelError(f"model {mid}: error model is required")
     try:
         error = ErrorModel(
             str(err.get("model")),
@@ -437,7 +476,10 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
     ranges: dict[str, tuple[float, float]] = {}
     for name, bounds in dict(doc.get("covariate_ranges", {})).items():
         _expect(name in known, f"model {mid}: range for unknown covariate {name}")
-        _expect(isinstance(bounds, list | tuple) and len(bounds) == 2, f"model {mid}: range of {name} is [low, high]")
+        _expect(
+            isinstance(bounds, list | tuple) and len(bounds) == 2,
+            f"model {mid}: range of {name} is [low, high]",
+        )
         low, high = _number(bounds[0], "range"), _number(bounds[1], "range")
         _expect(low < high, f"model {mid}: range of {name} must have low < high")
         ranges[name] = (low, high)

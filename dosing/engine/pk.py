@@ -2,9 +2,9 @@
 
 The model is written in concentrations, ``W dC/dt = -M C + u`` with ``W = diag(V)`` and a symmetric flow
 matrix ``M`` (clearance on the central diagonal, inter-compartmental clearances off it). With
-``y = W^(1/2) C`` the system matrix ``S = W^(-1/2) M W^(-1/2)`` is symmetric, so ``S = U diag(mu) U^T`` has real
-positive eigenvalues ``mu`` (the disposition rate constants, 1/h) and orthonormal ``U``. In modal coordinates
-``z = U^T y`` every mode decays independently::
+``y = W^(1/2) C`` the system matrix ``S = W^(-1/2) M W^(-1/2)`` is symmetric, so ``S = U diag(mu) U^T`` has
+real positive eigenvalues ``mu`` (the disposition rate constants, 1/h) and orthonormal ``U``. In modal
+coordinates ``z = U^T y`` every mode decays independently::
 
     dz_i/dt = -mu_i z_i + b_i * input_rate,     C_central = sum_i b_i z_i,     b_i = U[0, i] / sqrt(V1)
 
@@ -18,7 +18,8 @@ One-compartment bolus, 1000 mg into 50 L with CL 5 L/h, concentration after 2 h:
 
 >>> import numpy as np
 >>> m = modes(np.array([5.0]), np.array([[50.0]]), np.empty((1, 0)))
->>> conc, auc, _ = respond(m, None, 0.0, np.array([0.0]), np.array([0.0]), np.array([1000.0]), np.array([2.0]))
+>>> one = np.array([0.0])
+>>> conc, auc, _ = respond(m, None, 0.0, one, one, np.array([1000.0]), np.array([2.0]))
 >>> round(float(conc[0, 0]), 4), round(20.0 * float(np.exp(-0.2)), 4)
 (16.3746, 16.3746)
 """
@@ -153,7 +154,9 @@ def respond(
     return conc, auc, z
 
 
-def steady_state_predose(m: Modes, amount_mg: FloatArray, duration_h: FloatArray, interval_h: float) -> FloatArray:
+def steady_state_predose(
+    m: Modes, amount_mg: FloatArray, duration_h: FloatArray, interval_h: float
+) -> FloatArray:
     """Modal state just before a dose at steady state (geometric series, exact).
 
     ``interval_h == 0`` means a continuous infusion at rate ``amount_mg / duration_h`` running for ever.

@@ -40,8 +40,8 @@ class Target:
     """Exposure target.
 
     ``kind`` is ``auc24`` (ASHP/IDSA 2020: AUC24 400-600 mg.h/L, the default) or ``auc24_trough`` (the Chinese
-    Pharmacological Society 2020 guideline asks for both; the numbers in the reference, AUC24 400-650 and trough
-    10-15 mg/L, are marked "verify" there, so pass the ones your pharmacy has confirmed).
+    Pharmacological Society 2020 guideline asks for both; the numbers in the reference, AUC24 400-650 and
+    trough 10-15 mg/L, are marked "verify" there, so pass the ones your pharmacy has confirmed).
     """
 
     kind: str = "auc24"
@@ -122,8 +122,8 @@ class Regimen:
 class Recommendation:
     """The answer for the pharmacist.
 
-    ``strategy`` is ``regimen`` (give ``maintenance`` from ``next_dose_time_h``) or ``redose_by_level`` (wait until
-    the level is below ``wait_until_below_mg_per_l``, predicted at ``next_dose_time_h``, then give
+    ``strategy`` is ``regimen`` (give ``maintenance`` from ``next_dose_time_h``) or ``redose_by_level`` (wait
+    until the level is below ``wait_until_below_mg_per_l``, predicted at ``next_dose_time_h``, then give
     ``redose_mg``). ``success`` is False when no practical regimen reaches the target.
     """
 
@@ -152,10 +152,10 @@ def _candidates(
     inv_cl /= sum(c.weight for c in components)
     doses: list[float] = []
     taus: list[float] = []
-    max_k = int(math.floor(rules.max_single_dose_mg / step + 1e-9))
+    max_k = math.floor(rules.max_single_dose_mg / step + 1e-9)
     for tau in rules.intervals_h:
         ideal = target.auc24_mid * tau / (24.0 * inv_cl)
-        k0 = int(round(ideal / step))
+        k0 = round(ideal / step)
         for k in range(max(1, k0 - 3), min(max_k, k0 + 3) + 1):
             d = k * step
             if d * 24.0 / tau <= rules.max_daily_dose_mg + 1e-9:
@@ -219,36 +219,48 @@ def recommend(
         taus = np.append(taus, current[2])
         current_index = doses.size - 1
     has_history = any(c.subject.doses for c in components)
-    give_loading = rules.loading_dose if rules.loading_dose is not None else (not has_history and weight_kg >= 40)
+    give_loading = (
+        rules.loading_dose if rules.loading_dose is not None else (not has_history and weight_kg >= 40)
+    )
     step = rules.step_mg(weight_kg)
     loading = None
     loading_h = None
     if give_loading:
-        loading = min(rules.loading_max_mg, math.floor(rules.loading_mg_per_kg * weight_kg / step + 0.5) * step)
+        loading = min(
+            rules.loading_max_mg, math.floor(rules.loading_mg_per_kg * weight_kg / step + 0.5) * step
+        )
         loading = max(loading, step)
         loading_h = float(rules.infusion_h(np.array([loading]))[0])
 
     level_now = _weighted_level(components, now_h) if has_history else None
     if doses.size == 0:
         return Recommendation(
-            False, "no_candidates", "no dose fits the limits", "regimen", None, loading, loading_h, None, level_now,
-            None, None
+            False,
+            "no_candidates",
+            "no dose fits the limits",
+            "regimen",
+            None,
+            loading,
+            loading_h,
+            None,
+            level_now,
+            None,
+            None,
         )
     infusions = rules.infusion_h(doses)
     if current is not None and current_index is not None:
         infusions[current_index] = current[1]
     post = steady_state_posterior(components, doses, infusions, taus, n_samples=n_samples, seed=seed)
     w = post.weights
-    auc = sum(wi * p.auc24_mg_h_per_l for wi, p in zip(w, post.point, strict=True))
-    trough = sum(wi * p.trough_mg_per_l for wi, p in zip(w, post.point, strict=True))
-    peak = sum(wi * p.peak_mg_per_l for wi, p in zip(w, post.point, strict=True))
-    assert isinstance(auc, np.ndarray) and isinstance(trough, np.ndarray) and isinstance(peak, np.ndarray)
+    auc = w @ np.stack([p.auc24_mg_h_per_l for p in post.point])
+    trough = w @ np.stack([p.trough_mg_per_l for p in post.point])
+    peak = w @ np.stack([p.peak_mg_per_l for p in post.point])
 
     def in_target(a: FloatArray, t: FloatArray) -> NDArray[np.bool_]:
         ok = (a >= target.auc24_low) & (a <= target.auc24_high)
-        if target.kind == "auc24_trough":
-            assert target.trough_low_mg_per_l is not None and target.trough_high_mg_per_l is not None
-            ok &= (t >= target.trough_low_mg_per_l) & (t <= target.trough_high_mg_per_l)
+        lo, hi = target.trough_low_mg_per_l, target.trough_high_mg_per_l
+        if target.kind == "auc24_trough" and lo is not None and hi is not None:
+            ok &= (t >= lo) & (t <= hi)
         return ok
 
     n_cand = doses.size
@@ -261,8 +273,14 @@ def recommend(
     pta = hits / total if total else np.full(n_cand, np.nan)
     regimens = [
         Regimen(
-            float(doses[i]), float(taus[i]), float(infusions[i]), float(doses[i] * 24.0 / taus[i]),
-            float(auc[i]), float(trough[i]), float(peak[i]), float(pta[i]),
+            float(doses[i]),
+            float(taus[i]),
+            float(infusions[i]),
+            float(doses[i] * 24.0 / taus[i]),
+            float(auc[i]),
+            float(trough[i]),
+            float(peak[i]),
+            float(pta[i]),
         )
         for i in range(n_cand)
     ]
@@ -289,7 +307,18 @@ def recommend(
         if current_index is not None and chosen is regimens[current_index]:
             msg = "continue the current regimen: " + msg
         return Recommendation(
-            True, "ok", msg, "regimen", chosen, loading, loading_h, next_time, level_now, None, None, alternatives
+            True,
+            "ok",
+            msg,
+            "regimen",
+            chosen,
+            loading,
+            loading_h,
+            next_time,
+            level_now,
+            None,
+            None,
+            alternatives,
         )
 
     smallest = min(regimens, key=lambda r: r.auc24_mg_h_per_l)
@@ -299,7 +328,8 @@ def recommend(
     return Recommendation(
         False,
         "target_not_reachable",
-        f"no regimen within the limits reaches the target; the largest gives AUC24 {largest.auc24_mg_h_per_l:.0f}",
+        "no regimen within the limits reaches the target; "
+        f"the largest gives AUC24 {largest.auc24_mg_h_per_l:.0f}",
         "regimen",
         largest,
         loading,
@@ -337,7 +367,9 @@ def _time_below(components: Sequence[Component], threshold: float, start_h: floa
     if below.size == 0:
         return None
     j = int(below[0])
-    root: float = brentq(lambda t: _weighted_level(components, t) - threshold, horizon[j - 1], horizon[j], xtol=1e-4)
+    root: float = brentq(
+        lambda t: _weighted_level(components, t) - threshold, horizon[j - 1], horizon[j], xtol=1e-4
+    )
     return root
 
 
@@ -363,8 +395,17 @@ def _redose_by_level(
     when = _time_below(components, threshold, now_h) if level_now is not None else now_h
     if when is None:
         return Recommendation(
-            False, "level_not_falling", f"the level is not predicted to fall below {threshold:g} mg/L within 14 days",
-            "redose_by_level", None, None, None, None, level_now, threshold, None
+            False,
+            "level_not_falling",
+            f"the level is not predicted to fall below {threshold:g} mg/L within 14 days",
+            "redose_by_level",
+            None,
+            None,
+            None,
+            None,
+            level_now,
+            threshold,
+            None,
         )
     step = rules.step_mg(weight_kg)
     window = 48.0
@@ -376,8 +417,9 @@ def _redose_by_level(
     for comp in components:
         _, cum, _ = Predictor(comp.subject, [when, when + window]).predict(comp.fit.eta[None, :])
         cl, v, q, _ = current_parameters(comp, comp.fit.eta[None, :])
-        _, a, _ = respond(modes(cl, v, q), None, 0.0, np.array([0.0]), np.array([1.0]), np.array([1.0]),
-                          np.array([window]))
+        _, a, _ = respond(
+            modes(cl, v, q), None, 0.0, np.array([0.0]), np.array([1.0]), np.array([1.0]), np.array([window])
+        )
         existing += comp.weight * float(cum[0, 1] - cum[0, 0])
         unit += comp.weight * float(a[0, 0])
         wsum += comp.weight
@@ -390,5 +432,15 @@ def _redose_by_level(
         f"then give {dose:g} mg and re-check the level"
     )
     return Recommendation(
-        True, "redose_by_level", msg, "redose_by_level", None, loading, loading_h, when, level_now, threshold, dose
+        True,
+        "redose_by_level",
+        msg,
+        "redose_by_level",
+        None,
+        loading,
+        loading_h,
+        when,
+        level_now,
+        threshold,
+        dose,
     )

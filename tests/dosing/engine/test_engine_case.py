@@ -92,7 +92,10 @@ def test_an_inline_model_can_be_used():
         "citation": "local",
         "source": "local",
         "compartments": 1,
-        "parameters": [{"name": "CL", "typical": "4 * (WT / 70)", "eta": "e1"}, {"name": "V", "typical": "0.7 * WT"}],
+        "parameters": [
+            {"name": "CL", "typical": "4 * (WT / 70)", "eta": "e1"},
+            {"name": "V", "typical": "0.7 * WT"},
+        ],
         "omega": {"etas": ["e1"], "matrix": [[0.09]], "convention": "var"},
         "error": {"model": "combined2", "additive_sd_mg_per_l": 2, "proportional_sd": 0.15},
     }
@@ -164,9 +167,20 @@ REFUSALS = [
     (case(doses=[{"time": 0, "amount_mg": -5, "duration_h": 1}]), "impossible"),
     (case(doses=[{"time": 0, "amount_mg": 50000, "duration_h": 1}]), "impossible"),
     (case(doses=[{"time": 0, "amount_mg": 1000, "duration_h": 1, "steady_state": True}]), "needs interval_h"),
-    (case(doses=[{"time": 0, "amount_mg": 1000, "duration_h": 14, "steady_state": True, "interval_h": 12}]), "longer than"),
-    (case(doses=[{"time": 0, "amount_mg": 1000, "duration_h": 1, "interval_h": 12}]), "only for steady-state"),
-    (case(doses=[{"time": "2026-11-20T08:00:00", "amount_mg": 1000, "duration_h": 1}], levels=[]), "no UTC offset"),
+    (
+        case(
+            doses=[{"time": 0, "amount_mg": 1000, "duration_h": 14, "steady_state": True, "interval_h": 12}]
+        ),
+        "longer than",
+    ),
+    (
+        case(doses=[{"time": 0, "amount_mg": 1000, "duration_h": 1, "interval_h": 12}]),
+        "only for steady-state",
+    ),
+    (
+        case(doses=[{"time": "2026-11-20T08:00:00", "amount_mg": 1000, "duration_h": 1}], levels=[]),
+        "no UTC offset",
+    ),
     (case(doses=[{"time": "2026-11-20T08:00:00+08:00", "amount_mg": 1000, "duration_h": 1}]), "not a mix"),
     (case(doses=[{"time": "yesterday", "amount_mg": 1000, "duration_h": 1}], levels=[]), "not an ISO 8601"),
     (case(model="no_such_model"), "unknown model"),

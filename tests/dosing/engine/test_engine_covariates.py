@@ -8,7 +8,12 @@ from dosing.engine.models import RenalRule
 
 @pytest.mark.parametrize(
     ("age", "wt", "scr", "female", "expected"),
-    [(60, 70, 1.0, False, 77.78), (60, 70, 1.0, True, 66.11), (40, 80, 1.0, False, 111.11), (75, 60, 0.8, False, 67.71)],
+    [
+        (60, 70, 1.0, False, 77.78),
+        (60, 70, 1.0, True, 66.11),
+        (40, 80, 1.0, False, 111.11),
+        (75, 60, 0.8, False, 67.71),
+    ],
 )
 def test_cockcroft_gault_reproduces_reference_examples(age, wt, scr, female, expected):
     got = cov.cockcroft_gault_ml_per_min(age_years=age, weight_kg=wt, scr_mg_dl=scr, female=female)
@@ -48,10 +53,18 @@ def test_cockcroft_gault_weight_variants_use_ideal_adjusted_and_fat_free_mass():
 
 @pytest.mark.parametrize(
     ("age", "scr", "female", "expected"),
-    [(60, 1.0, False, 86.16), (60, 1.0, True, 64.50), (40, 0.7, True, 112.05), (70, 2.0, False, 35.24), (50, 0.6, False, 117.60)],
+    [
+        (60, 1.0, False, 86.16),
+        (60, 1.0, True, 64.50),
+        (40, 0.7, True, 112.05),
+        (70, 2.0, False, 35.24),
+        (50, 0.6, False, 117.60),
+    ],
 )
 def test_ckd_epi_2021_reproduces_reference_examples(age, scr, female, expected):
-    assert round(cov.ckd_epi_2021_ml_per_min_1_73m2(age_years=age, scr_mg_dl=scr, female=female), 2) == expected
+    assert (
+        round(cov.ckd_epi_2021_ml_per_min_1_73m2(age_years=age, scr_mg_dl=scr, female=female), 2) == expected
+    )
 
 
 @pytest.mark.parametrize(("height", "scr", "expected"), [(120, 0.5, 99.12), (80, 0.3, 110.13)])
@@ -69,8 +82,12 @@ def test_body_size_descriptors_reproduce_reference_examples():
 
 def test_fat_free_mass_follows_janmahasatian_for_both_sexes():
     bmi = 70 / 1.75**2
-    assert cov.fat_free_mass_kg(weight_kg=70, height_cm=175, female=False) == pytest.approx(9270 * 70 / (6680 + 216 * bmi))
-    assert cov.fat_free_mass_kg(weight_kg=70, height_cm=175, female=True) == pytest.approx(9270 * 70 / (8780 + 244 * bmi))
+    assert cov.fat_free_mass_kg(weight_kg=70, height_cm=175, female=False) == pytest.approx(
+        9270 * 70 / (6680 + 216 * bmi)
+    )
+    assert cov.fat_free_mass_kg(weight_kg=70, height_cm=175, female=True) == pytest.approx(
+        9270 * 70 / (8780 + 244 * bmi)
+    )
 
 
 def test_postmenstrual_age_adds_postnatal_days_to_gestational_weeks():

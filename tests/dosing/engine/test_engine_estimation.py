@@ -1,5 +1,7 @@
 """MAP estimation: published examples, the objective, the posterior covariance and failure statuses."""
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -30,7 +32,14 @@ MAPBAYR = {
 @pytest.fixture
 def mapbayr_subject():
     model = model_from_dict(MAPBAYR)
-    return Subject(model, ({"WT": 90.0},), (), (Dose(0.0, 100.0, 5.0),), (), (Observation(6.0, 3.9), Observation(15.0, 1.1)))
+    return Subject(
+        model,
+        ({"WT": 90.0},),
+        (),
+        (Dose(0.0, 100.0, 5.0),),
+        (),
+        (Observation(6.0, 3.9), Observation(15.0, 1.1)),
+    )
 
 
 def test_map_reproduces_the_mapbayr_readme_example(mapbayr_subject):
@@ -56,7 +65,7 @@ def two_cmt_ode(cl, v1, q, v2, doses, times):
     breaks = sorted({0.0, *(d.time_h for d in doses), *(d.end_h for d in doses), *times})
     y = np.zeros(2)
     out = {}
-    for t0, t1 in zip(breaks[:-1], breaks[1:], strict=True):
+    for t0, t1 in itertools.pairwise(breaks):
         rate = sum(d.amount_mg / d.duration_h for d in doses if d.time_h <= t0 < d.end_h)
         sol = solve_ivp(rhs, (t0, t1), y, args=(rate,), method="LSODA", rtol=1e-10, atol=1e-10)
         y = sol.y[:, -1]
@@ -76,8 +85,14 @@ def test_map_agrees_with_an_independent_ode_based_map_fit():
     y = np.array([o.conc_mg_per_l for o in levels])
 
     def ofv(eta):
-        f = two_cmt_ode(tv["CL"] * np.exp(eta[0]), tv["V1"] * np.exp(eta[1]), tv["Q"], tv["V2"] * np.exp(eta[2]),
-                        doses, [o.time_h for o in levels])
+        f = two_cmt_ode(
+            tv["CL"] * np.exp(eta[0]),
+            tv["V1"] * np.exp(eta[1]),
+            tv["Q"],
+            tv["V2"] * np.exp(eta[2]),
+            doses,
+            [o.time_h for o in levels],
+        )
         var = 3.4**2 + (0.227 * f) ** 2
         return float(np.sum((y - f) ** 2 / var + np.log(var)) + eta @ omega_inv @ eta)
 
@@ -100,7 +115,11 @@ def test_posterior_covariance_has_nonmem_form(mapbayr_subject):
     f = pred(fit.eta)
     var = err.variance(f)
     dvar = 2 * 0.05 * f[:, None] * g
-    info = np.linalg.inv(np.diag([0.3, 0.3])) + g.T @ (g / var[:, None]) + 0.5 * dvar.T @ (dvar / var[:, None] ** 2)
+    info = (
+        np.linalg.inv(np.diag([0.3, 0.3]))
+        + g.T @ (g / var[:, None])
+        + 0.5 * dvar.T @ (dvar / var[:, None] ** 2)
+    )
     np.testing.assert_allclose(fit.posterior_covariance, np.linalg.inv(info), rtol=1e-4)
     assert np.all((fit.shrinkage > 0) & (fit.shrinkage < 1))
 
@@ -118,7 +137,9 @@ def test_without_levels_the_fit_is_the_a_priori_prediction():
 def test_levels_the_model_cannot_explain_give_a_failure_status_not_a_number():
     model = load_model("goti_2018")
     env = model.covariate_env({"WT": 70, "AGE": 40, "MALE": 1, "SCR": 0.8})
-    subject = Subject(model, (env,), (), (Dose(0.0, 250.0, 1.0),), (), (Observation(2.0, 140.0), Observation(30.0, 139.0)))
+    subject = Subject(
+        model, (env,), (), (Dose(0.0, 250.0, 1.0),), (), (Observation(2.0, 140.0), Observation(30.0, 139.0))
+    )
     fit = fit_map(subject)
     assert not fit.success
     assert fit.status == "at_bound"
@@ -130,13 +151,24 @@ def test_more_levels_shrink_the_posterior_and_reduce_shrinkage():
     env = model.covariate_env({"WT": 70, "AGE": 60, "MALE": 1, "SCR": 1.0})
     doses = tuple(Dose(12.0 * k, 1000.0, 1.0) for k in range(6))
     one = fit_map(Subject(model, (env,), (), doses, (), (Observation(59.5, 12.0),)))
-    three = fit_map(Subject(model, (env,), (), doses, (), (Observation(37.5, 11.0), Observation(49.5, 28.0), Observation(59.5, 12.0))))
+    three = fit_map(
+        Subject(
+            model,
+            (env,),
+            (),
+            doses,
+            (),
+            (Observation(37.5, 11.0), Observation(49.5, 28.0), Observation(59.5, 12.0)),
+        )
+    )
     assert three.posterior_covariance[0, 0] < one.posterior_covariance[0, 0]
     assert three.shrinkage[0] < one.shrinkage[0]
 
 
 def test_error_conventions_give_different_estimates_from_the_same_numbers(mapbayr_subject):
-    combined1 = dict(MAPBAYR, error={"model": "combined1", "additive_sd_mg_per_l": 0.1**0.5, "proportional_sd": 0.05**0.5})
+    combined1 = dict(
+        MAPBAYR, error={"model": "combined1", "additive_sd_mg_per_l": 0.1**0.5, "proportional_sd": 0.05**0.5}
+    )
     s1 = Subject(model_from_dict(combined1), *list(mapbayr_subject.__dict__.values())[1:])
     f1, f2 = fit_map(s1), fit_map(mapbayr_subject)
     assert f1.success and f2.success
@@ -146,11 +178,15 @@ def test_error_conventions_give_different_estimates_from_the_same_numbers(mapbay
 def test_exponential_error_objective_includes_the_log_jacobian():
     model = load_model("li_2021")
     env = model.covariate_env({"WT": 5.0, "SCR": 25 / 88.4})
-    subject = Subject(model, (env,), (), (Dose(0.0, 75.0, 1.0),), (), (Observation(3.0, 8.0), Observation(7.0, 4.5)))
+    subject = Subject(
+        model, (env,), (), (Dose(0.0, 75.0, 1.0),), (), (Observation(3.0, 8.0), Observation(7.0, 4.5))
+    )
     fit = fit_map(subject)
     y = np.array([8.0, 4.5])
     resid = np.log(y) - np.log(fit.ipred_mg_per_l)
-    expected = np.sum(resid**2 / 0.4405**2 + np.log(0.4405**2)) + fit.eta[0] ** 2 / 0.145 + 2 * np.sum(np.log(y))
+    expected = (
+        np.sum(resid**2 / 0.4405**2 + np.log(0.4405**2)) + fit.eta[0] ** 2 / 0.145 + 2 * np.sum(np.log(y))
+    )
     assert fit.ofv == pytest.approx(expected, rel=1e-9)
 
 

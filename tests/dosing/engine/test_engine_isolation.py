@@ -14,7 +14,9 @@ def test_importing_the_engine_does_not_load_django():
         "bad = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')); "
         "print(','.join(bad)); sys.exit(1 if bad else 0)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode == 0, f"django modules loaded: {proc.stdout} {proc.stderr}"
 
 

@@ -6,16 +6,34 @@ import numpy as np
 import pytest
 
 from dosing.engine.expressions import ExpressionError, parse_expression
-from dosing.engine.models import MODEL_DIR, POPULATION_GROUPS, ModelError, available_models, load_model, model_from_dict
+from dosing.engine.models import (
+    MODEL_DIR,
+    POPULATION_GROUPS,
+    ModelError,
+    available_models,
+    load_model,
+    model_from_dict,
+)
 
 CHECKS = [
-    (mid, i) for mid in available_models() for i in range(len(json.loads((MODEL_DIR / f"{mid}.json").read_text())["typical_checks"]))
+    (mid, i)
+    for mid in available_models()
+    for i in range(len(json.loads((MODEL_DIR / f"{mid}.json").read_text())["typical_checks"]))
 ]
 
 
 def test_library_covers_the_populations_of_the_issue():
     groups = {g for mid in available_models() for g in load_model(mid).groups}
-    wanted = {"adult", "elderly", "neonate", "infant", "child", "obese", "critically_ill", "renal_replacement"}
+    wanted = {
+        "adult",
+        "elderly",
+        "neonate",
+        "infant",
+        "child",
+        "obese",
+        "critically_ill",
+        "renal_replacement",
+    }
     assert wanted <= groups
     assert set(groups) <= set(POPULATION_GROUPS)
 
@@ -106,10 +124,29 @@ def test_an_inline_model_in_the_library_schema_loads():
         ({"omega": {"etas": ["e1"], "matrix": [[0.1]], "convention": "guess"}}, "convention"),
         ({"error": {"model": "combined3", "proportional_sd": 0.1}}, "unknown error model"),
         ({"error": {"model": "additive"}}, "no positive standard deviation"),
-        ({"parameters": [{"name": "CL", "typical": "4 * HEIGHT", "eta": "e1"}, {"name": "V", "typical": "50"}]}, "unknown name"),
-        ({"parameters": [{"name": "CL", "typical": "open('x')", "eta": "e1"}, {"name": "V", "typical": "50"}]}, "not allowed"),
+        (
+            {
+                "parameters": [
+                    {"name": "CL", "typical": "4 * HEIGHT", "eta": "e1"},
+                    {"name": "V", "typical": "50"},
+                ]
+            },
+            "unknown name",
+        ),
+        (
+            {
+                "parameters": [
+                    {"name": "CL", "typical": "open('x')", "eta": "e1"},
+                    {"name": "V", "typical": "50"},
+                ]
+            },
+            "not allowed",
+        ),
         ({"parameters": [{"name": "CL", "typical": "4", "eta": "e1"}]}, "must include"),
-        ({"parameters": [{"name": "CL", "typical": "4", "eta": "e9"}, {"name": "V", "typical": "50"}]}, "unknown eta"),
+        (
+            {"parameters": [{"name": "CL", "typical": "4", "eta": "e9"}, {"name": "V", "typical": "50"}]},
+            "unknown eta",
+        ),
         ({"id": "Bad Id"}, "snake_case"),
         ({"citation": ""}, "citation"),
     ],

@@ -1,5 +1,7 @@
 """Closed-form solutions, steady state and event semantics against independent references."""
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -40,11 +42,13 @@ def ode_reference(cl, v, q, doses, times, change=None):
             return change[1]
         return cl, v, q
 
-    edges = sorted({0.0, *[d.time_h for d in doses], *[d.end_h for d in doses], max(times)}
-                   | ({change[0]} if change else set()))
+    edges = sorted(
+        {0.0, *[d.time_h for d in doses], *[d.end_h for d in doses], max(times)}
+        | ({change[0]} if change else set())
+    )
     y = np.zeros(n + 1)
     out = {}
-    for t0, t1 in zip(edges[:-1], edges[1:], strict=True):
+    for t0, t1 in itertools.pairwise(edges):
         for d in doses:
             if d.duration_h == 0 and d.time_h == t0:
                 y[0] += d.amount_mg
@@ -83,7 +87,9 @@ def test_parameter_change_carries_amounts_and_matches_scipy():
 
 
 @pytest.mark.parametrize("ncmt", [1, 2, 3])
-@pytest.mark.parametrize(("dose_mg", "infusion_h", "interval_h"), [(1000.0, 1.0, 12.0), (500.0, 0.0, 8.0), (1500.0, 2.0, 36.0)])
+@pytest.mark.parametrize(
+    ("dose_mg", "infusion_h", "interval_h"), [(1000.0, 1.0, 12.0), (500.0, 0.0, 8.0), (1500.0, 2.0, 36.0)]
+)
 def test_steady_state_auc_equals_dose_over_clearance(ncmt, dose_mg, infusion_h, interval_h):
     cl, v, q = MODELS[ncmt]
     ss = steady_state(one(cl, v, q), np.array([dose_mg]), np.array([infusion_h]), interval_h)

@@ -42,7 +42,9 @@ def test_a_priori_loading_dose_is_weight_based_and_capped():
 
 def test_infusions_are_never_faster_than_one_gram_per_hour():
     rules = DosingRules()
-    np.testing.assert_array_equal(rules.infusion_h(np.array([250, 1000, 1250, 1750, 2000])), [1, 1, 1.5, 2, 2])
+    np.testing.assert_array_equal(
+        rules.infusion_h(np.array([250, 1000, 1250, 1750, 2000])), [1, 1, 1.5, 2, 2]
+    )
 
 
 def test_maximum_single_and_daily_doses_are_respected():
@@ -89,7 +91,12 @@ def test_next_dose_waits_for_the_level_to_fall_to_the_new_regimens_trough():
 
 def test_renal_failure_gets_a_wait_until_below_answer():
     patient = {"WT": 70, "AGE": 70, "MALE": 1, "SCR": 9.0, "DIAL": 1}
-    levels = [Observation(24.0, 40.0), Observation(48.0, 39.0), Observation(72.0, 38.0), Observation(96.0, 37.0)]
+    levels = [
+        Observation(24.0, 40.0),
+        Observation(48.0, 39.0),
+        Observation(72.0, 38.0),
+        Observation(96.0, 37.0),
+    ]
     comp = component("goti_2018", patient, [Dose(0.0, 2000.0, 2.0)], levels)
     assert comp.fit.parameters["CL"] < 0.25
     # with the pharmacy's intervals up to 24 h, even 250 mg daily overshoots an AUC24 of 600
