@@ -7,6 +7,13 @@ worked examples in the docstrings follow ``shared/reference/dosing.md`` section 
 from __future__ import annotations
 
 import math
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatLike = TypeVar("FloatLike", float, NDArray[np.float64])
+"""A float, or an array of floats for a population (the body-size equations work on both)."""
 
 SCR_UMOL_PER_MG_DL = 88.4
 """Serum creatinine: 1 mg/dL equals 88.4 µmol/L."""
@@ -89,7 +96,7 @@ def schwartz_bedside_ml_per_min_1_73m2(*, height_cm: float, scr_mg_dl: float) ->
     return 0.413 * height_cm / scr_mg_dl
 
 
-def ideal_body_weight_kg(*, height_cm: float, female: bool) -> float:
+def ideal_body_weight_kg(*, height_cm: FloatLike, female: bool) -> FloatLike:
     """Devine ideal body weight, kg: 50 (men) or 45.5 (women) + 2.3 kg per inch over 60 in.
 
     Examples
@@ -157,7 +164,7 @@ def bsa_mosteller_m2(*, weight_kg: float, height_cm: float) -> float:
     return math.sqrt(height_cm * weight_kg / 3600.0)
 
 
-def bmi_kg_per_m2(*, weight_kg: float, height_cm: float) -> float:
+def bmi_kg_per_m2(*, weight_kg: FloatLike, height_cm: FloatLike) -> FloatLike:
     """Body mass index, kg/m².
 
     Examples
@@ -168,7 +175,7 @@ def bmi_kg_per_m2(*, weight_kg: float, height_cm: float) -> float:
     return weight_kg / (height_cm / 100.0) ** 2
 
 
-def fat_free_mass_kg(*, weight_kg: float, height_cm: float, female: bool) -> float:
+def fat_free_mass_kg(*, weight_kg: FloatLike, height_cm: FloatLike, female: bool) -> FloatLike:
     """Fat-free mass by Janmahasatian, kg.
 
     Examples

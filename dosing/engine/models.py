@@ -142,24 +142,39 @@ class RenalRule:
         >>> round(rule.crcl_ml_per_min({"AGE": 75, "WT": 60, "SCR": 0.8, "MALE": 1, "HT": 170}), 2)
         54.17
         """
-        female = _female(env)
+        return float(self.crcl_array({k: np.asarray(v, dtype=float) for k, v in env.items()}))
+
+    def crcl_array(self, env: Mapping[str, FloatArray]) -> FloatArray:
+        """:meth:`crcl_ml_per_min` over arrays of patients (the single implementation of the rule)."""
+        male = env["MALE"] != 0
         scr = env["SCR"]
-        if self.scr_floor_mg_dl is not None and env["AGE"] > self.scr_floor_age_over_years:
-            scr = max(scr, self.scr_floor_mg_dl)
+        if self.scr_floor_mg_dl is not None:
+            floored = np.maximum(scr, self.scr_floor_mg_dl)
+            scr = np.where(env["AGE"] > self.scr_floor_age_over_years, floored, scr)
         wt = env["WT"]
-        if self.weight == "ideal":
-            wt = cov.ideal_body_weight_kg(height_cm=env["HT"], female=female)
-        elif self.weight == "adjusted":
-            wt = cov.adjusted_body_weight_kg(weight_kg=wt, height_cm=env["HT"], female=female)
-        elif self.weight == "dosing":
-            wt = cov.dosing_weight_kg(weight_kg=wt, height_cm=env["HT"], female=female)
-        elif self.weight == "ffm":
-            wt = cov.fat_free_mass_kg(weight_kg=wt, height_cm=env["HT"], female=female)
-        crcl = cov.cockcroft_gault_ml_per_min(
-            age_years=env["AGE"], weight_kg=wt, scr_mg_dl=scr, female=female
-        )
+        if self.weight != "total":
+            ht = env["HT"]
+            ibw = np.where(
+                male,
+                cov.ideal_body_weight_kg(height_cm=ht, female=False),
+                cov.ideal_body_weight_kg(height_cm=ht, female=True),
+            )
+            abw = ibw + 0.4 * (wt - ibw)
+            if self.weight == "ideal":
+                wt = ibw
+            elif self.weight == "adjusted":
+                wt = abw
+            elif self.weight == "dosing":
+                wt = np.where(wt < ibw, wt, np.where(wt <= 1.2 * ibw, ibw, abw))
+            else:
+                wt = np.where(
+                    male,
+                    cov.fat_free_mass_kg(weight_kg=wt, height_cm=ht, female=False),
+                    cov.fat_free_mass_kg(weight_kg=wt, height_cm=ht, female=True),
+                )
+        crcl: FloatArray = (140.0 - env["AGE"]) * wt / (72.0 * scr) * np.where(male, 1.0, 0.85)
         if self.cap_ml_per_min is not None:
-            crcl = min(crcl, self.cap_ml_per_min)
+            crcl = np.minimum(crcl, self.cap_ml_per_min)
         return crcl
 
     @property
@@ -261,7 +276,7 @@ class PopulationModel:
                     out[name] = float(expr(values))
         return out
 
-    def individual(self, env: Mapping[str, float], eta: FloatArray) -> dict[str, FloatArray]:
+    def individual(self, env: Mapping[str, float | FloatArray], eta: FloatArray) -> dict[str, FloatArray]:
         """Parameters for a batch of η vectors, shape (B, n_eta) -> {name: (B,)}."""
         values: dict[str, Any] = dict(env)
         out: dict[str, FloatArray] = {}
@@ -270,7 +285,7 @@ class PopulationModel:
             for p in self.parameters:
                 tv = p.typical(values)
                 if p.eta is None:
-                    val = np.full(eta.shape[0], float(tv))
+                    val = np.broadcast_to(np.asarray(tv, dtype=float), (eta.shape[0],))
                 elif p.iiv == "exponential":
                     val = tv * np.exp(eta[:, index[p.eta]])
                 else:
