@@ -26,7 +26,8 @@ def covariate_arrays(model: PopulationModel, patients: Mapping[str, ArrayLike]) 
     ----------
     model : PopulationModel
     patients : mapping of str to array_like
-        Standard names (``WT``, ``AGE``, ``MALE``, ``SCR`` in mg/dL, ``HT``, ``PMA``, ...) to equal-length arrays.
+        Standard names (``WT``, ``AGE``, ``MALE``, ``SCR`` in mg/dL, ``HT``, ``PMA``, ...) to arrays of equal
+        length.
 
     Returns
     -------
