@@ -1,0 +1,171 @@
+"""Benchmark of the vancomycin dose engine (issue 6).
+
+Prints, for a two-compartment case (Goti 2018) with four doses and two levels:
+
+1. MAP fit time, median and 99th percentile;
+2. recommendation time (regimen search with posterior PTA);
+3. steady-state AUC24 (and trough) of 10,000 virtual patients;
+4. the same MAP fit done by a plain scipy implementation (``solve_ivp`` for the ODEs, L-BFGS-B with
+   finite-difference gradients), measured in the same run, and the speed ratio.
+
+Runs on one core (thread pools of the linear-algebra libraries are pinned to 1 before numpy loads) and
+finishes in well under a minute. Usage: ``python bench/dosing.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# one core: the BLAS/OpenMP thread pools read these when numpy is first imported, so they come first
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
+from scipy.optimize import minimize  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dosing.engine.estimation import Dose, Observation, Subject, fit_map  # noqa: E402
+from dosing.engine.forecast import Component  # noqa: E402
+from dosing.engine.models import load_model  # noqa: E402
+from dosing.engine.population import population_steady_state, sample_etas  # noqa: E402
+from dosing.engine.recommend import recommend  # noqa: E402
+
+MAP_REPEATS = 300
+RECOMMEND_REPEATS = 50
+ODE_REPEATS = 5
+N_VIRTUAL = 10_000
+
+TARGET_MAP_MS = 10.0
+TARGET_RECOMMEND_MS = 50.0
+TARGET_BATCH_S = 2.0
+
+
+def bench_subject() -> Subject:
+    """Goti 2018, 64-year-old man, 82 kg, creatinine 1.1 mg/dL; 1000 mg q12h over 1 h x 4; trough and peak."""
+    model = load_model("goti_2018")
+    env = model.covariate_env({"WT": 82.0, "AGE": 64.0, "MALE": 1.0, "SCR": 1.1})
+    doses = tuple(Dose(12.0 * k, 1000.0, 1.0) for k in range(4))
+    levels = (Observation(35.5, 14.2), Observation(38.0, 29.5))
+    return Subject(model, (env,), (), doses, (), levels)
+
+
+def ode_map_fit(subject: Subject) -> np.ndarray:
+    """The same MAP fit by a plain scipy implementation: ODEs integrated by solve_ivp between dose events."""
+    model = subject.model
+    tv = model.typical_values(subject.envs[0])
+    omega_inv = np.linalg.inv(model.omega)
+    a, b = model.error.additive_sd_mg_per_l, model.error.proportional_sd
+    y = np.array([o.conc_mg_per_l for o in subject.observations])
+    obs_times = [o.time_h for o in subject.observations]
+    doses = subject.doses
+    breaks = sorted({0.0, *(d.time_h for d in doses), *(d.end_h for d in doses), *obs_times})
+
+    def predict(eta: np.ndarray) -> np.ndarray:
+        cl, v1 = tv["CL"] * np.exp(eta[0]), tv["V1"] * np.exp(eta[1])
+        q, v2 = tv["Q"], tv["V2"] * np.exp(eta[2])
+
+        def rhs(t: float, amt: np.ndarray, rate: float) -> list[float]:
+            c1, c2 = amt[0] / v1, amt[1] / v2
+            return [rate - cl * c1 - q * (c1 - c2), q * (c1 - c2)]
+
+        state = np.zeros(2)
+        out = {}
+        for t0, t1 in itertools.pairwise(breaks):
+            rate = sum(d.amount_mg / d.duration_h for d in doses if d.time_h <= t0 < d.end_h)
+            sol = solve_ivp(rhs, (t0, t1), state, args=(rate,), rtol=1e-8, atol=1e-8)
+            state = sol.y[:, -1]
+            out[t1] = state[0] / v1
+        return np.array([out[t] for t in obs_times])
+
+    def ofv(eta: np.ndarray) -> float:
+        f = predict(eta)
+        var = a**2 + (b * f) ** 2
+        return float(np.sum((y - f) ** 2 / var + np.log(var)) + eta @ omega_inv @ eta)
+
+    res = minimize(ofv, np.zeros(3), method="L-BFGS-B", options={"eps": 1e-7})
+    return np.asarray(res.x)
+
+
+def timed(fn: Callable[[], object], repeats: int) -> np.ndarray:
+    out = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def main() -> int:
+    subject = bench_subject()
+    fit = fit_map(subject)  # warm-up, and the reference answer
+    map_s = timed(lambda: fit_map(subject), MAP_REPEATS)
+    component = Component(subject, fit)
+    recommend([component], weight_kg=82.0, now_h=38.0)
+    rec_s = timed(lambda: recommend([component], weight_kg=82.0, now_h=38.0), RECOMMEND_REPEATS)
+
+    model = subject.model
+    rng = np.random.default_rng(2026)
+    patients = {
+        "WT": rng.uniform(45.0, 140.0, N_VIRTUAL),
+        "AGE": rng.uniform(18.0, 95.0, N_VIRTUAL),
+        "MALE": rng.integers(0, 2, N_VIRTUAL).astype(float),
+        "SCR": rng.lognormal(np.log(1.0), 0.4, N_VIRTUAL),
+    }
+    eta = sample_etas(model, N_VIRTUAL, random_state=2026)
+
+    def batch() -> None:
+        population_steady_state(model, patients, eta, dose_mg=1000.0, infusion_h=1.0, interval_h=12.0)
+
+    batch()
+    batch_s = timed(batch, 5)
+    ss = population_steady_state(model, patients, eta, dose_mg=1000.0, infusion_h=1.0, interval_h=12.0)
+    pta = float(np.mean((ss.auc24_mg_h_per_l >= 400) & (ss.auc24_mg_h_per_l <= 600)))
+
+    ode_eta = ode_map_fit(subject)
+    ode_s = timed(lambda: ode_map_fit(subject), ODE_REPEATS)
+
+    med_map_ms = 1e3 * float(np.median(map_s))
+    p99_map_ms = 1e3 * float(np.percentile(map_s, 99))
+    med_rec_ms = 1e3 * float(np.median(rec_s))
+    med_batch_s = float(np.median(batch_s))
+    med_ode_ms = 1e3 * float(np.median(ode_s))
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    print("Vancomycin dose engine benchmark (one core)")
+    print(f"numpy {np.__version__}, scipy {__import__('scipy').__version__}, python {sys.version.split()[0]}")
+    print("case: Goti 2018 two-compartment, 4 doses of 1000 mg q12h over 1 h, levels at 35.5 h and 38 h")
+    print(f"  MAP eta = {np.array2string(fit.eta, precision=5)}, OFV {fit.ofv:.4f}, status {fit.status}")
+    print(
+        f"MAP fit ({MAP_REPEATS} runs):   median {med_map_ms:7.2f} ms   p99 {p99_map_ms:7.2f} ms"
+        f"   target < {TARGET_MAP_MS:g} ms median: {verdict(med_map_ms < TARGET_MAP_MS)}"
+    )
+    print(
+        f"recommendation ({RECOMMEND_REPEATS} runs): median {med_rec_ms:7.2f} ms"
+        f"   target < {TARGET_RECOMMEND_MS:g} ms: {verdict(med_rec_ms < TARGET_RECOMMEND_MS)}"
+    )
+    print(
+        f"{N_VIRTUAL} virtual patients, steady-state AUC24 + trough: median {med_batch_s * 1e3:7.2f} ms"
+        f"   target < {TARGET_BATCH_S:g} s: {verdict(med_batch_s < TARGET_BATCH_S)}"
+        f"   (PTA of 1000 mg q12h for AUC24 400-600: {pta:.3f})"
+    )
+    print(
+        f"plain scipy solve_ivp MAP fit ({ODE_REPEATS} runs): median {med_ode_ms:9.2f} ms"
+        f"   eta = {np.array2string(ode_eta, precision=5)}"
+    )
+    print(f"speed ratio, scipy ODE MAP / engine MAP (medians): {med_ode_ms / med_map_ms:.0f}x")
+    print(f"max |eta difference| engine vs scipy ODE fit: {float(np.max(np.abs(ode_eta - fit.eta))):.1e}")
+    ok = med_map_ms < TARGET_MAP_MS and med_rec_ms < TARGET_RECOMMEND_MS and med_batch_s < TARGET_BATCH_S
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
