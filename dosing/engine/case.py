@@ -319,7 +319,12 @@ def parse_history(
         r = _keys(r, f"resets[{i}]", {"time"}, {"time"})
         resets.append(Reset(clock.hours(r["time"], f"resets[{i}].time")))
     for i, o in enumerate(levels):
-        before = [d for d in doses if d.time_h < o.time_h or (d.ss and d.time_h <= o.time_h)]
+        last_reset = max((r.time_h for r in resets if r.time_h < o.time_h), default=-math.inf)
+        before = [
+            d
+            for d in doses
+            if (d.time_h < o.time_h or (d.ss and d.time_h <= o.time_h)) and d.time_h >= last_reset
+        ]
         if not before:
             _fail(
                 f"levels[{i}] at {o.time_h:g} h is before any recorded dose; "

@@ -251,3 +251,9 @@ def test_cli_reads_standard_input():
 def test_cli_without_arguments_prints_usage():
     proc = run_cli()
     assert proc.returncode == 2 and "usage" in proc.stderr and proc.stdout == ""
+
+
+def test_level_after_a_reset_with_no_new_dose_is_refused():
+    bad = case(resets=[{"time": 30}], levels=[{"time": 34.0, "conc_mg_per_l": 10.0}])
+    with pytest.raises(CaseError, match="before any recorded dose"):
+        run_case(bad)
