@@ -33,6 +33,8 @@ from dosing.engine.pk import modes, respond
 FloatArray = NDArray[np.float64]
 
 INTERVAL_PREFERENCE_H = (12.0, 8.0, 24.0, 6.0, 36.0, 48.0)
+# the next dose may start once the level is within 5 % of the new regimen's steady-state trough
+_TROUGH_SLACK = 1.05
 
 
 @dataclass(frozen=True)
@@ -296,16 +298,22 @@ def recommend(
         if current_index is not None and regimens[current_index] in feasible:
             chosen = regimens[current_index]
         alternatives = tuple(sorted((r for r in feasible if r != chosen), key=lambda r: -r.pta)[:4])
-        next_time = None
+        wait_below = None
+        msg = f"{chosen.dose_mg:g} mg every {chosen.interval_h:g} h over {chosen.infusion_h:g} h"
+        if current_index is not None and chosen is regimens[current_index]:
+            msg = "continue the current regimen: " + msg
         if has_history:
-            next_time = _next_dose_time(components, chosen, now_h)
+            next_time, delayed = _next_dose_time(components, chosen, now_h)
+            if delayed:
+                wait_below = chosen.trough_mg_per_l * _TROUGH_SLACK
+                msg += (
+                    f"; wait until the level falls below {wait_below:.1f} mg/L "
+                    f"(predicted at {next_time:.1f} h) before the next dose"
+                )
         elif loading is not None:
             next_time = now_h + chosen.interval_h
         else:
             next_time = now_h
-        msg = f"{chosen.dose_mg:g} mg every {chosen.interval_h:g} h over {chosen.infusion_h:g} h"
-        if current_index is not None and chosen is regimens[current_index]:
-            msg = "continue the current regimen: " + msg
         return Recommendation(
             True,
             "ok",
@@ -316,7 +324,7 @@ def recommend(
             loading_h,
             next_time,
             level_now,
-            None,
+            wait_below,
             None,
             alternatives,
         )
@@ -373,11 +381,14 @@ def _time_below(components: Sequence[Component], threshold: float, start_h: floa
     return root
 
 
-def _next_dose_time(components: Sequence[Component], regimen: Regimen, now_h: float) -> float:
+def _next_dose_time(components: Sequence[Component], regimen: Regimen, now_h: float) -> tuple[float, bool]:
+    """When to give the next dose, and whether it waits for the level to fall."""
     last_dose_h = max(d.time_h for c in components for d in c.subject.doses)
     scheduled = max(now_h, last_dose_h + regimen.interval_h)
-    when = _time_below(components, regimen.trough_mg_per_l * 1.05, scheduled)
-    return scheduled if when is None else max(scheduled, when)
+    when = _time_below(components, regimen.trough_mg_per_l * _TROUGH_SLACK, scheduled)
+    if when is None or when <= scheduled:
+        return scheduled, False
+    return when, True
 
 
 def _redose_by_level(

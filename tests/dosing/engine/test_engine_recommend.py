@@ -87,6 +87,8 @@ def test_next_dose_waits_for_the_level_to_fall_to_the_new_regimens_trough():
     level = forecast([comp], [rec.next_dose_time_h]).conc_mg_per_l[0]
     assert rec.next_dose_time_h > 48.0
     assert level <= rec.maintenance.trough_mg_per_l * 1.05 + 1e-6
+    assert rec.wait_until_below_mg_per_l == pytest.approx(rec.maintenance.trough_mg_per_l * 1.05)
+    assert "wait until the level falls below" in rec.message
 
 
 def test_renal_failure_gets_a_wait_until_below_answer():
