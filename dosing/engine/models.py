@@ -230,6 +230,8 @@ class PopulationModel:
             reads |= e.names
         for p in self.parameters:
             reads |= p.typical.names
+        for e in (self.structural or {}).values():
+            reads |= e.names
         for name in reads:
             if name in PATIENT_NAMES:
                 needed.add(name)

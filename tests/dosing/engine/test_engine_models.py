@@ -166,3 +166,10 @@ def test_a_model_names_the_patient_measurements_it_needs():
 def test_unknown_library_model_is_refused():
     with pytest.raises(ModelError, match="unknown model"):
         load_model("no_such_model")
+
+
+def test_covariates_read_by_structural_expressions_are_required():
+    model = load_model("carreno_2017")
+    assert {"AGE", "WT", "SCR", "MALE"} <= model.inputs
+    with pytest.raises(ModelError, match="needs"):
+        model.covariate_env({"WT": 150})
