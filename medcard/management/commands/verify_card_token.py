@@ -24,7 +24,7 @@ def _public_key(option: str | None) -> Ed25519PublicKey:
     try:
         return public_key_from_b64(text)
     except ValueError as error:
-        where = f"the file {path}" if path.is_file() else "--public-key"
+        where = f"the file {path}" if path.is_file() else "--public-key (not a file either)"
         raise CommandError(f"{where}: {error}") from None
 
 
