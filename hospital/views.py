@@ -38,7 +38,10 @@ def _safe_next(request: HttpRequest) -> str:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "hospital/home.html")
+    from medcard.selectors import user_roles
+
+    roles = user_roles(user=request.user) if request.user.is_authenticated else []  # type: ignore[arg-type]
+    return render(request, "hospital/home.html", {"user_roles": roles})
 
 
 @require_POST

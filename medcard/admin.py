@@ -1,6 +1,13 @@
-from django.contrib import admin
+"""Admin pages. Personal data is shown masked only; unmasking is a front-desk action with a reason."""
 
-from medcard.models import Patient, User
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from medcard.models import AuditEvent, Card, Patient, User
 
 
 @admin.register(User)
@@ -8,11 +15,56 @@ class UserAdmin(admin.ModelAdmin[User]):
     list_display = ("__str__", "kind", "display_name", "is_active", "locked_until")
     list_filter = ("kind", "is_active", "groups")
     search_fields = ("username", "display_name")
-    exclude = ("password", "mobile_ciphertext")
-    readonly_fields = ("last_login", "date_joined", "failed_login_count")
+    fields = (
+        "kind",
+        "username",
+        "display_name",
+        "groups",
+        "is_active",
+        "is_staff",
+        "locked_until",
+        "last_login",
+    )
+    readonly_fields = ("kind", "last_login")
+
+
+class _ReadOnly(admin.ModelAdmin[Any]):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin[Patient]):
-    list_display = ("__str__", "relationship", "sex", "birth_date")
-    list_filter = ("relationship", "sex")
+class PatientAdmin(_ReadOnly):
+    list_display = ("masked_name", "id_type", "masked_id_number", "sex", "birth_date", "verification")
+    list_filter = ("verification", "id_type", "sex")
+    fields = (
+        "masked_name",
+        "id_type",
+        "masked_id_number",
+        "masked_mobile",
+        "sex",
+        "birth_date",
+        "verification",
+    )
+    readonly_fields = fields
+
+
+@admin.register(Card)
+class CardAdmin(_ReadOnly):
+    list_display = ("number", "patient", "status", "issued_at", "revoked_at")
+    list_filter = ("status",)
+    search_fields = ("number",)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(_ReadOnly):
+    list_display = ("at", "actor", "actor_is_staff", "patient", "action", "fields", "reason")
+    list_filter = ("action", "actor_is_staff")
+    search_fields = ("actor__username", "patient__cards__number", "reason")
+    date_hierarchy = "at"

@@ -58,6 +58,17 @@ def mask_mobile(mobile: str) -> str:
     return f"{mobile[:3]}{'*' * (len(mobile) - 7)}{mobile[-4:]}"
 
 
+def mask_id_number(number: str) -> str:
+    """Show the first 3 and last 4 characters of an ID number.
+
+    >>> mask_id_number("11010519491231002X")
+    '110***********002X'
+    """
+    if len(number) <= 7:
+        return "*" * len(number)
+    return f"{number[:3]}{'*' * (len(number) - 7)}{number[-4:]}"
+
+
 def mask_name(name: str) -> str:
     """Show a Chinese name's surname and last character; the rest is starred.
 

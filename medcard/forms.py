@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from medcard import services
-from medcard.models import User
+from medcard.models import Patient, PatientLink, User
 
 
 class _SignInForm(forms.Form):
@@ -67,3 +67,96 @@ class StaffSignInForm(_SignInForm):
     identifier_field = "username"
     wrong_credentials_message = gettext_lazy("The username or the password is wrong.")
     field_order = ("username", "password")
+
+
+class SmsCodeRequestForm(forms.Form):
+    mobile = forms.CharField(
+        label=gettext_lazy("Mobile number"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+
+
+class SmsSignInForm(forms.Form):
+    mobile = forms.CharField(widget=forms.HiddenInput)
+    code = forms.CharField(
+        label=gettext_lazy("Verification code"),
+        max_length=6,
+        min_length=6,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}
+        ),
+    )
+
+
+class PatientForm(forms.Form):
+    """Add a person to the account. For a resident ID, sex and birth date may be left empty: they are
+    derived from the number (and shown back); entered values must agree with it."""
+
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    id_type = forms.ChoiceField(label=gettext_lazy("ID type"), choices=Patient.IdType.choices)
+    id_number = forms.CharField(label=gettext_lazy("ID number"), max_length=40)
+    sex = forms.ChoiceField(
+        label=gettext_lazy("Sex"),
+        choices=[("", gettext_lazy("From the ID number")), *Patient.Sex.choices],
+        required=False,
+    )
+    birth_date = forms.DateField(
+        label=gettext_lazy("Birth date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    mobile = forms.CharField(
+        label=gettext_lazy("Mobile number"), max_length=20, widget=forms.TextInput(attrs={"inputmode": "tel"})
+    )
+    relationship = forms.ChoiceField(
+        label=gettext_lazy("Relationship"), choices=PatientLink.Relationship.choices
+    )
+    consent_code = forms.CharField(
+        label=gettext_lazy("Consent code"),
+        required=False,
+        max_length=6,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+        help_text=gettext_lazy("Only needed when this person is already registered at the hospital."),
+    )
+
+    def details(self) -> services.PatientDetails:
+        data = self.cleaned_data
+        return services.PatientDetails(
+            name=data["name"],
+            id_type=data["id_type"],
+            id_number=data["id_number"],
+            sex=data.get("sex") or None,
+            birth_date=data.get("birth_date"),
+            mobile=data["mobile"],
+            relationship=data["relationship"],
+        )
+
+
+class CorrectionForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    id_number = forms.CharField(label=gettext_lazy("ID number"), max_length=40)
+
+
+class DeskScanForm(forms.Form):
+    """What a USB scanner types (a token), or a card number typed by hand with its second factor."""
+
+    code = forms.CharField(
+        label=gettext_lazy("Scan the card's QR code, or type the card number"),
+        max_length=300,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off", "spellcheck": "false"}),
+    )
+    id_last4 = forms.CharField(
+        label=gettext_lazy("Last 4 characters of the ID number"), max_length=4, required=False
+    )
+    sms_code = forms.CharField(label=gettext_lazy("SMS code from the patient"), max_length=6, required=False)
+
+
+class RevealForm(forms.Form):
+    field = forms.ChoiceField(
+        label=gettext_lazy("Field"),
+        choices=[
+            ("name", gettext_lazy("Name")),
+            ("id_number", gettext_lazy("ID number")),
+            ("mobile", gettext_lazy("Mobile number")),
+        ],
+    )
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300)

@@ -67,8 +67,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(
                 name="medcard_user_kind_has_identifier",
+                # A deactivated patient account gives its mobile number up, so it can register again.
                 condition=(Q(kind="staff") & Q(username__isnull=False))
-                | (Q(kind="patient") & Q(mobile_index__isnull=False)),
+                | (Q(kind="patient") & (Q(mobile_index__isnull=False) | Q(is_active=False))),
             ),
         ]
 
@@ -93,14 +94,82 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class Patient(models.Model):
-    """A person who is seen at the hospital (就诊人): the account holder or one of their family members.
+    """A person seen at the hospital (就诊人). One person exists once, whichever accounts book for them.
 
-    The medcard issue adds identity documents, real-name verification and the card.
+    The ID number and mobile number are stored encrypted, with blind indexes for look-ups; the card is issued
+    only after real-name verification answered ``match``.
     """
 
     class Sex(models.TextChoices):
         FEMALE = "F", _("Female")
         MALE = "M", _("Male")
+
+    class IdType(models.TextChoices):
+        RESIDENT_ID = "resident_id", _("Resident ID card")
+        PASSPORT = "passport", _("Passport")
+        HK_MACAO_PERMIT = "hk_macao_permit", _("Hong Kong/Macao travel permit")
+        TAIWAN_PERMIT = "taiwan_permit", _("Taiwan travel permit")
+
+    class Verification(models.TextChoices):
+        PENDING = "pending", _("Being verified")
+        MATCH = "match", _("Verified")
+        MISMATCH = "mismatch", _("Details do not match")
+        BLOCKED = "blocked", _("Please verify at the front desk")
+
+    name = models.CharField(_("name"), max_length=50)
+    id_type = models.CharField(_("ID type"), max_length=20, choices=IdType.choices)
+    id_number_ciphertext = models.TextField()
+    id_number_index = models.CharField(max_length=64, editable=False)
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    birth_date = models.DateField(_("birth date"))
+    mobile_ciphertext = models.TextField(blank=True, default="")
+    mobile_index = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True)
+    verification = models.CharField(max_length=10, choices=Verification.choices, default=Verification.PENDING)
+    verification_attempts = models.PositiveIntegerField(default=0)
+    corrections_used = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            # One person, one record: the same document can never be registered twice.
+            models.UniqueConstraint(
+                fields=["id_type", "id_number_index"], name="medcard_patient_one_per_document"
+            ),
+            models.CheckConstraint(name="medcard_patient_name_not_blank", condition=~Q(name="")),
+            models.CheckConstraint(name="medcard_patient_sex_valid", condition=Q(sex__in=["F", "M"])),
+        ]
+
+    def __str__(self) -> str:
+        return crypto.mask_name(self.name)
+
+    @property
+    def id_number(self) -> str:
+        """The clear ID number: only for verification and an audited reveal, never for display."""
+        return crypto.decrypt(self.id_number_ciphertext)
+
+    @property
+    def mobile(self) -> str:
+        return crypto.decrypt(self.mobile_ciphertext) if self.mobile_ciphertext else ""
+
+    @property
+    def masked_id_number(self) -> str:
+        return crypto.mask_id_number(self.id_number)
+
+    @property
+    def masked_mobile(self) -> str:
+        return crypto.mask_mobile(self.mobile) if self.mobile_ciphertext else ""
+
+    @property
+    def masked_name(self) -> str:
+        return crypto.mask_name(self.name)
+
+
+class PatientLink(models.Model):
+    """An account may book for a patient: its holder (``self``) or a family member."""
 
     class Relationship(models.TextChoices):
         SELF = "self", _("Self")
@@ -109,24 +178,109 @@ class Patient(models.Model):
         PARENT = "parent", _("Parent")
         OTHER = "other", _("Other relative")
 
-    account = models.ForeignKey(User, on_delete=models.PROTECT, related_name="patients")
-    name = models.CharField(_("name"), max_length=50)
-    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
-    birth_date = models.DateField(_("birth date"))
+    account = models.ForeignKey(User, on_delete=models.CASCADE, related_name="patient_links")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="links")
     relationship = models.CharField(_("relationship"), max_length=10, choices=Relationship.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = _("patient")
-        verbose_name_plural = _("patients")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
-                fields=["account"],
-                condition=Q(relationship="self"),
-                name="medcard_patient_one_self_per_account",
+                fields=["account", "patient"], name="medcard_patientlink_once_per_account"
             ),
-            models.CheckConstraint(name="medcard_patient_name_not_blank", condition=~Q(name="")),
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(relationship="self"), name="medcard_patientlink_one_self"
+            ),
+        ]
+
+
+class Card(models.Model):
+    """An electronic medical card. A patient has at most one active card; a lost card is revoked for good."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        REVOKED = "revoked", _("Revoked")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cards")
+    number = models.CharField(_("card number"), max_length=12, unique=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    issued_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["patient"], condition=Q(status="active"), name="medcard_card_one_active_per_patient"
+            ),
+            models.CheckConstraint(
+                name="medcard_card_revoked_has_time",
+                condition=~Q(status="revoked") | Q(revoked_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
-        return crypto.mask_name(self.name)
+        return self.number
+
+
+class SmsCode(models.Model):
+    """A one-time sign-in code: stored as a keyed hash, valid 5 minutes, at most 5 wrong tries."""
+
+    mobile_index = models.CharField(max_length=64, db_index=True)
+    purpose = models.CharField(max_length=40, default="sign_in")
+    code_hash = models.CharField(max_length=64)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["ip", "created_at"], name="medcard_sms_ip_time")
+        ]
+
+
+class AuditEvent(models.Model):
+    """Append-only record of a read or change of a patient's personal data (who, which patient, what, why)."""
+
+    class Action(models.TextChoices):
+        PATIENT_CREATED = "patient_created", _("Patient added")
+        PATIENT_LINKED = "patient_linked", _("Patient linked to an account")
+        PATIENT_CORRECTED = "patient_corrected", _("Details corrected")
+        VERIFIED = "verified", _("Real-name verification")
+        CARD_ISSUED = "card_issued", _("Card issued")
+        CARD_REVOKED = "card_revoked", _("Card revoked")
+        DESK_LOOKUP = "desk_lookup", _("Looked up at the desk")
+        FIELD_REVEALED = "field_revealed", _("Unmasked field viewed")
+        ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    actor_is_staff = models.BooleanField(default=False)
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    action = models.CharField(max_length=30, choices=Action.choices)
+    fields = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=300, blank=True, default="")
+    detail = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ("-at", "-id")
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["patient", "at"], name="medcard_audit_patient_at"),
+            models.Index(fields=["actor", "at"], name="medcard_audit_actor_at"),
+        ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Append-only: an existing row is never rewritten.
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit events are append-only.")

@@ -1,12 +1,78 @@
-"""Reads for accounts."""
+"""Reads for accounts, patients, cards and the audit trail.
+
+``patient_for_account`` is the one access function for patient-owned rows: a patient that is not linked to
+the account is answered with 404, exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
 from medcard import roles
-from medcard.models import User
+from medcard.models import AuditEvent, Card, Patient, PatientLink, User
 
 
 def user_roles(*, user: User) -> list[str]:
     """The platform roles an account holds, in the order of ``roles.ALL``."""
     names = set(user.groups.values_list("name", flat=True))
     return [role for role in roles.ALL if role in names]
+
+
+def user_has_role(*, user: User, role: str) -> bool:
+    return bool(user.is_authenticated and (user.is_superuser or user.groups.filter(name=role).exists()))
+
+
+@dataclass(frozen=True)
+class AccountPatient:
+    patient: Patient
+    relationship: str
+    card: Card | None
+
+    @property
+    def relationship_label(self) -> str:
+        return str(PatientLink.Relationship(self.relationship).label)
+
+
+def patients_for_account(*, account: User) -> list[AccountPatient]:
+    """The account's patients, holder first, each with its active card (if any)."""
+    links = (
+        PatientLink.objects.filter(account=account)
+        .select_related("patient")
+        .order_by(~Q(relationship="self"), "created_at")
+    )
+    cards = {
+        card.patient_id: card
+        for card in Card.objects.filter(patient__links__account=account, status=Card.Status.ACTIVE)
+    }
+    return [AccountPatient(link.patient, link.relationship, cards.get(link.patient_id)) for link in links]
+
+
+def patient_for_account(*, account: User, patient_id: int) -> AccountPatient:
+    """One of the account's patients, or Http404 (also for ids that exist but belong to someone else)."""
+    link = (
+        PatientLink.objects.filter(account=account, patient_id=patient_id).select_related("patient").first()
+        if account.is_authenticated and account.kind == User.Kind.PATIENT
+        else None
+    )
+    if link is None:
+        raise Http404("No such patient on this account.")
+    card = Card.objects.filter(patient=link.patient, status=Card.Status.ACTIVE).first()
+    return AccountPatient(link.patient, link.relationship, card)
+
+
+def staff_reads_for_patient(*, patient: Patient) -> QuerySet[AuditEvent]:
+    """What staff read of this patient's record, newest first: what a patient sees as 'who accessed it'."""
+    return AuditEvent.objects.filter(patient=patient, actor_is_staff=True).select_related("actor")
+
+
+def audit_search(*, card_number: str = "", staff_username: str = "") -> QuerySet[AuditEvent]:
+    """Audit rows for a patient (by any of their card numbers) and/or a staff member, newest first."""
+    events = AuditEvent.objects.select_related("actor", "patient")
+    if card_number:
+        events = events.filter(patient__cards__number="".join(card_number.split()))
+    if staff_username:
+        events = events.filter(actor__username=staff_username.strip())
+    return events.distinct()

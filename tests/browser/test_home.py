@@ -69,7 +69,7 @@ def test_patient_signs_in_on_a_phone(live_server, phone: Page) -> None:  # type:
     from tests.factories import PASSWORD, patient_account
 
     patient_account(mobile="13912345678")
-    phone.goto(live_server.url + "/accounts/login/")
+    phone.goto(live_server.url + "/accounts/login/password/")
     phone.get_by_label("手机号码").fill("139 1234 5678")
     phone.get_by_label("密码").fill(PASSWORD)
     phone.get_by_role("button", name="登录").click()

@@ -23,6 +23,8 @@ PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": "blind-index-key-for-the-test-only-0123456789",
     "CARD_TOKEN_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
+    # No real SMS or identity provider is integrated yet: production must say so explicitly.
+    "ALLOW_SANDBOX_BACKENDS": "true",
 }
 
 
@@ -98,6 +100,12 @@ def test_production_refuses_to_start_without_required_settings(missing: str) -> 
     result = _run_django(dict(PRODUCTION_ENV, **{missing: None}), "check")
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_production_refuses_sandbox_sms_and_identity_backends_unless_allowed() -> None:
+    result = _run_django(dict(PRODUCTION_ENV, ALLOW_SANDBOX_BACKENDS=None), "check")
+    assert result.returncode != 0
+    assert "SMS_BACKEND and IDENTITY_BACKEND are sandboxes" in result.stderr
 
 
 def test_a_bad_value_stops_the_process_with_its_name() -> None:

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from medcard import roles, services
-from medcard.models import Patient, User
+from medcard.models import Patient, PatientLink, User
 from tests.factories import PASSWORD
 
 
@@ -27,7 +27,7 @@ def test_role_groups_exist_after_migrating() -> None:
 @pytest.mark.parametrize("typed", ["13900000001", "+86 139 0000 0001", "139-0000-0001"])
 def test_patient_signs_in_with_mobile_number_however_it_is_typed(client: Client, typed: str) -> None:
     services.patient_account_create(mobile="13900000001", password=PASSWORD)
-    response = client.post("/accounts/login/", {"mobile": typed, "password": PASSWORD})
+    response = client.post("/accounts/login/password/", {"mobile": typed, "password": PASSWORD})
     assert response.status_code == 302
     assert client.get("/api/v1/me/").json()["kind"] == "patient"
 
@@ -57,10 +57,10 @@ def test_wrong_password_gets_a_clear_message(client: Client, desk: User) -> None
 @pytest.mark.django_db
 def test_invalid_mobile_number_is_named_on_the_field(client: Client) -> None:
     response = client.post(
-        "/accounts/login/", {"mobile": "12345", "password": "x"}, HTTP_ACCEPT_LANGUAGE="en"
+        "/accounts/login/password/", {"mobile": "12345", "password": "x"}, HTTP_ACCEPT_LANGUAGE="en"
     )
     assert response.status_code == 400
-    assert "Enter an 11-digit mainland mobile number starting with 1." in response.content.decode()
+    assert "Enter a valid mainland mobile number (11 digits starting with 1)." in response.content.decode()
 
 
 @pytest.mark.django_db
@@ -128,11 +128,13 @@ def test_a_second_account_for_the_same_mobile_is_refused(patient: User) -> None:
 
 
 @pytest.mark.django_db
-def test_an_account_has_at_most_one_self(patient: User) -> None:
+def test_an_account_has_at_most_one_self_in_the_database(patient: User) -> None:
+    other = Patient.objects.exclude(links__account=patient).first() or Patient.objects.create(
+        name="王二", id_type="passport", id_number_ciphertext="x", id_number_index="y", sex="M",
+        birth_date=timezone.localdate(),
+    )  # fmt: skip
     with pytest.raises(IntegrityError):
-        Patient.objects.create(
-            account=patient, name="王二", sex="M", birth_date=timezone.localdate(), relationship="self"
-        )
+        PatientLink.objects.create(account=patient, patient=other, relationship="self")
 
 
 @pytest.mark.django_db
@@ -142,7 +144,8 @@ def test_seed_demo_is_idempotent() -> None:
     call_command("seed_demo", stdout=io.StringIO())
     assert (User.objects.count(), Patient.objects.count(), Group.objects.count()) == counts
     holder = User.objects.get_by_mobile(services.DEMO_PATIENT_MOBILE)
-    assert sorted(holder.patients.values_list("relationship", flat=True)) == ["child", "self"]
+    assert sorted(holder.patient_links.values_list("relationship", flat=True)) == ["child", "self"]
+    assert all(link.patient.cards.filter(status="active").count() == 1 for link in holder.patient_links.all())
     for username, password, _name, role in services.DEMO_STAFF:
         user = User.objects.get(username=username)
         assert user.check_password(password)

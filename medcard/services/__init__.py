@@ -1,0 +1,70 @@
+"""Writes of the medcard app, by sub-domain; import from here."""
+
+from medcard.services.accounts import (
+    account_deactivate,
+    mobile_index,
+    mobile_normalise,
+    patient_account_create,
+    sms_code_check,
+    sms_code_request,
+    sms_sign_in,
+    staff_create,
+    user_for_credentials,
+    user_lock_status,
+    user_login_failed,
+    user_login_succeeded,
+)
+from medcard.services.audit import audit_record
+from medcard.services.demo import DEMO_PATIENT_MOBILE, DEMO_PATIENT_PASSWORD, DEMO_STAFF, demo_accounts_seed
+from medcard.services.desk import (
+    DeskRefusal,
+    DeskResult,
+    desk_lookup_card_number,
+    desk_lookup_token,
+    desk_reveal,
+    desk_send_sms_code,
+)
+from medcard.services.patients import (
+    ConsentRequired,
+    PatientDetails,
+    card_issue,
+    card_report_lost,
+    patient_add,
+    patient_correct,
+    patient_details_clean,
+    patient_verify,
+)
+
+__all__ = [
+    "DEMO_PATIENT_MOBILE",
+    "DEMO_PATIENT_PASSWORD",
+    "DEMO_STAFF",
+    "ConsentRequired",
+    "DeskRefusal",
+    "DeskResult",
+    "PatientDetails",
+    "account_deactivate",
+    "audit_record",
+    "card_issue",
+    "card_report_lost",
+    "demo_accounts_seed",
+    "desk_lookup_card_number",
+    "desk_lookup_token",
+    "desk_reveal",
+    "desk_send_sms_code",
+    "mobile_index",
+    "mobile_normalise",
+    "patient_account_create",
+    "patient_add",
+    "patient_correct",
+    "patient_details_clean",
+    "patient_verify",
+    "sms_code_check",
+    "sms_code_request",
+    "sms_sign_in",
+    "staff_create",
+    "user_for_credentials",
+    "user_lock_status",
+    "user_login_failed",
+    "user_login_succeeded",
+]

@@ -1,0 +1,226 @@
+"""Writes for accounts: password and SMS sign-in, staff and patient accounts, deactivation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+import phonenumbers
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from medcard import crypto, roles, sms
+from medcard.models import MOBILE_INDEX_PURPOSE, AuditEvent, PatientLink, SmsCode, User
+from medcard.services.audit import audit_record
+
+
+def mobile_normalise(raw: str) -> str:
+    """Return the 11-digit number of a valid mainland mobile, accepting spaces, dashes and +86.
+
+    >>> mobile_normalise("+86 138-0013-8000")
+    '13800138000'
+    """
+    message = _("Enter a valid mainland mobile number (11 digits starting with 1).")
+    try:
+        parsed = phonenumbers.parse((raw or "").strip(), "CN")
+    except phonenumbers.NumberParseException:
+        raise ValidationError(message, code="mobile") from None
+    mobile_types = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+    if (
+        parsed.country_code != 86
+        or not phonenumbers.is_valid_number(parsed)
+        or phonenumbers.number_type(parsed) not in mobile_types
+    ):
+        raise ValidationError(message, code="mobile")
+    return str(parsed.national_number)
+
+
+def mobile_index(mobile: str) -> str:
+    return crypto.blind_index(mobile, purpose=MOBILE_INDEX_PURPOSE)
+
+
+def user_for_credentials(*, username: str | None, mobile: str | None) -> User | None:
+    """Find the account a sign-in names: staff by username, patients by mobile number (by its blind index)."""
+    if username:
+        return User.objects.filter(kind=User.Kind.STAFF, username=username).first()
+    if mobile:
+        try:
+            normalised = mobile_normalise(mobile)
+        except ValidationError:
+            return None
+        return User.objects.filter(kind=User.Kind.PATIENT, mobile_index=mobile_index(normalised)).first()
+    return None
+
+
+def user_login_failed(*, user: User) -> None:
+    """Count a wrong password; at ``LOGIN_MAX_FAILURES`` lock the account for ``LOGIN_LOCKOUT_MINUTES``.
+
+    The count is increased in the database (not read-modify-write in Python), so parallel guesses from a
+    script are all counted.
+    """
+    User.objects.filter(pk=user.pk).update(failed_login_count=F("failed_login_count") + 1)
+    lock_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    User.objects.filter(pk=user.pk, failed_login_count__gte=settings.LOGIN_MAX_FAILURES).update(
+        locked_until=lock_until, failed_login_count=0
+    )
+
+
+def user_login_succeeded(*, user: User) -> None:
+    """Clear the failure count after a correct password."""
+    if user.failed_login_count or user.locked_until:
+        User.objects.filter(pk=user.pk).update(failed_login_count=0, locked_until=None)
+
+
+def user_lock_status(*, username: str | None = None, mobile: str | None = None) -> User | None:
+    """Return the named account when it is locked now, else None (for a clear message on the sign-in page)."""
+    user = user_for_credentials(username=username, mobile=mobile)
+    return user if user is not None and user.is_locked() else None
+
+
+@transaction.atomic
+def staff_create(*, username: str, password: str, display_name: str, role: str) -> User:
+    """Create a staff account in one of the staff roles."""
+    if role not in roles.STAFF_ROLES:
+        raise ValidationError(_("Unknown staff role: %(role)s") % {"role": role})
+    user = User.objects.create_user(
+        username, password, display_name=display_name, is_staff=role == roles.ADMINISTRATOR
+    )
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+@transaction.atomic
+def patient_account_create(*, mobile: str, password: str | None, display_name: str = "") -> User:
+    """Create a patient account identified by its mobile number; one account per number."""
+    normalised = mobile_normalise(mobile)
+    user = User(kind=User.Kind.PATIENT, display_name=display_name)
+    user.set_mobile(normalised)
+    if User.objects.filter(mobile_index=user.mobile_index).exists():
+        raise ValidationError(_("An account with this mobile number already exists."), code="duplicate")
+    user.set_password(password)  # None gives an unusable password: SMS sign-in only
+    user.save()
+    user.groups.add(Group.objects.get_or_create(name=roles.PATIENT)[0])
+    return user
+
+
+# --- SMS codes ---------------------------------------------------------------------------------------------
+
+
+def _code_hash(code: str, *, index: str) -> str:
+    key = f"{settings.SECRET_KEY}:sms-code".encode()
+    return hmac.new(key, f"{index}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def sms_code_request(
+    *, mobile: str, ip: str | None, purpose: str = "sign_in", text: str | None = None
+) -> None:
+    """Send a six-digit code to ``mobile``.
+
+    Rules: at most one code per number every 60 s and 5 per hour, and ``SMS_CODES_PER_IP_PER_HOUR`` per IP.
+    The 60-second gate is an atomic cache ``add``, so two simultaneous requests cannot both pass it.
+    """
+    normalised = mobile_normalise(mobile)
+    index = mobile_index(normalised)
+    now = timezone.now()
+    hour_ago = now - timedelta(hours=1)
+    if SmsCode.objects.filter(mobile_index=index, created_at__gte=hour_ago).count() >= (
+        settings.SMS_CODES_PER_NUMBER_PER_HOUR
+    ):
+        raise ValidationError(
+            _("Too many codes for this number in the last hour. Please try again later."), code="hourly_limit"
+        )
+    if (
+        ip
+        and SmsCode.objects.filter(ip=ip, created_at__gte=hour_ago).count()
+        >= settings.SMS_CODES_PER_IP_PER_HOUR
+    ):
+        raise ValidationError(
+            _("Too many requests from this network. Please try again later."), code="ip_limit"
+        )
+    if not cache.add(f"sms-gate:{purpose}:{index}", 1, timeout=settings.SMS_CODE_MIN_INTERVAL_SECONDS):
+        raise ValidationError(
+            _("A code was sent less than a minute ago. Please wait before asking again."), code="too_soon"
+        )
+    # Also refuse when the database remembers a code from the last minute (the cache may have been cleared).
+    if SmsCode.objects.filter(
+        mobile_index=index,
+        purpose=purpose,
+        created_at__gt=now - timedelta(seconds=settings.SMS_CODE_MIN_INTERVAL_SECONDS),
+    ).exists():
+        raise ValidationError(
+            _("A code was sent less than a minute ago. Please wait before asking again."), code="too_soon"
+        )
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    SmsCode.objects.create(
+        mobile_index=index,
+        purpose=purpose,
+        code_hash=_code_hash(code, index=index),
+        ip=ip,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.SMS_CODE_LIFETIME_SECONDS),
+    )
+    message = text or _("Your verification code is %(code)s. It is valid for 5 minutes. Do not share it.")
+    sms.sms_send(mobile=normalised, text=message % {"code": code})
+
+
+def sms_code_check(*, mobile: str, code: str, purpose: str = "sign_in") -> None:
+    """Accept the newest unexpired code for ``mobile`` once; a wrong code counts against its 5 tries.
+
+    The code is spent by a compare-and-set update, so two devices submitting it at once cannot both succeed.
+    """
+    index = mobile_index(mobile_normalise(mobile))
+    now = timezone.now()
+    sms_code = SmsCode.objects.filter(mobile_index=index, purpose=purpose).order_by("-created_at").first()
+    if sms_code is None:
+        raise ValidationError(_("Ask for a code first."), code="no_code")
+    if sms_code.used_at is not None:
+        raise ValidationError(_("This code has already been used. Ask for a new one."), code="used")
+    if sms_code.expires_at <= now:
+        raise ValidationError(_("This code has expired. Ask for a new one."), code="expired")
+    if sms_code.failed_attempts >= settings.SMS_CODE_MAX_FAILED_ATTEMPTS:
+        raise ValidationError(_("Too many wrong codes. Ask for a new one."), code="too_many_attempts")
+    if not hmac.compare_digest(sms_code.code_hash, _code_hash((code or "").strip(), index=index)):
+        SmsCode.objects.filter(pk=sms_code.pk).update(failed_attempts=F("failed_attempts") + 1)
+        raise ValidationError(_("The code is wrong."), code="wrong_code")
+    spent = SmsCode.objects.filter(pk=sms_code.pk, used_at__isnull=True).update(used_at=now)
+    if spent != 1:
+        raise ValidationError(_("This code has already been used. Ask for a new one."), code="used")
+
+
+def sms_sign_in(*, mobile: str, code: str) -> User:
+    """Check the code and return the patient account for ``mobile``, registering it on first sign-in."""
+    sms_code_check(mobile=mobile, code=code, purpose="sign_in")
+    normalised = mobile_normalise(mobile)
+    user = User.objects.filter(mobile_index=mobile_index(normalised)).first()
+    if user is not None and user.kind != User.Kind.PATIENT:
+        raise ValidationError(_("Staff sign in with their username."), code="staff")
+    if user is None:
+        user = patient_account_create(mobile=normalised, password=None)
+    if not user.is_active:
+        raise ValidationError(_("This account has been deactivated."), code="inactive")
+    return user
+
+
+@transaction.atomic
+def account_deactivate(*, account: User) -> None:
+    """Close a patient account: it can no longer sign in, its mobile number is released, and its links to
+    patients are removed. The patients' medical records and the audit trail stay, as the law requires."""
+    if account.kind != User.Kind.PATIENT:
+        raise ValidationError(_("Only patient accounts can be deactivated here."))
+    for link in PatientLink.objects.filter(account=account).select_related("patient"):
+        audit_record(actor=account, patient=link.patient, action=AuditEvent.Action.ACCOUNT_DEACTIVATED)
+    PatientLink.objects.filter(account=account).delete()
+    User.objects.filter(pk=account.pk).update(
+        is_active=False,
+        mobile_index=None,
+        mobile_ciphertext="",
+        password="!deactivated",  # noqa: S106
+    )

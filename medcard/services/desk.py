@@ -1,0 +1,148 @@
+"""Front-desk services: recognise a patient from a card token or a card number, reveal a field with a reason.
+
+Every successful look-up and every reveal writes an audit row; every refusal is logged with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from medcard import cardnumber, tokens
+from medcard.models import AuditEvent, Card, Patient, User
+from medcard.services.accounts import sms_code_check, sms_code_request
+from medcard.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+SECOND_FACTOR_MAX_FAILURES = 5
+SECOND_FACTOR_WINDOW_S = 3600
+REVEALABLE_FIELDS = ("name", "id_number", "mobile")
+REASON_MIN_LENGTH = 4
+
+
+class DeskRefusal(Exception):
+    """A look-up that must not show anything; ``reason`` is stable, ``message`` is for the screen."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason, self.message = reason, message
+
+
+@dataclass(frozen=True)
+class DeskResult:
+    patient: Patient
+    card: Card
+    method: str
+
+
+def _refuse(staff: User, reason: str, message: str, **extra: object) -> DeskRefusal:
+    logger.warning("desk lookup refused", extra={"staff": staff.username, "reason": reason, **extra})
+    return DeskRefusal(reason, message)
+
+
+def _found(staff: User, card: Card, method: str) -> DeskResult:
+    with transaction.atomic():
+        audit_record(actor=staff, patient=card.patient, action=AuditEvent.Action.DESK_LOOKUP, detail=method)
+    return DeskResult(patient=card.patient, card=card, method=method)
+
+
+def desk_lookup_token(*, staff: User, token: str, now: datetime | None = None) -> DeskResult:
+    """Verify a dynamic QR token (signature, expiry) and the card's state, then show the patient masked."""
+    try:
+        claims = tokens.token_verify(
+            token.strip(), public_key=tokens.public_key_from_settings(), now=now or timezone.now()
+        )
+    except tokens.TokenError as exc:
+        raise _refuse(staff, exc.reason, exc.message) from None
+    card = Card.objects.select_related("patient").filter(number=claims.card_number).first()
+    if card is None:
+        raise _refuse(staff, "unknown_card", _("This card is not known here."))
+    if card.status != Card.Status.ACTIVE:
+        raise _refuse(
+            staff,
+            "revoked",
+            _("This card is no longer valid (%(status)s).") % {"status": card.get_status_display()},
+        )
+    return _found(staff, card, "token")
+
+
+def _failures_key(number: str) -> str:
+    return f"desk-second-factor-failures:{number}"
+
+
+def desk_lookup_card_number(
+    *, staff: User, number: str, id_last4: str = "", sms_code: str = ""
+) -> DeskResult:
+    """A printed card number alone proves nothing: it needs the last 4 characters of the ID number or an SMS
+    code sent to the patient. Five wrong second factors in an hour close the card number to the desk."""
+    number = "".join(number.split())
+    if not cardnumber.card_number_is_valid(number):
+        raise _refuse(staff, "malformed", _("This is not a valid card number: check it for a typo."))
+    card = Card.objects.select_related("patient").filter(number=number).first()
+    if card is None:
+        raise _refuse(staff, "unknown_card", _("This card is not known here."))
+    if card.status != Card.Status.ACTIVE:
+        raise _refuse(
+            staff,
+            "revoked",
+            _("This card is no longer valid (%(status)s).") % {"status": card.get_status_display()},
+        )
+    failures = cache.get(_failures_key(number), 0)
+    if failures >= SECOND_FACTOR_MAX_FAILURES:
+        raise _refuse(
+            staff, "locked", _("Too many wrong second factors for this card; try again in an hour.")
+        )
+    if id_last4:
+        if id_last4.strip().upper() == card.patient.id_number[-4:].upper():
+            return _found(staff, card, "card_number+id_last4")
+    elif sms_code:
+        try:
+            sms_code_check(mobile=card.patient.mobile, code=sms_code, purpose=f"desk:{number}")
+            return _found(staff, card, "card_number+sms")
+        except Exception:  # noqa: BLE001 - every failure of the code is a wrong second factor here
+            pass
+    else:
+        raise _refuse(
+            staff,
+            "second_factor_missing",
+            _("A card number needs a second factor: the last 4 characters of the ID number, or an SMS code."),
+        )
+    cache.set(_failures_key(number), failures + 1, timeout=SECOND_FACTOR_WINDOW_S)
+    raise _refuse(staff, "second_factor_wrong", _("The second factor is wrong."), card=number)
+
+
+def desk_send_sms_code(*, staff: User, number: str) -> str:
+    """Send the patient of a card number a code to read out at the desk; returns the masked mobile."""
+    card = (
+        Card.objects.select_related("patient")
+        .filter(number="".join(number.split()), status=Card.Status.ACTIVE)
+        .first()
+    )
+    if card is None:
+        raise _refuse(staff, "unknown_card", _("This card is not known here."))
+    sms_code_request(mobile=card.patient.mobile, ip=None, purpose=f"desk:{card.number}")
+    return card.patient.masked_mobile
+
+
+def desk_reveal(*, staff: User, patient: Patient, field: str, reason: str) -> str:
+    """Return one unmasked field, only with a stated reason, and audit it in the same transaction."""
+    reason = " ".join((reason or "").split())
+    if field not in REVEALABLE_FIELDS:
+        raise DeskRefusal("unknown_field", _("This field cannot be revealed."))
+    if len(reason) < REASON_MIN_LENGTH:
+        raise DeskRefusal(
+            "reason_missing", _("Give the reason for viewing this field (at least 4 characters).")
+        )
+    value = {"name": patient.name, "id_number": patient.id_number, "mobile": patient.mobile}[field]
+    with transaction.atomic():
+        audit_record(
+            actor=staff, patient=patient, action=AuditEvent.Action.FIELD_REVEALED, fields=field, reason=reason
+        )
+    return value
