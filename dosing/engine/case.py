@@ -502,11 +502,29 @@ FORECAST_KEYS = {"horizon_h", "step_h", "auc_windows", "samples", "seed", "credi
 def run_case(case: Any) -> dict[str, Any]:
     """Run a JSON case (already decoded) and return the JSON-ready result.
 
+    Numbers that do not exist (the OFV of a failed fit, bands without samples) are ``None``, never NaN.
+
     Raises
     ------
     CaseError
         For malformed or impossible input. Fitting problems are reported in the result's ``status``.
     """
+    result = _run(case)
+    cleaned: dict[str, Any] = _finite(result)
+    return cleaned
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _run(case: Any) -> dict[str, Any]:
     case = _keys(case, "case", CASE_KEYS, {"model", "patient"})
     clock = _Clock(_collect_times(case))
     periods = parse_patient(case["patient"], clock)

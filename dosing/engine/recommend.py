@@ -292,12 +292,17 @@ def recommend(
         return INTERVAL_PREFERENCE_H.index(r.interval_h) if r.interval_h in INTERVAL_PREFERENCE_H else 99
 
     if feasible:
-        best_pta = max(r.pta for r in feasible)
-        near = [r for r in feasible if r.pta >= best_pta - 0.02]
+        if total:
+            best_pta = max(r.pta for r in feasible)
+            near = [r for r in feasible if r.pta >= best_pta - 0.02]
+        else:  # no posterior samples asked for: no PTA to rank by
+            near = feasible
         chosen = min(near, key=lambda r: (pref(r), abs(r.auc24_mg_h_per_l - target.auc24_mid)))
         if current_index is not None and regimens[current_index] in feasible:
             chosen = regimens[current_index]
-        alternatives = tuple(sorted((r for r in feasible if r != chosen), key=lambda r: -r.pta)[:4])
+        alternatives = tuple(
+            sorted((r for r in feasible if r != chosen), key=lambda r: -r.pta if total else 0.0)[:4]
+        )
         wait_below = None
         msg = f"{chosen.dose_mg:g} mg every {chosen.interval_h:g} h over {chosen.infusion_h:g} h"
         if current_index is not None and chosen is regimens[current_index]:

@@ -257,3 +257,10 @@ def test_level_after_a_reset_with_no_new_dose_is_refused():
     bad = case(resets=[{"time": 30}], levels=[{"time": 34.0, "conc_mg_per_l": 10.0}])
     with pytest.raises(CaseError, match="before any recorded dose"):
         run_case(bad)
+
+
+def test_numbers_that_do_not_exist_are_null_not_nan():
+    result = run_case(case(forecast={"samples": 0, "horizon_h": 12, "step_h": 6}))
+    assert result["forecast"]["lower_mg_per_l"][0] is None
+    assert result["recommendation"]["maintenance"]["pta"] is None
+    json.dumps(result, allow_nan=False)

@@ -217,3 +217,25 @@ def test_objective_batches_agree_with_single_evaluations(mapbayr_subject):
     batch, _, _, _ = obj.terms(etas)
     singles = [obj.terms(e[None, :])[0][0] for e in etas]
     np.testing.assert_allclose(batch, singles, rtol=1e-13)
+
+
+@pytest.mark.parametrize("model_id", ["goti_2018", "carreno_2017"])
+def test_map_finds_the_global_minimum_within_the_bounds(model_id):
+    from scipy.optimize import differential_evolution
+
+    model = load_model(model_id)
+    env = model.covariate_env({"WT": 130, "AGE": 70, "MALE": 1, "SCR": 2.2})
+    doses = tuple(Dose(12.0 * k, 1000.0, 1.0) for k in range(4))
+    levels = (Observation(35.5, 31.0), Observation(38.0, 44.0), Observation(44.0, 37.0))
+    subject = Subject(model, (env,), (), doses, (), levels)
+    fit = fit_map(subject)
+    objective = Objective(subject)
+    sd = np.sqrt(np.diag(model.omega))
+    best = differential_evolution(
+        lambda e: objective.terms(np.asarray(e)[None])[0][0],
+        list(zip(-4 * sd, 4 * sd, strict=True)),
+        seed=1,
+        tol=1e-10,
+    )
+    assert fit.status == "converged"
+    assert fit.ofv <= best.fun + 1e-6
