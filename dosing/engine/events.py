@@ -119,6 +119,21 @@ def build_plan(
     Returns
     -------
     Plan
+
+    Examples
+    --------
+    Two 1000 mg infusions over 1 h, 12 h apart, one-compartment CL 5 L/h and V 50 L; a level at 12 h is the
+    pre-dose trough, and the area over the first 24 h is the dose over CL less what is left to eliminate:
+
+    >>> import numpy as np
+    >>> from dosing.engine.pk import modes
+    >>> m = modes(np.array([5.0]), np.array([[50.0]]), np.empty((1, 0)))
+    >>> plan = build_plan([Dose(0.0, 1000.0, 1.0), Dose(12.0, 1000.0, 1.0)], [], [12.0, 24.0])
+    >>> conc, cum = evaluate_plan(plan, [m])
+    >>> [round(float(c), 3) for c in conc[0]]
+    [6.335, 8.244]
+    >>> round(float(cum[0, 1]), 6) == round(2000 / 5 - float(conc[0, 1]) * 50 / 5, 6)
+    True
     """
     times = np.asarray(times_h, dtype=float)
     changes = sorted(float(c) for c in change_times_h)

@@ -39,7 +39,8 @@ A model is a JSON document (one file per published model in ``dosing/engine/mode
 Standard covariate names available to every expression: ``WT`` (kg), ``HT`` (cm), ``AGE`` (years), ``MALE``
 (1/0), ``SCR`` (mg/dL), ``SCR_UMOL`` (µmol/L), ``PMA`` (weeks), ``GA`` (weeks), ``PNA`` (days), ``BWT`` (birth
 weight, kg), ``BSA`` (DuBois, m²), ``BMI``, ``IBW``, ``ABW``, ``FFM`` (kg), ``CRCL`` (Cockcroft-Gault by the
-model's ``renal`` rules, mL/min), ``EGFR_CKDEPI`` (CKD-EPI 2021, mL/min/1.73 m²), ``EGFR_SCHWARTZ`` (bedside
+model's ``renal`` rules, mL/min), ``EGFR_CKDEPI`` (CKD-EPI 2021, mL/min/1.73 m²), ``EGFR_CKDEPI_ABS`` (the same
+de-indexed by DuBois BSA, mL/min), ``EGFR_SCHWARTZ`` (bedside
 Schwartz, mL/min/1.73 m²).
 """
 
@@ -111,6 +112,14 @@ _STANDARD: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, float]], floa
         ("AGE", "SCR", "MALE"),
         lambda e: cov.ckd_epi_2021_ml_per_min_1_73m2(
             age_years=e["AGE"], scr_mg_dl=e["SCR"], female=_female(e)
+        ),
+    ),
+    "EGFR_CKDEPI_ABS": (
+        ("AGE", "SCR", "MALE", "WT", "HT"),
+        lambda e: (
+            cov.ckd_epi_2021_ml_per_min_1_73m2(age_years=e["AGE"], scr_mg_dl=e["SCR"], female=_female(e))
+            * cov.bsa_dubois_m2(weight_kg=e["WT"], height_cm=e["HT"])
+            / 1.73
         ),
     ),
     "EGFR_SCHWARTZ": (
