@@ -39,9 +39,8 @@ A model is a JSON document (one file per published model in ``dosing/engine/mode
 Standard covariate names available to every expression: ``WT`` (kg), ``HT`` (cm), ``AGE`` (years), ``MALE``
 (1/0), ``SCR`` (mg/dL), ``SCR_UMOL`` (µmol/L), ``PMA`` (weeks), ``GA`` (weeks), ``PNA`` (days), ``BWT`` (birth
 weight, kg), ``BSA`` (DuBois, m²), ``BMI``, ``IBW``, ``ABW``, ``FFM`` (kg), ``CRCL`` (Cockcroft-Gault by the
-model's ``renal`` rules, mL/min), ``EGFR_CKDEPI`` (CKD-EPI 2021, mL/min/1.73 m²), ``EGFR_CKDEPI_ABS`` (the same
-de-indexed by DuBois BSA, mL/min), ``EGFR_SCHWARTZ`` (bedside
-Schwartz, mL/min/1.73 m²).
+model's ``renal`` rules, mL/min), ``EGFR_CKDEPI`` (CKD-EPI 2021, mL/min/1.73 m²), ``EGFR_CKDEPI_ABS``
+(the same de-indexed by DuBois BSA, mL/min), ``EGFR_SCHWARTZ`` (bedside Schwartz, mL/min/1.73 m²).
 """
 
 from __future__ import annotations
