@@ -264,3 +264,24 @@ def test_numbers_that_do_not_exist_are_null_not_nan():
     assert result["forecast"]["lower_mg_per_l"][0] is None
     assert result["recommendation"]["maintenance"]["pta"] is None
     json.dumps(result, allow_nan=False)
+
+
+def test_continuous_infusion_at_steady_state_is_accepted():
+    c = case(
+        model="roberts_2011",
+        patient=patient(model_covariates={"CRCL_URINE_BSA": 90}),
+        doses=[{"time": 0, "amount_mg": 3000, "duration_h": 24, "steady_state": True, "interval_h": 0}],
+        levels=[{"time": 6, "conc_mg_per_l": 22.0}],
+    )
+    result = run_case(c)
+    fit = result["models"][0]
+    assert fit["status"] == "converged"
+    css = 125.0 / fit["parameters"]["cl_l_per_h"]
+    assert fit["predictions"][0]["ipred_mg_per_l"] == pytest.approx(css, rel=1e-9)
+
+
+def test_weight_may_change_over_time():
+    weights = [{"time": 0, "value": 82}, {"time": 30, "value": 78}]
+    result = run_case(case(model="thomson_2009", patient=patient(weight_kg=weights)))
+    assert result["success"]
+    assert result["models"][0]["typical_parameters"]["v1_l"] == pytest.approx(0.675 * 78)

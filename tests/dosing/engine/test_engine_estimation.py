@@ -239,3 +239,9 @@ def test_map_finds_the_global_minimum_within_the_bounds(model_id):
     )
     assert fit.status == "converged"
     assert fit.ofv <= best.fun + 1e-6
+
+
+def test_an_optimiser_stopped_early_reports_not_converged(mapbayr_subject):
+    fit = fit_map(mapbayr_subject, max_iterations=1)
+    assert not fit.success
+    assert fit.status == "not_converged"
