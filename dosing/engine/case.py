@@ -229,7 +229,17 @@ def parse_patient(patient: Any, clock: _Clock) -> PatientPeriods:
     for name, value in extra.items():
         if not (isinstance(name, str) and name.isupper()):
             _fail(f"patient.model_covariates: names are upper case model covariates, got {name!r}")
-        static[name] = _num(value, f"patient.model_covariates.{name}")
+        if isinstance(value, list):
+            if not value:
+                _fail(f"patient.model_covariates.{name} is an empty list")
+            series = []
+            for i, m in enumerate(value):
+                where = f"patient.model_covariates.{name}[{i}]"
+                m = _keys(m, where, {"time", "value"}, {"time", "value"})
+                series.append((clock.hours(m["time"], f"{where}.time"), _num(m["value"], f"{where}.value")))
+            timed[name] = sorted(series)
+        else:
+            static[name] = _num(value, f"patient.model_covariates.{name}")
     # ages: fill the ones a model may ask for from the ones given
     if "PMA" not in static and "GA" in static and "PNA" in static:
         static["PMA"] = static["GA"] + static["PNA"] / 7.0

@@ -285,3 +285,13 @@ def test_weight_may_change_over_time():
     result = run_case(case(model="thomson_2009", patient=patient(weight_kg=weights)))
     assert result["success"]
     assert result["models"][0]["typical_parameters"]["v1_l"] == pytest.approx(0.675 * 78)
+
+
+def test_a_model_covariate_may_change_over_time():
+    dial = [{"time": 20, "value": 0}, {"time": 40, "value": 1}]
+    result = run_case(case(patient=patient(model_covariates={"DIAL": dial})))
+    assert result["success"]
+    # the last period is on dialysis: Goti halves V1 and multiplies CL by 0.7
+    typical = result["models"][0]["typical_parameters"]
+    static = run_case(case(patient=patient(model_covariates={"DIAL": 1})))["models"][0]["typical_parameters"]
+    assert typical == pytest.approx(static)
