@@ -122,7 +122,10 @@ def _collect_times(case: Mapping[str, Any]) -> list[Any]:
                 out.append(item["time"])
     patient = case.get("patient", {})
     if isinstance(patient, Mapping):
-        for value in patient.values():
+        series = list(patient.values())
+        if isinstance(patient.get("model_covariates"), Mapping):
+            series += list(patient["model_covariates"].values())
+        for value in series:
             if isinstance(value, list):
                 out += [m["time"] for m in value if isinstance(m, Mapping) and "time" in m]
     if "now" in case:
