@@ -521,6 +521,22 @@ def run_case(case: Any) -> dict[str, Any]:
     ------
     CaseError
         For malformed or impossible input. Fitting problems are reported in the result's ``status``.
+
+    Examples
+    --------
+    A priori (no doses, no levels) for a 60-year-old man of 70 kg:
+
+    >>> case = {"model": "thomson_2009",
+    ...         "patient": {"age_years": 60, "sex": "male", "weight_kg": 70,
+    ...                     "creatinine": {"value": 1.0, "unit": "mg/dL"}},
+    ...         "forecast": {"samples": 200}}
+    >>> result = run_case(case)
+    >>> result["status"], result["models"][0]["status"], result["recommendation"]["message"]
+    ('ok', 'a_priori', '1750 mg every 24 h over 2 h')
+    >>> run_case({"model": "thomson_2009", "patient": {"weight": 70}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dosing.engine.case.CaseError: patient: unknown key(s) weight (allowed: age_years, birth_weight_kg, ...
     """
     result = _run(case)
     cleaned: dict[str, Any] = _finite(result)
