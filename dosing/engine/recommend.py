@@ -336,7 +336,40 @@ def recommend(
 
     smallest = min(regimens, key=lambda r: r.auc24_mg_h_per_l)
     if smallest.auc24_mg_h_per_l > target.auc24_high:
-        return _redose_by_level(components, rules, target, weight_kg, now_h, loading, loading_h, level_now)
+        return _redose_by_level(
+            components,
+            rules,
+            target,
+            weight_kg,
+            now_h,
+            loading,
+            loading_h,
+            level_now,
+            rules.redose_threshold_mg_per_l,
+        )
+    auc_ok = [r for r in regimens if target.auc24_low <= r.auc24_mg_h_per_l <= target.auc24_high]
+    lo, hi = target.trough_low_mg_per_l, target.trough_high_mg_per_l
+    if auc_ok and lo is not None and hi is not None:
+        if all(r.trough_mg_per_l > hi for r in auc_ok):
+            # elimination too slow for the trough range at any allowed interval: dose by level instead
+            return _redose_by_level(
+                components, rules, target, weight_kg, now_h, loading, loading_h, level_now, hi
+            )
+        best = max(auc_ok, key=lambda r: (min(r.trough_mg_per_l, hi), -pref(r)))
+        return Recommendation(
+            False,
+            "trough_not_reachable",
+            f"no regimen meets AUC24 and trough together; closest: {best.dose_mg:g} mg every "
+            f"{best.interval_h:g} h (AUC24 {best.auc24_mg_h_per_l:.0f}, trough {best.trough_mg_per_l:.1f} mg/L)",
+            "regimen",
+            best,
+            loading,
+            loading_h,
+            None,
+            level_now,
+            None,
+            None,
+        )
     largest = max(regimens, key=lambda r: r.auc24_mg_h_per_l)
     return Recommendation(
         False,
@@ -405,9 +438,9 @@ def _redose_by_level(
     loading: float | None,
     loading_h: float | None,
     level_now: float | None,
+    threshold: float,
 ) -> Recommendation:
     """Renal failure: wait for the level to fall below the threshold, then give one dose sized for 48 h."""
-    threshold = rules.redose_threshold_mg_per_l
     when = _time_below(components, threshold, now_h) if level_now is not None else now_h
     if when is None:
         return Recommendation(

@@ -156,3 +156,22 @@ def test_invalid_targets_are_refused():
         Target(auc24_low=600, auc24_high=400)
     with pytest.raises(ValueError, match="trough"):
         Target(kind="auc24_trough")
+
+
+def test_trough_target_with_slow_elimination_doses_by_level_below_the_trough_ceiling():
+    patient = {"WT": 80, "AGE": 80, "MALE": 1, "SCR": 4.5}
+    doses = [Dose(0.0, 1000.0, 1.0), Dose(24.0, 1000.0, 1.0)]
+    comp = component("goti_2018", patient, doses, [Observation(47.5, 30.0)])
+    rec = recommend([comp], weight_kg=80, now_h=48.0, target=Target.chinese_guideline())
+    assert rec.strategy == "redose_by_level"
+    assert rec.wait_until_below_mg_per_l == 15.0
+
+
+def test_trough_target_with_fast_elimination_gives_the_closest_regimen_and_says_so():
+    patient = {"WT": 70, "AGE": 25, "MALE": 1, "SCR": 0.5}
+    target = Target("auc24_trough", 400.0, 600.0, 14.0, 15.0)
+    rec = recommend([component("zhao_2021", patient)], weight_kg=70, now_h=0.0, target=target)
+    assert not rec.success and rec.status == "trough_not_reachable"
+    assert 400 <= rec.maintenance.auc24_mg_h_per_l <= 600
+    assert rec.maintenance.trough_mg_per_l < 14.0
+    assert "closest" in rec.message
