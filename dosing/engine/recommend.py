@@ -360,7 +360,8 @@ def recommend(
             False,
             "trough_not_reachable",
             f"no regimen meets AUC24 and trough together; closest: {best.dose_mg:g} mg every "
-            f"{best.interval_h:g} h (AUC24 {best.auc24_mg_h_per_l:.0f}, trough {best.trough_mg_per_l:.1f} mg/L)",
+            f"{best.interval_h:g} h (AUC24 {best.auc24_mg_h_per_l:.0f}, "
+            f"trough {best.trough_mg_per_l:.1f} mg/L)",
             "regimen",
             best,
             loading,
