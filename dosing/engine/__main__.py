@@ -2,7 +2,7 @@
 
 Exit status 0 with the result on stdout (its ``success`` and ``status`` say whether the fit and the
 recommendation can be used); exit status 2 with one line on stderr and nothing on stdout for unreadable or
-invalid input.
+invalid input; exit status 1 with one line on stderr for an internal error.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug, not bad input: say so plainly instead of printing a traceback
+        print(f"error: internal error ({type(exc).__name__}: {exc}); please report the case", file=sys.stderr)
+        return 1
     json.dump(result, sys.stdout, indent=2, allow_nan=False, default=_nan_free)
     sys.stdout.write("\n")
     return 0

@@ -128,8 +128,8 @@ class MapResult:
     n_evaluations: int = 0
 
     @property
-    def iwres(self) -> FloatArray:
-        """Individual weighted residuals."""
+    def residual_mg_per_l(self) -> FloatArray:
+        """Observed minus individual prediction."""
         return self.observed_mg_per_l - self.ipred_mg_per_l
 
 
