@@ -255,20 +255,20 @@ CARD_TOKEN_SIGNING_KEY = env_str("CARD_TOKEN_SIGNING_KEY", default=None)
 if not CARD_TOKEN_SIGNING_KEY:
     raise ImproperlyConfigured("Set CARD_TOKEN_SIGNING_KEY (see README: Configuration).")
 CARD_TOKEN_LIFETIME_SECONDS = env_int("CARD_TOKEN_LIFETIME_SECONDS", 60, minimum=10, maximum=600)
+# The card page fetches a fresh token this often, well inside the token's lifetime.
+CARD_QR_REFRESH_SECONDS = env_int("CARD_QR_REFRESH_SECONDS", 30, minimum=1, maximum=300)
 DEMO_DATA_ALLOWED = env_bool("DEMO_DATA_ALLOWED", DEBUG)
 
 # --- Medical card ------------------------------------------------------------------------------------------
 # SMS and identity checks go through pluggable backends (dotted paths); the sandboxes speak to nobody.
 SMS_BACKEND = env_str("SMS_BACKEND", default="medcard.sms.SandboxSmsBackend")
 IDENTITY_BACKEND = env_str("IDENTITY_BACKEND", default="medcard.identity.SandboxIdentityBackend")
-if not DEBUG and (
-    SMS_BACKEND.endswith("SandboxSmsBackend") or IDENTITY_BACKEND.endswith("SandboxIdentityBackend")
-):
-    if not env_bool("ALLOW_SANDBOX_BACKENDS", False):
-        raise ImproperlyConfigured(
-            "SMS_BACKEND and IDENTITY_BACKEND are sandboxes: configure real providers, or set "
-            "ALLOW_SANDBOX_BACKENDS=true on a training system."
-        )
+_SANDBOXED = SMS_BACKEND.endswith("SandboxSmsBackend") or IDENTITY_BACKEND.endswith("SandboxIdentityBackend")
+if not DEBUG and _SANDBOXED and not env_bool("ALLOW_SANDBOX_BACKENDS", False):
+    raise ImproperlyConfigured(
+        "SMS_BACKEND and IDENTITY_BACKEND are sandboxes: configure real providers, or set "
+        "ALLOW_SANDBOX_BACKENDS=true on a training system."
+    )
 MEDCARD_MAX_FAMILY_MEMBERS = env_int("MEDCARD_MAX_FAMILY_MEMBERS", 5, minimum=0, maximum=20)
 MEDCARD_MAX_CORRECTIONS = env_int("MEDCARD_MAX_CORRECTIONS", 3, minimum=0, maximum=10)
 SMS_CODE_LIFETIME_SECONDS = 300

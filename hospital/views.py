@@ -40,7 +40,7 @@ def _safe_next(request: HttpRequest) -> str:
 def home(request: HttpRequest) -> HttpResponse:
     from medcard.selectors import user_roles
 
-    roles = user_roles(user=request.user) if request.user.is_authenticated else []  # type: ignore[arg-type]
+    roles = user_roles(user=request.user) if request.user.is_authenticated else []
     return render(request, "hospital/home.html", {"user_roles": roles})
 
 

@@ -46,7 +46,7 @@ def _raise_validation(exc: DjangoValidationError) -> None:
     raise ValidationError({"non_field_errors": exc.messages}) from None
 
 
-class _PatientOut(serializers.Serializer):  # type: ignore[type-arg]
+class _PatientOut(serializers.Serializer):
     class Meta:
         ref_name = "PatientMasked"
 
@@ -63,7 +63,7 @@ class _PatientOut(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class MeApi(APIView):
-    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "Me"
 
@@ -91,7 +91,7 @@ class MeApi(APIView):
 class SmsCodeApi(APIView):
     permission_classes = (AllowAny,)
 
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "SmsCodeRequest"
 
@@ -120,7 +120,7 @@ class ThrottledError(APIException):
 class SmsSignInApi(APIView):
     permission_classes = (AllowAny,)
 
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "SmsSignIn"
 
@@ -147,7 +147,7 @@ class SmsSignInApi(APIView):
 class PatientListApi(APIView):
     permission_classes = (IsPatientAccount,)
 
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "PatientAdd"
 
@@ -218,7 +218,7 @@ class PatientDetailApi(APIView):
 class CardTokenApi(APIView):
     permission_classes = (IsPatientAccount,)
 
-    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "CardToken"
 
@@ -261,7 +261,7 @@ class ReportLostApi(APIView):
 class AccessLogApi(APIView):
     permission_classes = (IsPatientAccount,)
 
-    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "AccessLogEntry"
 
@@ -281,7 +281,7 @@ class PublicKeyApi(APIView):
     permission_classes = (AllowAny,)
     authentication_classes = ()
 
-    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "CardTokenPublicKey"
 
@@ -307,7 +307,7 @@ class PublicKeyApi(APIView):
 class DeskLookupApi(APIView):
     permission_classes = (IsFrontDesk,)
 
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "DeskLookup"
 
@@ -348,14 +348,14 @@ class DeskRefused(APIException):
 class DeskRevealApi(APIView):
     permission_classes = (IsFrontDesk,)
 
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "DeskReveal"
 
         field = serializers.ChoiceField(choices=["name", "id_number", "mobile"])
         reason = serializers.CharField(max_length=300)
 
-    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "DeskRevealed"
 

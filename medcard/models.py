@@ -193,6 +193,9 @@ class PatientLink(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.account} → {self.patient} ({self.relationship})"
+
 
 class Card(models.Model):
     """An electronic medical card. A patient has at most one active card; a lost card is revoked for good."""
@@ -241,6 +244,9 @@ class SmsCode(models.Model):
             models.Index(fields=["ip", "created_at"], name="medcard_sms_ip_time")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.purpose} code of {self.created_at:%Y-%m-%d %H:%M}"
+
 
 class AuditEvent(models.Model):
     """Append-only record of a read or change of a patient's personal data (who, which patient, what, why)."""
@@ -275,6 +281,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["patient", "at"], name="medcard_audit_patient_at"),
             models.Index(fields=["actor", "at"], name="medcard_audit_actor_at"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Append-only: an existing row is never rewritten.

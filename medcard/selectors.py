@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, QuerySet, When
 from django.http import Http404
 
 from medcard import roles
@@ -41,7 +41,8 @@ def patients_for_account(*, account: User) -> list[AccountPatient]:
     links = (
         PatientLink.objects.filter(account=account)
         .select_related("patient")
-        .order_by(~Q(relationship="self"), "created_at")
+        .annotate(holder_first=Case(When(relationship="self", then=0), default=1))
+        .order_by("holder_first", "created_at")
     )
     cards = {
         card.patient_id: card

@@ -69,7 +69,7 @@ def role_required(role: str) -> Callable[[View], View]:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect(f"{reverse('medcard:staff-login')}?next={request.path}")
-            if not selectors.user_has_role(user=request.user, role=role):  # type: ignore[arg-type]
+            if not selectors.user_has_role(user=request.user, role=role):
                 raise Http404
             return view(request, *args, **kwargs)
 
@@ -120,18 +120,18 @@ def patient_login(request: HttpRequest) -> HttpResponse:
         context.update(step="code", form=form, mobile=request.POST.get("mobile", ""))
         status = 400
     elif request.method == "POST":
-        form = SmsCodeRequestForm(request.POST)
-        if form.is_valid():
+        request_form = SmsCodeRequestForm(request.POST)
+        if request_form.is_valid():
             try:
-                mobile = services.mobile_normalise(form.cleaned_data["mobile"])
+                mobile = services.mobile_normalise(request_form.cleaned_data["mobile"])
                 services.sms_code_request(mobile=mobile, ip=_client_ip(request))
             except ValidationError as exc:
-                form.add_error("mobile", exc.messages[0])
+                request_form.add_error("mobile", exc.messages[0])
             else:
                 code_form = SmsSignInForm(initial={"mobile": mobile})
                 context.update(step="code", form=code_form, mobile=mobile, hint=_sandbox_code_hint(mobile))
                 return render(request, "medcard/login_sms.html", context)
-        context.update(step="mobile", form=form)
+        context.update(step="mobile", form=request_form)
         status = 400
     else:
         context.update(step="mobile", form=SmsCodeRequestForm())
@@ -228,7 +228,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     if row.card is not None:
         context["qr_svg"] = _qr_svg(_current_token(row.card.number))
         context["card_display"] = cardnumber.card_number_format(row.card.number)
-        context["refresh_s"] = 30
+        context["refresh_s"] = settings.CARD_QR_REFRESH_SECONDS
     if row.patient.verification == Patient.Verification.MISMATCH:
         context["correction_form"] = CorrectionForm(initial={"name": row.patient.name})
         context["corrections_left"] = settings.MEDCARD_MAX_CORRECTIONS - row.patient.corrections_used
@@ -293,10 +293,11 @@ def patient_correct(request: HttpRequest, patient_id: int) -> HttpResponse:
                 id_number=form.cleaned_data["id_number"],
             )
         except ValidationError as exc:
-            for field, errors in (
-                exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-            ).items():
-                form.add_error(field, errors)
+            if hasattr(exc, "error_dict"):
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field, errors)
+            else:
+                form.add_error(None, exc.messages)
         else:
             return redirect("medcard:patient-detail", patient_id=patient_id)
     context = {"row": row, "patient": row.patient, "card": row.card, "correction_form": form}
@@ -379,9 +380,8 @@ def desk_reveal(request: HttpRequest, patient_id: int) -> HttpResponse:
         except services.DeskRefusal as exc:
             form.add_error("reason", exc.message)
         else:
-            context.update(
-                revealed_field=dict(form.fields["field"].choices)[form.cleaned_data["field"]], value=value
-            )  # type: ignore[attr-defined]
+            labels = dict(RevealForm.base_fields["field"].choices)  # type: ignore[attr-defined]
+            context.update(revealed_field=labels[form.cleaned_data["field"]], value=value)
             return render(request, "medcard/desk_reveal.html", context)
     return render(request, "medcard/desk_reveal.html", context, status=400)
 

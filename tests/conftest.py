@@ -42,6 +42,17 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Each test gets an empty in-process cache, so clearing it never touches a shared Redis (where CI also
+    keeps the broker's queues) and no heartbeat or rate-limit gate leaks between tests."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def patient(db: None) -> User:
     """A patient account holder (the 'owner' of patient-owned rows)."""

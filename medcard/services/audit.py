@@ -14,7 +14,7 @@ def audit_record(
     reason: str = "",
     detail: str = "",
 ) -> AuditEvent:
-    """Write one audit row. Call it inside the transaction of the change it records, so both or neither land."""
+    """Write one audit row, inside the transaction of the change it records, so both or neither land."""
     return AuditEvent.objects.create(
         actor=actor,
         actor_is_staff=bool(actor is not None and actor.kind == User.Kind.STAFF),

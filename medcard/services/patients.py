@@ -57,9 +57,9 @@ def _age_years(birth: date, today: date) -> int:
 def patient_details_clean(details: PatientDetails, *, today: date) -> PatientDetails:
     """Validate and normalise; every problem is reported on its field, all at once.
 
-    Rules: a name of 1 to 50 characters; a known ID type; a valid number for it (for a resident ID the GB 11643
-    check character, a real birth date not in the future); for a resident ID the sex and birth date are
-    derived, and any entered value must agree; a mainland mobile number; a known relationship.
+    Rules: a name of 1 to 50 characters; a known ID type; a valid number for it (for a resident ID the
+    GB 11643 check character, a real birth date not in the future); for a resident ID the sex and birth date
+    are derived, and any entered value must agree; a mainland mobile number; a known relationship.
     """
     errors: dict[str, str] = {}
     name = " ".join((details.name or "").split())
@@ -97,20 +97,19 @@ def patient_details_clean(details: PatientDetails, *, today: date) -> PatientDet
         mobile = ""
     if details.relationship not in PatientLink.Relationship.values:
         errors["relationship"] = _("Choose the relationship from the list.")
-    if errors:
+    if errors or birth_date is None or sex is None:
         raise ValidationError(errors)
-    assert birth_date is not None and sex is not None  # guaranteed by the checks above
     return PatientDetails(name, details.id_type, number, sex, birth_date, mobile, details.relationship)
 
 
 def _check_account_rules(*, account: User, details: PatientDetails, today: date) -> None:
     """One 'self' per account, under-14s only as family members, at most MEDCARD_MAX_FAMILY_MEMBERS others."""
-    assert details.birth_date is not None
+    birth_date = details.birth_date or today  # patient_details_clean guarantees a birth date
     links = PatientLink.objects.filter(account=account)
     if details.relationship == PatientLink.Relationship.SELF:
         if links.filter(relationship=PatientLink.Relationship.SELF).exists():
             raise ValidationError({"relationship": _("This account already has its holder ('Self').")})
-        if _age_years(details.birth_date, today) < MIN_SELF_AGE_YEARS:
+        if _age_years(birth_date, today) < MIN_SELF_AGE_YEARS:
             raise ValidationError(
                 {"relationship": _("Children under 14 can only be added by a guardian, as a family member.")}
             )
@@ -144,8 +143,8 @@ def patient_add(*, account: User, details: PatientDetails, consent_code: str = "
         id_type=details.id_type,
         id_number_ciphertext=crypto.encrypt(details.id_number),
         id_number_index=index,
-        sex=details.sex,
-        birth_date=details.birth_date,
+        sex=details.sex or "",
+        birth_date=details.birth_date or today,
         mobile_ciphertext=crypto.encrypt(details.mobile),
         mobile_index=mobile_index(details.mobile),
     )

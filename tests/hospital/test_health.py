@@ -1,25 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.db.utils import OperationalError
 from django.test import Client
 from django.utils import timezone
 
 from hospital import health
 from hospital.celery import app as celery_app
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    # A private in-memory cache: no heartbeat from a worker running elsewhere on this machine can leak in.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    cache.delete(health.WORKER_HEARTBEAT_KEY)
-    yield
 
 
 @pytest.mark.django_db
