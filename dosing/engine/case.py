@@ -672,6 +672,9 @@ def _run(case: Any) -> dict[str, Any]:
     if not windows:
         windows = [(now - 24.0, now)] if doses and now - 24.0 >= first else []
         windows.append((now, now + 24.0))
+    # doses that start after the last forecast time cannot change it
+    t_end = max([float(times[-1])] + [b for _, b in windows]) if times.size else max(b for _, b in windows)
+    future = [d for d in future if d.time_h < t_end]
     fcomponents = [
         Component(replace(c.subject, doses=c.subject.doses + tuple(future)), c.fit, c.weight)
         for c in components
