@@ -106,7 +106,8 @@ class MapResult:
 
     ``success`` is False whenever the estimate should not be used; ``status`` says why:
     ``converged``, ``a_priori`` (no levels, η = 0), ``at_bound`` (an η sits on its search bound: the data and
-    the model disagree), ``not_converged`` or ``numerical_failure``.
+    the model disagree), ``level_without_dose`` (a level with no drug on board), ``not_converged`` or
+    ``numerical_failure``.
     """
 
     success: bool
@@ -291,6 +292,17 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
     if objective.y.size == 0:
         return finish(
             np.zeros(k), 0.0, "a_priori", "no levels: population (a priori) parameters", model.omega.copy()
+        )
+
+    if np.any(pred[0] <= 0.0):
+        # no drug on board at a level's time: the level cannot inform any parameter
+        when = ", ".join(f"{t:g} h" for t in objective.times_h[pred[0] <= 0.0])
+        return finish(
+            np.zeros(k),
+            float("nan"),
+            "level_without_dose",
+            f"no dose before the level(s) at {when}",
+            model.omega.copy(),
         )
 
     lower, upper = _bounds(model, subject.envs)

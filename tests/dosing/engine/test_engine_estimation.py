@@ -245,3 +245,11 @@ def test_an_optimiser_stopped_early_reports_not_converged(mapbayr_subject):
     fit = fit_map(mapbayr_subject, max_iterations=1)
     assert not fit.success
     assert fit.status == "not_converged"
+
+
+def test_a_level_with_no_drug_on_board_is_a_status_not_a_fit():
+    model = load_model("thomson_2009")
+    env = model.covariate_env({"WT": 70, "AGE": 60, "MALE": 1, "SCR": 1.0})
+    fit = fit_map(Subject(model, (env,), (), (Dose(12.0, 1000.0, 1.0),), (), (Observation(6.0, 10.0),)))
+    assert not fit.success and fit.status == "level_without_dose"
+    assert "6 h" in fit.message
