@@ -173,3 +173,22 @@ def test_covariates_read_by_structural_expressions_are_required():
     assert {"AGE", "WT", "SCR", "MALE"} <= model.inputs
     with pytest.raises(ModelError, match="needs"):
         model.covariate_env({"WT": 150})
+
+
+@pytest.mark.parametrize(
+    ("model_id", "auc24", "trough", "peak"),
+    [("thomson_2009", 439.02, 10.959, 29.977), ("goti_2018", 514.24, 15.747, 30.861)],
+)
+def test_library_files_reproduce_the_reference_steady_state_from_raw_covariates(
+    model_id, auc24, trough, peak
+):
+    from dosing.engine.population import population_steady_state
+
+    # a 40-year-old man of 70 kg with creatinine 0.97222 mg/dL has a Cockcroft-Gault clearance of 100 mL/min
+    patient = {"WT": [70.0], "AGE": [40.0], "MALE": [1.0], "SCR": [70 * 100 / (72 * 100)]}
+    model = load_model(model_id)
+    eta = np.zeros((1, len(model.eta_names)))
+    ss = population_steady_state(model, patient, eta, dose_mg=1000, infusion_h=1, interval_h=12)
+    assert ss.auc24_mg_h_per_l[0] == pytest.approx(auc24, rel=1e-4)
+    assert ss.trough_mg_per_l[0] == pytest.approx(trough, rel=1e-4)
+    assert ss.peak_mg_per_l[0] == pytest.approx(peak, rel=1e-4)
