@@ -35,6 +35,10 @@ A model is a JSON document (one file per published model in ``dosing/engine/mode
 ``typical_checks``
     ``[{"covariates": {...}, "expected": {"CL": ...}, "source": str}]``: published typical values the test
     suite reproduces.
+``notes``
+    Free text: assumptions and where the covariate ranges come from.
+
+Unknown keys are refused, so a misspelt key cannot silently drop part of a model.
 
 Standard covariate names available to every expression: ``WT`` (kg), ``HT`` (cm), ``AGE`` (years), ``MALE``
 (1/0), ``SCR`` (mg/dL), ``SCR_UMOL`` (µmol/L), ``PMA`` (weeks), ``GA`` (weeks), ``PNA`` (days), ``BWT`` (birth
@@ -83,6 +87,26 @@ POPULATION_GROUPS = (
     "neurosurgical",
 )
 CRCL_WEIGHTS = ("total", "ideal", "adjusted", "dosing", "ffm")
+MODEL_KEYS = frozenset(
+    {
+        "id",
+        "name",
+        "citation",
+        "source",
+        "notes",
+        "population",
+        "compartments",
+        "covariates",
+        "renal",
+        "derived",
+        "parameters",
+        "structural",
+        "omega",
+        "error",
+        "covariate_ranges",
+        "typical_checks",
+    }
+)
 
 
 class ModelError(ValueError):
@@ -354,6 +378,8 @@ def model_from_dict(doc: Mapping[str, Any]) -> PopulationModel:
     """
     _expect(isinstance(doc, Mapping), "a model must be a JSON object")
     mid = doc.get("id")
+    unknown_keys = sorted(set(doc) - MODEL_KEYS)
+    _expect(not unknown_keys, f"model {mid}: unknown key(s) {', '.join(unknown_keys)}")
     if not (isinstance(mid, str) and mid.replace("_", "").isalnum() and mid == mid.lower()):
         raise ModelError("model id must be snake_case")
     for key in ("name", "citation", "source"):

@@ -192,3 +192,8 @@ def test_library_files_reproduce_the_reference_steady_state_from_raw_covariates(
     assert ss.auc24_mg_h_per_l[0] == pytest.approx(auc24, rel=1e-4)
     assert ss.trough_mg_per_l[0] == pytest.approx(trough, rel=1e-4)
     assert ss.peak_mg_per_l[0] == pytest.approx(peak, rel=1e-4)
+
+
+def test_a_misspelt_model_key_is_refused():
+    with pytest.raises(ModelError, match="unknown key"):
+        model_from_dict(minimal(covariate_range={"WT": [1, 2]}))
