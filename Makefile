@@ -21,8 +21,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(DEV) exec -- $(BIN)/mypy .
 
+# Benchmarks print their figures; the desk bench needs PostgreSQL (DATABASE_URL or the local server).
 bench: $(STAMP)
 	$(DEV) exec -- $(BIN)/python bench/dosing.py
+	$(DEV) exec -- $(BIN)/python bench/medcard_tokens.py
+	$(DEV) exec -- $(BIN)/python bench/medcard_desk.py
 
 venv: $(STAMP)
 
