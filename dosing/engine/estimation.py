@@ -289,13 +289,14 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
             n_evaluations=objective.n_evals,
         )
 
+    # 1. no levels: the answer is the prior
     if objective.y.size == 0:
         return finish(
             np.zeros(k), 0.0, "a_priori", "no levels: population (a priori) parameters", model.omega.copy()
         )
 
+    # 2. a level with no drug on board cannot inform any parameter
     if np.any(pred[0] <= 0.0):
-        # no drug on board at a level's time: the level cannot inform any parameter
         when = ", ".join(f"{t:g} h" for t in objective.times_h[pred[0] <= 0.0])
         return finish(
             np.zeros(k),
@@ -305,6 +306,8 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
             model.omega.copy(),
         )
 
+    # 3. screen the starting points in one batch; run from eta = 0 and from the best other point if it is
+    #    better (large IIV makes eta = 0 a poor start for some patients)
     lower, upper = _bounds(model, subject.envs)
     starts = np.clip(_start_points(model), lower, upper)
     start_ofv, _, _, _ = objective.terms(starts)
@@ -328,6 +331,7 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
         return finish(
             np.zeros(k), float("nan"), "numerical_failure", f"optimiser failed: {exc}", model.omega.copy()
         )
+    # 4. keep the lowest objective; then the covariance and the checks that decide the status
     best = min(runs, key=lambda r: float(r.fun))
     eta = np.asarray(best.x, dtype=float)
     ofv = float(best.fun)
