@@ -171,7 +171,8 @@ def main() -> int:
     port = _free_port()
     server = subprocess.Popen(
         [python, "-m", "gunicorn", "hospital.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--threads", "8", "--worker-class", "gthread", "--log-level", "warning"],
+         "--workers", str(args.workers), "--threads", "8", "--worker-class", "gthread",
+         "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
