@@ -103,11 +103,3 @@ class ErrorModel:
             out: FloatArray = np.log(np.maximum(conc_mg_per_l, _CONC_FLOOR_MG_PER_L))
             return out
         return conc_mg_per_l
-
-    def sd_mg_per_l(self, pred_mg_per_l: FloatArray) -> FloatArray:
-        """Approximate residual SD on the concentration scale (for prediction bands)."""
-        if self.log_scale:
-            out: FloatArray = np.abs(pred_mg_per_l) * self.proportional_sd
-            return out
-        sd: FloatArray = np.sqrt(self.variance(pred_mg_per_l))
-        return sd
