@@ -201,9 +201,14 @@ def patient_add(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("medcard:patient-detail", patient_id=patient.pk)
     status = 400 if request.method == "POST" else 200
-    return render(
-        request, "medcard/patient_add.html", {"form": form, "consent_sent_to": consent_sent_to}, status=status
-    )
+    context = {
+        "form": form,
+        "consent_sent_to": consent_sent_to,
+        "female_label": Patient.Sex.FEMALE.label,
+        "male_label": Patient.Sex.MALE.label,
+        "derived_label": _("From the ID number:"),
+    }
+    return render(request, "medcard/patient_add.html", context, status=status)
 
 
 def _qr_svg(data: str, *, scale: int = 6) -> str:
