@@ -277,6 +277,40 @@ SMS_CODE_MIN_INTERVAL_SECONDS = 60
 SMS_CODES_PER_NUMBER_PER_HOUR = 5
 SMS_CODES_PER_IP_PER_HOUR = env_int("SMS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 
+# --- Payments ----------------------------------------------------------------------------------------------
+# With PAYMENT_SANDBOX (the default on dev machines) a local sandbox gateway under /sandbox-gateway/ plays
+# WeChat Pay and Alipay with their real protocols and test keys generated into PAYMENT_SANDBOX_KEY_DIR.
+# Otherwise the merchant's real credentials are required.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+PAYMENT_SANDBOX = env_bool("PAYMENT_SANDBOX", DEBUG)
+PAYMENT_SANDBOX_KEY_DIR = VAR_DIR / "sandbox-keys"
+WECHATPAY = {
+    "mchid": env_str("WECHATPAY_MCHID", default=""),
+    "appid": env_str("WECHATPAY_APPID", default=""),
+    "merchant_serial": env_str("WECHATPAY_MERCHANT_SERIAL", default=""),
+    "merchant_private_key_pem": env_str("WECHATPAY_MERCHANT_PRIVATE_KEY", default=""),
+    "platform_public_key_id": env_str("WECHATPAY_PLATFORM_PUBLIC_KEY_ID", default=""),
+    "platform_public_key_pem": env_str("WECHATPAY_PLATFORM_PUBLIC_KEY", default=""),
+    "apiv3_key": env_str("WECHATPAY_APIV3_KEY", default=""),
+    "api_base": env_str("WECHATPAY_API_BASE", default="https://api.mch.weixin.qq.com"),
+}
+ALIPAY = {
+    "app_id": env_str("ALIPAY_APP_ID", default=""),
+    "app_private_key_pem": env_str("ALIPAY_APP_PRIVATE_KEY", default=""),
+    "alipay_public_key_pem": env_str("ALIPAY_PUBLIC_KEY", default=""),
+    "seller_id": env_str("ALIPAY_SELLER_ID", default=""),
+    "gateway_url": env_str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do"),
+}
+if not PAYMENT_SANDBOX and not DEBUG:
+    _required = ["WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_MERCHANT_SERIAL", "WECHATPAY_MERCHANT_PRIVATE_KEY",
+                 "WECHATPAY_PLATFORM_PUBLIC_KEY_ID", "WECHATPAY_PLATFORM_PUBLIC_KEY", "WECHATPAY_APIV3_KEY",
+                 "ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY", "ALIPAY_SELLER_ID"]  # fmt: skip
+    _missing = [name for name in _required if not os.environ.get(name)]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"Set the payment credentials {', '.join(_missing)}, or PAYMENT_SANDBOX=true."
+        )
+
 # --- Internationalisation and time -------------------------------------------------------------------------
 # Stored in UTC; shown in the hospital's zone.
 

@@ -25,6 +25,7 @@ PRODUCTION_ENV = {
     "CARD_TOKEN_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
     # No real SMS or identity provider is integrated yet: production must say so explicitly.
     "ALLOW_SANDBOX_BACKENDS": "true",
+    "PAYMENT_SANDBOX": "true",
 }
 
 
@@ -106,6 +107,12 @@ def test_production_refuses_sandbox_sms_and_identity_backends_unless_allowed() -
     result = _run_django(dict(PRODUCTION_ENV, ALLOW_SANDBOX_BACKENDS=None), "check")
     assert result.returncode != 0
     assert "SMS_BACKEND and IDENTITY_BACKEND are sandboxes" in result.stderr
+
+
+def test_production_refuses_to_start_without_payment_credentials_unless_sandboxed() -> None:
+    result = _run_django(dict(PRODUCTION_ENV, PAYMENT_SANDBOX=None), "check")
+    assert result.returncode != 0
+    assert "WECHATPAY_MCHID" in result.stderr and "ALIPAY_PUBLIC_KEY" in result.stderr
 
 
 def test_a_bad_value_stops_the_process_with_its_name() -> None:
