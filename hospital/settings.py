@@ -302,9 +302,19 @@ ALIPAY = {
     "gateway_url": env_str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do"),
 }
 if not PAYMENT_SANDBOX and not DEBUG:
-    _required = ["WECHATPAY_MCHID", "WECHATPAY_APPID", "WECHATPAY_MERCHANT_SERIAL", "WECHATPAY_MERCHANT_PRIVATE_KEY",
-                 "WECHATPAY_PLATFORM_PUBLIC_KEY_ID", "WECHATPAY_PLATFORM_PUBLIC_KEY", "WECHATPAY_APIV3_KEY",
-                 "ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY", "ALIPAY_SELLER_ID"]  # fmt: skip
+    _required = [
+        "WECHATPAY_MCHID",
+        "WECHATPAY_APPID",
+        "WECHATPAY_MERCHANT_SERIAL",
+        "WECHATPAY_MERCHANT_PRIVATE_KEY",
+        "WECHATPAY_PLATFORM_PUBLIC_KEY_ID",
+        "WECHATPAY_PLATFORM_PUBLIC_KEY",
+        "WECHATPAY_APIV3_KEY",
+        "ALIPAY_APP_ID",
+        "ALIPAY_APP_PRIVATE_KEY",
+        "ALIPAY_PUBLIC_KEY",
+        "ALIPAY_SELLER_ID",
+    ]
     _missing = [name for name in _required if not os.environ.get(name)]
     if _missing:
         raise ImproperlyConfigured(
