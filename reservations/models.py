@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import ClassVar
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +21,8 @@ class Department(models.Model):
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name_zh = models.CharField(_("name (Chinese)"), max_length=60)
     name_en = models.CharField(_("name (English)"), max_length=100)
+    # First letters of the Chinese name's pinyin (神经内科 -> sjnk), for search as patients type it.
+    pinyin_initials = models.CharField(max_length=40, blank=True, default="", db_index=True)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.CLINIC)
     description_zh = models.TextField(_("description (Chinese)"), blank=True, default="")
     description_en = models.TextField(_("description (English)"), blank=True, default="")
@@ -77,3 +82,356 @@ class Doctor(models.Model):
     @property
     def specialty(self) -> str:
         return self.specialty_en if (get_language() or "").startswith("en") else self.specialty_zh
+
+
+class ClinicType(models.Model):
+    """General, expert, special-needs or examination: each with its registration fee in yuan (Decimal)."""
+
+    code = models.SlugField(max_length=20, unique=True)
+    name_zh = models.CharField(max_length=30)
+    name_en = models.CharField(max_length=60)
+    fee = models.DecimalField(max_digits=8, decimal_places=2)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(name="reservations_clinictype_fee_not_negative", condition=Q(fee__gte=0)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_en if (get_language() or "").startswith("en") else self.name_zh
+
+
+class BookingRule(models.Model):
+    """Booking rules of one department, or the hospital default (department empty). Every rule is named in the
+    message when it refuses a booking."""
+
+    department = models.OneToOneField(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="booking_rule"
+    )
+    release_days_ahead = models.PositiveSmallIntegerField(default=14)
+    release_time = models.TimeField(default=time(7, 0))  # local time, Asia/Shanghai
+    booking_cutoff_minutes = models.PositiveIntegerField(default=30)  # before the time slice starts
+    cancel_deadline_days_before = models.PositiveSmallIntegerField(default=1)
+    cancel_deadline_time = models.TimeField(default=time(23, 59))
+    payment_window_minutes = models.PositiveSmallIntegerField(default=15)
+    max_per_department_per_day = models.PositiveSmallIntegerField(default=1)
+    max_departments_per_day = models.PositiveSmallIntegerField(default=3)
+    waitlist_cutoff_hours = models.PositiveSmallIntegerField(default=12)  # before the session starts
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["department"],
+                condition=Q(department__isnull=True),
+                name="reservations_bookingrule_one_default",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                name="reservations_bookingrule_window_positive", condition=Q(payment_window_minutes__gte=1)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rules for {self.department or 'the hospital'}"
+
+
+class HalfDay(models.TextChoices):
+    MORNING = "am", _("Morning")
+    AFTERNOON = "pm", _("Afternoon")
+
+
+class WeeklyTemplate(models.Model):
+    """A recurring clinic: every given weekday and half-day, split into slices with a quota each."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="templates")
+    doctor = models.ForeignKey(
+        Doctor, on_delete=models.CASCADE, null=True, blank=True, related_name="templates"
+    )
+    room = models.CharField(max_length=40, blank=True, default="")
+    clinic_type = models.ForeignKey(ClinicType, on_delete=models.PROTECT)
+    weekday = models.PositiveSmallIntegerField()  # 0 Monday ... 6 Sunday
+    half_day = models.CharField(max_length=2, choices=HalfDay.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    slice_minutes = models.PositiveSmallIntegerField(default=30)
+    quota_per_slice = models.PositiveSmallIntegerField(default=4)
+    desk_quota_per_slice = models.PositiveSmallIntegerField(default=0)  # kept for the front desk
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(name="reservations_weeklytemplate_weekday", condition=Q(weekday__lte=6)),
+            models.CheckConstraint(
+                name="reservations_weeklytemplate_times", condition=Q(end_time__gt=models.F("start_time"))
+            ),
+            models.CheckConstraint(
+                name="reservations_weeklytemplate_slice", condition=Q(slice_minutes__gte=5)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.doctor or self.room or self.department} weekday {self.weekday} {self.half_day}"
+
+
+class Session(models.Model):
+    """A doctor's (or an examination room's) half-day on one date."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        STOPPED = "stopped", _("Stopped")
+
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="sessions")
+    doctor = models.ForeignKey(
+        Doctor, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions"
+    )
+    room = models.CharField(max_length=40, blank=True, default="")
+    clinic_type = models.ForeignKey(ClinicType, on_delete=models.PROTECT)
+    fee = models.DecimalField(max_digits=8, decimal_places=2)  # fixed when the session is created
+    date = models.DateField()
+    half_day = models.CharField(max_length=2, choices=HalfDay.choices)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    stopped_reason = models.CharField(max_length=200, blank=True, default="")
+    template = models.ForeignKey(WeeklyTemplate, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("date", "half_day", "department")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["doctor", "date", "half_day"],
+                condition=Q(doctor__isnull=False),
+                name="reservations_session_one_per_doctor_halfday",
+            ),
+            models.UniqueConstraint(
+                fields=["department", "room", "date", "half_day"],
+                condition=Q(doctor__isnull=True),
+                name="reservations_session_one_per_room_halfday",
+            ),
+            models.CheckConstraint(name="reservations_session_fee_not_negative", condition=Q(fee__gte=0)),
+            models.CheckConstraint(
+                name="reservations_session_stopped_has_reason",
+                condition=~Q(status="stopped") | ~Q(stopped_reason=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.doctor or self.room} {self.date} {self.half_day}"
+
+
+class Slot(models.Model):
+    """A time slice of a session with its own quota. ``taken`` counts active bookings (held, booked, checked in);
+    the database refuses ``taken > capacity``, so no code path can oversell."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="slots")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    capacity = models.PositiveIntegerField()  # online numbers, extra numbers (加号) included
+    desk_capacity = models.PositiveIntegerField(default=0)  # kept for the front desk
+    taken = models.PositiveIntegerField(default=0)
+    desk_taken = models.PositiveIntegerField(default=0)
+    extra = models.PositiveIntegerField(default=0)  # of which added by staff
+
+    class Meta:
+        ordering = ("starts_at",)
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(
+                name="reservations_slot_not_oversold", condition=Q(taken__lte=models.F("capacity"))
+            ),
+            models.CheckConstraint(
+                name="reservations_slot_desk_not_oversold",
+                condition=Q(desk_taken__lte=models.F("desk_capacity")),
+            ),
+            models.UniqueConstraint(fields=["session", "starts_at"], name="reservations_slot_one_per_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session} {self.starts_at:%H:%M}"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.taken)
+
+
+ACTIVE_BOOKING_STATES = ("held", "booked", "checked_in")
+
+
+class Booking(models.Model):
+    """One patient's number in one session. States and their FHIR Appointment / Slot equivalents are in the
+    README (held = pending + busy-tentative, booked = booked + busy, ...)."""
+
+    class Status(models.TextChoices):
+        HELD = "held", _("Awaiting payment")
+        BOOKED = "booked", _("Booked")
+        CHECKED_IN = "checked_in", _("Checked in")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Payment time ran out")
+        NO_SHOW = "no_show", _("Missed")
+
+    patient = models.ForeignKey("medcard.Patient", on_delete=models.PROTECT, related_name="bookings")
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
+    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT)
+    visit_date = models.DateField()  # local date of the session, for the per-day rules
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.HELD)
+    fee = models.DecimalField(max_digits=8, decimal_places=2)
+    hold_expires_at = models.DateTimeField(null=True, blank=True)
+    queue_number = models.PositiveIntegerField(null=True, blank=True)
+    from_waitlist = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            # The last line of defence against double booking: one active booking per patient per session,
+            # whatever the application does (two phones, two tabs, a retried request).
+            models.UniqueConstraint(
+                fields=["patient", "session"],
+                condition=Q(status__in=ACTIVE_BOOKING_STATES),
+                name="reservations_booking_one_active_per_patient_session",
+            ),
+            models.CheckConstraint(
+                name="reservations_booking_held_has_expiry",
+                condition=~Q(status="held") | Q(hold_expires_at__isnull=False),
+            ),
+            models.CheckConstraint(name="reservations_booking_fee_not_negative", condition=Q(fee__gte=0)),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["status", "hold_expires_at"], name="reservations_booking_exp"),
+            models.Index(fields=["patient", "visit_date"], name="reservations_booking_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"booking {self.pk} ({self.status})"
+
+
+class WaitlistEntry(models.Model):
+    """A patient waiting for a number in a full session (候补); offered numbers in order of joining."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        OFFERED = "offered", _("Number offered")
+        CONVERTED = "converted", _("Booked")
+        LAPSED = "lapsed", _("Offer lapsed")
+        CANCELLED = "cancelled", _("Left the waitlist")
+        CLOSED = "closed", _("Waitlist closed")
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="waitlist")
+    patient = models.ForeignKey("medcard.Patient", on_delete=models.PROTECT, related_name="waitlist_entries")
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    booking = models.OneToOneField(
+        Booking, on_delete=models.SET_NULL, null=True, blank=True, related_name="waitlist"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["session", "patient"],
+                condition=Q(status__in=["waiting", "offered"]),
+                name="reservations_waitlist_once_per_patient",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"waitlist {self.pk} ({self.status})"
+
+
+class Payment(models.Model):
+    """One attempt to pay a booking's fee through one channel; ``order_no`` is our out_trade_no."""
+
+    class Channel(models.TextChoices):
+        WECHATPAY = "wechatpay", _("WeChat Pay")
+        ALIPAY = "alipay", _("Alipay")
+        DESK = "desk", _("Front desk (cash or card)")
+        FREE = "free", _("Free")
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Waiting for payment")
+        PAID = "paid", _("Paid")
+        CLOSED = "closed", _("Closed unpaid")
+        REFUNDED = "refunded", _("Refunded")
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    order_no = models.CharField(max_length=32, unique=True)
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    transaction_id = models.CharField(max_length=64, blank=True, default="")
+    paid_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            # A booking is paid at most once, whatever the channel.
+            models.UniqueConstraint(
+                fields=["booking"],
+                condition=Q(status__in=["paid", "refunded"]),
+                name="reservations_payment_one_paid",
+            ),
+            models.CheckConstraint(
+                name="reservations_payment_amount_not_negative", condition=Q(amount__gte=0)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_no
+
+
+class Refund(models.Model):
+    """A refund to the original channel; ``refund_no`` makes the request idempotent at the gateway."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        PROCESSING = "processing", _("Processing")
+        SUCCEEDED = "succeeded", _("Refunded")
+        FAILED = "failed", _("Failed")
+
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="refund")
+    refund_no = models.CharField(max_length=32, unique=True)
+    amount = models.DecimalField(max_digits=8, decimal_places=2)
+    reason = models.CharField(max_length=200)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.refund_no
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST sent with an ``Idempotency-Key``: a retry gets it again."""
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    endpoint = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # empty while the first is running
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["account", "key"], name="reservations_idempotency_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.status_code}"
