@@ -225,8 +225,10 @@ class Session(models.Model):
 
 
 class Slot(models.Model):
-    """A time slice of a session with its own quota. ``taken`` counts active bookings (held, booked, checked in);
-    the database refuses ``taken > capacity``, so no code path can oversell."""
+    """A time slice of a session with its own quota.
+
+    ``taken`` counts active bookings (held, booked, checked in); the database refuses ``taken > capacity``, so
+    no code path can oversell."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="slots")
     starts_at = models.DateTimeField()
