@@ -1,0 +1,224 @@
+"""Schedules: sessions and slots generated from weekly templates, and the clock of a session.
+
+Every moment a rule speaks of (release at 07:00, cancel until 23:59 the day before) is a local time in the
+hospital's zone; it is turned into an aware datetime here, once, and compared with ``timezone.now()`` (UTC)
+everywhere else. China has no daylight saving time, but the conversion still goes through zoneinfo so that no
+naive datetime is ever made.
+
+Boundaries, the same way round everywhere: a session is released *from* its release moment on
+(``now >= release_at``); booking, cancelling and joining the waitlist are possible *until* their closing
+moment, exclusive (``now < closes_at``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from reservations.models import BookingRule, Department, Session, Slot, WeeklyTemplate
+
+logger = logging.getLogger(__name__)
+
+# The hospital's zone: rules and templates are written in its local time; storage is UTC.
+HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_datetime(day: date, at: time) -> datetime:
+    """The aware moment of local time ``at`` on local date ``day``, in UTC.
+
+    >>> local_datetime(date(2026, 12, 12), time(7, 0)).isoformat()
+    '2026-12-11T23:00:00+00:00'
+    """
+    return datetime.combine(day, at, tzinfo=HOSPITAL_TZ).astimezone(UTC)
+
+
+def local_today(*, now: datetime | None = None) -> date:
+    """The hospital's calendar date at ``now`` (default: the current moment).
+
+    >>> local_today(now=datetime(2026, 11, 27, 16, 30, tzinfo=UTC))
+    datetime.date(2026, 11, 28)
+    """
+    return (now or timezone.now()).astimezone(HOSPITAL_TZ).date()
+
+
+# --- Generation --------------------------------------------------------------------------------------------
+
+
+def _slices(day: date, template: WeeklyTemplate) -> list[tuple[datetime, datetime]]:
+    """The template's time slices on ``day``; a last slice that does not fit whole ends at the end time."""
+    start, end = local_datetime(day, template.start_time), local_datetime(day, template.end_time)
+    step = timedelta(minutes=template.slice_minutes)
+    slices = []
+    while start < end:
+        slices.append((start, min(start + step, end)))
+        start += step
+    return slices
+
+
+def _session_create(*, template: WeeklyTemplate, day: date) -> bool:
+    """Create the template's session on ``day`` with its slots, unless one exists; True when created.
+
+    The unique constraints (one session per doctor, or per department room, and half-day) are the keys of the
+    get-or-create, so two generators running at once cannot make a session twice: the loser's insert fails and
+    it finds the winner's row. An existing session is never changed, whatever the template says now.
+    """
+    if template.doctor_id is not None:
+        keys = {"doctor_id": template.doctor_id, "date": day, "half_day": template.half_day}
+    else:
+        keys = {
+            "doctor": None,
+            "department_id": template.department_id,
+            "room": template.room,
+            "date": day,
+            "half_day": template.half_day,
+        }
+    if Session.objects.filter(**keys).exists():
+        return False
+    try:
+        with transaction.atomic():
+            session = Session.objects.create(
+                **{
+                    "department_id": template.department_id,
+                    "room": template.room,
+                    "clinic_type": template.clinic_type,
+                    "fee": template.clinic_type.fee,
+                    "starts_at": local_datetime(day, template.start_time),
+                    "ends_at": local_datetime(day, template.end_time),
+                    "template": template,
+                    **keys,
+                }
+            )
+            Slot.objects.bulk_create(
+                Slot(
+                    session=session,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    capacity=template.quota_per_slice,
+                    desk_capacity=template.desk_quota_per_slice,
+                )
+                for starts_at, ends_at in _slices(day, template)
+            )
+    except IntegrityError:
+        # Another generator (or a member of staff) created it between our look-up and our insert.
+        if Session.objects.filter(**keys).exists():
+            return False
+        raise
+    return True
+
+
+def sessions_generate(*, days_ahead: int, today: date | None = None) -> int:
+    """Create the sessions of every active weekly template from ``today`` to ``today + days_ahead`` (local
+    dates, both included), each with one slot per ``slice_minutes``; return how many sessions were created.
+
+    Rules: the fee is copied from the clinic type when the session is created (a later fee change does not
+    alter it); a slot holds ``quota_per_slice`` online numbers and ``desk_quota_per_slice`` desk numbers;
+    running it again creates nothing new and never alters an existing session (a stopped or edited session
+    stays as staff left it). Run it before the earliest release time, so a released date always has sessions.
+    """
+    if days_ahead < 0:
+        raise ValueError("days_ahead cannot be negative.")
+    first = today or local_today()
+    templates = list(WeeklyTemplate.objects.filter(active=True).select_related("clinic_type"))
+    created = 0
+    for offset in range(days_ahead + 1):
+        day = first + timedelta(days=offset)
+        for template in templates:
+            if template.weekday == day.weekday() and _session_create(template=template, day=day):
+                created += 1
+    logger.info("sessions generated", extra={"sessions_created": created, "first_date": first.isoformat()})
+    return created
+
+
+def generation_horizon_days() -> int:
+    """How far ahead to generate: the longest release window of all rules (the default rule included)."""
+    booking_rule_default()
+    return BookingRule.objects.aggregate(days=Max("release_days_ahead"))["days"] or 0
+
+
+# --- Rules -------------------------------------------------------------------------------------------------
+
+
+def booking_rule_default() -> BookingRule:
+    """The hospital's default rule, created with the model's defaults the first time it is asked for."""
+    rule = BookingRule.objects.filter(department__isnull=True).first()
+    if rule is not None:
+        return rule
+    try:
+        with transaction.atomic():
+            return BookingRule.objects.create(department=None)
+    except IntegrityError:  # created concurrently (PostgreSQL enforces one default)
+        return BookingRule.objects.get(department__isnull=True)
+
+
+def booking_rule_for(*, department: Department) -> BookingRule:
+    """The department's own booking rule, else the hospital default."""
+    rule = BookingRule.objects.filter(department=department).first()
+    return rule if rule is not None else booking_rule_default()
+
+
+# --- The clock of a session --------------------------------------------------------------------------------
+
+
+def released_through(*, rule: BookingRule, now: datetime) -> date:
+    """The last local date whose sessions are released at ``now`` under ``rule``.
+
+    A date D is released at ``release_time`` on D minus ``release_days_ahead`` days. With 14 days at 07:00:
+
+    >>> rule = BookingRule(release_days_ahead=14, release_time=time(7, 0))
+    >>> released_through(rule=rule, now=datetime(2026, 11, 27, 22, 59, 59, tzinfo=UTC))  # 06:59:59 local
+    datetime.date(2026, 12, 11)
+    >>> released_through(rule=rule, now=datetime(2026, 11, 27, 23, 0, tzinfo=UTC))  # 07:00 local
+    datetime.date(2026, 12, 12)
+    """
+    local_now = now.astimezone(HOSPITAL_TZ)
+    last = local_now.date() + timedelta(days=rule.release_days_ahead)
+    if local_now.timetz().replace(tzinfo=None) < rule.release_time:
+        last -= timedelta(days=1)
+    return last
+
+
+def session_release_at(*, session: Session, rule: BookingRule | None = None) -> datetime:
+    """When the session's numbers are released: ``release_time`` (local) ``release_days_ahead`` days before
+    the session's date. ``rule`` defaults to the department's rule (pass it to save a query).
+
+    For a session on 12 December with the default rule (14 days, 07:00), that is 07:00 local on 28 November,
+    23:00 UTC on 27 November.
+    """
+    rule = rule or booking_rule_for(department=session.department)
+    return local_datetime(session.date - timedelta(days=rule.release_days_ahead), rule.release_time)
+
+
+def session_is_released(*, session: Session, now: datetime, rule: BookingRule | None = None) -> bool:
+    """Whether the session's numbers are released at ``now`` (from the release moment on, inclusive)."""
+    return now >= session_release_at(session=session, rule=rule)
+
+
+def slot_booking_closes_at(*, slot: Slot, rule: BookingRule) -> datetime:
+    """Booking a slot is possible until ``booking_cutoff_minutes`` before it starts (exclusive).
+
+    A 08:00 slot with the default 30 minutes closes at 07:30 local.
+    """
+    return slot.starts_at - timedelta(minutes=rule.booking_cutoff_minutes)
+
+
+def cancel_deadline(*, session: Session, rule: BookingRule) -> datetime:
+    """Patients may cancel (with a refund) until ``cancel_deadline_time`` (local),
+    ``cancel_deadline_days_before`` days before the session's date, exclusive.
+
+    The default (1 day, 23:59) gives 23:59 local on the day before; 0 days at 00:00 gives the midnight that
+    starts the visit day.
+    """
+    return local_datetime(
+        session.date - timedelta(days=rule.cancel_deadline_days_before), rule.cancel_deadline_time
+    )
+
+
+def waitlist_closes_at(*, session: Session, rule: BookingRule) -> datetime:
+    """The waitlist takes patients and offers numbers until ``waitlist_cutoff_hours`` before the session
+    starts (exclusive); then its waiting entries are closed."""
+    return session.starts_at - timedelta(hours=rule.waitlist_cutoff_hours)
