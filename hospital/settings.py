@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 # Lets admin.ModelAdmin[Model] and QuerySet[Model] be written for the type checker at run time.
@@ -218,7 +219,14 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Times are Asia/Shanghai (CELERY_TIMEZONE). Tasks are idempotent: a missed or doubled beat is harmless.
+    "holds-expire": {"task": "reservations.holds_expire", "schedule": 60.0},
+    "payments-reconcile-unknown": {"task": "reservations.payments_reconcile_unknown", "schedule": 300.0},
+    "sessions-generate": {"task": "reservations.sessions_generate", "schedule": crontab(hour=0, minute=30)},
+    "reminders-send": {"task": "reservations.reminders_send", "schedule": crontab(hour=18, minute=0)},
+    "no-shows-sweep": {"task": "reservations.no_shows_sweep", "schedule": crontab(minute="*/30")},
+}
 
 # The worker writes a heartbeat every WORKER_HEARTBEAT_SECONDS; /healthz calls it stale after 3 missed beats.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 20, minimum=1)

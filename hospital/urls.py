@@ -17,7 +17,7 @@ urlpatterns = [
     path("preferences/text-size", views.text_size, name="text-size"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("medcard.urls")),
-    path("departments/", include("reservations.urls")),
+    path("booking/", include("reservations.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

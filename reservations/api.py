@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -42,4 +42,7 @@ class DepartmentListApi(APIView):
         return Response(self.OutputSerializer(departments, many=True).data)
 
 
-urlpatterns = [path("departments/", DepartmentListApi.as_view(), name="api-departments")]
+urlpatterns = [
+    path("departments/", DepartmentListApi.as_view(), name="api-departments"),
+    path("", include("reservations.booking_api")),
+]

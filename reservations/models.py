@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -137,6 +137,9 @@ class BookingRule(models.Model):
 
     def __str__(self) -> str:
         return f"rules for {self.department or 'the hospital'}"
+
+    def payment_window(self) -> timedelta:
+        return timedelta(minutes=self.payment_window_minutes)
 
 
 class HalfDay(models.TextChoices):
@@ -382,10 +385,10 @@ class Payment(models.Model):
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
-            # A booking is paid at most once, whatever the channel.
+            # A booking is paid at most once, whatever the channel (a second payment is refunded).
             models.UniqueConstraint(
                 fields=["booking"],
-                condition=Q(status__in=["paid", "refunded"]),
+                condition=Q(status="paid"),
                 name="reservations_payment_one_paid",
             ),
             models.CheckConstraint(

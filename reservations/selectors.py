@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from reservations.models import Department
+from medcard.models import User
+from reservations.models import Booking, Department, Payment, Refund, WaitlistEntry
 
 
 def department_list(*, kind: str | None = None) -> QuerySet[Department]:
@@ -13,3 +14,33 @@ def department_list(*, kind: str | None = None) -> QuerySet[Department]:
     if kind:
         qs = qs.filter(kind=kind)
     return qs.order_by("sort_order", "code")
+
+
+def bookings_for_account(*, account: User) -> QuerySet[Booking]:
+    """The account's bookings, upcoming first by time, with what the list pages show."""
+    return (
+        Booking.objects.filter(account=account)
+        .select_related("patient", "department", "session__doctor", "slot")
+        .order_by("-slot__starts_at", "-id")
+    )
+
+
+def booking_refund_status(*, booking: Booking) -> str | None:
+    """The state of the booking's refund, if its fee is being or was refunded."""
+    refund = Refund.objects.filter(payment__booking=booking).order_by("-id").first()
+    return refund.status if refund is not None else None
+
+
+def booking_payment(*, booking: Booking) -> Payment | None:
+    return Payment.objects.filter(booking=booking).order_by("-id").first()
+
+
+def waitlist_position(*, entry: WaitlistEntry) -> int:
+    """1 for the first waiting patient of the session."""
+    return (
+        WaitlistEntry.objects.filter(
+            session_id=entry.session_id, status=WaitlistEntry.Status.WAITING, created_at__lte=entry.created_at
+        )
+        .exclude(pk__gt=entry.pk, created_at=entry.created_at)
+        .count()
+    )

@@ -30,7 +30,7 @@ def test_language_switch_changes_the_page_and_is_remembered(live_server, phone: 
     phone.get_by_role("button", name="English").click()
     expect(phone.locator("h1")).to_have_text("Outpatient services")
     expect(phone.locator("html")).to_have_attribute("lang", "en")
-    phone.goto(live_server.url + "/departments/")
+    phone.goto(live_server.url + "/booking/")
     expect(phone.locator("h1")).to_have_text("Departments")
     phone.get_by_role("button", name="简体中文").click()
     expect(phone.locator("h1")).to_have_text("科室导航")
@@ -38,11 +38,11 @@ def test_language_switch_changes_the_page_and_is_remembered(live_server, phone: 
 
 def test_large_text_mode_persists_across_pages_and_visits(live_server, phone: Page) -> None:  # type: ignore[no-untyped-def]
     demo_departments_seed()
-    phone.goto(live_server.url + "/departments/")
+    phone.goto(live_server.url + "/booking/")
     normal_px = float(phone.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)"))
     phone.get_by_role("button", name="大字模式").click()
     expect(phone.locator("html")).to_have_class("text-large")
-    assert phone.url == live_server.url + "/departments/"  # back where the patient was
+    assert phone.url == live_server.url + "/booking/"  # back where the patient was
     large_px = float(phone.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)"))
     assert large_px >= normal_px * 1.25
     assert _no_horizontal_scroll(phone)

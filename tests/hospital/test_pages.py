@@ -34,9 +34,9 @@ def test_language_switch_remembers_english(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_large_text_mode_is_remembered_in_a_cookie(client: Client) -> None:
-    response = client.post("/preferences/text-size", {"size": "large", "next": "/departments/"})
+    response = client.post("/preferences/text-size", {"size": "large", "next": "/booking/"})
     assert response.status_code == 302
-    assert response["Location"] == "/departments/"
+    assert response["Location"] == "/booking/"
     assert response.cookies["text_size"]["max-age"] == 365 * 24 * 3600
     assert 'class="text-large"' in client.get("/").content.decode()
     client.post("/preferences/text-size", {"size": "normal"})
@@ -60,9 +60,9 @@ def test_text_size_switch_does_not_redirect_to_another_site(client: Client) -> N
 @pytest.mark.django_db
 def test_departments_page_lists_demo_departments_in_the_chosen_language(client: Client) -> None:
     demo_departments_seed()
-    assert "神经外科" in client.get("/departments/").content.decode()
+    assert "神经外科" in client.get("/booking/").content.decode()
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
-    assert "Neurosurgery" in client.get("/departments/").content.decode()
+    assert "Neurosurgery" in client.get("/booking/").content.decode()
 
 
 @pytest.mark.django_db

@@ -1,0 +1,130 @@
+"""Patient pages: hold, pay, view and cancel numbers, join the waitlist. They work without JavaScript."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from medcard import selectors as medcard_selectors
+from medcard.views import patient_required
+from reservations import schedules, selectors, services
+from reservations.models import Booking, Slot
+
+
+def _choices(request: HttpRequest) -> list[medcard_selectors.AccountPatient]:
+    rows = medcard_selectors.patients_for_account(account=request.user)  # type: ignore[arg-type]
+    return [row for row in rows if row.card is not None]
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def hold(request: HttpRequest) -> HttpResponse:
+    """Choose which of my patients, then hold the number (POST with ``slot_id`` and ``patient_id``)."""
+    slot = (
+        Slot.objects.select_related("session__department", "session__doctor", "session__clinic_type")
+        .filter(pk=request.POST.get("slot_id") or request.GET.get("slot_id") or 0)
+        .first()
+    )
+    if slot is None:
+        raise Http404
+    patients = _choices(request)
+    context: dict[str, Any] = {"slot": slot, "session": slot.session, "patients": patients}
+    patient_id = request.POST.get("patient_id")
+    if request.method == "POST" and patient_id:
+        try:
+            booking = services.hold_create(account=request.user, patient_id=int(patient_id), slot_id=slot.pk)  # type: ignore[arg-type]
+        except services.BookingRefused as exc:
+            context.update(refusal=exc, chosen=int(patient_id))
+            return render(request, "reservations/hold.html", context, status=409)
+        except ValueError:
+            raise Http404 from None
+        return redirect("reservations:booking-detail", booking_id=booking.pk)
+    return render(request, "reservations/hold.html", context)
+
+
+@patient_required
+@require_POST
+def waitlist_join(request: HttpRequest, session_id: int) -> HttpResponse:
+    try:
+        entry = services.waitlist_join(
+            account=request.user,  # type: ignore[arg-type]
+            patient_id=int(request.POST.get("patient_id") or 0),
+            session_id=session_id,
+        )
+    except services.BookingRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("reservations:bookings")
+    position = selectors.waitlist_position(entry=entry)
+    text = _("You are number %(n)d on the waitlist. We will message you when a number is free.")
+    messages.success(request, text % {"n": position})
+    return redirect("reservations:bookings")
+
+
+@patient_required
+@require_GET
+def booking_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    bookings = list(selectors.bookings_for_account(account=request.user))  # type: ignore[arg-type]
+    upcoming = [b for b in bookings if b.slot.ends_at >= now and b.status in ("held", "booked", "checked_in")]
+    past = [b for b in bookings if b not in upcoming]
+    return render(request, "reservations/booking_list.html", {"upcoming": upcoming[::-1], "past": past})
+
+
+@patient_required
+@never_cache
+@require_GET
+def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
+    booking = services.booking_for_account(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+    rule = schedules.booking_rule_for(department=booking.department)
+    context: dict[str, Any] = {
+        "booking": booking,
+        "payment": selectors.booking_payment(booking=booking),
+        "refund_status": selectors.booking_refund_status(booking=booking),
+        "cancel_deadline": schedules.cancel_deadline(session=booking.session, rule=rule),
+    }
+    if booking.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN):
+        card = booking.patient.cards.filter(status="active").values_list("number", flat=True).first() or ""
+        voucher = f"BK:{booking.pk}:{card}"
+        context["voucher_svg"] = segno.make(voucher, error="m").svg_inline(scale=4)
+    if booking.status == Booking.Status.HELD and booking.hold_expires_at:
+        context["seconds_left"] = max(0, int((booking.hold_expires_at - timezone.now()).total_seconds()))
+    return render(request, "reservations/booking_detail.html", context)
+
+
+@patient_required
+@require_POST
+def booking_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
+    try:
+        started = services.payment_start(
+            account=request.user,  # type: ignore[arg-type]
+            booking_id=booking_id,
+            channel=request.POST.get("channel", ""),
+        )
+    except services.BookingRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("reservations:booking-detail", booking_id=booking_id)
+    return redirect(started.pay_url)
+
+
+@patient_required
+@require_POST
+def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
+    try:
+        booking = services.booking_cancel(account=request.user, booking_id=booking_id, reason="patient")  # type: ignore[arg-type]
+    except services.BookingRefused as exc:
+        messages.error(request, exc.message)
+    else:
+        if selectors.booking_refund_status(booking=booking):
+            text = _("Cancelled. The fee of %(fee)s yuan is being refunded to where you paid it.")
+            messages.success(request, text % {"fee": booking.fee})
+        else:
+            messages.success(request, _("Cancelled."))
+    return redirect("reservations:booking-detail", booking_id=booking_id)

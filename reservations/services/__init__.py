@@ -1,0 +1,61 @@
+"""Writes of the reservations app, by sub-domain; import from here."""
+
+from reservations.services.booking import (
+    BookingRefused,
+    booking_cancel,
+    booking_for_account,
+    booking_reschedule,
+    hold_create,
+)
+from reservations.services.demo import demo_departments_seed
+from reservations.services.idempotency import Answer, IdempotencyConflict, idempotent
+from reservations.services.money import from_fen, money, to_fen
+from reservations.services.payments import (
+    PaymentStart,
+    desk_payment_record,
+    holds_expire_due,
+    payment_close,
+    payment_notification_receive,
+    payment_start,
+    payments_reconcile_day,
+    payments_reconcile_unknown,
+    refund_process,
+)
+from reservations.services.staff import booking_check_in, session_stop, slot_extra_add
+from reservations.services.waitlist import (
+    waitlist_join,
+    waitlist_leave,
+    waitlist_offer_next,
+    waitlists_close_due,
+)
+
+__all__ = [
+    "Answer",
+    "BookingRefused",
+    "IdempotencyConflict",
+    "PaymentStart",
+    "booking_cancel",
+    "booking_check_in",
+    "booking_for_account",
+    "booking_reschedule",
+    "demo_departments_seed",
+    "desk_payment_record",
+    "from_fen",
+    "hold_create",
+    "holds_expire_due",
+    "idempotent",
+    "money",
+    "payment_close",
+    "payment_notification_receive",
+    "payment_start",
+    "payments_reconcile_day",
+    "payments_reconcile_unknown",
+    "refund_process",
+    "session_stop",
+    "slot_extra_add",
+    "to_fen",
+    "waitlist_join",
+    "waitlist_leave",
+    "waitlist_offer_next",
+    "waitlists_close_due",
+]

@@ -1,0 +1,277 @@
+"""Holding, booking, cancelling and rescheduling numbers.
+
+Capacity is taken by a conditional update (``taken < capacity``) inside the booking's transaction, and the
+database refuses ``taken > capacity`` and two active bookings of one patient in one session. Python checks
+the configurable rules first and turns the database's answers into clear messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import Http404
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from medcard import selectors as medcard_selectors
+from medcard.models import Patient, User
+from reservations import notifications, schedules
+from reservations.models import ACTIVE_BOOKING_STATES, Booking, Payment, Session, Slot
+from reservations.services.money import money
+
+logger = logging.getLogger(__name__)
+
+
+class BookingRefused(Exception):
+    """A booking request that a rule or the state of the session refuses; nothing was changed.
+
+    ``code`` is stable (the API's error code); ``message`` names the rule for the patient; ``waitlist`` is
+    true when the session is full and the patient may join its waitlist instead.
+    """
+
+    def __init__(self, code: str, message: str, *, waitlist: bool = False) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.waitlist = code, message, waitlist
+
+
+def _local(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i")
+
+
+def booking_for_account(*, account: User, booking_id: int) -> Booking:
+    """The account's booking, or Http404 (also for bookings that exist but belong to another account)."""
+    booking = (
+        Booking.objects.select_related("session__department", "session__doctor", "slot", "patient")
+        .filter(pk=booking_id, account=account)
+        .first()
+    )
+    if booking is None:
+        raise Http404("No such booking on this account.")
+    return booking
+
+
+def _bookable_slot(*, slot_id: int, now: datetime) -> Slot:
+    slot = (
+        Slot.objects.select_related("session__department", "session__clinic_type").filter(pk=slot_id).first()
+    )
+    if slot is None:
+        raise Http404("No such time slice.")
+    session = slot.session
+    if session.status != Session.Status.OPEN:
+        raise BookingRefused("session_stopped", _("This session has been stopped: %(reason)s") % {
+            "reason": session.stopped_reason})  # fmt: skip
+    if not schedules.session_is_released(session=session, now=now):
+        release_at = schedules.session_release_at(session=session)
+        raise BookingRefused(
+            "not_released",
+            _("Numbers for this session are released at %(time)s.") % {"time": _local(release_at)},
+        )
+    rule = schedules.booking_rule_for(department=session.department)
+    if now >= schedules.slot_booking_closes_at(slot=slot, rule=rule):
+        raise BookingRefused(
+            "closed",
+            _("Booking for this time closes %(minutes)d minutes before it starts.")
+            % {"minutes": rule.booking_cutoff_minutes},
+        )
+    return slot
+
+
+def _check_patient_rules(
+    *, patient: Patient, session: Session, exclude_booking: Booking | None = None
+) -> None:
+    """One active booking per session, no second pending hold, and the department's per-day limits.
+    Call with the patient's row locked."""
+    rule = schedules.booking_rule_for(department=session.department)
+    active = Booking.objects.filter(patient=patient, status__in=ACTIVE_BOOKING_STATES)
+    if exclude_booking is not None:
+        active = active.exclude(pk=exclude_booking.pk)
+    if active.filter(session=session).exists():
+        raise BookingRefused("already_booked", _("This patient already has a number in this session."))
+    if active.filter(status=Booking.Status.HELD).exists():
+        raise BookingRefused(
+            "hold_pending", _("This patient has a number awaiting payment: pay for it or cancel it first.")
+        )
+    same_day = active.filter(visit_date=session.date)
+    if same_day.filter(department=session.department).count() >= rule.max_per_department_per_day:
+        raise BookingRefused(
+            "department_daily_limit",
+            _("Rule: at most %(n)d number(s) per department per day for one patient.")
+            % {"n": rule.max_per_department_per_day},
+        )
+    departments = set(same_day.values_list("department_id", flat=True))
+    if session.department_id not in departments and len(departments) >= rule.max_departments_per_day:
+        raise BookingRefused(
+            "departments_daily_limit",
+            _("Rule: at most %(n)d departments per day for one patient.")
+            % {"n": rule.max_departments_per_day},
+        )
+
+
+def _take_capacity(slot_id: int) -> bool:
+    # The race for the last numbers: a compare-and-set in the database, so two requests can never both take
+    # the last one (and the check constraint taken <= capacity backs it up).
+    return Slot.objects.filter(pk=slot_id, taken__lt=F("capacity")).update(taken=F("taken") + 1) == 1
+
+
+def _release_capacity(slot_id: int) -> None:
+    Slot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1)
+
+
+def _verified_patient(*, account: User, patient_id: int) -> Patient:
+    row = medcard_selectors.patient_for_account(account=account, patient_id=patient_id)
+    if row.patient.verification != Patient.Verification.MATCH or row.card is None:
+        raise BookingRefused(
+            "patient_not_verified", _("This patient needs a verified medical card before booking.")
+        )
+    return row.patient
+
+
+def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime | None = None) -> Booking:
+    """Hold a number for one of the account's verified patients.
+
+    Rules: the session is open and released, the slice's booking cut-off has not passed, the patient has no
+    number in this session and no other hold awaiting payment, and the department's per-day limits hold. A
+    paid session's number is held for the payment window; a free session's number is booked at once. A full
+    slice is refused with ``waitlist`` set.
+    """
+    now = now or timezone.now()
+    patient = _verified_patient(account=account, patient_id=patient_id)
+    slot = _bookable_slot(slot_id=slot_id, now=now)
+    session = slot.session
+    rule = schedules.booking_rule_for(department=session.department)
+    try:
+        with transaction.atomic():
+            # Serialise this patient's bookings: the same patient on two phones cannot pass the rules twice.
+            Patient.objects.select_for_update().filter(pk=patient.pk).first()
+            _check_patient_rules(patient=patient, session=session)
+            if not _take_capacity(slot.pk):
+                raise BookingRefused(
+                    "full", _("This time is fully booked. You can join the waitlist."), waitlist=True
+                )
+            free = session.fee == 0
+            booking = Booking.objects.create(
+                patient=patient,
+                account=account,
+                session=session,
+                slot=slot,
+                department=session.department,
+                visit_date=session.date,
+                fee=money(session.fee),
+                status=Booking.Status.BOOKED if free else Booking.Status.HELD,
+                hold_expires_at=None if free else now + rule.payment_window(),
+            )
+            if free:
+                Payment.objects.create(
+                    booking=booking,
+                    channel=Payment.Channel.FREE,
+                    order_no=f"FREE{booking.pk:012d}",
+                    amount=money(0),
+                    status=Payment.Status.PAID,
+                    paid_at=now,
+                )
+                notifications.booking_notify(booking_id=booking.pk, kind="booked")
+    except IntegrityError:
+        # The partial unique index caught a second active booking that slipped past the rules.
+        raise BookingRefused(
+            "already_booked", _("This patient already has a number in this session.")
+        ) from None
+    logger.info("hold created", extra={"booking": booking.pk, "slot": slot.pk, "status": booking.status})
+    return booking
+
+
+def booking_cancel(
+    *, account: User, booking_id: int, reason: str = "", now: datetime | None = None
+) -> Booking:
+    """Cancel a held or booked number before the cancellation deadline; a paid fee is refunded to its channel.
+
+    The number goes back to the slice and is offered to the waitlist.
+    """
+    from reservations.services import payments, waitlist
+
+    now = now or timezone.now()
+    booking = booking_for_account(account=account, booking_id=booking_id)
+    rule = schedules.booking_rule_for(department=booking.department)
+    if booking.status not in (Booking.Status.HELD, Booking.Status.BOOKED):
+        raise BookingRefused("not_cancellable", _("Only a held or booked number can be cancelled."))
+    deadline = schedules.cancel_deadline(session=booking.session, rule=rule)
+    if booking.status == Booking.Status.BOOKED and now > deadline:
+        raise BookingRefused(
+            "cancel_deadline",
+            _("Rule: cancellation closed at %(time)s; please contact the clinic.")
+            % {"time": _local(deadline)},
+        )
+    with transaction.atomic():
+        changed = Booking.objects.filter(pk=booking.pk, status=booking.status).update(
+            status=Booking.Status.CANCELLED, cancel_reason=reason[:200] or "patient", updated_at=now
+        )
+        if changed != 1:
+            raise BookingRefused("changed", _("This booking changed meanwhile. Please reload."))
+        _release_capacity(booking.slot_id)
+        payments.payments_settle_cancelled(booking=booking, reason="patient cancelled")
+        notifications.booking_notify(booking_id=booking.pk, kind="cancelled")
+        transaction.on_commit(lambda: waitlist.waitlist_offer_task(session_id=booking.session_id))
+    booking.refresh_from_db()
+    return booking
+
+
+def booking_reschedule(
+    *, account: User, booking_id: int, new_slot_id: int, now: datetime | None = None
+) -> Booking:
+    """Move a held or booked number to another slice in one transaction: the patient never has neither.
+
+    Rules: the new slice is bookable now, has the same fee (the payment moves with the booking), and the
+    patient's rules hold counting the old booking as gone. The old number goes back to its slice.
+    """
+    from reservations.services import waitlist
+
+    now = now or timezone.now()
+    old = booking_for_account(account=account, booking_id=booking_id)
+    if old.status not in (Booking.Status.HELD, Booking.Status.BOOKED):
+        raise BookingRefused("not_reschedulable", _("Only a held or booked number can be moved."))
+    rule = schedules.booking_rule_for(department=old.department)
+    if old.status == Booking.Status.BOOKED and now > schedules.cancel_deadline(
+        session=old.session, rule=rule
+    ):
+        raise BookingRefused("cancel_deadline", _("Rule: this number can no longer be changed."))
+    slot = _bookable_slot(slot_id=new_slot_id, now=now)
+    if slot.pk == old.slot_id:
+        raise BookingRefused("same_slot", _("This is already the booked time."))
+    if money(slot.session.fee) != old.fee:
+        raise BookingRefused(
+            "different_fee",
+            _("The new session has a different fee: cancel this number and book the new one."),
+        )
+    try:
+        with transaction.atomic():
+            Patient.objects.select_for_update().filter(pk=old.patient_id).first()
+            changed = Booking.objects.filter(pk=old.pk, status=old.status).update(
+                status=Booking.Status.CANCELLED, cancel_reason="rescheduled", updated_at=now
+            )
+            if changed != 1:
+                raise BookingRefused("changed", _("This booking changed meanwhile. Please reload."))
+            _check_patient_rules(patient=old.patient, session=slot.session, exclude_booking=old)
+            if not _take_capacity(slot.pk):
+                raise BookingRefused("full", _("The new time is fully booked."), waitlist=True)
+            new = Booking.objects.create(
+                patient=old.patient,
+                account=account,
+                session=slot.session,
+                slot=slot,
+                department=slot.session.department,
+                visit_date=slot.session.date,
+                fee=old.fee,
+                status=old.status,
+                hold_expires_at=old.hold_expires_at,
+            )
+            Payment.objects.filter(booking=old).update(booking=new)
+            _release_capacity(old.slot_id)
+            transaction.on_commit(lambda: waitlist.waitlist_offer_task(session_id=old.session_id))
+    except IntegrityError:
+        raise BookingRefused(
+            "already_booked", _("This patient already has a number in that session.")
+        ) from None
+    return new

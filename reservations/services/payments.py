@@ -1,0 +1,349 @@
+"""Paying for held numbers, gateway notifications, hold expiry, refunds and reconciliation.
+
+Gateway calls (slow I/O) never run inside a transaction: the row changes are compare-and-set updates done
+before or after them, so a notification, the expiry sweep and a cancellation racing each other settle on one
+outcome. A payment that lands on a number that is no longer held is refunded automatically.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from medcard.models import User
+from reservations import notifications
+from reservations.models import Booking, Payment, Refund, Slot, WaitlistEntry
+from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
+from reservations.payments.base import Notification as GatewayNotification
+from reservations.services.booking import BookingRefused, booking_for_account
+from reservations.services.money import from_fen, money, to_fen
+
+logger = logging.getLogger(__name__)
+
+ONLINE_CHANNELS = (Payment.Channel.WECHATPAY, Payment.Channel.ALIPAY)
+EXPIRY_BATCH = 200
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    payment: Payment
+    pay_url: str
+
+
+def _order_no(prefix: str, pk: int) -> str:
+    # Ours, unique, unguessable enough not to be enumerated, 32 characters at most (both providers' limit).
+    return f"{prefix}{timezone.now():%y%m%d}{pk:010d}{secrets.token_hex(3).upper()}"
+
+
+def payment_start(
+    *, account: User, booking_id: int, channel: str, now: datetime | None = None
+) -> PaymentStart:
+    """Create (or reuse) the gateway order for a held number and return where the patient pays.
+
+    Rules: the booking is the account's, held, and its payment window is still open; one open order per
+    channel (a retry reuses it, and the gateway treats the same order number idempotently).
+    """
+    now = now or timezone.now()
+    if channel not in ONLINE_CHANNELS:
+        raise BookingRefused("channel", _("Choose WeChat Pay or Alipay."))
+    booking = booking_for_account(account=account, booking_id=booking_id)
+    if (
+        booking.status != Booking.Status.HELD
+        or booking.hold_expires_at is None
+        or booking.hold_expires_at <= now
+    ):
+        raise BookingRefused("not_payable", _("This number is not awaiting payment (it may have expired)."))
+    payment = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED).first()
+    if payment is None:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                booking=booking, channel=channel, order_no=f"TMP{secrets.token_hex(8)}", amount=booking.fee
+            )
+            payment.order_no = _order_no("BK", payment.pk)
+            payment.save(update_fields=["order_no"])
+    description = f"{booking.department.name_zh} 挂号费"
+    notify_url = f"{settings.PUBLIC_BASE_URL}/payments/notify/{channel}/"
+    return_url = settings.PUBLIC_BASE_URL + reverse(
+        "reservations:booking-detail", kwargs={"booking_id": booking.pk}
+    )
+    try:
+        intent = gateway_for(channel).create_order(
+            order_no=payment.order_no,
+            amount_fen=to_fen(payment.amount),
+            description=description,
+            expires_at=booking.hold_expires_at,
+            notify_url=notify_url,
+            return_url=return_url,
+        )
+    except GatewayError:
+        logger.warning(
+            "gateway create_order failed", extra={"order_no": payment.order_no, "channel": channel}
+        )
+        raise BookingRefused("gateway_busy", _("The payment service is busy. Please try again.")) from None
+    return PaymentStart(payment=payment, pay_url=intent.pay_url)
+
+
+def _mark_paid(*, payment: Payment, transaction_id: str, paid_at: datetime) -> None:
+    """Record a confirmed payment once; book the number if it is still held, else refund it."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status != Payment.Status.CREATED:
+            return  # a duplicate or a late repeat of a notification: already settled
+        booking = Booking.objects.select_for_update().get(pk=locked.booking_id)
+        locked.transaction_id, locked.paid_at = transaction_id, paid_at
+        booked = Booking.objects.filter(pk=booking.pk, status=Booking.Status.HELD).update(
+            status=Booking.Status.BOOKED, hold_expires_at=None, updated_at=timezone.now()
+        )
+        already_paid = Payment.objects.filter(booking=booking, status=Payment.Status.PAID).exclude(
+            pk=locked.pk
+        )
+        still_ours = booking.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN)
+        if booked == 1 or (still_ours and not already_paid.exists()):
+            locked.status = Payment.Status.PAID
+            locked.save(update_fields=["status", "transaction_id", "paid_at", "updated_at"])
+            if booked == 1:
+                WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
+                    status=WaitlistEntry.Status.CONVERTED
+                )
+                notifications.booking_notify(booking_id=booking.pk, kind="booked")
+            return
+        # The number was no longer held (expired, cancelled) or is paid twice: give the money back.
+        locked.status = Payment.Status.REFUNDED
+        locked.save(update_fields=["status", "transaction_id", "paid_at", "updated_at"])
+        refund = _refund_create(payment=locked, reason="paid after the number was released")
+        notifications.booking_notify(booking_id=booking.pk, kind="late_payment_refunded")
+        logger.warning("late payment refunded", extra={"order_no": locked.order_no, "booking": booking.pk})
+    refund_enqueue(refund_id=refund.pk)
+
+
+def payment_notification_receive(*, notification: GatewayNotification) -> None:
+    """Act on a verified gateway notification. Duplicates and repeats are harmless; an unknown order or a
+    wrong amount is refused (NotificationRejected) and changes nothing."""
+    payment = Payment.objects.filter(order_no=notification.order_no, channel=notification.channel).first()
+    if payment is None:
+        logger.warning("notification for an unknown order", extra={"order_no": notification.order_no})
+        raise NotificationRejected("unknown order")
+    if notification.amount_fen != to_fen(payment.amount):
+        logger.warning(
+            "notification amount differs",
+            extra={
+                "order_no": payment.order_no,
+                "ours_fen": to_fen(payment.amount),
+                "theirs": notification.amount_fen,
+            },
+        )
+        raise NotificationRejected("amount mismatch")
+    if not notification.paid:
+        return
+    _mark_paid(
+        payment=payment,
+        transaction_id=notification.transaction_id,
+        paid_at=notification.paid_at or timezone.now(),
+    )
+
+
+def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
+    """Front desk took the fee in cash or by card: the held number is booked."""
+    booking = Booking.objects.get(pk=booking_id)
+    if booking.status != Booking.Status.HELD:
+        raise BookingRefused("not_payable", _("This number is not awaiting payment."))
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            booking=booking,
+            channel=Payment.Channel.DESK,
+            order_no=f"TMP{secrets.token_hex(8)}",
+            amount=booking.fee,
+            recorded_by=staff,
+        )
+        payment.order_no = _order_no("DK", payment.pk)
+        payment.save(update_fields=["order_no"])
+    _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
+    payment.refresh_from_db()
+    return payment
+
+
+# --- Refunds -----------------------------------------------------------------------------------------------
+
+
+def _refund_create(*, payment: Payment, reason: str) -> Refund:
+    """The refund of a payment, created once (a payment has at most one refund: the one-to-one says so)."""
+    refund = Refund.objects.filter(payment=payment).first()
+    if refund is not None:
+        return refund
+    try:
+        with transaction.atomic():
+            refund = Refund.objects.create(
+                payment=payment,
+                refund_no="TMP" + secrets.token_hex(8),
+                amount=payment.amount,
+                reason=reason[:200],
+            )
+            refund.refund_no = _order_no("RF", refund.pk)
+            refund.save(update_fields=["refund_no"])
+    except IntegrityError:
+        refund = Refund.objects.get(payment=payment)
+    return refund
+
+
+def refund_enqueue(*, refund_id: int) -> None:
+    from reservations.tasks import refund_process
+
+    transaction.on_commit(lambda: refund_process.delay(refund_id))
+
+
+def payments_settle_cancelled(*, booking: Booking, reason: str) -> None:
+    """Inside the cancelling transaction: paid payments are refunded, open ones closed (after commit)."""
+    for payment in Payment.objects.select_for_update().filter(booking=booking):
+        if payment.status == Payment.Status.PAID and payment.amount > 0:
+            Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.REFUNDED)
+            refund = _refund_create(payment=payment, reason=reason)
+            refund_enqueue(refund_id=refund.pk)
+            notifications.booking_notify(booking_id=booking.pk, kind="refunded")
+        elif payment.status == Payment.Status.CREATED:
+            transaction.on_commit(functools.partial(payment_close, payment_id=payment.pk))
+
+
+def refund_process(*, refund_id: int) -> str:
+    """Ask the gateway to refund (idempotent by refund number); desk payments are refunded at the desk."""
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    if refund.status == Refund.Status.SUCCEEDED:
+        return refund.status
+    payment = refund.payment
+    if payment.channel not in ONLINE_CHANNELS:
+        Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.SUCCEEDED)
+        return Refund.Status.SUCCEEDED
+    Refund.objects.filter(pk=refund.pk).update(attempts=refund.attempts + 1)
+    result = gateway_for(payment.channel).refund(
+        order_no=payment.order_no,
+        refund_no=refund.refund_no,
+        amount_fen=to_fen(refund.amount),
+        total_fen=to_fen(payment.amount),
+        reason=refund.reason,
+    )
+    status = {"success": Refund.Status.SUCCEEDED, "processing": Refund.Status.PROCESSING}.get(
+        result.state, Refund.Status.FAILED
+    )
+    Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(status=status)
+    return status
+
+
+def payment_close(*, payment_id: int) -> None:
+    """Close an unpaid gateway order (its number is gone); a paid one is left to the notification."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != Payment.Status.CREATED or payment.channel not in ONLINE_CHANNELS:
+        return
+    try:
+        gateway_for(payment.channel).close(order_no=payment.order_no)
+    except GatewayError:
+        logger.warning(
+            "gateway close failed; the reconciliation will retry", extra={"order_no": payment.order_no}
+        )
+        return
+    Payment.objects.filter(pk=payment.pk, status=Payment.Status.CREATED).update(status=Payment.Status.CLOSED)
+
+
+# --- Hold expiry -------------------------------------------------------------------------------------------
+
+
+def holds_expire_due(*, now: datetime | None = None) -> int:
+    """Expire holds whose payment window has passed: close the gateway order first, then give the number back
+    and offer it to the waitlist. A payment confirmed meanwhile wins (the hold is booked, not expired)."""
+    from reservations.services import waitlist
+
+    now = now or timezone.now()
+    expired = 0
+    due = list(
+        Booking.objects.filter(status=Booking.Status.HELD, hold_expires_at__lte=now).values_list(
+            "pk", flat=True
+        )[:EXPIRY_BATCH]
+    )
+    for booking_id in due:
+        for payment in Payment.objects.filter(booking_id=booking_id, status=Payment.Status.CREATED):
+            _sync_from_gateway(payment)  # paid at the last second? then it is booked, not expired
+            payment_close(payment_id=payment.pk)
+        with transaction.atomic():
+            booking = Booking.objects.select_for_update().get(pk=booking_id)
+            changed = Booking.objects.filter(
+                pk=booking_id, status=Booking.Status.HELD, hold_expires_at__lte=now
+            ).update(status=Booking.Status.EXPIRED, updated_at=now)
+            if changed != 1:
+                continue
+            Slot.objects.filter(pk=booking.slot_id, taken__gt=0).update(taken=F("taken") - 1)
+            WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
+                status=WaitlistEntry.Status.LAPSED
+            )
+            notifications.booking_notify(booking_id=booking_id, kind="expired")
+            offer = functools.partial(waitlist.waitlist_offer_task, session_id=booking.session_id)
+            transaction.on_commit(offer)
+            expired += 1
+    return expired
+
+
+def _sync_from_gateway(payment: Payment) -> None:
+    """Ask the gateway about an order whose outcome we have not heard; act as a notification would."""
+    if payment.channel not in ONLINE_CHANNELS:
+        return
+    try:
+        order = gateway_for(payment.channel).query(order_no=payment.order_no)
+    except GatewayError:
+        return
+    if order.state == GatewayOrderState.PAID and order.amount_fen == to_fen(payment.amount):
+        _mark_paid(
+            payment=payment, transaction_id=order.transaction_id, paid_at=order.paid_at or timezone.now()
+        )
+
+
+def payments_reconcile_unknown(
+    *, now: datetime | None = None, older_than: timedelta = timedelta(minutes=5)
+) -> int:
+    """Query the gateway for open orders not heard of for a while (notifications can be lost)."""
+    now = now or timezone.now()
+    stale = Payment.objects.filter(
+        status=Payment.Status.CREATED, channel__in=ONLINE_CHANNELS, created_at__lte=now - older_than
+    )[:EXPIRY_BATCH]
+    for payment in stale:
+        _sync_from_gateway(payment)
+    return len(stale)
+
+
+@dataclass(frozen=True)
+class ReconciliationLine:
+    order_no: str
+    problem: str
+    ours: str
+    theirs: str
+
+
+def payments_reconcile_day(
+    *, channel: str, bill: list[dict[str, object]], day_payments: list[Payment]
+) -> list[ReconciliationLine]:
+    """Compare our payments of a day with the gateway's bill; list every difference."""
+    ours = {p.order_no: p for p in day_payments if p.channel == channel}
+    theirs = {str(row["order_no"]): row for row in bill}
+    lines: list[ReconciliationLine] = []
+    for order_no, payment in sorted(ours.items()):
+        row = theirs.get(order_no)
+        settled = payment.status in (Payment.Status.PAID, Payment.Status.REFUNDED)
+        if row is None:
+            if settled:
+                lines.append(ReconciliationLine(order_no, "missing_at_gateway", payment.status, "-"))
+            continue
+        amount = from_fen(int(row["amount_fen"]))  # type: ignore[call-overload]
+        if amount != money(payment.amount):
+            lines.append(ReconciliationLine(order_no, "amount_differs", str(payment.amount), str(amount)))
+        if str(row["state"]) == "paid" and not settled:
+            lines.append(ReconciliationLine(order_no, "paid_at_gateway_only", payment.status, "paid"))
+    for order_no, row in sorted(theirs.items()):
+        if order_no not in ours:
+            lines.append(ReconciliationLine(order_no, "unknown_to_us", "-", str(row["state"])))
+    return lines

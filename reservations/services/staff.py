@@ -1,0 +1,84 @@
+"""Staff actions on sessions: stop a session (停诊), add extra numbers (加号), check patients in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from medcard.models import User
+from reservations import notifications
+from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
+from reservations.services.booking import BookingRefused
+from reservations.services.payments import payments_settle_cancelled
+
+REASON_MIN_LENGTH = 2
+
+
+def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | None = None) -> int:
+    """Stop a session with a reason: every active booking is cancelled, paid fees are refunded, the waitlist
+    is closed and every patient is told. Returns the number of bookings cancelled."""
+    now = now or timezone.now()
+    reason = " ".join((reason or "").split())
+    if len(reason) < REASON_MIN_LENGTH:
+        raise BookingRefused("reason_missing", _("Give the reason for stopping the session."))
+    with transaction.atomic():
+        changed = Session.objects.filter(pk=session_id, status=Session.Status.OPEN).update(
+            status=Session.Status.STOPPED, stopped_reason=reason[:200]
+        )
+        if changed != 1:
+            raise BookingRefused("session_stopped", _("This session is already stopped."))
+        cancelled = 0
+        for booking in Booking.objects.select_for_update().filter(
+            session_id=session_id, status__in=ACTIVE_BOOKING_STATES
+        ):
+            Booking.objects.filter(pk=booking.pk).update(
+                status=Booking.Status.CANCELLED,
+                cancel_reason=f"session stopped: {reason}"[:200],
+                updated_at=now,
+            )
+            payments_settle_cancelled(booking=booking, reason="session stopped")
+            notifications.booking_notify(booking_id=booking.pk, kind="session_stopped")
+            cancelled += 1
+        Slot.objects.filter(session_id=session_id).update(taken=0)
+        WaitlistEntry.objects.filter(session_id=session_id, status=WaitlistEntry.Status.WAITING).update(
+            status=WaitlistEntry.Status.CLOSED
+        )
+    return cancelled
+
+
+def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
+    """Add extra numbers to a slice; they go to the waitlist first, then to anyone."""
+    from reservations.services.waitlist import waitlist_offer_task
+
+    if not 1 <= count <= 20:
+        raise BookingRefused("count", _("Add between 1 and 20 extra numbers."))
+    with transaction.atomic():
+        updated = Slot.objects.filter(pk=slot_id, session__status=Session.Status.OPEN).update(
+            capacity=F("capacity") + count, extra=F("extra") + count
+        )
+        if updated != 1:
+            raise BookingRefused("session_stopped", _("Extra numbers can only be added to an open session."))
+        slot = Slot.objects.get(pk=slot_id)
+        transaction.on_commit(lambda: waitlist_offer_task(session_id=slot.session_id))
+    return slot
+
+
+def booking_check_in(*, staff: User | None, booking_id: int, now: datetime | None = None) -> Booking:
+    """Check a booked patient in and give the next queue number of the session."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Lock the session row: queue numbers are handed out one at a time per session.
+        Session.objects.select_for_update().filter(bookings__pk=booking_id).first()
+        booking = Booking.objects.select_for_update().get(pk=booking_id)
+        if booking.status != Booking.Status.BOOKED:
+            raise BookingRefused("not_checkable", _("Only a booked (paid) number can be checked in."))
+        last = (
+            Booking.objects.filter(session_id=booking.session_id).aggregate(n=Max("queue_number"))["n"] or 0
+        )
+        booking.status, booking.queue_number = Booking.Status.CHECKED_IN, last + 1
+        booking.save(update_fields=["status", "queue_number", "updated_at"])
+    return booking

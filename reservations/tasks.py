@@ -1,0 +1,44 @@
+"""Celery tasks of the booking core: thin, idempotent wrappers around services, keyed by primary key."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from reservations.payments.base import GatewayError
+
+
+@shared_task(name="reservations.holds_expire")
+def holds_expire() -> int:
+    """Every minute (beat): expire unpaid holds, close their orders, offer the numbers to the waitlist."""
+    from reservations.services import holds_expire_due, waitlists_close_due
+
+    return holds_expire_due() + waitlists_close_due()
+
+
+@shared_task(name="reservations.waitlist_offer")
+def waitlist_offer(session_id: int) -> int:
+    from reservations.services import waitlist_offer_next
+
+    return waitlist_offer_next(session_id=session_id)
+
+
+@shared_task(
+    name="reservations.refund_process",
+    autoretry_for=(GatewayError,),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    max_retries=12,
+)
+def refund_process(refund_id: int) -> str:
+    """Ask the gateway to refund; a transient gateway error is retried with backoff (same refund number)."""
+    from reservations.services import refund_process as process
+
+    return process(refund_id=refund_id)
+
+
+@shared_task(name="reservations.payments_reconcile_unknown")
+def payments_reconcile_unknown() -> int:
+    """Every few minutes (beat): ask the gateways about orders we have heard nothing about."""
+    from reservations.services import payments_reconcile_unknown as reconcile
+
+    return reconcile()
