@@ -1,0 +1,27 @@
+"""URLs of the sandbox gateway, mounted under ``sandbox-gateway/`` only when ``settings.PAYMENT_SANDBOX``.
+
+The paths after the prefix are the providers' own (``wechatpay`` + the v3 path, ``alipay/gateway.do``), so
+the adapters only swap ``api_base`` / ``gateway_url``.
+"""
+
+from django.urls import path
+
+from reservations.payments import sandbox_views
+
+app_name = "sandbox_gateway"
+urlpatterns = [
+    path("wechatpay/v3/pay/transactions/h5", sandbox_views.wechatpay_h5, name="wechatpay-h5"),
+    path(
+        "wechatpay/v3/pay/transactions/out-trade-no/<str:order_no>",
+        sandbox_views.wechatpay_order,
+        name="wechatpay-order",
+    ),
+    path(
+        "wechatpay/v3/pay/transactions/out-trade-no/<str:order_no>/close",
+        sandbox_views.wechatpay_close,
+        name="wechatpay-close",
+    ),
+    path("wechatpay/v3/refund/domestic/refunds", sandbox_views.wechatpay_refund, name="wechatpay-refund"),
+    path("alipay/gateway.do", sandbox_views.alipay_gateway, name="alipay-gateway"),
+    path("cashier/<str:channel>/<str:order_no>/", sandbox_views.cashier, name="cashier"),
+]
