@@ -149,3 +149,22 @@ DOCTORS: list[tuple[str, str, str, str, str, str, str]] = [
     ("ophthalmology", "oph-jiang", "蒋蕾", "Jiang Lei", "chief", "眼底病", "Retinal disease"),
     ("ophthalmology", "oph-shen", "沈斌", "Shen Bin", "attending", "白内障", "Cataract"),
 ]
+
+# (code, name_zh, name_en, fee in yuan) — registration fees of the kind Shanghai public hospitals charge.
+CLINIC_TYPES: list[tuple[str, str, str, str]] = [
+    ("general", "普通门诊", "General clinic", "25.00"),
+    ("expert", "专家门诊", "Expert clinic", "50.00"),
+    ("special", "特需门诊", "Special-needs clinic", "300.00"),
+    ("exam", "检查", "Examination", "0.00"),
+]
+
+# Doctor title -> clinic type of their sessions.
+TITLE_CLINIC = {"chief": "expert", "associate_chief": "expert", "attending": "general", "resident": "general"}
+
+# Examination rooms: (department code, room, weekdays)
+EXAM_ROOMS: list[tuple[str, str, tuple[int, ...]]] = [
+    ("ct", "CT-1", (0, 1, 2, 3, 4, 5)),
+    ("mri", "MR-1", (0, 1, 2, 3, 4)),
+    ("ultrasound", "US-2", (0, 1, 2, 3, 4, 5)),
+    ("endoscopy", "ENDO-1", (0, 2, 4)),
+]

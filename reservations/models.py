@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -124,11 +125,9 @@ class BookingRule(models.Model):
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
+            # At most one hospital default: the department, with "none" counted as 0, is unique.
             models.UniqueConstraint(
-                fields=["department"],
-                condition=Q(department__isnull=True),
-                name="reservations_bookingrule_one_default",
-                nulls_distinct=False,
+                Coalesce("department", Value(0)), name="reservations_bookingrule_one_default"
             ),
             models.CheckConstraint(
                 name="reservations_bookingrule_window_positive", condition=Q(payment_window_minutes__gte=1)

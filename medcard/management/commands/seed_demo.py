@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from medcard.services import demo_accounts_seed
 from reservations.services import demo_departments_seed
+from reservations.services.demo import demo_schedule_seed
+from reservations.services.demo import demo_schedule_seed
 
 
 class Command(BaseCommand):
@@ -21,9 +23,11 @@ class Command(BaseCommand):
                 "only on a development or training machine."
             )
         departments, doctors = demo_departments_seed()
+        sessions = demo_schedule_seed()
         logins = demo_accounts_seed()
         self.stdout.write(
-            f"  Demo data: {departments} departments, {doctors} doctors. Demo logins (role, name, password):"
+            f"  Demo data: {departments} departments, {doctors} doctors, {sessions} new sessions. "
+            "Demo logins (role, name, password):"
         )
         for login in logins:
             self.stdout.write(f"  {login['role']:<14} {login['login']:<14} {login['password']}")
