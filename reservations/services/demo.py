@@ -1,11 +1,11 @@
-"""Writes for departments and doctors."""
+"""Demo data: departments, doctors, clinic types, weekly templates and sessions."""
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from datetime import time
 from decimal import Decimal
+
+from django.db import transaction
 
 from reservations.demo_data import CLINIC_TYPES, DEPARTMENTS, DOCTORS, EXAM_ROOMS, TITLE_CLINIC
 from reservations.models import ClinicType, Department, Doctor, WeeklyTemplate

@@ -10,7 +10,6 @@ from django.core.management.base import BaseCommand, CommandError
 from medcard.services import demo_accounts_seed
 from reservations.services import demo_departments_seed
 from reservations.services.demo import demo_schedule_seed
-from reservations.services.demo import demo_schedule_seed
 
 
 class Command(BaseCommand):
