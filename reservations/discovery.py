@@ -1,0 +1,264 @@
+"""Reads for patients looking for a number: department search, doctors and dates with numbers left, slices.
+
+Anyone may read these, signed in or not: they show no personal data. Only released sessions of open
+departments are shown; a slice says whether it can be booked now and, if not, why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import ClassVar
+
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from pypinyin import Style, lazy_pinyin
+
+from reservations.models import BookingRule, ClinicType, Department, Doctor, Session, Slot
+from reservations.schedules import (
+    HOSPITAL_TZ,
+    booking_rule_for,
+    local_datetime,
+    local_today,
+    released_through,
+    session_release_at,
+    slot_booking_closes_at,
+)
+
+SEARCH_MAX_LENGTH = 40
+_NOT_INITIALS = re.compile(r"[^a-z0-9]")
+
+
+def pinyin_initials(text: str) -> str:
+    """The first letters of the pinyin of ``text``, lower case, letters and digits only (at most 40).
+
+    >>> pinyin_initials("神经内科")
+    'sjnk'
+    >>> pinyin_initials("CT室")
+    'cts'
+    >>> pinyin_initials("重症医学科")
+    'zzyxk'
+    """
+    letters = "".join(lazy_pinyin(text, style=Style.FIRST_LETTER)).lower()
+    return _NOT_INITIALS.sub("", letters)[:40]
+
+
+def department_pinyin_refresh() -> int:
+    """Fill the pinyin initials of departments that have none (a renamed department: clear it first);
+    return how many were filled."""
+    filled = 0
+    for department in Department.objects.filter(pinyin_initials=""):
+        # Compare-and-set on the empty value: a concurrent refresh or a staff edit is never overwritten.
+        filled += Department.objects.filter(pk=department.pk, pinyin_initials="").update(
+            pinyin_initials=pinyin_initials(department.name_zh)
+        )
+    return filled
+
+
+def department_search(*, query: str) -> QuerySet[Department]:
+    """Departments whose Chinese name or English name (case-insensitive) contains ``query``, or whose pinyin
+    initials contain it (``sjnk`` finds 神经内科, ``nk`` every 内科), in display order, with ``doctor_count``.
+
+    An empty query finds every department. Departments whose initials were never filled are matched on
+    initials computed here, so search works before :func:`department_pinyin_refresh` has run.
+    """
+    query = " ".join(query.split())[:SEARCH_MAX_LENGTH]
+    departments = Department.objects.annotate(doctor_count=Count("doctors")).order_by("sort_order", "code")
+    if not query:
+        return departments
+    matches = Q(name_zh__icontains=query) | Q(name_en__icontains=query)
+    initials = query.lower().replace(" ", "")
+    if initials.isascii() and initials.isalnum():
+        matches |= Q(pinyin_initials__contains=initials)
+        unfilled = Department.objects.filter(pinyin_initials="").values_list("pk", "name_zh")
+        matches |= Q(pk__in=[pk for pk, name in unfilled if initials in pinyin_initials(name)])
+    return departments.filter(matches)
+
+
+# --- Availability ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionAvailability:
+    """One doctor's (or examination room's) released session on a date, with the numbers left."""
+
+    session: Session
+    doctor: Doctor | None
+    room: str
+    clinic_type: ClinicType
+    fee: Decimal
+    remaining: int  # sum over the slots of capacity - taken
+    bookable_remaining: int  # of which in slots whose booking has not closed yet
+
+    @property
+    def title(self) -> str:
+        return self.doctor.get_title_display() if self.doctor else ""
+
+    @property
+    def name(self) -> str:
+        return self.doctor.name if self.doctor else self.room
+
+
+def _released_sessions(*, department: Department, rule: BookingRule, now: datetime) -> QuerySet[Session]:
+    """The department's open sessions whose numbers are released at ``now``: release only depends on the
+    date (one rule per department), so it is a date filter."""
+    return Session.objects.filter(
+        department=department,
+        status=Session.Status.OPEN,
+        date__lte=released_through(rule=rule, now=now),
+    )
+
+
+def _remaining() -> Coalesce:
+    return Coalesce(Sum(F("slots__capacity") - F("slots__taken")), 0, output_field=IntegerField())
+
+
+def doctors_with_availability(
+    *, department: Department, on: date, now: datetime
+) -> list[SessionAvailability]:
+    """The department's open sessions on local date ``on`` that are released at ``now``, morning first, each
+    with its doctor (or room), clinic type, fee and the numbers left.
+
+    Rules: a session not yet released is not shown (not even as "full"); a stopped session is not shown;
+    ``bookable_remaining`` leaves out slices closed by the booking cut-off.
+    """
+    rule = booking_rule_for(department=department)
+    bookable_from = now + timedelta(minutes=rule.booking_cutoff_minutes)
+    sessions = (
+        _released_sessions(department=department, rule=rule, now=now)
+        .filter(date=on)
+        .select_related("doctor", "clinic_type")
+        .annotate(
+            remaining=_remaining(),
+            bookable_remaining=Coalesce(
+                Sum(
+                    F("slots__capacity") - F("slots__taken"),
+                    filter=Q(slots__starts_at__gt=bookable_from),
+                ),
+                0,
+                output_field=IntegerField(),
+            ),
+        )
+        .order_by("half_day", "starts_at", "doctor__code", "room")
+    )
+    return [
+        SessionAvailability(
+            session=session,
+            doctor=session.doctor,
+            room=session.room,
+            clinic_type=session.clinic_type,
+            fee=session.fee,
+            remaining=session.remaining,
+            bookable_remaining=session.bookable_remaining,
+        )
+        for session in sessions
+    ]
+
+
+def available_dates(*, department: Department, now: datetime, days: int) -> list[tuple[date, int]]:
+    """Local dates from today for ``days`` days on which the department has released open sessions, each with
+    the numbers left that day (0 when every session is full), in date order."""
+    rule = booking_rule_for(department=department)
+    first = local_today(now=now)
+    rows = (
+        _released_sessions(department=department, rule=rule, now=now)
+        .filter(date__gte=first, date__lt=first + timedelta(days=days))
+        .values("date")
+        .annotate(remaining=_remaining())
+        .order_by("date")
+    )
+    return [(row["date"], row["remaining"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class NextRelease:
+    """The next date to be released and when (for "numbers for 12 Dec open at 07:00 tomorrow")."""
+
+    date: date
+    release_at: datetime
+
+
+def department_next_release(*, department: Department, now: datetime) -> NextRelease:
+    """The first date not yet released at ``now`` under the department's rule, and its release moment."""
+    rule = booking_rule_for(department=department)
+    next_date = released_through(rule=rule, now=now) + timedelta(days=1)
+    release_at = local_datetime(next_date - timedelta(days=rule.release_days_ahead), rule.release_time)
+    return NextRelease(date=next_date, release_at=release_at)
+
+
+# --- Slices ------------------------------------------------------------------------------------------------
+
+
+class Unbookable:
+    """Why a slice cannot be booked now, as stable codes (the API) with labels (the pages)."""
+
+    STOPPED = "stopped"
+    NOT_RELEASED = "not_released"
+    CLOSED = "closed"
+    FULL = "full"
+
+    LABELS: ClassVar[dict[str, Promise]] = {
+        STOPPED: _("Session stopped"),
+        NOT_RELEASED: _("Not released yet"),
+        CLOSED: _("Booking closed"),
+        FULL: _("Full"),
+    }
+
+
+@dataclass(frozen=True)
+class SlotAvailability:
+    """One time slice of a session as a patient sees it."""
+
+    slot: Slot
+    starts_at_local: time
+    ends_at_local: time
+    remaining: int
+    booking_closes_at: datetime
+    unbookable_reason: str | None  # one of the Unbookable codes, None when bookable now
+
+    @property
+    def bookable(self) -> bool:
+        return self.unbookable_reason is None
+
+    @property
+    def unbookable_label(self) -> str:
+        return str(Unbookable.LABELS[self.unbookable_reason]) if self.unbookable_reason else ""
+
+
+def session_slots(*, session: Session, now: datetime) -> list[SlotAvailability]:
+    """The session's slices in time order, each with its local times, numbers left and whether it can be
+    booked at ``now``.
+
+    Rules, the first that applies: a stopped session books nothing; before the release moment nothing is
+    bookable; a slice closes ``booking_cutoff_minutes`` before it starts; a slice with no number left is full.
+    """
+    rule = booking_rule_for(department=session.department)
+    stopped = session.status == Session.Status.STOPPED
+    released = now >= session_release_at(session=session, rule=rule)
+    rows = []
+    for slot in session.slots.order_by("starts_at"):
+        closes_at = slot_booking_closes_at(slot=slot, rule=rule)
+        reason = None
+        if stopped:
+            reason = Unbookable.STOPPED
+        elif not released:
+            reason = Unbookable.NOT_RELEASED
+        elif now >= closes_at:
+            reason = Unbookable.CLOSED
+        elif slot.remaining <= 0:
+            reason = Unbookable.FULL
+        rows.append(
+            SlotAvailability(
+                slot=slot,
+                starts_at_local=slot.starts_at.astimezone(HOSPITAL_TZ).time(),
+                ends_at_local=slot.ends_at.astimezone(HOSPITAL_TZ).time(),
+                remaining=slot.remaining,
+                booking_closes_at=closes_at,
+                unbookable_reason=reason,
+            )
+        )
+    return rows
