@@ -142,6 +142,10 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
     patient = _verified_patient(account=account, patient_id=patient_id)
     slot = _bookable_slot(slot_id=slot_id, now=now)
     session = slot.session
+    if slot.taken >= slot.capacity:
+        # Cheap pre-check on the row just read: under a flash crowd most requests lose, and they are told so
+        # without a transaction. The conditional update below stays the only authority.
+        raise BookingRefused("full", _("This time is fully booked. You can join the waitlist."), waitlist=True)
     rule = schedules.booking_rule_for(department=session.department)
     try:
         with transaction.atomic():
