@@ -1,5 +1,6 @@
 """Top-level URLs: pages per app, the API under /api/v1/, the schema and its docs, health."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -22,7 +23,12 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("payments/notify/", include("reservations.payments.notify_urls")),
 ]
+
+if settings.PAYMENT_SANDBOX:
+    # The local stand-in for WeChat Pay and Alipay (dev, tests, training); never mounted in production.
+    urlpatterns.append(path("sandbox-gateway/", include("reservations.payments.sandbox_urls")))
 
 handler404 = "hospital.views.not_found"
 handler500 = "hospital.views.server_error"
