@@ -97,8 +97,11 @@ class GatewayRejected(Exception):
         self.message = message
 
 
-class OrderPaid(GatewayRejected):
-    """``close()`` found the order already paid at the provider: the payment must be taken (or refunded)."""
+class OrderPaid(GatewayRejected, GatewayError):
+    """``close()`` found the order already paid at the provider: the payment must be taken (or refunded).
+
+    Also a :class:`GatewayError`, so a caller that only handles transient errors leaves the order to the
+    next query (which reports it paid) instead of crashing; catch ``OrderPaid`` first to act at once."""
 
 
 class ForgedNotification(Exception):
