@@ -124,7 +124,9 @@ def booking_notify(*, booking_id: int, kind: str) -> None:
         raise ValueError(f"Unknown notification kind {kind!r}; use one of {', '.join(KINDS)}.")
     from reservations.tasks_notifications import booking_notify as task
 
-    transaction.on_commit(lambda: task.delay(booking_id, kind))
+    # robust: the booking has committed by then, so a broker hiccup must not turn it into an error page for
+    # the patient; Django logs the failed enqueue instead.
+    transaction.on_commit(lambda: task.delay(booking_id, kind), robust=True)
 
 
 # --- Rendering ---------------------------------------------------------------------------------------------

@@ -123,6 +123,19 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(
 
 
 @pytest.mark.usefixtures("sessions")
+def test_a_broker_outage_after_commit_does_not_fail_the_committed_change(
+    patient: User, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    booking = _booking(patient)
+    with (
+        mock.patch.object(booking_notify_task, "delay", side_effect=ConnectionError("broker down")),
+        django_capture_on_commit_callbacks(execute=True),  # type: ignore[attr-defined]
+    ):
+        booking_notify(booking_id=booking.pk, kind="booked")
+    assert notifications.outbox == []
+
+
+@pytest.mark.usefixtures("sessions")
 def test_a_duplicate_task_delivery_sends_nothing_twice(patient: User) -> None:
     booking = _booking(patient)
     assert booking_notify_task(booking.pk, "booked") == 2  # the sandbox and the console notifier
