@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from reservations import discovery
 from reservations.models import Department, Session
-from reservations.schedules import booking_rule_for, local_today
+from reservations.schedules import booking_rule_for, local_today, session_is_released, session_release_at
 
 
 @require_GET
@@ -57,5 +57,11 @@ def session_detail(request: HttpRequest, code: str, session_id: int) -> HttpResp
         pk=session_id,
         department__code=code,
     )
-    slots = discovery.session_slots(session=session, now=timezone.now())
-    return render(request, "reservations/session_detail.html", {"session": session, "slots": slots})
+    now = timezone.now()
+    context = {
+        "session": session,
+        "slots": discovery.session_slots(session=session, now=now),
+        "release_at": session_release_at(session=session),
+        "released": session_is_released(session=session, now=now),
+    }
+    return render(request, "reservations/session_detail.html", context)

@@ -270,6 +270,7 @@ def test_the_session_page_of_an_unreleased_session_offers_no_hold(
     with time_machine.travel(RELEASE - timedelta(seconds=1), tick=False):
         page = client.get(f"/booking/departments/neurology/sessions/{session.pk}/").content.decode()
     assert 'name="slot_id"' not in page
+    assert "2026-11-28 07:00" in page  # when the numbers are released, in local time
 
 
 @URLS
