@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reservations import selectors
+from reservations.discovery_urls import api_urlpatterns as discovery_api_urlpatterns
 from reservations.models import Department
 
 
@@ -45,4 +46,5 @@ class DepartmentListApi(APIView):
 urlpatterns = [
     path("departments/", DepartmentListApi.as_view(), name="api-departments"),
     path("", include("reservations.booking_api")),
+    *discovery_api_urlpatterns,
 ]

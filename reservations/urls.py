@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from reservations import booking_views, views
+from reservations import booking_views, discovery_urls, discovery_views
 
 app_name = "reservations"
 urlpatterns = [
-    path("", views.department_list, name="department-list"),
+    path("", discovery_views.department_list, name="department-list"),
+    *discovery_urls.urlpatterns,
     path("hold/", booking_views.hold, name="hold"),
     path("appointments/", booking_views.booking_list, name="bookings"),
     path("appointments/<int:booking_id>/", booking_views.booking_detail, name="booking-detail"),

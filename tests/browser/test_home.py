@@ -31,9 +31,9 @@ def test_language_switch_changes_the_page_and_is_remembered(live_server, phone: 
     expect(phone.locator("h1")).to_have_text("Outpatient services")
     expect(phone.locator("html")).to_have_attribute("lang", "en")
     phone.goto(live_server.url + "/booking/")
-    expect(phone.locator("h1")).to_have_text("Departments")
+    expect(phone.locator("h1")).to_have_text("Find a department")
     phone.get_by_role("button", name="简体中文").click()
-    expect(phone.locator("h1")).to_have_text("科室导航")
+    expect(phone.locator("h1")).to_have_text("查找科室")
 
 
 def test_large_text_mode_persists_across_pages_and_visits(live_server, phone: Page) -> None:  # type: ignore[no-untyped-def]
