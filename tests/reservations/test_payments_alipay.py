@@ -296,3 +296,13 @@ def test_anything_but_exactly_success_counts_as_a_failed_delivery(gateway, recei
     _pay(_create(gateway))
     order = sandbox.order_get(ORDER_NO)
     assert order is not None and len(order["deliveries"]) == 3
+
+
+def test_a_closed_trade_notification_is_genuine_but_not_a_payment(paid_order, received, gateway) -> None:
+    _headers, body = sandbox.build_notification(paid_order, overrides={"trade_status": "TRADE_CLOSED"})
+    notification = gateway.parse_notification(headers={}, body=body)
+    assert notification.paid is False and notification.order_no == ORDER_NO
+    answer = Client(enforce_csrf_checks=True).post(
+        "/payments/notify/alipay/", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert answer.content == b"success" and received[-1].paid is False

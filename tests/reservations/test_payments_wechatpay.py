@@ -373,3 +373,16 @@ def test_a_held_notification_arrives_after_the_close_attempt(gateway, received) 
 def test_the_sandbox_cashier_is_only_for_sandbox_orders(received) -> None:
     assert Client().get("/sandbox-gateway/cashier/wechatpay/NOPE/").status_code == 404
     assert settings.PAYMENT_SANDBOX
+
+
+def test_the_notify_endpoint_needs_no_csrf_token_or_sign_in(paid_order, received) -> None:
+    headers, body = sandbox.build_notification(paid_order)
+    answer = Client(enforce_csrf_checks=True).generic(
+        "POST",
+        "/payments/notify/wechatpay/",
+        data=body,
+        content_type="application/json",
+        headers={k: v for k, v in headers.items() if k != "Content-Type"},
+    )
+    assert answer.status_code == 204 and len(received) == 1
+    assert Client().get("/payments/notify/wechatpay/").status_code == 405
