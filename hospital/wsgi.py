@@ -5,4 +5,9 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hospital.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from reservations.shield import FullSlotShield  # noqa: E402 - needs Django set up first
+
+# Answers hopeless hold requests for full slices before Django runs (see reservations/shield.py).
+application = FullSlotShield(django_application)

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from django.http import Http404
 from django.urls import path
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound
@@ -129,6 +130,12 @@ class HoldApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
+        if services.slot_known_full(slot_id=values["slot_id"]):
+            # The flash-crowd fast path: refused from the cache, no database work and nothing stored.
+            refusal = services.BookingRefused(
+                "full", _("This time is fully booked. You can join the waitlist."), waitlist=True
+            )
+            return Response(_refusal_body(refusal), status=409)
 
         def run() -> services.Answer:
             try:

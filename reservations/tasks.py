@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from reservations.payments.base import GatewayError
-
 # Celery's autodiscovery loads this module only: bring in the app's other task modules.
 from reservations import tasks_notifications, tasks_schedules  # noqa: F401
 from reservations.payments import tasks as payment_tasks  # noqa: F401
+from reservations.payments.base import GatewayError
 
 
 @shared_task(name="reservations.holds_expire")

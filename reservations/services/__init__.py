@@ -6,6 +6,7 @@ from reservations.services.booking import (
     booking_for_account,
     booking_reschedule,
     hold_create,
+    slot_known_full,
 )
 from reservations.services.demo import demo_departments_seed
 from reservations.services.idempotency import Answer, IdempotencyConflict, idempotent
@@ -53,6 +54,7 @@ __all__ = [
     "refund_process",
     "session_stop",
     "slot_extra_add",
+    "slot_known_full",
     "to_fen",
     "waitlist_join",
     "waitlist_leave",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import Http404
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 from medcard import selectors as medcard_selectors
 from medcard.models import Patient, User
 from reservations import notifications, schedules
-from reservations.models import ACTIVE_BOOKING_STATES, Booking, Payment, Session, Slot
+from reservations.models import ACTIVE_BOOKING_STATES, Booking, BookingRule, Payment, Session, Slot
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def booking_for_account(*, account: User, booking_id: int) -> Booking:
     return booking
 
 
-def _bookable_slot(*, slot_id: int, now: datetime) -> Slot:
+def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
     slot = (
         Slot.objects.select_related("session__department", "session__clinic_type").filter(pk=slot_id).first()
     )
@@ -64,28 +65,27 @@ def _bookable_slot(*, slot_id: int, now: datetime) -> Slot:
     if session.status != Session.Status.OPEN:
         raise BookingRefused("session_stopped", _("This session has been stopped: %(reason)s") % {
             "reason": session.stopped_reason})  # fmt: skip
-    if not schedules.session_is_released(session=session, now=now):
-        release_at = schedules.session_release_at(session=session)
+    rule = schedules.booking_rule_for(department=session.department)
+    if not schedules.session_is_released(session=session, now=now, rule=rule):
+        release_at = schedules.session_release_at(session=session, rule=rule)
         raise BookingRefused(
             "not_released",
             _("Numbers for this session are released at %(time)s.") % {"time": _local(release_at)},
         )
-    rule = schedules.booking_rule_for(department=session.department)
     if now >= schedules.slot_booking_closes_at(slot=slot, rule=rule):
         raise BookingRefused(
             "closed",
             _("Booking for this time closes %(minutes)d minutes before it starts.")
             % {"minutes": rule.booking_cutoff_minutes},
         )
-    return slot
+    return slot, rule
 
 
 def _check_patient_rules(
-    *, patient: Patient, session: Session, exclude_booking: Booking | None = None
+    *, patient: Patient, session: Session, rule: BookingRule, exclude_booking: Booking | None = None
 ) -> None:
     """One active booking per session, no second pending hold, and the department's per-day limits.
     Call with the patient's row locked."""
-    rule = schedules.booking_rule_for(department=session.department)
     active = Booking.objects.filter(patient=patient, status__in=ACTIVE_BOOKING_STATES)
     if exclude_booking is not None:
         active = active.exclude(pk=exclude_booking.pk)
@@ -111,6 +111,27 @@ def _check_patient_rules(
         )
 
 
+FULL_HINT_TTL_S = 2
+
+
+def _full_hint_key(slot_id: int) -> str:
+    return f"slot-full:{slot_id}"
+
+
+def slot_known_full(*, slot_id: int) -> bool:
+    """A hint, not the truth: the slice was found full less than FULL_HINT_TTL_S seconds ago.
+
+    Under a flash crowd it lets the API refuse the losing majority without touching the database; it expires
+    by itself, and freeing a number clears it at once, so a released number is never hidden for long. Holds
+    are only ever granted by the database's conditional update.
+    """
+    return bool(cache.get(_full_hint_key(slot_id)))
+
+
+def _mark_full(slot_id: int) -> None:
+    cache.set(_full_hint_key(slot_id), 1, timeout=FULL_HINT_TTL_S)
+
+
 def _take_capacity(slot_id: int) -> bool:
     # The race for the last numbers: a compare-and-set in the database, so two requests can never both take
     # the last one (and the check constraint taken <= capacity backs it up).
@@ -119,6 +140,7 @@ def _take_capacity(slot_id: int) -> bool:
 
 def _release_capacity(slot_id: int) -> None:
     Slot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1)
+    transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
 
 
 def _verified_patient(*, account: User, patient_id: int) -> Patient:
@@ -140,19 +162,22 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
     """
     now = now or timezone.now()
     patient = _verified_patient(account=account, patient_id=patient_id)
-    slot = _bookable_slot(slot_id=slot_id, now=now)
+    slot, rule = _bookable_slot(slot_id=slot_id, now=now)
     session = slot.session
     if slot.taken >= slot.capacity:
+        _mark_full(slot.pk)
         # Cheap pre-check on the row just read: under a flash crowd most requests lose, and they are told so
         # without a transaction. The conditional update below stays the only authority.
-        raise BookingRefused("full", _("This time is fully booked. You can join the waitlist."), waitlist=True)
-    rule = schedules.booking_rule_for(department=session.department)
+        raise BookingRefused(
+            "full", _("This time is fully booked. You can join the waitlist."), waitlist=True
+        )
     try:
         with transaction.atomic():
             # Serialise this patient's bookings: the same patient on two phones cannot pass the rules twice.
             Patient.objects.select_for_update().filter(pk=patient.pk).first()
-            _check_patient_rules(patient=patient, session=session)
+            _check_patient_rules(patient=patient, session=session, rule=rule)
             if not _take_capacity(slot.pk):
+                _mark_full(slot.pk)
                 raise BookingRefused(
                     "full", _("This time is fully booked. You can join the waitlist."), waitlist=True
                 )
@@ -241,7 +266,7 @@ def booking_reschedule(
         session=old.session, rule=rule
     ):
         raise BookingRefused("cancel_deadline", _("Rule: this number can no longer be changed."))
-    slot = _bookable_slot(slot_id=new_slot_id, now=now)
+    slot, new_rule = _bookable_slot(slot_id=new_slot_id, now=now)
     if slot.pk == old.slot_id:
         raise BookingRefused("same_slot", _("This is already the booked time."))
     if money(slot.session.fee) != old.fee:
@@ -257,7 +282,9 @@ def booking_reschedule(
             )
             if changed != 1:
                 raise BookingRefused("changed", _("This booking changed meanwhile. Please reload."))
-            _check_patient_rules(patient=old.patient, session=slot.session, exclude_booking=old)
+            _check_patient_rules(
+                patient=old.patient, session=slot.session, rule=new_rule, exclude_booking=old
+            )
             if not _take_capacity(slot.pk):
                 raise BookingRefused("full", _("The new time is fully booked."), waitlist=True)
             new = Booking.objects.create(

@@ -15,17 +15,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from medcard.models import User
 from reservations import notifications
-from reservations.models import Booking, Payment, Refund, Slot, WaitlistEntry
+from reservations.models import Booking, Payment, Refund, WaitlistEntry
 from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
 from reservations.payments.base import Notification as GatewayNotification
-from reservations.services.booking import BookingRefused, booking_for_account
+from reservations.services.booking import BookingRefused, _release_capacity, booking_for_account
 from reservations.services.money import from_fen, money, to_fen
 
 logger = logging.getLogger(__name__)
@@ -278,7 +277,7 @@ def holds_expire_due(*, now: datetime | None = None) -> int:
             ).update(status=Booking.Status.EXPIRED, updated_at=now)
             if changed != 1:
                 continue
-            Slot.objects.filter(pk=booking.slot_id, taken__gt=0).update(taken=F("taken") - 1)
+            _release_capacity(booking.slot_id)
             WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
                 status=WaitlistEntry.Status.LAPSED
             )

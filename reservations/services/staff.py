@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from medcard.models import User
 from reservations import notifications
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
-from reservations.services.booking import BookingRefused
+from reservations.services.booking import BookingRefused, _full_hint_key
 from reservations.services.payments import payments_settle_cancelled
 
 REASON_MIN_LENGTH = 2
@@ -63,6 +64,7 @@ def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
         if updated != 1:
             raise BookingRefused("session_stopped", _("Extra numbers can only be added to an open session."))
         slot = Slot.objects.get(pk=slot_id)
+        transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
         transaction.on_commit(lambda: waitlist_offer_task(session_id=slot.session_id))
     return slot
 
