@@ -261,6 +261,7 @@ class AuditEvent(models.Model):
         DESK_LOOKUP = "desk_lookup", _("Looked up at the desk")
         FIELD_REVEALED = "field_revealed", _("Unmasked field viewed")
         ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
+        BOOKING_NO_SHOW = "booking_no_show", _("Missed an appointment")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

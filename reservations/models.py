@@ -317,6 +317,12 @@ class Booking(models.Model):
     def __str__(self) -> str:
         return f"booking {self.pk} ({self.status})"
 
+    @property
+    def cancel_reason_display(self) -> str:
+        """The cancellation reason for people: the standard ones translated, staff's own words as written."""
+        standard = {"patient": _("Cancelled by the patient"), "rescheduled": _("Moved to another time")}
+        return str(standard.get(self.cancel_reason, self.cancel_reason))
+
 
 class WaitlistEntry(models.Model):
     """A patient waiting for a number in a full session (候补); offered numbers in order of joining."""
