@@ -402,6 +402,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AccountKindEnum": "medcard.models.User.Kind",
+        "DepartmentKindEnum": "reservations.models.Department.Kind",
+    },
 }
 
 # --- Logging: one JSON object per line on stdout -----------------------------------------------------------

@@ -306,3 +306,9 @@ def test_a_closed_trade_notification_is_genuine_but_not_a_payment(paid_order, re
         "/payments/notify/alipay/", data=body, content_type="application/x-www-form-urlencoded"
     )
     assert answer.content == b"success" and received[-1].paid is False
+
+
+@pytest.fixture(autouse=True)
+def _english_pages(settings) -> None:  # type: ignore[no-untyped-def]
+    # These tests read the cashier's English text; the site's default language is Simplified Chinese.
+    settings.LANGUAGE_CODE = "en"

@@ -256,3 +256,9 @@ def test_an_alipay_trade_past_its_time_expire_cannot_be_paid(enqueued) -> None:
     answer = Client().post(_local(cashier), {"action": "pay"})
 
     assert "payment time is over" in answer.content.decode() and enqueued == []
+
+
+@pytest.fixture(autouse=True)
+def _english_pages(settings) -> None:  # type: ignore[no-untyped-def]
+    # These tests read the cashier's English text; the site's default language is Simplified Chinese.
+    settings.LANGUAGE_CODE = "en"

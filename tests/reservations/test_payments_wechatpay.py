@@ -386,3 +386,9 @@ def test_the_notify_endpoint_needs_no_csrf_token_or_sign_in(paid_order, received
     )
     assert answer.status_code == 204 and len(received) == 1
     assert Client().get("/payments/notify/wechatpay/").status_code == 405
+
+
+@pytest.fixture(autouse=True)
+def _english_pages(settings) -> None:  # type: ignore[no-untyped-def]
+    # These tests read the cashier's English text; the site's default language is Simplified Chinese.
+    settings.LANGUAGE_CODE = "en"
