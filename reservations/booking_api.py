@@ -73,6 +73,8 @@ class BookingOut(serializers.Serializer):
     refund_status = serializers.SerializerMethodField()
 
     def get_refund_status(self, booking: Booking) -> str | None:
+        if self.context.get("fresh"):
+            return None
         return selectors.booking_refund_status(booking=booking)
 
 
@@ -95,7 +97,11 @@ def _answer(
     return Response(answer.body, status=answer.status)
 
 
-def _booking_body(booking: Booking) -> dict[str, Any]:
+def _booking_body(booking: Booking, *, fresh: bool = False) -> dict[str, Any]:
+    """The booking as the API shows it; ``fresh`` for a booking just created, whose related rows are in hand
+    and which cannot have a refund yet (two queries fewer on every hold of a flash crowd)."""
+    if fresh:
+        return dict(BookingOut(booking, context={"fresh": True}).data)
     booking = Booking.objects.select_related("patient", "department", "session__doctor", "slot").get(
         pk=booking.pk
     )
@@ -146,7 +152,7 @@ class HoldApi(APIView):
                 return services.Answer(
                     status=404, body={"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
                 )
-            return services.Answer(status=201, body=_booking_body(booking))
+            return services.Answer(status=201, body=_booking_body(booking, fresh=True))
 
         return _answer(request, endpoint="holds", payload=values, run=run)
 

@@ -57,7 +57,9 @@ def booking_for_account(*, account: User, booking_id: int) -> Booking:
 
 def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
     slot = (
-        Slot.objects.select_related("session__department", "session__clinic_type").filter(pk=slot_id).first()
+        Slot.objects.select_related("session__department", "session__clinic_type", "session__doctor")
+        .filter(pk=slot_id)
+        .first()
     )
     if slot is None:
         raise Http404("No such time slice.")
@@ -89,20 +91,22 @@ def _check_patient_rules(
     active = Booking.objects.filter(patient=patient, status__in=ACTIVE_BOOKING_STATES)
     if exclude_booking is not None:
         active = active.exclude(pk=exclude_booking.pk)
-    if active.filter(session=session).exists():
+    # One query for all the rules: a patient has a handful of active bookings at most.
+    rows = list(active.values_list("session_id", "status", "visit_date", "department_id"))
+    if any(row[0] == session.pk for row in rows):
         raise BookingRefused("already_booked", _("This patient already has a number in this session."))
-    if active.filter(status=Booking.Status.HELD).exists():
+    if any(row[1] == Booking.Status.HELD for row in rows):
         raise BookingRefused(
             "hold_pending", _("This patient has a number awaiting payment: pay for it or cancel it first.")
         )
-    same_day = active.filter(visit_date=session.date)
-    if same_day.filter(department=session.department).count() >= rule.max_per_department_per_day:
+    same_day = [row for row in rows if row[2] == session.date]
+    if sum(1 for row in same_day if row[3] == session.department_id) >= rule.max_per_department_per_day:
         raise BookingRefused(
             "department_daily_limit",
             _("Rule: at most %(n)d number(s) per department per day for one patient.")
             % {"n": rule.max_per_department_per_day},
         )
-    departments = set(same_day.values_list("department_id", flat=True))
+    departments = {row[3] for row in same_day}
     if session.department_id not in departments and len(departments) >= rule.max_departments_per_day:
         raise BookingRefused(
             "departments_daily_limit",
