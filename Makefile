@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(DEV) exec -- $(BIN)/python bench/dosing.py
 	$(DEV) exec -- $(BIN)/python bench/medcard_tokens.py
 	$(DEV) exec -- $(BIN)/python bench/medcard_desk.py
+	$(DEV) exec -- $(BIN)/python bench/booking_surge.py
 
 venv: $(STAMP)
 
