@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._local import bench_database_url, free_port, percentile  # noqa: E402
 from hospital.devserver import dev_environment  # noqa: E402
 
 SEED = """
@@ -94,17 +94,6 @@ CREATE TABLE bench_raw_booking (id bigserial PRIMARY KEY, slot_id int NOT NULL R
 CREATE UNIQUE INDEX bench_raw_one_active ON bench_raw_booking (patient_id, slot_id) WHERE status = 'held';
 INSERT INTO bench_raw_slot (id, capacity) VALUES (1, %s);
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 _LOCAL = threading.local()
@@ -260,26 +249,9 @@ def main() -> int:
     args = parser.parse_args()
 
     env = dev_environment()
-    if not env.get("DATABASE_URL"):
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-q",
-                "-c",
-                "CREATE DATABASE hospital_bench",
-            ],
-            capture_output=True,
-            check=False,
-        )
-        env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/hospital_bench"
+    env["DATABASE_URL"] = bench_database_url(env)
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env.update(PUBLIC_BASE_URL=base, PAYMENT_SANDBOX="true", LOG_LEVEL="WARNING", DJANGO_DEBUG="true")
     python = sys.executable
@@ -428,7 +400,7 @@ def main() -> int:
     ceiling, raw_granted, raw_latencies = raw_sql_ceiling(
         _dsn(env["DATABASE_URL"]), args.clients, len(phones), args.capacity
     )
-    p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
+    p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
     print(
         f"surge: {len(phones)} holds fired by {args.clients} concurrent clients at one slice of "
         f"{args.capacity} (gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, Redis)"
@@ -445,7 +417,7 @@ def main() -> int:
     )
     print(
         f"  raw SQL ceiling (psycopg2, same transaction, {args.clients} threads): {ceiling:.0f} attempts/s, "
-        f"granted {raw_granted}, p99 {1000 * _percentile(raw_latencies, 0.99):.1f} ms"
+        f"granted {raw_granted}, p99 {1000 * percentile(raw_latencies, 0.99):.1f} ms"
     )
     print(f"  ratio HTTP / raw SQL: {attempts_per_s / ceiling:.1%} (target >= 20%)")
     print(

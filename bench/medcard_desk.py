@@ -17,7 +17,6 @@ import http.cookiejar
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._local import bench_database_url, free_port, percentile  # noqa: E402
 from hospital.devserver import dev_environment  # noqa: E402
 from medcard import tokens  # noqa: E402 - pure functions; no Django settings are read
 
@@ -49,34 +49,6 @@ for n in range(have, {patients}):
     factories.patient_account(mobile=str(13700000000 + n), name="压测" + str(n))
 print(",".join(Card.objects.filter(status="active").values_list("number", flat=True)))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _database_url(env: dict[str, str]) -> str:
-    if env.get("DATABASE_URL"):
-        return env["DATABASE_URL"]
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-q",
-            "-c",
-            "CREATE DATABASE hospital_bench",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    return "postgres://postgres@127.0.0.1:5432/hospital_bench"
 
 
 class Desk:
@@ -142,11 +114,6 @@ def _run(concurrency: int, per_thread: int, call: object) -> tuple[list[float], 
     return latencies, statuses, time.perf_counter() - start
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=50)
@@ -156,7 +123,7 @@ def main() -> int:
     args = parser.parse_args()
 
     env = dev_environment()
-    env["DATABASE_URL"] = _database_url(env)
+    env["DATABASE_URL"] = bench_database_url(env)
     env["DJANGO_DEBUG"] = "true"  # the dev secrets; gunicorn serves the same code as production
     env["LOG_LEVEL"] = "WARNING"
     python = sys.executable
@@ -168,7 +135,7 @@ def main() -> int:
     cards = seeded.stdout.strip().splitlines()[-1].split(",")
     key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(env["CARD_TOKEN_SIGNING_KEY"]))
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [python, "-m", "gunicorn", "hospital.wsgi", "--bind", f"127.0.0.1:{port}",
          "--workers", str(args.workers), "--threads", "8", "--worker-class", "gthread",
@@ -212,11 +179,11 @@ def main() -> int:
         ("POST desk/lookups (verify + DB + audit row)", scan_lat, scan_status, scan_wall),
     ):
         ok = sum(1 for s in status if s == 200)
-        p50_ms, p99_ms = 1000 * statistics.median(lat), 1000 * _percentile(lat, 0.99)
+        p50_ms, p99_ms = 1000 * statistics.median(lat), 1000 * percentile(lat, 0.99)
         print(f"  {name}: p50 {p50_ms:.1f} ms, p99 {p99_ms:.1f} ms, "
               f"{len(lat) / wall:.0f} req/s, {ok}/{len(status)} answered 200")  # fmt: skip
     ratio_p50 = statistics.median(scan_lat) / statistics.median(base_lat)
-    ratio_p99 = _percentile(scan_lat, 0.99) / _percentile(base_lat, 0.99)
+    ratio_p99 = percentile(scan_lat, 0.99) / percentile(base_lat, 0.99)
     print(f"  ratio look-up / baseline: p50 x{ratio_p50:.2f}, p99 x{ratio_p99:.2f}")
     return 0 if all(s == 200 for s in scan_status) else 1
 

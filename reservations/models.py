@@ -14,6 +14,11 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
+def in_active_language(zh: str, en: str) -> str:
+    """Pick the English text when the request is in English, the Chinese otherwise."""
+    return en if (get_language() or "").startswith("en") else zh
+
+
 class Department(models.Model):
     class Kind(models.TextChoices):
         CLINIC = "clinic", _("Outpatient clinic")
@@ -45,11 +50,11 @@ class Department(models.Model):
     @property
     def name(self) -> str:
         """The name in the active language."""
-        return self.name_en if (get_language() or "").startswith("en") else self.name_zh
+        return in_active_language(self.name_zh, self.name_en)
 
     @property
     def description(self) -> str:
-        return self.description_en if (get_language() or "").startswith("en") else self.description_zh
+        return in_active_language(self.description_zh, self.description_en)
 
 
 class Doctor(models.Model):
@@ -78,11 +83,11 @@ class Doctor(models.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if (get_language() or "").startswith("en") else self.name_zh
+        return in_active_language(self.name_zh, self.name_en)
 
     @property
     def specialty(self) -> str:
-        return self.specialty_en if (get_language() or "").startswith("en") else self.specialty_zh
+        return in_active_language(self.specialty_zh, self.specialty_en)
 
 
 class ClinicType(models.Model):
@@ -103,7 +108,7 @@ class ClinicType(models.Model):
 
     @property
     def name(self) -> str:
-        return self.name_en if (get_language() or "").startswith("en") else self.name_zh
+        return in_active_language(self.name_zh, self.name_en)
 
 
 class BookingRule(models.Model):
