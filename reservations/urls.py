@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reservations import booking_views, discovery_urls, discovery_views
+from reservations import booking_views, discovery_urls, discovery_views, staff_views
 
 app_name = "reservations"
 urlpatterns = [
@@ -14,4 +14,13 @@ urlpatterns = [
     path("appointments/<int:booking_id>/pay/", booking_views.booking_pay, name="booking-pay"),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
+    path("staff/sessions/", staff_views.sessions_of_day, name="staff-sessions"),
+    path("staff/sessions/<int:session_id>/stop/", staff_views.session_stop, name="staff-session-stop"),
+    path("staff/slots/<int:slot_id>/extra/", staff_views.slot_extra, name="staff-slot-extra"),
+    path("staff/appointments/<int:booking_id>/check-in/", staff_views.check_in, name="staff-check-in"),
+    path(
+        "staff/appointments/<int:booking_id>/desk-payment/",
+        staff_views.desk_payment,
+        name="staff-desk-payment",
+    ),
 ]
