@@ -17,9 +17,8 @@ from rest_framework.views import APIView
 from hospital.api import error_body
 from medcard.api import IsPatientAccount
 from medcard.models import User
-from screening import selectors, services
+from screening import selectors, services, uploads
 from screening.models import Upload
-from screening.views import read_bounded
 
 # Refusals of the file itself are 4xx by kind; the booking's state and limits are conflicts, as elsewhere.
 REFUSAL_STATUS = {
@@ -96,7 +95,7 @@ class BookingUploadsApi(APIView):
                 account=_account(request),
                 booking_id=booking_id,
                 filename=uploaded.name or "",
-                data=read_bounded(uploaded),
+                data=uploads.read_capped(uploaded),
             )
         except Http404:
             raise NotFound() from None

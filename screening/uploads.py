@@ -24,9 +24,9 @@ import hashlib
 import io
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pillow_heif
 import pypdf
@@ -53,7 +53,7 @@ HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"
 # Actions and objects that make a PDF do something besides showing pages.
 PDF_ACTIVE_KEYS = {"/JS", "/JavaScript", "/EmbeddedFiles", "/EF", "/XFA", "/RichMedia", "/Launch"}
 PDF_ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/GoToE", "/GoToR",
-                      "/Rendition", "/Movie", "/Sound", "/Hide"}  # fmt: skip
+                      "/Rendition", "/Movie", "/Sound"}  # fmt: skip
 PDF_ACTIVE_TYPES = {"/EmbeddedFile", "/Filespec", "/FileAttachment", "/RichMedia", "/Movie", "/Sound",
                     "/Screen", "/3D"}  # fmt: skip
 PDF_WALK_BUDGET = 200_000  # objects visited at most, so a huge or cyclic object graph cannot hold a worker
@@ -93,6 +93,16 @@ class Derived:
 
 def max_upload_bytes() -> int:
     return int(getattr(settings, "SCREENING_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
+
+
+class Readable(Protocol):
+    def read(self, size: int, /) -> Any: ...
+
+
+def read_capped(stream: Readable) -> bytes:
+    """At most one byte more than the size cap: enough for ``inspect_and_derive`` to refuse an oversized
+    file without holding all of it in memory (the proxy's request body limit is the first line)."""
+    return cast(bytes, stream.read(max_upload_bytes() + 1))
 
 
 def max_image_pixels() -> int:
@@ -181,10 +191,11 @@ def _has_foreign_signature(chunk: bytes) -> bool:
     return any(signature.lower() in lowered for signature in FOREIGN_SIGNATURES)
 
 
-def _jpeg_end(data: bytes) -> int:
-    """Offset just after the JPEG's end-of-image marker, walking its segments (a thumbnail inside EXIF has
-    an EOI of its own, so searching for FFD9 is not enough). Refuses foreign data in COM/APP segments."""
-    pos, size = 2, len(data)
+def _jpeg_end(data: bytes, start: int = 0) -> int:
+    """Offset just after the end-of-image marker of the JPEG at ``start``, walking its segments (a thumbnail
+    inside EXIF has an EOI of its own, so searching for FFD9 is not enough). Refuses foreign data in COM/APP
+    segments."""
+    pos, size = start + 2, len(data)
     while pos < size:
         if data[pos] != 0xFF:
             raise _unreadable()
@@ -270,7 +281,14 @@ def check_structure(data: bytes, kind: str) -> None:
     ...
     screening.uploads.UploadRefused: polyglot: ...
     """
-    end = {"jpeg": _jpeg_end, "png": _png_end, "heic": _heif_end, "pdf": _pdf_end}[kind](data)
+    ends: dict[str, Callable[[bytes], int]] = {"jpeg": _jpeg_end, "png": _png_end, "heic": _heif_end,
+                                               "pdf": _pdf_end}  # fmt: skip
+    end = ends[kind](data)
+    if kind == "jpeg":
+        # Multi-picture JPEGs (MPF: Android Ultra HDR and iPhone gain maps, depth maps) append whole JPEGs
+        # after the first one. Those are allowed, each walked like the first; nothing else is.
+        while data[end : end + 3] == b"\xff\xd8\xff":
+            end = _jpeg_end(data, end)
     trailing = data[end:]
     # Some cameras and PDF writers pad with zeros or line ends; anything else is a second file.
     if trailing.strip(b"\x00\r\n\t \x0c"):
@@ -285,7 +303,10 @@ PILLOW_FORMATS = {"jpeg": ["JPEG"], "png": ["PNG"], "heic": ["HEIF"]}
 
 
 def _pixels_only(img: Image.Image, *, keep_alpha: bool) -> Image.Image:
-    """A new image holding only ``img``'s pixels: no info dict, EXIF, ICC profile, comment or text chunks."""
+    """A new image holding only ``img``'s pixels: no info dict, EXIF, ICC profile, comment or text chunks.
+
+    (``convert`` and ``copy`` carry ``info`` along, and a JPEG save writes ``info["comment"]`` back.)
+    """
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         img = img.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     has_alpha = "A" in img.getbands() or "transparency" in img.info
@@ -297,7 +318,9 @@ def _pixels_only(img: Image.Image, *, keep_alpha: bool) -> Image.Image:
             img = flat
     elif img.mode not in ("L", "RGB"):
         img = img.convert("RGB")
-    return Image.frombytes(img.mode, img.size, img.tobytes())
+    clean = Image.new(img.mode, img.size)
+    clean.paste(img)
+    return clean
 
 
 def _derive_image(data: bytes, kind: str, sha256: str) -> Derived:
@@ -316,8 +339,8 @@ def _derive_image(data: bytes, kind: str, sha256: str) -> Derived:
                 probe.verify()  # checksums; an object is unusable after verify(), so reopen below
             with Image.open(io.BytesIO(data), formats=formats) as img:
                 img.load()  # decodes everything: catches truncation that verify() passes
-                upright = ImageOps.exif_transpose(img)
-                clean = _pixels_only(upright, keep_alpha=kind == "png")
+                ImageOps.exif_transpose(img, in_place=True)  # in place: one decoded copy fewer in memory
+                clean = _pixels_only(img, keep_alpha=kind == "png")
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise _too_many_pixels() from None
     except UnidentifiedImageError:
@@ -347,7 +370,9 @@ def _derive_image(data: bytes, kind: str, sha256: str) -> Derived:
 
 
 def _pdf_objects(root: Any) -> Iterator[Any]:
-    """Every object reachable from ``root`` (dictionaries, arrays, streams), each once, within a budget."""
+    """Every dictionary reachable from ``root`` (streams included), each once, within a budget of
+    containers visited. Stream data is never decoded."""
+    containers = (pdf.IndirectObject, pdf.DictionaryObject, pdf.ArrayObject)
     seen: set[tuple[int, int]] = set()
     stack = [root]
     visited = 0
@@ -364,9 +389,9 @@ def _pdf_objects(root: Any) -> Iterator[Any]:
             raise _unreadable()
         if isinstance(item, pdf.DictionaryObject):  # streams are dictionaries too
             yield item
-            stack.extend(item.values())
+            stack.extend(value for value in item.values() if isinstance(value, containers))
         elif isinstance(item, pdf.ArrayObject):
-            stack.extend(item)
+            stack.extend(value for value in item if isinstance(value, containers))
 
 
 def _pdf_is_active(item: Any) -> bool:

@@ -7,7 +7,6 @@ same form with XMLHttpRequest to show progress.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,12 +19,6 @@ from medcard.views import patient_required
 from reservations.services import booking_for_account
 from screening import selectors, services, uploads
 from screening.models import Upload
-
-
-def read_bounded(uploaded: UploadedFile) -> bytes:
-    """At most one byte more than the size cap: enough for ``inspect_and_derive`` to refuse an oversized
-    file without holding all of it in memory (the proxy's body limit is the first line)."""
-    return uploaded.read(uploads.max_upload_bytes() + 1)
 
 
 @patient_required
@@ -43,7 +36,7 @@ def booking_uploads(request: HttpRequest, booking_id: int) -> HttpResponse:
             name = services.clean_filename(uploaded.name or "")
             try:
                 services.upload_accept(
-                    account=account, booking_id=booking_id, filename=name, data=read_bounded(uploaded)
+                    account=account, booking_id=booking_id, filename=name, data=uploads.read_capped(uploaded)
                 )
             except services.UploadRefused as exc:
                 messages.error(request, f"{name}: {exc.message}" if name else exc.message)

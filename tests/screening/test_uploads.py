@@ -81,6 +81,15 @@ def test_an_iphone_heic_photo_becomes_a_jpeg() -> None:
         assert img.format == "JPEG" and not img.getexif()
 
 
+def test_a_16_bit_grey_scan_is_scaled_not_clipped() -> None:
+    scan = Image.new("I;16", (20, 10), 0x8000)  # mid grey in 16 bits
+    out = io.BytesIO()
+    scan.save(out, "PNG")
+    derived = inspect_and_derive(out.getvalue())
+    with Image.open(io.BytesIO(derived.data)) as img:
+        assert img.mode == "L" and img.getpixel((0, 0)) == 128
+
+
 def test_a_transparent_png_keeps_its_alpha() -> None:
     derived = inspect_and_derive(samples.png(mode="RGBA"))
     with Image.open(io.BytesIO(derived.data)) as img:
@@ -218,6 +227,17 @@ def test_a_pdf_with_html_after_its_end_is_refused() -> None:
 
 def test_a_heic_with_data_after_its_boxes_is_refused() -> None:
     assert _refusal(samples.heic() + samples.zip_bytes()) == "polyglot"
+
+
+def test_a_multi_picture_jpeg_with_its_second_image_behind_the_first_is_accepted() -> None:
+    # Ultra HDR and gain-map JPEGs (MPF) append whole JPEGs; the derivative keeps the primary picture only.
+    derived = inspect_and_derive(samples.jpeg((64, 48)) + samples.jpeg((16, 12)))
+    assert (derived.width_px, derived.height_px) == (64, 48)
+    assert derived.data.count(b"\xff\xd8\xff") == 1
+
+
+def test_a_zip_behind_a_multi_picture_jpeg_is_still_refused() -> None:
+    assert _refusal(samples.jpeg() + samples.jpeg((16, 12)) + samples.zip_bytes()) == "polyglot"
 
 
 def test_padding_after_the_end_marker_is_tolerated() -> None:
