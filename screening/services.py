@@ -60,7 +60,7 @@ def clean_filename(filename: str) -> str:
 def _too_many(limit: int) -> UploadRefused:
     return UploadRefused(
         "too_many_uploads",
-        _("This appointment already has %(n)d files. Please delete one or ask the hospital for help.")
+        _("This appointment already has %(n)d files, the most it takes. For more, please ask the hospital.")
         % {"n": limit},
     )
 

@@ -198,7 +198,14 @@ def _jpeg_end(data: bytes, start: int = 0) -> int:
     pos, size = start + 2, len(data)
     while pos < size:
         if data[pos] != 0xFF:
-            raise _unreadable()
+            # Stray bytes between segments: decoders skip them with a warning, and so do we, unless they
+            # hold another file.
+            following = data.find(b"\xff", pos)
+            if following < 0:
+                break
+            if _has_foreign_signature(data[pos:following]):
+                raise _polyglot()
+            pos = following
         while pos < size and data[pos] == 0xFF:  # fill bytes
             pos += 1
         if pos >= size:

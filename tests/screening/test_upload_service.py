@@ -171,3 +171,14 @@ def test_a_staff_read_is_audited_for_the_patient(patient: User, desk: User) -> N
     event = AuditEvent.objects.get(actor=desk)
     assert event.patient == factories.verified_patient_of(patient)
     assert event.actor_is_staff and event.fields == "screening_upload"
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_an_image_row_with_a_page_count(patient: User) -> None:
+    from django.db import IntegrityError, transaction
+
+    upload = _accept(patient, booking_of(patient))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Upload.objects.filter(pk=upload.pk).update(page_count=3)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Upload.objects.filter(pk=upload.pk).update(sha256="abc")

@@ -268,3 +268,19 @@ def test_a_pdf_with_too_many_pages_is_refused(settings) -> None:  # type: ignore
 
 def test_a_pdf_that_does_not_parse_is_refused() -> None:
     assert _refusal(b"%PDF-1.7\nthis is not a pdf\n%%EOF\n") == "unreadable"
+
+
+def test_stray_bytes_between_jpeg_segments_are_skipped_unless_they_hide_a_file() -> None:
+    data = samples.jpeg()
+    second_segment = data.index(b"\xff", 2 + 2 + int.from_bytes(data[4:6], "big"))
+    assert inspect_and_derive(data[:second_segment] + b"\x00\x00" + data[second_segment:]).kind == "jpeg"
+    hidden = data[:second_segment] + b"<html><script>alert(1)</script>" + data[second_segment:]
+    assert _refusal(hidden) == "polyglot"
+
+
+def test_truncated_images_are_never_loaded_even_if_someone_allowed_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(RuntimeError):
+        inspect_and_derive(samples.jpeg())
