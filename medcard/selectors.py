@@ -77,3 +77,16 @@ def audit_search(*, card_number: str = "", staff_username: str = "") -> QuerySet
     if staff_username:
         events = events.filter(actor__username=staff_username.strip())
     return events.distinct()
+
+
+def verified_patient_for_account(*, account: User, patient_id: int) -> Patient | None:
+    """One of the account's patients whose identity matched and who holds an active card, in one query; None
+    when there is no such patient (call ``patient_for_account`` to tell 'not yours' from 'not verified')."""
+    if not account.is_authenticated or account.kind != User.Kind.PATIENT:
+        return None
+    return Patient.objects.filter(
+        pk=patient_id,
+        links__account=account,
+        verification=Patient.Verification.MATCH,
+        cards__status=Card.Status.ACTIVE,
+    ).first()

@@ -148,7 +148,10 @@ def _release_capacity(slot_id: int) -> None:
 
 
 def _verified_patient(*, account: User, patient_id: int) -> Patient:
-    row = medcard_selectors.patient_for_account(account=account, patient_id=patient_id)
+    patient = medcard_selectors.verified_patient_for_account(account=account, patient_id=patient_id)
+    if patient is not None:
+        return patient
+    row = medcard_selectors.patient_for_account(account=account, patient_id=patient_id)  # 404 if not theirs
     if row.patient.verification != Patient.Verification.MATCH or row.card is None:
         raise BookingRefused(
             "patient_not_verified", _("This patient needs a verified medical card before booking.")
