@@ -95,6 +95,14 @@ def max_upload_bytes() -> int:
     return int(getattr(settings, "SCREENING_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
 
 
+def max_image_pixels() -> int:
+    return int(getattr(settings, "SCREENING_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
+
+
+def max_pdf_pages() -> int:
+    return int(getattr(settings, "SCREENING_MAX_PDF_PAGES", DEFAULT_MAX_PDF_PAGES))
+
+
 class Readable(Protocol):
     def read(self, size: int, /) -> Any: ...
 
@@ -103,14 +111,6 @@ def read_capped(stream: Readable) -> bytes:
     """At most one byte more than the size cap: enough for ``inspect_and_derive`` to refuse an oversized
     file without holding all of it in memory (the proxy's request body limit is the first line)."""
     return cast(bytes, stream.read(max_upload_bytes() + 1))
-
-
-def max_image_pixels() -> int:
-    return int(getattr(settings, "SCREENING_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
-
-
-def max_pdf_pages() -> int:
-    return int(getattr(settings, "SCREENING_MAX_PDF_PAGES", DEFAULT_MAX_PDF_PAGES))
 
 
 # --- Refusals (one place for the messages the patient reads) ------------------------------------------------
@@ -191,6 +191,18 @@ def _has_foreign_signature(chunk: bytes) -> bool:
     return any(signature.lower() in lowered for signature in FOREIGN_SIGNATURES)
 
 
+def _scan_end(data: bytes, pos: int) -> int:
+    """Offset of the first marker after entropy-coded data (FF00 is an escaped byte, FFD0-FFD7 restarts)."""
+    while True:
+        pos = data.find(b"\xff", pos)  # find() rather than a byte loop: a 20 MB scan in milliseconds
+        if pos < 0 or pos + 1 >= len(data):
+            raise _truncated()
+        following = data[pos + 1]
+        if following != 0x00 and not 0xD0 <= following <= 0xD7:
+            return pos
+        pos += 2
+
+
 def _jpeg_end(data: bytes, start: int = 0) -> int:
     """Offset just after the end-of-image marker of the JPEG at ``start``, walking its segments (a thumbnail
     inside EXIF has an EOI of its own, so searching for FFD9 is not enough). Refuses foreign data in COM/APP
@@ -226,12 +238,7 @@ def _jpeg_end(data: bytes, start: int = 0) -> int:
             raise _polyglot()
         pos += length
         if marker == 0xDA:  # start of scan: entropy-coded data up to the next real marker
-            while pos + 1 < size:
-                if data[pos] == 0xFF and data[pos + 1] != 0x00 and not 0xD0 <= data[pos + 1] <= 0xD7:
-                    break
-                pos += 1
-            else:
-                break  # the scan runs off the end of the file
+            pos = _scan_end(data, pos)
     raise _truncated()
 
 
