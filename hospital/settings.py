@@ -279,6 +279,13 @@ if not DEBUG and _SANDBOXED and not env_bool("ALLOW_SANDBOX_BACKENDS", False):
         "SMS_BACKEND and IDENTITY_BACKEND are sandboxes: configure real providers, or set "
         "ALLOW_SANDBOX_BACKENDS=true on a training system."
     )
+SCREENING_MAX_UPLOAD_BYTES = env_int("SCREENING_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+SCREENING_MAX_IMAGE_PIXELS = env_int("SCREENING_MAX_IMAGE_PIXELS", 50_000_000, minimum=1_000_000)
+SCREENING_MAX_PDF_PAGES = env_int("SCREENING_MAX_PDF_PAGES", 10, minimum=1, maximum=200)
+SCREENING_MAX_UPLOADS_PER_BOOKING = env_int("SCREENING_MAX_UPLOADS_PER_BOOKING", 10, minimum=1, maximum=100)
+SCREENING_KEEP_ORIGINALS = env_bool("SCREENING_KEEP_ORIGINALS", False)
+# Uploaded files are readable by the platform's own user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
 MEDCARD_MAX_FAMILY_MEMBERS = env_int("MEDCARD_MAX_FAMILY_MEMBERS", 5, minimum=0, maximum=20)
 MEDCARD_MAX_CORRECTIONS = env_int("MEDCARD_MAX_CORRECTIONS", 3, minimum=0, maximum=10)
 SMS_CODE_LIFETIME_SECONDS = 300

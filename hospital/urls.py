@@ -10,6 +10,7 @@ from hospital import views
 api_v1 = [
     path("", include("medcard.api")),
     path("", include("reservations.api")),
+    path("", include("screening.api")),
 ]
 
 urlpatterns = [
@@ -19,6 +20,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("medcard.urls")),
     path("booking/", include("reservations.urls")),
+    path("screening/", include("screening.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -262,6 +262,7 @@ class AuditEvent(models.Model):
         FIELD_REVEALED = "field_revealed", _("Unmasked field viewed")
         ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
         BOOKING_NO_SHOW = "booking_no_show", _("Missed an appointment")
+        UPLOAD_VIEWED = "upload_viewed", _("Uploaded result viewed")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

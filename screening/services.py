@@ -130,16 +130,12 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
 
 
 def upload_staff_read_record(*, staff: User, upload: Upload) -> None:
-    """Audit a staff member's read of an upload (a patient's lab report is personal data).
-
-    Recorded as ``FIELD_REVEALED`` with ``fields="screening_upload"``: the closest existing action, since
-    medcard's actions are not changed from this app.
-    """
+    """Audit a staff member's read of an upload (a patient's lab report is personal data)."""
     with transaction.atomic():
         audit_record(
             actor=staff,
             patient=upload.booking.patient,
-            action=AuditEvent.Action.FIELD_REVEALED,
+            action=AuditEvent.Action.UPLOAD_VIEWED,
             fields="screening_upload",
             detail=f"upload {upload.pk} of booking {upload.booking_id}",
         )

@@ -170,7 +170,7 @@ def test_a_staff_read_is_audited_for_the_patient(patient: User, desk: User) -> N
     services.upload_staff_read_record(staff=desk, upload=upload)
     event = AuditEvent.objects.get(actor=desk)
     assert event.patient == factories.verified_patient_of(patient)
-    assert event.actor_is_staff and event.fields == "screening_upload"
+    assert event.actor_is_staff and event.fields == "screening_upload" and event.action == "upload_viewed"
 
 
 @pytest.mark.django_db
