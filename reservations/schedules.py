@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -155,10 +156,30 @@ def booking_rule_default() -> BookingRule:
         return BookingRule.objects.get(department__isnull=True)
 
 
+RULE_CACHE_S = 60
+
+
+def _rule_cache_key(department_id: int) -> str:
+    return f"booking-rule:{department_id}"
+
+
 def booking_rule_for(*, department: Department) -> BookingRule:
-    """The department's own booking rule, else the hospital default."""
-    rule = BookingRule.objects.filter(department=department).first()
-    return rule if rule is not None else booking_rule_default()
+    """The department's own booking rule, else the hospital default.
+
+    Read on every booking, changed a few times a year: kept in the cache for a minute, and dropped at once
+    when any rule is saved or deleted (``booking_rules_changed``).
+    """
+    key = _rule_cache_key(department.pk)
+    rule: BookingRule | None = cache.get(key)
+    if rule is None:
+        rule = BookingRule.objects.filter(department=department).first() or booking_rule_default()
+        cache.set(key, rule, RULE_CACHE_S)
+    return rule
+
+
+def booking_rules_changed(**kwargs: object) -> None:
+    """Signal receiver: forget every cached rule (a default's change reaches every department using it)."""
+    cache.delete_many([_rule_cache_key(pk) for pk in Department.objects.values_list("pk", flat=True)])
 
 
 # --- The clock of a session --------------------------------------------------------------------------------

@@ -253,3 +253,17 @@ def test_hold_api_full_answer_offers_the_waitlist(patient: User, outsider: User)
     response = client.post("/api/v1/bookings/holds/", body, content_type="application/json")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "full" and response.json()["error"]["waitlist"] is True
+
+
+@pytest.mark.django_db
+def test_a_changed_rule_applies_at_once_despite_the_rule_cache(patient: User) -> None:
+    from reservations import schedules
+    from reservations.models import BookingRule
+
+    session = factories.clinic_session(fee="0.00", capacity=3)
+    first = session.slots.get()
+    assert schedules.booking_rule_for(department=session.department).max_per_department_per_day == 1
+    BookingRule.objects.create(department=session.department, max_per_department_per_day=2)
+    other = factories.clinic_session(fee="0.00", capacity=3, hour=14, department_code=session.department.code)
+    _hold(patient, first)
+    assert _hold(patient, other.slots.get()).status == "booked"  # the department's own rule (2 a day) applies
