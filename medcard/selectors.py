@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Case, QuerySet, When
 from django.http import Http404
 
@@ -79,12 +80,17 @@ def audit_search(*, card_number: str = "", staff_username: str = "") -> QuerySet
     return events.distinct()
 
 
-def verified_patient_for_account(*, account: User, patient_id: int) -> Patient | None:
+def verified_patient_for_account(*, account: User, patient_id: int, lock: bool = False) -> Patient | None:
     """One of the account's patients whose identity matched and who holds an active card, in one query; None
-    when there is no such patient (call ``patient_for_account`` to tell 'not yours' from 'not verified')."""
+    when there is no such patient (call ``patient_for_account`` to tell 'not yours' from 'not verified').
+    With ``lock`` the patient's row (only) is locked until the end of the caller's transaction."""
     if not account.is_authenticated or account.kind != User.Kind.PATIENT:
         return None
-    return Patient.objects.filter(
+    patients = Patient.objects.all()
+    if lock:
+        of = ("self",) if connection.features.has_select_for_update_of else ()
+        patients = patients.select_for_update(of=of)
+    return patients.filter(
         pk=patient_id,
         links__account=account,
         verification=Patient.Verification.MATCH,

@@ -147,8 +147,12 @@ def _release_capacity(slot_id: int) -> None:
     transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
 
 
-def _verified_patient(*, account: User, patient_id: int) -> Patient:
-    patient = medcard_selectors.verified_patient_for_account(account=account, patient_id=patient_id)
+def _verified_patient(*, account: User, patient_id: int, lock: bool = False) -> Patient:
+    """The account's verified patient (locked for the transaction when ``lock``), Http404 for anyone else's,
+    BookingRefused when not verified."""
+    patient = medcard_selectors.verified_patient_for_account(
+        account=account, patient_id=patient_id, lock=lock
+    )
     if patient is not None:
         return patient
     row = medcard_selectors.patient_for_account(account=account, patient_id=patient_id)  # 404 if not theirs
@@ -168,7 +172,6 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
     slice is refused with ``waitlist`` set.
     """
     now = now or timezone.now()
-    patient = _verified_patient(account=account, patient_id=patient_id)
     slot, rule = _bookable_slot(slot_id=slot_id, now=now)
     session = slot.session
     if slot.taken >= slot.capacity:
@@ -180,8 +183,9 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
         )
     try:
         with transaction.atomic():
-            # Serialise this patient's bookings: the same patient on two phones cannot pass the rules twice.
-            Patient.objects.select_for_update().filter(pk=patient.pk).first()
+            # Find the patient and lock their row in one query: the same patient on two phones cannot pass
+            # the rules twice.
+            patient = _verified_patient(account=account, patient_id=patient_id, lock=True)
             _check_patient_rules(patient=patient, session=session, rule=rule)
             if not _take_capacity(slot.pk):
                 _mark_full(slot.pk)
