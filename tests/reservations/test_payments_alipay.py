@@ -33,19 +33,9 @@ RETURN_URL = "http://127.0.0.1:8000/appointments/42/"
 ORDER_NO = "R20261128002"
 
 
-@pytest.fixture(scope="session")
-def key_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("sandbox-keys"))
-
-
 @pytest.fixture
-def received(settings, monkeypatch, key_dir) -> Iterator[list[Notification]]:  # type: ignore[no-untyped-def]
+def received(sandbox_mode, monkeypatch) -> Iterator[list[Notification]]:  # type: ignore[no-untyped-def]
     """Sandbox mode with in-process delivery; collects what reaches the reservations service."""
-    settings.PAYMENT_SANDBOX = True
-    settings.PAYMENT_SANDBOX_KEY_DIR = key_dir
-    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
-    monkeypatch.setattr(sandbox, "notify_transport", sandbox.client_transport())
-    monkeypatch.setattr(sandbox, "RETRY_TIME_SCALE", 0.0)
     monkeypatch.setattr(
         sandbox,
         "enqueue_delivery",
@@ -306,9 +296,3 @@ def test_a_closed_trade_notification_is_genuine_but_not_a_payment(paid_order, re
         "/payments/notify/alipay/", data=body, content_type="application/x-www-form-urlencoded"
     )
     assert answer.content == b"success" and received[-1].paid is False
-
-
-@pytest.fixture(autouse=True)
-def _english_pages(settings) -> None:  # type: ignore[no-untyped-def]
-    # These tests read the cashier's English text; the site's default language is Simplified Chinese.
-    settings.LANGUAGE_CODE = "en"

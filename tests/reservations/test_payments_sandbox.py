@@ -26,23 +26,13 @@ RETURN_URL = "http://127.0.0.1:8000/appointments/42/"
 CELERY_ENQUEUE = sandbox.enqueue_delivery  # the real one, before the fixtures replace it
 
 
-@pytest.fixture(scope="session")
-def key_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("sandbox-keys"))
-
-
 @pytest.fixture
-def enqueued(settings, monkeypatch, key_dir) -> Iterator[list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
+def enqueued(sandbox_mode, monkeypatch) -> Iterator[list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
     """Sandbox mode; deliveries are recorded (order number, countdown) instead of run."""
-    settings.PAYMENT_SANDBOX = True
-    settings.PAYMENT_SANDBOX_KEY_DIR = key_dir
-    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
     calls: list[tuple[str, float]] = []
     monkeypatch.setattr(
         sandbox, "enqueue_delivery", lambda order_no, countdown_s: calls.append((order_no, countdown_s))
     )
-    monkeypatch.setattr(sandbox, "notify_transport", sandbox.client_transport())
-    monkeypatch.setattr(sandbox, "RETRY_TIME_SCALE", 0.0)
     monkeypatch.setattr(
         "reservations.services.payment_notification_receive", lambda *, notification: None, raising=False
     )
@@ -256,9 +246,3 @@ def test_an_alipay_trade_past_its_time_expire_cannot_be_paid(enqueued) -> None:
     answer = Client().post(_local(cashier), {"action": "pay"})
 
     assert "payment time is over" in answer.content.decode() and enqueued == []
-
-
-@pytest.fixture(autouse=True)
-def _english_pages(settings) -> None:  # type: ignore[no-untyped-def]
-    # These tests read the cashier's English text; the site's default language is Simplified Chinese.
-    settings.LANGUAGE_CODE = "en"

@@ -34,19 +34,9 @@ NOTIFY_URL = "http://127.0.0.1:8000/payments/notify/wechatpay/"
 RETURN_URL = "http://127.0.0.1:8000/appointments/42/"
 
 
-@pytest.fixture(scope="session")
-def key_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("sandbox-keys"))
-
-
 @pytest.fixture
-def received(settings, monkeypatch, key_dir) -> Iterator[list[Notification]]:  # type: ignore[no-untyped-def]
+def received(sandbox_mode, monkeypatch) -> Iterator[list[Notification]]:  # type: ignore[no-untyped-def]
     """Sandbox mode with in-process delivery; collects what reaches the reservations service."""
-    settings.PAYMENT_SANDBOX = True
-    settings.PAYMENT_SANDBOX_KEY_DIR = key_dir
-    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
-    monkeypatch.setattr(sandbox, "notify_transport", sandbox.client_transport())
-    monkeypatch.setattr(sandbox, "RETRY_TIME_SCALE", 0.0)
     monkeypatch.setattr(
         sandbox,
         "enqueue_delivery",
@@ -386,9 +376,3 @@ def test_the_notify_endpoint_needs_no_csrf_token_or_sign_in(paid_order, received
     )
     assert answer.status_code == 204 and len(received) == 1
     assert Client().get("/payments/notify/wechatpay/").status_code == 405
-
-
-@pytest.fixture(autouse=True)
-def _english_pages(settings) -> None:  # type: ignore[no-untyped-def]
-    # These tests read the cashier's English text; the site's default language is Simplified Chinese.
-    settings.LANGUAGE_CODE = "en"
