@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hospital.api import error_body
 from medcard import roles
 from medcard.api import IsPatientAccount
 from medcard.models import User
@@ -78,10 +79,22 @@ class BookingOut(serializers.Serializer):
         return selectors.booking_refund_status(booking=booking)
 
 
+Made = tuple[int, dict[str, Any]]
+
+
 def _answer(
-    request: Request, *, endpoint: str, payload: dict[str, Any], run: Callable[[], services.Answer]
+    request: Request, *, endpoint: str, payload: dict[str, Any], make: Callable[[], Made]
 ) -> Response:
-    """Run a creating POST under its Idempotency-Key (if any) and answer what the first run answered."""
+    """Run a creating POST under its Idempotency-Key (if any) and answer what the first run answered; a rule's
+    refusal is a 409 answer like any other, so a retry gets it again."""
+
+    def run() -> services.Answer:
+        try:
+            status, body = make()
+        except services.BookingRefused as exc:
+            return services.Answer(status=409, body=exc.error_body())
+        return services.Answer(status=status, body=body)
+
     try:
         answer = services.idempotent(
             account=_account(request),
@@ -108,14 +121,6 @@ def _booking_body(booking: Booking, *, fresh: bool = False) -> dict[str, Any]:
     return dict(BookingOut(booking).data)
 
 
-def _refusal_body(exc: services.BookingRefused) -> dict[str, Any]:
-    fields: dict[str, list[str]] = {}
-    body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message, "fields": fields}}
-    if exc.waitlist:
-        body["error"]["waitlist"] = True
-    return body
-
-
 class HoldApi(APIView):
     permission_classes = (IsPatientAccount,)
 
@@ -136,25 +141,15 @@ class HoldApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        if services.slot_known_full(slot_id=values["slot_id"]):
-            # The flash-crowd fast path: refused from the cache, no database work and nothing stored.
-            refusal = services.BookingRefused(
-                "full", _("This time is fully booked. You can join the waitlist."), waitlist=True
-            )
-            return Response(_refusal_body(refusal), status=409)
 
-        def run() -> services.Answer:
+        def hold() -> Made:
             try:
                 booking = services.hold_create(account=_account(request), **values)
-            except services.BookingRefused as exc:
-                return services.Answer(status=409, body=_refusal_body(exc))
             except Http404:
-                return services.Answer(
-                    status=404, body={"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
-                )
-            return services.Answer(status=201, body=_booking_body(booking, fresh=True))
+                return 404, error_body("not_found", _("There is nothing at this address."))
+            return 201, _booking_body(booking, fresh=True)
 
-        return _answer(request, endpoint="holds", payload=values, run=run)
+        return _answer(request, endpoint="holds", payload=values, make=hold)
 
 
 class BookingListApi(APIView):
@@ -211,20 +206,17 @@ class PaymentApi(APIView):
         data.is_valid(raise_exception=True)
         channel = data.validated_data["channel"]
 
-        def run() -> services.Answer:
-            try:
-                started = services.payment_start(
-                    account=_account(request), booking_id=booking_id, channel=channel
-                )
-            except services.BookingRefused as exc:
-                return services.Answer(status=409, body=_refusal_body(exc))
+        def pay() -> Made:
+            started = services.payment_start(
+                account=_account(request), booking_id=booking_id, channel=channel
+            )
             payment = started.payment
             body = {"order_no": payment.order_no, "channel": channel, "amount": str(payment.amount),
                     "pay_url": started.pay_url}  # fmt: skip
-            return services.Answer(status=201, body=body)
+            return 201, body
 
         return _answer(
-            request, endpoint=f"bookings/{booking_id}/payments", payload={"channel": channel}, run=run
+            request, endpoint=f"bookings/{booking_id}/payments", payload={"channel": channel}, make=pay
         )
 
 
@@ -245,16 +237,13 @@ class CancelApi(APIView):
         data.is_valid(raise_exception=True)
         reason = data.validated_data.get("reason", "")
 
-        def run() -> services.Answer:
-            try:
-                booking = services.booking_cancel(
-                    account=_account(request), booking_id=booking_id, reason=reason
-                )
-            except services.BookingRefused as exc:
-                return services.Answer(status=409, body=_refusal_body(exc))
-            return services.Answer(status=200, body=_booking_body(booking))
+        def cancel() -> Made:
+            booking = services.booking_cancel(account=_account(request), booking_id=booking_id, reason=reason)
+            return 200, _booking_body(booking)
 
-        return _answer(request, endpoint=f"bookings/{booking_id}/cancel", payload={"reason": reason}, run=run)
+        return _answer(
+            request, endpoint=f"bookings/{booking_id}/cancel", payload={"reason": reason}, make=cancel
+        )
 
 
 class RescheduleApi(APIView):
@@ -274,17 +263,17 @@ class RescheduleApi(APIView):
         data.is_valid(raise_exception=True)
         slot_id = data.validated_data["slot_id"]
 
-        def run() -> services.Answer:
-            try:
-                booking = services.booking_reschedule(
-                    account=_account(request), booking_id=booking_id, new_slot_id=slot_id
-                )
-            except services.BookingRefused as exc:
-                return services.Answer(status=409, body=_refusal_body(exc))
-            return services.Answer(status=201, body=_booking_body(booking))
+        def reschedule() -> Made:
+            booking = services.booking_reschedule(
+                account=_account(request), booking_id=booking_id, new_slot_id=slot_id
+            )
+            return 201, _booking_body(booking)
 
         return _answer(
-            request, endpoint=f"bookings/{booking_id}/reschedule", payload={"slot_id": slot_id}, run=run
+            request,
+            endpoint=f"bookings/{booking_id}/reschedule",
+            payload={"slot_id": slot_id},
+            make=reschedule,
         )
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.utils import translation
-from django.utils.translation import gettext as _
 
 HOLD_PATH = "/api/v1/bookings/holds/"
 MAX_BODY_BYTES = 4096
@@ -52,16 +51,13 @@ class FullSlotShield:
             slot_id = int(json.loads(body)["slot_id"])
         except (ValueError, KeyError, TypeError):
             return self.app(environ, start_response)
-        from reservations.services.booking import slot_known_full
+        from reservations.services.booking import BookingRefused, slot_known_full
 
         if not slot_known_full(slot_id=slot_id):
             return self.app(environ, start_response)
         with translation.override(_language(environ)):
-            message = _("This time is fully booked. You can join the waitlist.")
-        payload = json.dumps(
-            {"error": {"code": "full", "message": message, "fields": {}, "waitlist": True}},
-            ensure_ascii=False,
-        ).encode()
+            body = BookingRefused.full().error_body()
+        payload = json.dumps(body, ensure_ascii=False).encode()
         start_response(
             "409 Conflict",
             [

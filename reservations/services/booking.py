@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -18,6 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from hospital.api import error_body as api_error_body
 from medcard import selectors as medcard_selectors
 from medcard.models import Patient, User
 from reservations import notifications, schedules
@@ -37,6 +39,18 @@ class BookingRefused(Exception):
     def __init__(self, code: str, message: str, *, waitlist: bool = False) -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.message, self.waitlist = code, message, waitlist
+
+    @classmethod
+    def full(cls) -> BookingRefused:
+        """The slice has no number left: join the waitlist instead."""
+        return cls("full", _("This time is fully booked. You can join the waitlist."), waitlist=True)
+
+    def error_body(self) -> dict[str, Any]:
+        """The API's error envelope, with ``waitlist`` when the patient may join it."""
+        body = api_error_body(self.code, self.message)
+        if self.waitlist:
+            body["error"]["waitlist"] = True
+        return body
 
 
 def _local(moment: datetime) -> str:
@@ -178,9 +192,7 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
         _mark_full(slot.pk)
         # Cheap pre-check on the row just read: under a flash crowd most requests lose, and they are told so
         # without a transaction. The conditional update below stays the only authority.
-        raise BookingRefused(
-            "full", _("This time is fully booked. You can join the waitlist."), waitlist=True
-        )
+        raise BookingRefused.full()
     try:
         with transaction.atomic():
             # Find the patient and lock their row in one query: the same patient on two phones cannot pass
@@ -189,9 +201,7 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
             _check_patient_rules(patient=patient, session=session, rule=rule)
             if not _take_capacity(slot.pk):
                 _mark_full(slot.pk)
-                raise BookingRefused(
-                    "full", _("This time is fully booked. You can join the waitlist."), waitlist=True
-                )
+                raise BookingRefused.full()
             free = session.fee == 0
             booking = Booking.objects.create(
                 patient=patient,
