@@ -116,7 +116,9 @@ def desk_lookup_card_number(
             "second_factor_missing",
             _("A card number needs a second factor: the last 4 characters of the ID number, or an SMS code."),
         )
-    cache.set(_failures_key(number), failures + 1, timeout=SECOND_FACTOR_WINDOW_S)
+    # Counted by an atomic increment: parallel guesses from several desks are all counted.
+    cache.add(_failures_key(number), 0, timeout=SECOND_FACTOR_WINDOW_S)
+    cache.incr(_failures_key(number))
     raise _refuse(staff, "second_factor_wrong", _("The second factor is wrong."), card=number)
 
 
