@@ -48,7 +48,8 @@ import json
 from datetime import date, timedelta
 from medcard import idnumber, services
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
+# Patients who signed in before the release have their session in the cache (cached_db), as in production.
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.utils import timezone
 from medcard.models import Patient, User
 from medcard.services import mobile_index
@@ -308,9 +309,23 @@ def main() -> int:
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env.update(PUBLIC_BASE_URL=base, PAYMENT_SANDBOX="true", LOG_LEVEL="WARNING", DJANGO_DEBUG="true")
+    # The production configuration (DEBUG off: no query log, no static-file autorefresh), with the dev
+    # runner's throwaway secrets, the sandbox gateway, and plain HTTP on the loopback.
+    env.update(
+        PUBLIC_BASE_URL=base,
+        PAYMENT_SANDBOX="true",
+        ALLOW_SANDBOX_BACKENDS="true",
+        LOG_LEVEL="WARNING",
+        DJANGO_DEBUG="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+    )
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    # With DEBUG off, pages name their static files through the collected manifest, as in a deployment.
+    subprocess.run(
+        [python, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
     started = time.perf_counter()
     seed = SEED.replace("{patients}", str(args.patients)).replace("{capacity}", str(args.capacity))
     seeded = subprocess.run(
@@ -330,6 +345,9 @@ def main() -> int:
         f"(kept for later runs); session {plan['session']}, one slice of {args.capacity} numbers"
     )
 
+    # The server's log (a warning line per refused hold, as in production) goes to a file, not the screen.
+    log_path = Path(env["HOSPITAL_VAR_DIR"]) / "bench-surge-server.log"
+    server_log = log_path.open("wb")
     server = subprocess.Popen(
         [
             python,
@@ -352,6 +370,8 @@ def main() -> int:
         cwd=ROOT,
         env=env,
         start_new_session=True,
+        stdout=server_log,
+        stderr=server_log,
     )
     worker = subprocess.Popen(
         [
@@ -450,6 +470,8 @@ def main() -> int:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+        server_log.close()
 
     # The raw SQL ceiling runs once the app's processes (and their database connections) are gone.
     ceiling, raw_granted, raw_latencies = raw_sql_ceiling(

@@ -83,3 +83,30 @@ def test_other_requests_go_to_django() -> None:
     app({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda *a: None)
     status, _ = _call(app, {"slot_id": "not a number"})
     assert calls == ["/", "/api/v1/bookings/holds/"] and status == ""
+
+
+@pytest.mark.django_db
+def test_a_process_remembers_a_full_hint_briefly_and_then_asks_again(
+    patient: User, outsider: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from reservations import shield
+
+    slot = factories.clinic_session(capacity=1).slots.get()
+    services.hold_create(
+        account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=slot.pk
+    )
+    with pytest.raises(services.BookingRefused):
+        services.hold_create(
+            account=outsider, patient_id=factories.verified_patient_of(outsider).pk, slot_id=slot.pk
+        )
+    passed_on: list[bool] = []
+    app = FullSlotShield(lambda environ, start_response: passed_on.append(True) or [b""])
+    assert _call(app, {"slot_id": slot.pk})[0].startswith("409")
+    cache.clear()  # the shared hint is gone (say a number was freed): this process still trusts its memory
+    assert _call(app, {"slot_id": slot.pk})[0].startswith("409") and not passed_on
+    later = shield._clock() + shield.LOCAL_HINT_TTL_S + 0.01
+    monkeypatch.setattr(shield, "_clock", lambda: later)
+    _call(app, {"slot_id": slot.pk})  # ...but only briefly: then it asks the shared hint again
+    assert passed_on == [True]
