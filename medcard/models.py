@@ -263,6 +263,9 @@ class AuditEvent(models.Model):
         ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
         BOOKING_NO_SHOW = "booking_no_show", _("Missed an appointment")
         UPLOAD_VIEWED = "upload_viewed", _("Uploaded result viewed")
+        SCREENING_VIEWED = "screening_viewed", _("Screening case viewed")
+        SCREENING_DECIDED = "screening_decided", _("Screening decided")
+        SCREENING_CONFIRMED = "screening_confirmed", _("Screening values confirmed by the patient")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -97,6 +97,9 @@ class ClinicType(models.Model):
     name_zh = models.CharField(max_length=30)
     name_en = models.CharField(max_length=60)
     fee = models.DecimalField(max_digits=8, decimal_places=2)
+    # The exam whose bookings are screened before payment (a rule file, screening/rules/<code>.toml), e.g.
+    # "ct_contrast"; empty for a clinic that needs no screening. Switched per exam in ScreeningExamSetting.
+    screening_exam = models.SlugField(_("screening exam"), max_length=40, blank=True, default="")
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [

@@ -1,8 +1,8 @@
-"""Uploaded test results. The screening pipeline adds its own rows and statuses later."""
+"""Uploaded test results, and the screening of bookings: settings per exam, cases, runs, reviews, models."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -91,3 +91,298 @@ class Upload(models.Model):
     @property
     def is_image(self) -> bool:
         return self.kind != self.Kind.PDF
+
+
+# --- Screening: which exams are screened, one case per booking, the append-only record of the pipeline -----
+
+SCREENING_MODES = ("off", "shadow", "live")
+CASE_STATUSES = ("awaiting_upload", "processing", "confirm", "approved", "declined", "review")
+OPEN_CASE_STATUSES = ("awaiting_upload", "processing", "confirm", "review")
+
+
+class ScreeningExamSetting(models.Model):
+    """The switch of one exam type's screening (an exam code is a rule file, ``screening/rules/<code>.toml``).
+
+    ``off``: the exam's bookings are not screened at all. ``shadow``: the pipeline runs and logs what it
+    would decide, and staff decide every case. ``live``: clear cases are decided automatically, the rest go
+    to staff. An exam without a row runs in ``SCREENING_DEFAULT_MODE`` (shadow unless configured).
+    """
+
+    class Mode(models.TextChoices):
+        OFF = "off", _("Off")
+        SHADOW = "shadow", _("Shadow (staff decide every case)")
+        LIVE = "live", _("Live (clear cases decided automatically)")
+
+    exam_code = models.SlugField(_("exam code"), max_length=40, unique=True)
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices, default=Mode.SHADOW)
+    review_hours = models.PositiveSmallIntegerField(
+        _("review time (hours)"), default=24, help_text=_("What patients are told a staff review takes.")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("screened exam")
+        verbose_name_plural = _("screened exams")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(
+                name="screening_examsetting_mode_valid", condition=Q(mode__in=SCREENING_MODES)
+            ),
+            models.CheckConstraint(
+                name="screening_examsetting_review_hours", condition=Q(review_hours__gte=1)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exam_code} ({self.mode})"
+
+
+class ScreeningCase(models.Model):
+    """The screening of one booking: the questionnaire, the latest decision, and where the case stands.
+
+    Status flow: ``awaiting_upload`` (the patient has to send a report) → ``processing`` (the pipeline reads
+    it) → ``confirm`` (the patient checks the values read) → ``approved`` (the payment window starts) or
+    ``declined`` (the number is released) or ``review`` (staff decide). ``revision`` grows with every change,
+    so a writer that computed from an older state loses its compare-and-set.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_UPLOAD = "awaiting_upload", _("Waiting for your test report")
+        PROCESSING = "processing", _("Reading your report")
+        CONFIRM = "confirm", _("Please check the values we read")
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Not approved")
+        REVIEW = "review", _("Being reviewed by staff")
+
+    class DecidedBy(models.TextChoices):
+        NONE = "", _("Not decided")
+        SYSTEM = "system", _("Automatic")
+        STAFF = "staff", _("Staff")
+
+    booking = models.OneToOneField(
+        "reservations.Booking", on_delete=models.PROTECT, related_name="screening_case"
+    )
+    exam_code = models.SlugField(max_length=40)
+    mode = models.CharField(max_length=8, choices=ScreeningExamSetting.Mode.choices)  # at booking time
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AWAITING_UPLOAD)
+    answers = models.JSONField(default=dict, blank=True)  # questionnaire item -> bool
+    decision = models.JSONField(default=dict, blank=True)  # the latest Decision.to_json(), with the mode
+    reason_codes = models.JSONField(default=list, blank=True)  # of the latest decision, for the queue
+    patient_confirmed = models.BooleanField(null=True, blank=True)
+    review_expected_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=8, choices=DecidedBy.choices, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    blind_audit = models.BooleanField(default=False)  # an automatic decision sampled for a blind staff audit
+    revision = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name = _("screening case")
+        verbose_name_plural = _("screening cases")
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["status", "created_at"], name="screening_case_status_at"),
+        ]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(name="screening_case_status_valid", condition=Q(status__in=CASE_STATUSES)),
+            models.CheckConstraint(name="screening_case_mode_valid", condition=Q(mode__in=SCREENING_MODES)),
+            models.CheckConstraint(
+                name="screening_case_decided_has_time",
+                condition=~Q(status__in=["approved", "declined"])
+                | (Q(decided_at__isnull=False) & ~Q(decided_by="")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"screening of booking {self.booking_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_CASE_STATUSES
+
+
+class ScreeningRun(models.Model):
+    """One step of the pipeline on one case, as it ran: append-only (a later run supersedes, never edits).
+
+    ``key`` makes a step idempotent: the extraction of one file is keyed on the case, the file's SHA-256 and
+    the pipeline version; a decision on a checksum of everything it read. A duplicate delivery finds its key
+    taken and writes nothing.
+    """
+
+    class Step(models.TextChoices):
+        EXTRACT = "extract", _("Read a report")
+        DECIDE = "decide", _("Decide")
+        CONFIRM = "confirm", _("Patient confirmation")
+        REVIEW = "review", _("Staff review")
+
+    class Status(models.TextChoices):
+        OK = "ok", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    case = models.ForeignKey(ScreeningCase, on_delete=models.PROTECT, related_name="runs")
+    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
+    step = models.CharField(max_length=8, choices=Step.choices)
+    key = models.CharField(max_length=200)
+    input_sha256 = models.CharField(max_length=64)  # the file's, or the decision inputs' checksum
+    pipeline_version = models.CharField(max_length=60, blank=True, default="")
+    ocr_engine = models.JSONField(default=dict, blank=True)  # name, version, model file hashes
+    parser_version = models.CharField(max_length=60, blank=True, default="")
+    rules_version = models.CharField(max_length=60, blank=True, default="")
+    model_versions = models.JSONField(default=dict, blank=True)  # task -> {"version", "sha256", "status"}
+    outputs = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OK)
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    actor = models.ForeignKey(  # empty: the system
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["case", "step", "created_at"], name="screening_run_case_step_at"),
+        ]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["key"], name="screening_run_key_unique"),
+            models.CheckConstraint(
+                name="screening_run_step_valid",
+                condition=Q(step__in=["extract", "decide", "confirm", "review"]),
+            ),
+            models.CheckConstraint(
+                name="screening_run_status_valid", condition=Q(status__in=["ok", "failed"])
+            ),
+            models.CheckConstraint(
+                name="screening_run_failed_has_code", condition=~Q(status="failed") | ~Q(error_code="")
+            ),
+            models.CheckConstraint(
+                name="screening_run_sha256_length", condition=Exact(Length("input_sha256"), 64)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} run {self.pk} of case {self.case_id} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Screening runs are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Screening runs are append-only.")
+
+
+class ScreeningReview(models.Model):
+    """A staff member's decision on a case, or their blind audit of an automatic decision (append-only)."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", _("Approve")
+        DECLINE = "decline", _("Decline")
+
+    case = models.ForeignKey(ScreeningCase, on_delete=models.PROTECT, related_name="reviews")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.CharField(max_length=300)
+    note = models.TextField(blank=True, default="")
+    blind_audit = models.BooleanField(default=False)  # decided without seeing the system's decision
+    system_outcome = models.CharField(max_length=8, blank=True, default="")  # what the system would decide
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(
+                name="screening_review_decision_valid", condition=Q(decision__in=["approve", "decline"])
+            ),
+            models.CheckConstraint(name="screening_review_reason_set", condition=~Q(reason="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.pk} of case {self.case_id}: {self.decision}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Screening reviews are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Screening reviews are append-only.")
+
+
+class FieldCorrection(models.Model):
+    """A value staff corrected while reviewing: the labels the field-confidence model is retrained on."""
+
+    review = models.ForeignKey(ScreeningReview, on_delete=models.PROTECT, related_name="corrections")
+    run = models.ForeignKey(ScreeningRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    field_key = models.CharField(max_length=60)  # e.g. "analyte:creatinine", "collected_on", "patient_name"
+    read_value = models.CharField(max_length=200, blank=True, default="")
+    corrected_value = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(name="screening_fieldcorrection_key_set", condition=~Q(field_key="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field_key}: {self.read_value!r} → {self.corrected_value!r}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Field corrections are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Field corrections are append-only.")
+
+
+class ScreeningModelVersion(models.Model):
+    """A trained model in the registry. At most one is ``active`` per task (the database says so); a new one
+    starts in ``shadow``; rolling back is flipping statuses, never deleting."""
+
+    class Status(models.TextChoices):
+        SHADOW = "shadow", _("Shadow")
+        ACTIVE = "active", _("Active")
+        RETIRED = "retired", _("Retired")
+
+    task = models.SlugField(max_length=40)
+    version = models.CharField(max_length=40)
+    artefact_path = models.CharField(max_length=300)  # relative to screening/ml/artefacts/
+    sha256 = models.CharField(max_length=64)
+    data_hash = models.CharField(max_length=64, blank=True, default="")  # training-data snapshot
+    library_versions = models.JSONField(default=dict, blank=True)  # e.g. {"scikit-learn": "1.9.1"}
+    metrics = models.JSONField(default=dict, blank=True)
+    thresholds = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SHADOW)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("task", "-created_at")
+        verbose_name = _("screening model version")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["task", "version"], name="screening_modelversion_once"),
+            models.UniqueConstraint(
+                fields=["task"], condition=Q(status="active"), name="screening_modelversion_one_active"
+            ),
+            models.CheckConstraint(
+                name="screening_modelversion_status_valid",
+                condition=Q(status__in=["shadow", "active", "retired"]),
+            ),
+            models.CheckConstraint(
+                name="screening_modelversion_active_approved",
+                condition=~Q(status="active") | Q(approved_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="screening_modelversion_sha256_length", condition=Exact(Length("sha256"), 64)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.version} ({self.status})"
