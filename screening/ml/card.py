@@ -1,0 +1,150 @@
+"""The model card written next to each artefact (``<task>-<semver>.md``), from its meta dict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INTENDED_USE = {
+    "doctype": (
+        "Scores each uploaded file with `p_lab_report` (is it a laboratory result report) and `p_legible` "
+        "(did the reader recover its printed values). The decision step may decline an upload as *not a lab "
+        "report* or ask for a better picture only when the score is past the thresholds below, always "
+        "with the reason, a re-upload hint and a *request manual review* button."
+    ),
+    "fieldconf": (
+        "Scores each extracted field (analyte values, collection and report dates, patient name, sex, age) "
+        "with a calibrated P(correct). The decision step uses a field without staff review only when this "
+        "score is at or above `auto_use_at_least` **and** every deterministic validation passes "
+        "(plausibility, flag against range, recomputed eGFR, dates, identity). The reader's own score is a "
+        "feature here, never a gate on its own."
+    ),
+}
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _metric_block(title: str, m: dict[str, Any]) -> list[str]:
+    low, high = m["auroc_ci95"]
+    op = m["operating_point"]
+    lines = [
+        f"### {title}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| held-out examples | {m['n']} (positives {m['prevalence']:.1%}) |",
+        f"| AUROC (95 % bootstrap CI) | {_f(m['auroc'])} ({_f(low)}–{_f(high)}) |",
+        f"| Brier score | {_f(m['brier'], 4)} |",
+        f"| ECE, 10 equal-width bins | {_f(m['ece_10'], 4)} |",
+        f"| calibration slope / intercept (logit) | {_f(m['calibration_slope'], 2)} / "
+        f"{_f(m['calibration_intercept'], 2)} |",
+        f"| operating point `p ≥ {_f(op['threshold'], 4)}` | coverage {op['coverage']:.1%}, precision "
+        f"{op['precision']:.4f} (one-sided 95 % lower bound {op['precision_low']:.4f}), "
+        f"{op['n_wrong']} wrong of {op['n_auto']} |",
+    ]
+    negative = m.get("negative_operating_point")
+    if negative:
+        lines.append(
+            f"| negative call `p ≤ {_f(negative['threshold_on_p'], 4)}` | "
+            f"coverage {negative['coverage']:.1%}, precision {negative['precision']:.4f} "
+            f"(lower bound {negative['precision_low']:.4f}), "
+            f"{negative['n_wrong']} wrong of {negative['n_auto']} |"
+        )
+    if "reader_score_auroc" in m:
+        lines.append(f"| AUROC of the reader's score alone | {_f(m['reader_score_auroc'])} |")
+    lines += ["", "Reliability (predicted against observed, held-out set):", ""]
+    lines += ["| bin | n | mean predicted | observed |", "|---|---|---|---|"]
+    lines += [
+        f"| {b['low']:.1f}–{b['high']:.1f} | {b['n']} | {b['mean_predicted']:.3f} | {b['observed']:.3f} |"
+        for b in m["reliability"]
+    ]
+    for name, key in (("field kind", "by_kind"), ("label source", "by_source")):
+        if key in m:
+            lines += [
+                "",
+                f"By {name}:",
+                "",
+                "| group | n | share wrong | AUROC | Brier |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {g} | {v['n']} | {v['share_wrong']:.3f} | {_f(v['auroc'])} | {_f(v['brier'], 4)} |"
+                for g, v in m[key].items()
+            ]
+    return [*lines, ""]
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """Markdown model card for one artefact."""
+    task = meta["task"]
+    data = meta["data"]
+    lines = [
+        f"# Model card: `{task}` {meta['version']}",
+        "",
+        f"Artefact `{meta['artefact_file']}` (SHA-256 `{meta['artefact_sha256']}`), created "
+        f"{meta['created_at']} with scikit-learn {meta['sklearn_version']}. Training-data hash "
+        f"`{meta['training_data_sha256']}`.",
+        "",
+        "## Intended use",
+        "",
+        INTENDED_USE[task],
+        "",
+        "**Shadow mode first.** A new version starts as `shadow` in the `ScreeningModelVersion` table: its "
+        "would-be decisions are logged while every upload still goes to staff review. It may gate anything "
+        "only after validation on **200–500 real, de-identified uploads** labelled by staff, with the "
+        "precision targets met on them (lower confidence bound), and a named clinician's sign-off.",
+        "",
+        "## Model",
+        "",
+        meta["model_description"],
+        "",
+        f"Features ({len(meta['feature_names'])}, in this order): "
+        + ", ".join(f"`{n}`" for n in meta["feature_names"])
+        + ". Definitions: `screening/ml/features.py`.",
+        "",
+        "## Data",
+        "",
+        data["description"],
+        "",
+        f"* training examples: {meta['n_train']}; held-out examples: {meta['n_test']} (split by generator "
+        "seed: no document appears on both sides)",
+        f"* label sources (training): {data['train_sources']}; (held-out): {data['test_sources']}",
+    ]
+    lines += [f"* {note}" for note in data.get("notes", [])]
+    lines += ["", "## Held-out metrics", ""]
+    m = meta["metrics"]
+    if task == "doctype":
+        lines += _metric_block("Is a lab report", m["is_lab_report"])
+        lines += _metric_block("Is legible (lab reports only)", m["is_legible"])
+    else:
+        lines += _metric_block("Field read correctly", m)
+    lines += ["## Thresholds", "", "| name | value |", "|---|---|"]
+    lines += [f"| `{k}` | {_f(v, 4)} |" for k, v in meta["thresholds"].items()]
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        "* **Synthetic data only.** Every example comes from generated reports and generated non-report "
+        "images, read by the real OCR pipeline. Real uploads include thermal and dot-matrix prints, stamps "
+        "over values, glare, folds, handwriting, multi-page reports and app screenshots that the generator "
+        "does not make.",
+        "* The held-out set is small: a threshold that makes no error on it can still be wrong at a rate the "
+        "lower confidence bound above allows.",
+        "* Injected corruptions imitate failure modes measured on other engines (merged flag arrows, lost "
+        "decimal points, digit confusions); their frequency in this set is chosen, not measured.",
+        "* It does not detect forged or edited reports.",
+        "* The pickle is bound to the scikit-learn version above; the registry refuses an artefact whose "
+        "SHA-256 differs from this card's meta file.",
+        "",
+        "## Retraining",
+        "",
+        "`retrain()` in `screening/ml/" + task + ".py` adds staff-labelled examples (source `staff`) to the "
+        "stored synthetic training set; the new version gets a new training-data hash and a new card, and "
+        "goes to `shadow` first. Train on reviewed *and* randomly audited auto-decided cases, never only on "
+        "cases the previous model sent to review.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""Document type and quality: is an upload a lab report, and is it legible enough to read values from.
+
+Two calibrated binary classifiers over ``features.DOC_FEATURES``:
+
+* ``is_lab_report``: a laboratory result report (any kind) against anything else (a blank page, another
+  document such as an invoice or a prescription, a photo of a scene, an unreadable picture);
+* ``is_legible``: the reader recovered the printed values. Only defined for lab reports: rows of other
+  documents carry -1 and are left out of that classifier's training.
+
+The decision step uses ``p_lab_report`` low to decline "not a lab report" (with a re-upload hint) and
+``p_legible`` low to ask for a better picture; both only after the shadow period (see the model card).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from screening.ml.dataset import LabelledSet
+from screening.ml.estimators import Estimator, calibrated_classifier, positive_proba
+from screening.ml.features import DOC_FEATURES
+
+TASK = "doctype"
+TARGETS = ("is_lab_report", "is_legible")
+UNKNOWN = -1
+
+
+class DocTypeClassifier:
+    """``fit(X, y)`` with ``y`` of shape (n, 2): ``is_lab_report``, ``is_legible`` (0/1, -1 = not applicable).
+
+    ``predict_proba(X)`` gives (n, 2): ``p_lab_report``, ``p_legible``.
+    """
+
+    task = TASK
+
+    def __init__(self, *, random_state: int = 0, estimator: Estimator = "logistic") -> None:
+        self.random_state = random_state
+        self.estimator = estimator
+
+    def fit(self, X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> DocTypeClassifier:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.int64)
+        if X.shape[1] != len(DOC_FEATURES) or y.shape != (X.shape[0], 2):
+            raise ValueError(f"expected X (n, {len(DOC_FEATURES)}) and y (n, 2), got {X.shape} and {y.shape}")
+        self.models_: list[Any] = []
+        for column in range(2):
+            known = y[:, column] != UNKNOWN
+            labels = y[known, column]
+            model = calibrated_classifier(labels, estimator=self.estimator, random_state=self.random_state)
+            model.fit(X[known], labels)
+            self.models_.append(model)
+        self.feature_names_in_ = DOC_FEATURES
+        self.n_features_in_ = len(DOC_FEATURES)
+        return self
+
+    def predict_proba(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"expected {self.n_features_in_} features, got {X.shape[1]}")
+        return np.column_stack([positive_proba(m, X) for m in self.models_])
+
+
+def fit(data: LabelledSet, *, random_state: int = 0, estimator: Estimator = "logistic") -> DocTypeClassifier:
+    """A fitted ``DocTypeClassifier`` on ``data`` (whose features must be ``DOC_FEATURES``)."""
+    if data.feature_names != DOC_FEATURES:
+        raise ValueError("the data was built with another feature layout")
+    return DocTypeClassifier(random_state=random_state, estimator=estimator).fit(data.X, data.y)
+
+
+def retrain(
+    base: LabelledSet,
+    extra_X: npt.ArrayLike,
+    extra_y: npt.ArrayLike,
+    *,
+    extra_groups: npt.ArrayLike | None = None,
+    random_state: int = 0,
+    estimator: Estimator = "logistic",
+) -> tuple[DocTypeClassifier, LabelledSet]:
+    """Retrain on the synthetic training set ``base`` plus staff-labelled documents.
+
+    ``extra_X`` has ``DOC_FEATURES`` columns; ``extra_y`` is (n, 2) as in ``DocTypeClassifier.fit`` (staff
+    who only said "not a lab report" give -1 for legibility). Returns the model and the combined set, whose
+    ``sha256()`` is the new training-data hash.
+    """
+    extra = LabelledSet.build(
+        extra_X, extra_y, feature_names=DOC_FEATURES, groups=extra_groups, source="staff"
+    )
+    combined = base.concat(extra)
+    return fit(combined, random_state=random_state, estimator=estimator), combined

@@ -1,0 +1,105 @@
+"""Held-out evaluation of a trained model and the thresholds chosen from it.
+
+Targets (screening reference §6.2):
+
+* field model: ``auto_use_at_least`` is the lowest P(correct) at which at most 0.5 % of the fields used
+  without review are wrong on the held-out set;
+* document model: ``not_a_report_at_most`` is the highest ``p_lab_report`` at which "not a lab report" calls
+  are right at least 99 % of the time; likewise ``illegible_at_most`` for ``p_legible``, and the two
+  ``..._at_least`` thresholds for the positive side (used by the auto-approve path).
+
+A threshold found on a few hundred synthetic examples is a starting point for the shadow period, not a
+validated operating point: the meta file keeps the one-sided 95 % lower bound of each precision next to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from screening.ml import metrics
+from screening.ml.dataset import LabelledSet
+from screening.ml.doctype import DocTypeClassifier
+from screening.ml.features import FIELD_FEATURES
+from screening.ml.fieldconf import FieldConfidence
+
+FIELD_MAX_WRONG = 0.005
+DOC_MIN_PRECISION = 0.99
+
+
+def _summary(y: npt.NDArray[np.int64], p: npt.NDArray[np.float64], min_precision: float) -> dict[str, Any]:
+    return metrics.summary(y, p, min_precision=min_precision, random_state=0)
+
+
+def evaluate_doctype(model: DocTypeClassifier, test: LabelledSet) -> tuple[dict[str, Any], dict[str, float]]:
+    """``(metrics, thresholds)`` of a document model on a held-out set."""
+    proba = model.predict_proba(test.X)
+    result: dict[str, Any] = {}
+    thresholds: dict[str, float] = {}
+    for column, (target, negative_name) in enumerate(
+        (("is_lab_report", "not_a_report"), ("is_legible", "illegible"))
+    ):
+        known = test.y[:, column] != -1
+        y = test.y[known, column]
+        p = proba[known, column]
+        positive = _summary(y, p, DOC_MIN_PRECISION)
+        # the negative call ("not a report") is made when p is low: evaluate 1 - p against 1 - y
+        negative = metrics.threshold_for_precision(1 - y, 1 - p, DOC_MIN_PRECISION)
+        positive["negative_operating_point"] = {
+            **asdict(negative),
+            "threshold_on_p": 1 - negative.threshold if negative.success else -1.0,
+        }
+        result[target] = positive
+        op = positive["operating_point"]
+        short = target.removeprefix("is_")
+        thresholds[f"{short}_at_least"] = op["threshold"] if op["success"] else 1.01
+        thresholds[f"{negative_name}_at_most"] = 1 - negative.threshold if negative.success else -1.0
+    return result, thresholds
+
+
+FIELD_KINDS = ("analyte", "date", "name", "sex", "age")
+
+
+def evaluate_fieldconf(model: FieldConfidence, test: LabelledSet) -> tuple[dict[str, Any], dict[str, float]]:
+    """``(metrics, thresholds)`` of a field model on a held-out set, with per-kind and per-source AUROC."""
+    y = test.y.ravel()
+    p = model.p_correct(test.X)
+    result = _summary(y, p, 1 - FIELD_MAX_WRONG)
+    by_kind = {}
+    for kind in FIELD_KINDS:
+        mask = test.X[:, FIELD_FEATURES.index(f"kind_{kind}")] == 1
+        if mask.any():
+            by_kind[kind] = {
+                "n": int(mask.sum()),
+                "share_wrong": float(1 - y[mask].mean()),
+                "auroc": metrics.auroc(y[mask], p[mask]),
+                "brier": metrics.brier(y[mask], p[mask]),
+            }
+    result["by_kind"] = by_kind
+    by_source = {}
+    for source in sorted(set(test.source.tolist())):
+        mask = test.source == source
+        by_source[source] = {
+            "n": int(mask.sum()),
+            "share_wrong": float(1 - y[mask].mean()),
+            "auroc": metrics.auroc(y[mask], p[mask]),
+            "brier": metrics.brier(y[mask], p[mask]),
+        }
+    result["by_source"] = by_source
+    # The reader's own score as a gate, for comparison (§1.3: confidence alone is not a gate).
+    score = test.X[:, FIELD_FEATURES.index("score")]
+    result["reader_score_auroc"] = metrics.auroc(y, score)
+    op = result["operating_point"]
+    thresholds = {"auto_use_at_least": op["threshold"] if op["success"] else 1.01}
+    return result, thresholds
+
+
+def evaluate(
+    model: DocTypeClassifier | FieldConfidence, test: LabelledSet
+) -> tuple[dict[str, Any], dict[str, float]]:
+    if isinstance(model, DocTypeClassifier):
+        return evaluate_doctype(model, test)
+    return evaluate_fieldconf(model, test)
