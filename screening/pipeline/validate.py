@@ -1,0 +1,518 @@
+"""Step 4 of the screening pipeline: check the fields read from one report and derive the facts rules use.
+
+Deterministic and pure (no Django). Every check that fails adds an ``Issue`` with a reason code to the field
+it concerns; a field is *validated* when it was read and has no issue. The decision step auto-decides only on
+validated fields, so an issue never declines anything by itself: it sends the case to a person.
+
+What is checked (reference: ``shared/reference/screening.md`` §4.1 and §6.1 step 4):
+
+1. per analyte: a canonical value in the analyte's canonical unit, inside its plausibility range;
+2. creatinine's unit against its magnitude (0.2–25 is mg/dL, 20–2,000 is µmol/L, anything else is review);
+3. the printed H/L flag against the printed reference range;
+4. a printed eGFR against CKD-EPI 2021 recomputed from creatinine and the *booking patient's* age and sex
+   (decisions use the recomputed value; a printed value more than 10 apart, or on the other side of 30 or 45,
+   is ``egfr_mismatch``);
+5. dates: collection date present, not in the future, not after the report date; the result's age;
+6. identity: the printed name, sex and age against the patient of the booking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from screening.pipeline.types import Analyte, Comparator, Extraction, Sex
+
+VALIDATE_VERSION = "1.0.0"
+
+CREATININE_UMOL_PER_MG_DL = 88.4  # IDMS-traceable creatinine: 1 mg/dL = 88.4 µmol/L
+AGE_TOLERANCE_YEARS = 1
+EGFR_MISMATCH_TOLERANCE = 10.0  # mL/min/1.73 m², reference §4.1
+EGFR_THRESHOLDS = (30.0, 45.0)  # the contrast thresholds a printed and a recomputed value must agree on
+
+# The reason codes this step can emit (each has messages in screening/reasons.py; a test checks).
+VALIDATE_CODES = frozenset(
+    {
+        "unknown_unit",
+        "implausible_value",
+        "value_unreadable",
+        "value_censored",
+        "creatinine_unit_ambiguous",
+        "flag_inconsistent",
+        "egfr_mismatch",
+        "egfr_not_recomputed",
+        "date_in_future",
+        "collection_date_missing",
+        "report_before_collection",
+        "result_expired",
+        "identity_name_mismatch",
+        "identity_unverified",
+        "identity_sex_mismatch",
+        "identity_age_mismatch",
+    }
+)
+
+# Canonical unit and plausibility range (inclusive) per analyte code. Plausible means "a living patient can
+# have it", not "normal": a value outside is a misread or a wrong unit. The analyte catalogue
+# (screening/pipeline/catalogue.py) supersedes these when present; these are the values this step was
+# written and tested against (reference §6.1 step 4 for creatinine, INR, PLT and eGFR).
+FALLBACK_CATALOGUE: dict[str, tuple[str, float, float]] = {
+    "creatinine": ("umol/L", 20.0, 2000.0),
+    "urea": ("mmol/L", 0.3, 100.0),
+    "uric_acid": ("umol/L", 20.0, 2000.0),
+    "egfr": ("mL/min/1.73m2", 2.0, 200.0),
+    "cystatin_c": ("mg/L", 0.2, 15.0),
+    "pt": ("s", 5.0, 150.0),
+    "inr": ("", 0.5, 10.0),
+    "aptt": ("s", 10.0, 250.0),
+    "fibrinogen": ("g/L", 0.1, 15.0),
+    "d_dimer": ("mg/L", 0.0, 100.0),
+    "wbc": ("10^9/L", 0.05, 500.0),
+    "rbc": ("10^12/L", 0.5, 10.0),
+    "hgb": ("g/L", 20.0, 260.0),
+    "plt": ("10^9/L", 1.0, 2000.0),
+    "hcg": ("mIU/mL", 0.0, 500000.0),
+    "alt": ("U/L", 0.0, 20000.0),
+    "ast": ("U/L", 0.0, 20000.0),
+    "tbil": ("umol/L", 0.5, 1000.0),
+    "glucose": ("mmol/L", 0.5, 100.0),
+    "potassium": ("mmol/L", 1.0, 12.0),
+    "sodium": ("mmol/L", 90.0, 200.0),
+}
+
+
+def _catalogue() -> dict[str, tuple[str, float, float]]:
+    """Canonical unit and plausibility range per analyte: the catalogue's where it has them."""
+    table = dict(FALLBACK_CATALOGUE)
+    try:
+        from screening.pipeline import catalogue as cat  # written in parallel; optional until it lands
+    except ImportError:
+        return table
+    loader = getattr(cat, "plausibility_table", None)
+    if callable(loader):
+        table.update(loader())
+    return table
+
+
+PLAUSIBILITY = _catalogue()
+
+
+def ckd_epi_2021(scr_mg_dl: float, age_years: float, female: bool) -> float:
+    """eGFR in mL/min/1.73 m² by the race-free CKD-EPI 2021 creatinine equation (Inker et al., NEJM 2021).
+
+    Parameters
+    ----------
+    scr_mg_dl : float
+        Serum creatinine in mg/dL (µmol/L ÷ 88.4), IDMS-traceable.
+    age_years : float
+        Age in years; the equation is for adults (≥ 18).
+    female : bool
+        Sex as recorded for the patient.
+
+    Examples
+    --------
+    >>> round(ckd_epi_2021(1.0, 60, female=False), 1)
+    86.2
+    >>> round(ckd_epi_2021(0.8, 60, female=True), 1)
+    84.3
+    >>> round(ckd_epi_2021(88 / 88.4, 50, female=False), 1)
+    92.2
+    >>> round(ckd_epi_2021(2.0, 70, female=False), 1)
+    35.2
+    """
+    if scr_mg_dl <= 0 or age_years < 0:
+        raise ValueError(f"creatinine must be positive and age non-negative, got {scr_mg_dl}, {age_years}")
+    kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
+    ratio = scr_mg_dl / kappa
+    sex_factor = 1.012 if female else 1.0
+    return 142 * min(ratio, 1) ** alpha * max(ratio, 1) ** -1.200 * 0.9938**age_years * sex_factor
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """The booking's patient as the platform knows them (real-name verified), not as the report prints."""
+
+    name: str
+    sex: Sex
+    age_years: int  # today
+    birth_date: dt.date | None = None
+
+    def age_on(self, day: dt.date, *, today: dt.date) -> int:
+        """Whole years of age on ``day``: from the birth date when known, else shifted from today's age."""
+        if self.birth_date is not None:
+            before_birthday = (day.month, day.day) < (self.birth_date.month, self.birth_date.day)
+            return day.year - self.birth_date.year - before_birthday
+        return self.age_years - max(0, (today - day).days // 365)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One failed check: a reason code, the field key it concerns and the values behind it."""
+
+    code: str
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    """The checks of one decision-relevant field (``analyte:creatinine``, ``collected_on``, ...)."""
+
+    key: str
+    present: bool
+    issues: tuple[Issue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Read, and no check failed: usable for an automatic decision (confidence permitting)."""
+        return self.present and not self.issues
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A validated or derived value for the rules, with the field keys it depends on.
+
+    ``sources`` are field keys of the extraction (``analyte:creatinine``, ``collected_on``) or of the
+    booking's patient profile (``patient:age_years``). ``upload`` is the index of the extraction among the
+    booking's uploads, set by the decision step when it merges uploads (``None`` for a single validation).
+    """
+
+    value: Any
+    unit: str = ""
+    sources: tuple[str, ...] = ()
+    comparator: Comparator = ""
+    collected_on: dt.date | None = None
+    ref_low: float | None = None
+    ref_high: float | None = None
+    flag: str = ""
+    upload: int | None = None
+
+    def refs(self) -> tuple[str, ...]:
+        """The source keys qualified by upload (``0/analyte:creatinine``); patient keys stay as they are."""
+        if self.upload is None:
+            return self.sources
+        return tuple(s if s.startswith("patient:") else f"{self.upload}/{s}" for s in self.sources)
+
+
+Identity = Literal["match", "mismatch", "unverified"]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Step 4's output for one extraction.
+
+    ``checks`` by field key; ``facts`` by name: one per usable analyte under its code (canonical value and
+    unit), ``egfr_recomputed`` when creatinine allows it, ``patient_age_years``, ``patient_sex`` and
+    ``patient_birth_date`` from the profile, ``collected_on`` and ``result_age_days``.
+    """
+
+    checks: Mapping[str, FieldCheck]
+    facts: Mapping[str, Fact]
+    identity: Identity
+    version: str = VALIDATE_VERSION
+
+    @property
+    def issues(self) -> tuple[Issue, ...]:
+        return tuple(i for c in self.checks.values() for i in c.issues)
+
+    def ok(self, key: str) -> bool:
+        """Whether field ``key`` was read and passed every check; patient-profile keys always pass."""
+        if key.startswith("patient:"):
+            return True
+        check = self.checks.get(key)
+        return check is not None and check.ok
+
+
+def normalise_unit(unit: str) -> str:
+    """A comparison key for a unit spelling: ``µmol/L``, ``umol/l`` and ``μmol/L`` are one unit.
+
+    >>> normalise_unit("×10^9/L") == normalise_unit("10*9/L")
+    True
+    >>> normalise_unit("mL/min/1.73m²") == normalise_unit("mL/min/{1.73_m2}")
+    True
+    """
+    text = unicodedata.normalize("NFKC", unit).casefold()
+    text = text.replace("µ", "u").replace("μ", "u").replace("²", "2")
+    return re.sub(r"[\s×x*^~{}\[\]_]", "", text.replace("10x", "10"))
+
+
+_MG_DL = normalise_unit("mg/dL")
+_UMOL_L = normalise_unit("umol/L")
+
+
+def _interval(value: float, comparator: Comparator) -> tuple[float, float]:
+    """The true values a printed ``<5`` or ``>90`` allows, as a closed interval (open ends ignored)."""
+    if comparator in ("<", "<="):
+        return -math.inf, value
+    if comparator in (">", ">="):
+        return value, math.inf
+    return value, value
+
+
+def _canonical_creatinine(analyte: Analyte, issues: list[Issue], key: str) -> float | None:
+    """Creatinine in µmol/L, judging the unit by the printed unit and the magnitude together (§4.1)."""
+    value = analyte.value
+    if value is None:
+        return None
+    unit = normalise_unit(analyte.unit)
+    looks_mg_dl = 0.2 <= value <= 25
+    looks_umol_l = 20 <= value <= 2000
+    if unit == _MG_DL and looks_mg_dl:
+        return value * CREATININE_UMOL_PER_MG_DL
+    if unit == _UMOL_L and looks_umol_l:
+        return value
+    if not unit and looks_mg_dl != looks_umol_l:  # no unit printed: the magnitude tells, outside 20–25
+        return value * CREATININE_UMOL_PER_MG_DL if looks_mg_dl else value
+    params: dict[str, Any] = {"value": value, "unit": analyte.unit_raw or analyte.unit}
+    if unit not in ("", _MG_DL, _UMOL_L):
+        issues.append(Issue("unknown_unit", key, params))
+    elif not looks_mg_dl and not looks_umol_l:
+        issues.append(Issue("implausible_value", key, params))
+    else:
+        issues.append(Issue("creatinine_unit_ambiguous", key, params))
+    return None
+
+
+def _check_analyte(
+    analyte: Analyte, *, flags_printed: bool, catalogue: Mapping[str, tuple[str, float, float]]
+) -> tuple[FieldCheck, Fact | None]:
+    key = f"analyte:{analyte.code}"
+    issues: list[Issue] = []
+    expected = catalogue.get(analyte.code)
+    if analyte.value is None:
+        return FieldCheck(key, True, (Issue("value_unreadable", key, {"raw": analyte.value_raw}),)), None
+    if expected is None:
+        issues.append(Issue("unknown_unit", key, {"analyte": analyte.code, "unit": analyte.unit}))
+        return FieldCheck(key, True, tuple(issues)), None
+    unit_canonical, low, high = expected
+    if analyte.code == "creatinine":
+        canonical = _canonical_creatinine(analyte, issues, key)
+    elif analyte.value_canonical is None or (
+        analyte.unit_canonical and normalise_unit(analyte.unit_canonical) != normalise_unit(unit_canonical)
+    ):
+        canonical = None
+        issues.append(Issue("unknown_unit", key, {"analyte": analyte.code, "unit": analyte.unit_raw}))
+    else:
+        canonical = analyte.value_canonical
+    if canonical is not None and not low <= canonical <= high:
+        issues.append(Issue("implausible_value", key, {"analyte": analyte.code, "value": canonical}))
+        canonical = None
+    # 3. flag vs reference range, in the printed unit. A missing arrow counts only where the lab prints
+    # arrows on other rows: an OCR that drops "↑" may also have misread the digits beside it.
+    lo, hi = _interval(analyte.value, analyte.comparator)
+    expected_flag = "H" if analyte.ref_high is not None and lo > analyte.ref_high else ""
+    if analyte.ref_low is not None and hi < analyte.ref_low:
+        expected_flag = "L"
+    if analyte.flag and analyte.flag != expected_flag and (analyte.ref_low, analyte.ref_high) != (None, None):
+        issues.append(Issue("flag_inconsistent", key, {"flag": analyte.flag, "ref": analyte.ref_raw}))
+    elif not analyte.flag and expected_flag and flags_printed:
+        issues.append(Issue("flag_inconsistent", key, {"flag": "", "ref": analyte.ref_raw}))
+    if canonical is None:
+        return FieldCheck(key, True, tuple(issues)), None
+    scale = canonical / analyte.value if analyte.value else 1.0
+    fact = Fact(
+        value=canonical,
+        unit=unit_canonical,
+        sources=(key, "collected_on"),
+        comparator=analyte.comparator,
+        ref_low=None if analyte.ref_low is None else analyte.ref_low * scale,
+        ref_high=None if analyte.ref_high is None else analyte.ref_high * scale,
+        flag=analyte.flag,
+    )
+    return FieldCheck(key, True, tuple(issues)), fact
+
+
+def _egfr_disagrees(printed: float, comparator: Comparator, recomputed: float) -> bool:
+    lo, hi = _interval(printed, comparator)
+    distance = max(lo - recomputed, recomputed - hi, 0.0)
+    if distance > EGFR_MISMATCH_TOLERANCE:
+        return True
+    # Crossing a threshold: the printed value's whole interval on one side, the recomputed on the other.
+    return any((hi < t) != (recomputed < t) or (lo >= t) != (recomputed >= t) for t in EGFR_THRESHOLDS)
+
+
+_MASKS = "*＊×xX○?？"
+
+
+def normalise_name(name: str) -> str:
+    """A comparison key for a printed name: full/half width, spaces and middle dots do not count.
+
+    >>> normalise_name(" 王　小明 ") == normalise_name("王小明")
+    True
+    >>> normalise_name("Ｗａｎｇ Ｘｉａｏｍｉｎｇ")
+    'wangxiaoming'
+    """
+    text = unicodedata.normalize("NFKC", name).casefold()
+    return re.sub(r"[\s·•.・\-]", "", text)
+
+
+def compare_names(printed: str, booked: str) -> Identity:
+    """``match``, ``mismatch``, or ``unverified`` (nothing readable, or a masked name such as ``王*明``)."""
+    got, want = normalise_name(printed), normalise_name(booked)
+    if not got or not want:
+        return "unverified"
+    if got == want:
+        return "match"
+    if any(ch in _MASKS for ch in got) and not want.isascii():
+        pattern = "".join("." if ch in _MASKS else re.escape(ch) for ch in got)
+        return "unverified" if re.fullmatch(pattern, want) else "mismatch"
+    return "mismatch"
+
+
+def _check_identity(
+    extraction: Extraction, patient: PatientFacts, today: dt.date
+) -> tuple[list[FieldCheck], Identity]:
+    checks = []
+    name_field = extraction.patient_name
+    printed = str(name_field.value or "") if name_field is not None else ""
+    identity = compare_names(printed, patient.name)
+    name_issues: tuple[Issue, ...] = ()
+    if identity == "mismatch":
+        name_issues = (Issue("identity_name_mismatch", "patient_name", {"printed": printed}),)
+    elif identity == "unverified":
+        name_issues = (Issue("identity_unverified", "patient_name", {"printed": printed}),)
+    checks.append(FieldCheck("patient_name", bool(printed), name_issues))
+
+    sex = extraction.patient_sex
+    if sex is not None and sex.value in ("M", "F"):
+        sex_issues: tuple[Issue, ...] = ()
+        if sex.value != patient.sex:
+            sex_issues = (Issue("identity_sex_mismatch", "patient_sex", {"printed": sex.value}),)
+            identity = "mismatch"
+        checks.append(FieldCheck("patient_sex", True, sex_issues))
+
+    age = extraction.patient_age
+    if age is not None and isinstance(age.value, int):
+        on = extraction.collected_on.value if extraction.collected_on is not None else None
+        expected = patient.age_on(on, today=today) if isinstance(on, dt.date) and on <= today else None
+        expected = patient.age_years if expected is None else expected
+        age_issues: tuple[Issue, ...] = ()
+        if abs(age.value - expected) > AGE_TOLERANCE_YEARS:
+            age_issues = (
+                Issue("identity_age_mismatch", "patient_age", {"printed": age.value, "expected": expected}),
+            )
+            if identity == "match":
+                identity = "unverified"
+        checks.append(FieldCheck("patient_age", True, age_issues))
+    return checks, identity
+
+
+def _check_dates(
+    extraction: Extraction, today: dt.date, window_days: int | None
+) -> tuple[list[FieldCheck], dt.date | None]:
+    checks = []
+    collected = extraction.collected_on
+    reported = extraction.reported_on
+    collected_on = collected.value if collected is not None and isinstance(collected.value, dt.date) else None
+    reported_on = reported.value if reported is not None and isinstance(reported.value, dt.date) else None
+    issues: list[Issue] = []
+    if collected_on is None:
+        issues.append(Issue("collection_date_missing", "collected_on"))
+    else:
+        if collected_on > today:
+            issues.append(Issue("date_in_future", "collected_on", {"date": collected_on}))
+        if reported_on is not None and reported_on < collected_on:
+            issues.append(
+                Issue(
+                    "report_before_collection",
+                    "collected_on",
+                    {"collected": collected_on, "reported": reported_on},
+                )
+            )
+        age_days = (today - collected_on).days
+        if window_days is not None and age_days > window_days:
+            issues.append(
+                Issue("result_expired", "collected_on", {"age_days": age_days, "max_age_days": window_days})
+            )
+    checks.append(FieldCheck("collected_on", collected_on is not None, tuple(issues)))
+    if reported_on is not None:
+        future = (
+            (Issue("date_in_future", "reported_on", {"date": reported_on}),) if reported_on > today else ()
+        )
+        checks.append(FieldCheck("reported_on", True, future))
+    return checks, collected_on
+
+
+def patient_facts(patient: PatientFacts) -> dict[str, Fact]:
+    """The booking patient's profile as facts (trusted: real-name verified at registration)."""
+    facts = {
+        "patient_age_years": Fact(patient.age_years, "a", ("patient:age_years",)),
+        "patient_sex": Fact(patient.sex, "", ("patient:sex",)),
+    }
+    if patient.birth_date is not None:
+        facts["patient_birth_date"] = Fact(patient.birth_date, "", ("patient:birth_date",))
+    return facts
+
+
+def validate(
+    extraction: Extraction, *, patient: PatientFacts, today: dt.date, window_days: int | None = None
+) -> Validation:
+    """Check one extraction's decision-relevant fields and derive the facts rules use.
+
+    ``today`` is the hospital's local date (Asia/Shanghai); ``window_days``, when given, also marks a
+    collection date older than that as ``result_expired`` (the rules apply their own windows either way).
+    Never raises on bad content: every problem is an ``Issue`` on the field it concerns.
+    """
+    checks: dict[str, FieldCheck] = {}
+    facts: dict[str, Fact] = patient_facts(patient)
+
+    # 5. dates first: every analyte fact carries the collection date it was measured on.
+    date_checks, collected_on = _check_dates(extraction, today, window_days)
+    checks.update((c.key, c) for c in date_checks)
+    if collected_on is not None:
+        facts["collected_on"] = Fact(collected_on, "", ("collected_on",), collected_on=collected_on)
+        facts["result_age_days"] = Fact((today - collected_on).days, "d", ("collected_on",))
+
+    # 1–3. each analyte once (the first row read for a code; a repeated row is the same test printed twice).
+    flags_printed = any(a.flag for a in extraction.analytes)
+    for analyte in extraction.analytes:
+        key = f"analyte:{analyte.code}"
+        if key in checks:
+            continue
+        check, fact = _check_analyte(analyte, flags_printed=flags_printed, catalogue=PLAUSIBILITY)
+        if analyte.comparator and analyte.code in ("creatinine", "inr", "plt"):
+            # A bound is no value for a renal or bleeding-risk decision.
+            check = FieldCheck(key, check.present, (*check.issues, Issue("value_censored", key)))
+            fact = None
+        checks[key] = check
+        if fact is not None:
+            facts[analyte.code] = dataclasses.replace(fact, collected_on=collected_on)
+
+    # 4. eGFR recomputed from creatinine and the booking patient's age (on the collection day) and sex.
+    creatinine = facts.get("creatinine")
+    printed = extraction.analyte("egfr")
+    if creatinine is not None:
+        on = collected_on if collected_on is not None and collected_on <= today else today
+        age = patient.age_on(on, today=today)
+        recomputed = ckd_epi_2021(creatinine.value / CREATININE_UMOL_PER_MG_DL, age, patient.sex == "F")
+        sources: tuple[str, ...] = ("analyte:creatinine", "collected_on", "patient:age_years", "patient:sex")
+        if "egfr" in facts and printed is not None and printed.value is not None:
+            sources = (*sources, "analyte:egfr")
+            if _egfr_disagrees(printed.value, printed.comparator, recomputed):
+                issue = Issue(
+                    "egfr_mismatch",
+                    "analyte:egfr",
+                    {"printed": printed.value_raw or printed.value, "recomputed": round(recomputed, 1)},
+                )
+                old = checks["analyte:egfr"]
+                checks["analyte:egfr"] = FieldCheck(old.key, old.present, (*old.issues, issue))
+        facts["egfr_recomputed"] = Fact(
+            round(recomputed, 1), "mL/min/1.73m2", sources, collected_on=collected_on
+        )
+    elif "egfr" in facts:
+        # A printed eGFR alone: its equation is unknown (CKD-EPI 2009, Chinese MDRD), so a person checks.
+        old = checks["analyte:egfr"]
+        checks["analyte:egfr"] = FieldCheck(
+            old.key, old.present, (*old.issues, Issue("egfr_not_recomputed", old.key))
+        )
+
+    # 6. identity.
+    identity_checks, identity = _check_identity(extraction, patient, today)
+    checks.update((c.key, c) for c in identity_checks)
+    return Validation(checks=checks, facts=facts, identity=identity)
