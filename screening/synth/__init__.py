@@ -1,0 +1,37 @@
+"""Generated Chinese lab reports with known truth, for tests, the OCR benchmark and model training.
+
+Pure Python (Pillow, numpy, reportlab): no Django, no real patient data. ``make_spec`` draws the truth from a
+seed, ``render`` draws it as a clean page, a scan or a phone photo, ``render_pdf`` as a digital PDF.
+
+>>> spec = make_spec(1, "coagulation")
+>>> spec.report_type, spec.codes[:2]
+('coagulation', ('pt', 'inr'))
+"""
+
+from .analytes import ANALYTE_CODES, ANALYTES, EXTRA_CODES, ckd_epi_2009, ckd_epi_2021, mdrd_china
+from .fonts import FontNotFoundError, available_font_keys
+from .render import PAGE_SIZE_PX, VARIANTS, render, render_bytes
+from .spec import DEFAULT_TODAY, LAYOUTS, egfr_expected, make_spec
+from .truth import REPORT_TYPES, ReportSpec, RowTruth
+
+__all__ = [
+    "ANALYTES",
+    "ANALYTE_CODES",
+    "DEFAULT_TODAY",
+    "EXTRA_CODES",
+    "LAYOUTS",
+    "PAGE_SIZE_PX",
+    "REPORT_TYPES",
+    "VARIANTS",
+    "FontNotFoundError",
+    "ReportSpec",
+    "RowTruth",
+    "available_font_keys",
+    "ckd_epi_2009",
+    "ckd_epi_2021",
+    "egfr_expected",
+    "make_spec",
+    "mdrd_china",
+    "render",
+    "render_bytes",
+]

@@ -1,0 +1,161 @@
+"""``render_pdf``: the report as a digital PDF with a real text layer, or as an image-only PDF.
+
+Fonts (reportlab 5.1 embeds only TrueType-outline fonts): Debian's Noto CJK ``.ttc`` files have CFF
+(PostScript) outlines, which reportlab's ``TTFont`` refuses ("postscript outlines are not supported"). So
+CJK text uses the first installed CJK face that reportlab accepts (e.g. WenQuanYi Zen Hei), else the built-in
+CID font ``STSong-Light`` (not embedded; viewers substitute a Song face and the text layer stays exact). Latin
+text, digits and symbols (µ, ², ×, ↑, ↓, β, ≥) use DejaVu Sans, embedded, where installed, else Helvetica.
+The same layout code draws the image and the PDF, so rows sit where they sit on the image.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+from typing import Literal
+
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
+from reportlab.pdfgen import canvas as pdf_canvas
+
+from .fonts import _installed_faces
+from .render import PAGE_SIZE_PX, PageLike, draw_layout, fitted_size, render_clean
+from .truth import ReportSpec
+
+PT_PER_PX = 72 / 200  # the layouts are drawn in 200 dpi pixels
+_DEJAVU_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
+# Characters Helvetica (WinAnsi) cannot show: drawn with the CJK font when DejaVu is missing.
+_NOT_WINANSI = set("↑↓β≥≤～")
+
+
+@functools.cache
+def _fonts() -> dict[str, str]:
+    """Register the fonts once per process; returns role -> reportlab font name."""
+    fonts: dict[str, str] = {}
+    for (family, style), (path, index) in sorted(_installed_faces().items()):
+        try:
+            pdfmetrics.registerFont(TTFont(f"synth-cjk-{style}", path, subfontIndex=index))
+        except TTFError:  # CFF outlines (Noto CJK): reportlab cannot embed them
+            continue
+        fonts.setdefault("cjk", f"synth-cjk-{style}")
+        if family and style == "Bold":
+            fonts["cjk-bold"] = f"synth-cjk-{style}"
+    if "cjk" not in fonts:
+        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+        fonts["cjk"] = "STSong-Light"
+    fonts.setdefault("cjk-bold", fonts["cjk"])
+    for folder in _DEJAVU_DIRS:
+        regular, bold = Path(folder, "DejaVuSans.ttf"), Path(folder, "DejaVuSans-Bold.ttf")
+        if regular.is_file():
+            pdfmetrics.registerFont(TTFont("synth-latin", str(regular)))
+            fonts["latin"] = fonts["latin-bold"] = "synth-latin"
+            if bold.is_file():
+                pdfmetrics.registerFont(TTFont("synth-latin-bold", str(bold)))
+                fonts["latin-bold"] = "synth-latin-bold"
+            break
+    else:
+        fonts["latin"], fonts["latin-bold"] = "Helvetica", "Helvetica-Bold"
+    return fonts
+
+
+def _is_cjk(char: str, latin_font: str) -> bool:
+    return ord(char) >= 0x2E80 or (latin_font == "Helvetica" and char in _NOT_WINANSI)
+
+
+def _runs(text: str, bold: bool) -> list[tuple[str, str]]:
+    """Split ``text`` into (font name, text) runs of CJK and Latin characters."""
+    fonts = _fonts()
+    latin = fonts["latin-bold" if bold else "latin"]
+    cjk = fonts["cjk-bold" if bold else "cjk"]
+    runs: list[tuple[str, str]] = []
+    for char in text:
+        font = cjk if _is_cjk(char, fonts["latin"]) else latin
+        if runs and runs[-1][0] == font:
+            runs[-1] = (font, runs[-1][1] + char)
+        else:
+            runs.append((font, char))
+    return runs
+
+
+class _PdfPage:
+    """The layout drawing surface of ``render._Page``, on a reportlab canvas (y flipped, px → pt)."""
+
+    def __init__(self, spec: ReportSpec, canvas: pdf_canvas.Canvas) -> None:
+        self.spec = spec
+        self.canvas = canvas
+        self.height_pt = PAGE_SIZE_PX[1] * PT_PER_PX
+
+    def text_width(self, text: str, size: int, *, bold: bool = False) -> float:
+        size_pt = size * PT_PER_PX
+        points = sum(pdfmetrics.stringWidth(run, font, size_pt) for font, run in _runs(text, bold))
+        return points / PT_PER_PX
+
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size: int,
+        *,
+        bold: bool = False,
+        width: float | None = None,
+        align: Literal["left", "center", "right"] = "left",
+    ) -> None:
+        if not text:
+            return
+        size = fitted_size(self, text, size, bold=bold, width=width)
+        total = self.text_width(text, size, bold=bold)
+        x -= {"left": 0.0, "center": total / 2, "right": total}[align]
+        x_pt = x * PT_PER_PX
+        baseline_pt = self.height_pt - (y + 0.88 * size) * PT_PER_PX  # Pillow anchors at the ascender
+        size_pt = size * PT_PER_PX
+        for font, run in _runs(text, bold):
+            self.canvas.setFont(font, size_pt)
+            self.canvas.drawString(x_pt, baseline_pt, run)
+            x_pt += pdfmetrics.stringWidth(run, font, size_pt)
+
+    def _line(self, x0: float, y0: float, x1: float, y1: float, width: int) -> None:
+        self.canvas.setLineWidth(width * PT_PER_PX)
+        self.canvas.line(
+            x0 * PT_PER_PX, self.height_pt - y0 * PT_PER_PX, x1 * PT_PER_PX, self.height_pt - y1 * PT_PER_PX
+        )
+
+    def hline(self, x0: float, x1: float, y: float, width: int = 2) -> None:
+        self._line(x0, y, x1, y, width)
+
+    def vline(self, x: float, y0: float, y1: float, width: int = 2) -> None:
+        self._line(x, y0, x, y1, width)
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        self.canvas.rect(
+            x0 * PT_PER_PX,
+            self.height_pt - y1 * PT_PER_PX,
+            (x1 - x0) * PT_PER_PX,
+            (y1 - y0) * PT_PER_PX,
+            stroke=0,
+            fill=1,
+        )
+
+
+def render_pdf(spec: ReportSpec, *, text_layer: bool = True) -> bytes:
+    """The report as a one-page A4 PDF; byte-for-byte the same for the same spec.
+
+    ``text_layer=True`` draws real text (what a laboratory system exports); ``text_layer=False`` wraps the
+    clean 200 dpi render in a PDF with no text at all (what a scanner app produces).
+    """
+    if not text_layer:
+        buffer = io.BytesIO()
+        render_clean(spec).convert("L").save(buffer, format="PDF", resolution=200.0)
+        return buffer.getvalue()
+    buffer = io.BytesIO()
+    canvas = pdf_canvas.Canvas(buffer, pagesize=A4, invariant=True)
+    canvas.setTitle(f"{spec.hospital} {spec.title}")
+    canvas.setCreator("screening.synth")
+    page: PageLike = _PdfPage(spec, canvas)
+    draw_layout(page)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()

@@ -1,0 +1,198 @@
+"""The synthetic lab report generator: its truth is consistent, its pages and PDFs carry that truth."""
+
+import datetime as dt
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from screening.synth import (
+    ANALYTE_CODES,
+    LAYOUTS,
+    REPORT_TYPES,
+    ReportSpec,
+    RowTruth,
+    ckd_epi_2021,
+    egfr_expected,
+    make_spec,
+    render,
+    render_bytes,
+)
+from screening.synth.fixtures import renal_70m_spec
+from screening.synth.pdf import render_pdf
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEEDS = range(300)
+
+
+def expected_flag(row: RowTruth) -> str:
+    """The flag read off ``ref_text`` alone, independently of the generator's bookkeeping."""
+    below = row.comparator in ("<", "<=")
+    if m := re.fullmatch(r"([\d.]+)(?:-|~|--)([\d.]+)", row.ref_text):
+        low, high = float(m[1]), float(m[2])
+        if row.value < low or (below and row.value <= low):
+            return "L"
+        return "H" if row.value > high and not below else ""
+    if m := re.fullmatch(r"<([\d.]+)", row.ref_text):
+        return "H" if row.value >= float(m[1]) and not below else ""
+    if m := re.fullmatch(r"(?:>=|≥)([\d.]+)", row.ref_text):
+        return "L" if row.value < float(m[1]) else ""
+    raise AssertionError(f"unparsed reference range {row.ref_text!r}")
+
+
+def test_the_same_seed_gives_the_same_report_and_the_same_files() -> None:
+    assert make_spec(5) == make_spec(5)
+    assert render_bytes(make_spec(5), "scan") == render_bytes(make_spec(5), "scan")
+    assert render_bytes(make_spec(5), "photo") == render_bytes(make_spec(5), "photo")
+    assert make_spec(5) != make_spec(6)
+
+
+def test_pinning_the_layout_leaves_the_values_as_they_were() -> None:
+    drawn = make_spec(42, "renal_function")
+    pinned = make_spec(42, "renal_function", layout="split" if drawn.layout != "split" else "plain")
+    assert pinned.rows == drawn.rows
+    assert pinned.patient_name == drawn.patient_name
+
+
+def test_every_flag_agrees_with_the_printed_reference_range() -> None:
+    flagged = 0
+    for seed in SEEDS:
+        spec = make_spec(seed)
+        for row in spec.rows:
+            assert row.flag == expected_flag(row), (seed, row)
+            glyphs = {"arrow": {"H": "↑", "L": "↓"}, "letter": {"H": "H", "L": "L"}}[spec.flag_style]
+            assert row.flag_glyph == glyphs.get(row.flag, ""), (seed, row)
+            assert row.value_text.startswith(row.comparator)
+            assert float(row.value_text.removeprefix(row.comparator)) == row.value
+            flagged += row.flag != ""
+    assert flagged > 100  # abnormal results are common enough to exercise the rules
+
+
+def test_the_printed_egfr_is_ckd_epi_2021_unless_the_spec_names_an_older_formula() -> None:
+    formulas, lowest = [], 999.0
+    for seed in SEEDS:
+        spec = make_spec(seed, "renal_function")
+        lowest = min(lowest, spec.row("egfr").value)
+        expected = egfr_expected(spec)
+        assert expected is not None
+        printed = spec.row("egfr").value
+        formulas.append(spec.egfr_formula)
+        if spec.egfr_formula == "ckd_epi_2021":
+            assert abs(printed - expected) <= 0.5, (seed, printed, expected)
+    older = sum(f in ("ckd_epi_2009", "mdrd_china") for f in formulas) / len(formulas)
+    assert 0.07 < older < 0.25
+    assert lowest < 30  # reports that need a radiologist's review occur
+
+
+def test_creatinine_is_sometimes_printed_in_mg_dl_with_a_matching_range() -> None:
+    rows = [make_spec(seed, "renal_function").row("creatinine") for seed in SEEDS]
+    mg_dl = [row for row in rows if row.unit_text == "mg/dL"]
+    assert 0.04 < len(mg_dl) / len(rows) < 0.18
+    assert all(row.ref_high is not None and row.ref_high < 2 for row in mg_dl)
+    assert all(row.unit_text in ("µmol/L", "umol/L", "mg/dL") for row in rows)
+
+
+def test_a_test_can_pin_a_renal_report_for_a_70_year_old_man() -> None:
+    spec = make_spec(
+        3,
+        "renal_function",
+        sex="M",
+        age=70,
+        collected_on=dt.date(2026, 11, 20),
+        values={"creatinine": 250},
+    )
+    creatinine = spec.row("creatinine")
+    assert (creatinine.value_text, creatinine.unit_text, creatinine.flag) == ("250", "µmol/L", "H")
+    assert (spec.sex, spec.age_years, spec.collected_on) == ("M", 70, dt.date(2026, 11, 20))
+    assert spec.reported_on >= spec.collected_on
+    if spec.egfr_formula == "ckd_epi_2021":
+        assert spec.row("egfr").value == round(ckd_epi_2021(250 / 88.4, 70, female=False))
+
+
+def test_each_report_type_carries_its_panel() -> None:
+    panels = {
+        "renal_function": {"creatinine", "egfr", "urea", "uric_acid"},
+        "coagulation": {"pt", "inr", "aptt", "fibrinogen"},
+        "blood_count": {"wbc", "rbc", "hgb", "plt"},
+        "pregnancy": {"hcg"},
+        "liver_function": {"alt", "ast", "tbil"},
+    }
+    for report_type in REPORT_TYPES:
+        for seed in range(20):
+            spec = make_spec(seed, report_type)
+            assert panels[report_type] <= set(spec.codes)
+            assert {row.code for row in spec.rows if row.code in ANALYTE_CODES} >= panels[report_type]
+    assert make_spec(1, "pregnancy").sex == "F"
+
+
+def test_impossible_requests_are_refused() -> None:
+    with pytest.raises(ValueError, match="female"):
+        make_spec(1, "pregnancy", sex="M")
+    with pytest.raises(ValueError, match="unknown analyte"):
+        make_spec(1, "renal_function", values={"creatinin": 90})
+
+
+def test_a_spec_survives_a_json_round_trip() -> None:
+    spec = make_spec(9, "coagulation", values={"d_dimer": 2.5})
+    assert ReportSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_variant_renders_in_its_size_class(layout: str) -> None:
+    spec = make_spec(11, "blood_count", layout=layout)
+    clean, scan, photo = (render(spec, variant) for variant in ("clean", "scan", "photo"))
+    assert (clean.size, clean.mode) == ((1654, 2338), "RGB")
+    assert (scan.size, scan.mode) == ((1654, 2338), "L")
+    assert (photo.size, photo.mode) == ((1323, 1870), "RGB")
+    assert render_bytes(spec, "photo")[1] == "jpg"
+
+
+def test_the_text_layer_of_the_pdf_holds_every_printed_row() -> None:
+    for report_type in REPORT_TYPES:
+        spec = make_spec(4, report_type)
+        lines = PdfReader(io.BytesIO(render_pdf(spec))).pages[0].extract_text(extraction_mode="layout")
+        for row in spec.rows:
+            line = next(line for line in lines.splitlines() if row.name_zh in line)
+            assert row.value_text in line
+            assert row.unit_text in line
+            assert row.ref_text in line
+        assert spec.patient_name in lines
+
+
+def test_an_image_only_pdf_has_no_text() -> None:
+    data = render_pdf(make_spec(4, "renal_function"), text_layer=False)
+    assert PdfReader(io.BytesIO(data)).pages[0].extract_text() == ""
+
+
+def test_importing_the_generator_does_not_load_django() -> None:
+    code = "import sys, screening.synth; print('django' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path.cwd()
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_the_committed_fixtures_are_small_and_match_their_truth() -> None:
+    truth = json.loads((FIXTURES / "renal-70m.truth.json").read_text(encoding="utf-8"))
+    assert truth == renal_70m_spec().to_json()
+    spec = ReportSpec.from_json(truth)
+    assert (spec.sex, spec.age_years, spec.row("creatinine").value_text) == ("M", 70, "88")
+    sizes = {
+        "renal-70m-clean.png": (1654, 2338),
+        "renal-70m-scan.jpg": (1654, 2338),
+        "renal-70m-photo.jpg": (1323, 1870),
+    }
+    for name, size in sizes.items():
+        assert (FIXTURES / name).stat().st_size <= 400_000
+        with Image.open(FIXTURES / name) as image:
+            assert image.size == size
+    for name in ("renal-70m.pdf", "renal-70m-image.pdf"):
+        assert (FIXTURES / name).stat().st_size <= 400_000
+    text = PdfReader(FIXTURES / "renal-70m.pdf").pages[0].extract_text(extraction_mode="layout")
+    assert all(row.value_text in text for row in spec.rows)
