@@ -26,6 +26,14 @@ class ReasonText:
     staff: Promise
     fix: Promise | None = None
 
+    @property
+    def patient_message(self) -> Promise:
+        return self.patient
+
+    @property
+    def how_to_fix(self) -> Promise | str:
+        return self.fix if self.fix is not None else ""
+
 
 REASONS: dict[str, ReasonText] = {
     # Documents
@@ -204,3 +212,14 @@ def describe(code: str, params: Mapping[str, Any]) -> dict[str, str]:
         "fix": str(text.fix).format_map(values) if text.fix is not None else "",
         "staff": str(text.staff).format_map(values),
     }
+
+
+def reason_for(code: str) -> ReasonText:
+    """The texts of ``code``; ``KeyError`` for a code no step emits."""
+    return REASONS[code]
+
+
+def staff_label(code: str) -> str:
+    """The review queue's label of ``code``, or the code itself when it is unknown (never hide a reason)."""
+    text = REASONS.get(code)
+    return str(text.staff) if text is not None else code

@@ -503,7 +503,7 @@ def validate(
                 old = checks["analyte:egfr"]
                 checks["analyte:egfr"] = FieldCheck(old.key, old.present, (*old.issues, issue))
         facts["egfr_recomputed"] = Fact(
-            round(recomputed, 1), "mL/min/1.73m2", sources, collected_on=collected_on
+            round(recomputed, 1), PLAUSIBILITY["egfr"][0], sources, collected_on=collected_on
         )
     elif "egfr" in facts:
         # A printed eGFR alone: its equation is unknown (CKD-EPI 2009, Chinese MDRD), so a person checks.

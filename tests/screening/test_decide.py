@@ -272,14 +272,23 @@ def test_mismatched_document_scores_are_a_programming_error():
 
 
 def test_every_code_the_pipeline_can_emit_has_a_patient_message_and_a_staff_label():
-    from screening.reasons import REASONS, describe
+    from screening.reasons import REASONS, describe, reason_for, staff_label
 
     assert set(ALL_CODES) <= set(REASONS)
     for code in ALL_CODES:
         text = describe(code, {})
-        assert str(text["patient"]) and str(text["staff"])
+        assert text["patient"] and text["staff"] and staff_label(code) == text["staff"]
+        assert str(reason_for(code).patient_message)
         if code in FIXABLE_CODES:
-            assert str(text["fix"])
+            assert text["fix"] and str(reason_for(code).how_to_fix)
+
+
+def test_a_reason_text_fills_in_its_values():
+    from screening.reasons import describe, staff_label
+
+    assert "30 days" in describe("result_expired", {"max_age_days": 30})["patient"]
+    assert "…" in describe("result_expired", {})["patient"]  # a missing value never breaks the page
+    assert staff_label("some_future_code") == "some_future_code"
 
 
 def test_importing_the_decision_step_does_not_load_django():
