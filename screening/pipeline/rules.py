@@ -13,6 +13,9 @@ thresholds and windows; the *kinds* of rule are fixed here, so a file cannot exp
 * ``finding``: at least one of several values above its printed upper reference limit (an expert clinic's
   referral criterion) → pass; values present but none above → review; none → ``fail`` missing.
 
+``effective_from`` and ``version`` are for the audit record and the sign-off: the file on disk is the one in
+force (an earlier version is in git history, and each decision stores the ``exam@version`` it used).
+
 ``fail`` is only ever an administrative outcome (a result missing or too old); every clinical outcome is
 ``review``. The loader refuses a file that breaks this, names an unknown reason code or answer, or has a
 malformed field, so a bad file stops at deploy time, not on a patient.

@@ -337,7 +337,8 @@ def _egfr_disagrees(printed: float, comparator: Comparator, recomputed: float) -
     return any((hi < t) != (recomputed < t) or (lo >= t) != (recomputed >= t) for t in EGFR_THRESHOLDS)
 
 
-_MASKS = "*＊×xX○?？"
+_MASKS = "*＊×○?？"  # characters labs print in place of part of a name ("王*明")
+_HAN = re.compile(r"[\u3400-\u9fff]")
 
 
 def normalise_name(name: str) -> str:
@@ -348,21 +349,46 @@ def normalise_name(name: str) -> str:
     >>> normalise_name("Ｗａｎｇ Ｘｉａｏｍｉｎｇ")
     'wangxiaoming'
     """
+    return "".join(_words(name))
+
+
+def _words(name: str) -> list[str]:
     text = unicodedata.normalize("NFKC", name).casefold()
-    return re.sub(r"[\s·•.・\-]", "", text)
+    return [w for w in re.split(r"[\s·•.・,，\-]+", text) if w]
 
 
 def compare_names(printed: str, booked: str) -> Identity:
-    """``match``, ``mismatch``, or ``unverified`` (nothing readable, or a masked name such as ``王*明``)."""
+    """``match``, ``mismatch``, or ``unverified`` when the name cannot be told for sure.
+
+    Unverified: nothing readable, a masked name that fits (``王*明``), or a name in the other script that
+    fits the pinyin of the Chinese one (the same sounds are written by many characters).
+
+    >>> compare_names("SMITH, John", "John Smith"), compare_names("Wang Xiaoming", "王小明")
+    ('match', 'unverified')
+    >>> compare_names("王*明", "王小明"), compare_names("李*明", "王小明"), compare_names("Li Na", "王小明")
+    ('unverified', 'mismatch', 'mismatch')
+    """
     got, want = normalise_name(printed), normalise_name(booked)
     if not got or not want:
         return "unverified"
     if got == want:
         return "match"
-    if any(ch in _MASKS for ch in got) and not want.isascii():
-        pattern = "".join("." if ch in _MASKS else re.escape(ch) for ch in got)
-        return "unverified" if re.fullmatch(pattern, want) else "mismatch"
-    return "mismatch"
+    got_han, want_han = bool(_HAN.search(got)), bool(_HAN.search(want))
+    if not got_han and not want_han:
+        # Latin names: family and given name in either order.
+        return "match" if sorted(_words(printed)) == sorted(_words(booked)) else "mismatch"
+    if got_han and want_han:
+        if any(ch in _MASKS for ch in got):
+            pattern = "".join("." if ch in _MASKS else re.escape(ch) for ch in got)
+            return "unverified" if re.fullmatch(pattern, want) else "mismatch"
+        return "mismatch"
+    from pypinyin import lazy_pinyin  # only for the rare report printed in the other script
+
+    han, latin = (got, want) if got_han else (want, got)
+    syllables = lazy_pinyin(han)
+    family, given = "".join(syllables[:1]), "".join(syllables[1:])
+    fits = latin in (family + given, given + family) and latin.isascii()
+    return "unverified" if fits else "mismatch"
 
 
 def _check_identity(

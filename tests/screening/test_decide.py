@@ -308,3 +308,17 @@ def test_an_expired_result_with_a_doubtful_value_is_still_declined_as_expired():
     confidences = confident(upload)
     confidences[0]["analyte:creatinine"] = 0.5
     assert run("ct_contrast", upload, confidences=confidences).outcome == "decline"
+
+
+def test_the_patients_own_report_is_preferred_to_a_newer_one_of_someone_else():
+    own = renal(88.0, collected_on=VISIT - dt.timedelta(days=20))
+    spouse = renal(70.0, collected_on=VISIT - dt.timedelta(days=2), name="李娜", sex="F", age=34)
+    decision = run("ct_contrast", spouse, own)
+    assert decision.outcome == "approve"
+    assert next(f for f in decision.critical_fields if f.name == "creatinine").upload == 1
+
+
+def test_a_name_printed_in_pinyin_goes_to_review_not_decline():
+    decision = run("ct_contrast", renal(name="WANG XIAOMING"))
+    assert decision.outcome == "review"
+    assert "identity_unverified" in codes(decision)

@@ -207,3 +207,17 @@ def test_validation_leaves_its_input_alone():
     before = dataclasses.asdict(e)
     validate(e, patient=PATIENT, today=TODAY)
     assert dataclasses.asdict(e) == before
+
+
+@pytest.mark.parametrize(
+    ("printed", "booked", "expected"),
+    [
+        ("SMITH JOHN", "John Smith", "match"),
+        ("Smith, Jane", "John Smith", "mismatch"),
+        ("Wang Xiaoming", "王小明", "unverified"),
+        ("Xiaoming Wang", "王小明", "unverified"),
+        ("Li Na", "王小明", "mismatch"),
+    ],
+)
+def test_latin_names_match_in_either_order_and_pinyin_is_never_a_full_match(printed, booked, expected):
+    assert compare_names(printed, booked) == expected
