@@ -28,6 +28,7 @@ from screening.pipeline.validate import (
     VALIDATE_CODES,
     VALIDATE_VERSION,
     Fact,
+    Issue,
     PatientFacts,
     Validation,
     patient_facts,
@@ -87,6 +88,17 @@ class CriticalField:
 
 
 @dataclass(frozen=True)
+class UploadSummary:
+    """How one upload was judged, for the audit record: its class, scores, identity and every issue found."""
+
+    document: DocumentClass
+    p_lab_report: float
+    p_legible: float
+    identity: str  # match / mismatch / unverified, or "" when the upload was set aside unread
+    issues: tuple[Issue, ...]
+
+
+@dataclass(frozen=True)
 class Decision:
     outcome: Outcome
     reasons: tuple[Reason, ...]
@@ -96,6 +108,7 @@ class Decision:
     critical_fields: tuple[CriticalField, ...]
     documents: tuple[DocumentClass, ...]  # per upload
     thresholds: Thresholds
+    uploads: tuple[UploadSummary, ...] = ()
     version: str = DECIDE_VERSION
     validate_version: str = VALIDATE_VERSION
 
@@ -392,6 +405,16 @@ def decide(
         critical_fields=_critical_fields(facts, used, confidence),
         documents=documents,
         thresholds=t,
+        uploads=tuple(
+            UploadSummary(
+                documents[i],
+                document_scores[i][0],
+                document_scores[i][1],
+                v.identity if v is not None else "",
+                v.issues if v is not None else (),
+            )
+            for i, v in enumerate(validations)
+        ),
     )
 
 

@@ -210,6 +210,10 @@ class Validation:
     ``checks`` by field key; ``facts`` by name: one per usable analyte under its code (canonical value and
     unit), ``egfr_recomputed`` when creatinine allows it, ``patient_age_years``, ``patient_sex`` and
     ``patient_birth_date`` from the profile, ``collected_on`` and ``result_age_days``.
+
+    A fact exists whenever its value could be put in the canonical unit, even if a check of a field behind
+    it failed (a flag that contradicts the range, a printed eGFR that disagrees): the rules still see the
+    value, and the decision step, checking ``ok()`` for every source, sends such a case to a person.
     """
 
     checks: Mapping[str, FieldCheck]

@@ -322,3 +322,12 @@ def test_a_name_printed_in_pinyin_goes_to_review_not_decline():
     decision = run("ct_contrast", renal(name="WANG XIAOMING"))
     assert decision.outcome == "review"
     assert "identity_unverified" in codes(decision)
+
+
+def test_the_record_keeps_every_issue_of_every_upload_even_unused_ones():
+    unused = extraction(analyte("plt", 21000.0), report_type="blood_count")
+    decision = run("ct_contrast", renal(), unused)
+    assert decision.outcome == "approve"
+    data = decision.to_json()
+    assert data["uploads"][1]["issues"][0]["code"] == "implausible_value"
+    assert data["uploads"][0]["identity"] == "match"
