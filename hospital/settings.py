@@ -284,6 +284,29 @@ SCREENING_MAX_IMAGE_PIXELS = env_int("SCREENING_MAX_IMAGE_PIXELS", 50_000_000, m
 SCREENING_MAX_PDF_PAGES = env_int("SCREENING_MAX_PDF_PAGES", 10, minimum=1, maximum=200)
 SCREENING_MAX_UPLOADS_PER_BOOKING = env_int("SCREENING_MAX_UPLOADS_PER_BOOKING", 10, minimum=1, maximum=100)
 SCREENING_KEEP_ORIGINALS = env_bool("SCREENING_KEEP_ORIGINALS", False)
+# Screening of bookings: a screened booking's hold waits at most SCREENING_UPLOAD_HOURS for a first report
+# (never past the slice's booking cut-off); exams without a ScreeningExamSetting row run in
+# SCREENING_DEFAULT_MODE; SCREENING_AUDIT_SAMPLE of the automatic decisions are flagged for a blind staff
+# audit (a fraction, 0.02-0.05 recommended).
+SCREENING_UPLOAD_HOURS = env_int("SCREENING_UPLOAD_HOURS", 24, minimum=1, maximum=24 * 14)
+SCREENING_REVIEW_HOURS = env_int("SCREENING_REVIEW_HOURS", 24, minimum=1, maximum=24 * 14)
+SCREENING_DEFAULT_MODE = env_str("SCREENING_DEFAULT_MODE", default="shadow")
+if SCREENING_DEFAULT_MODE not in ("off", "shadow", "live"):
+    raise ImproperlyConfigured(
+        f"SCREENING_DEFAULT_MODE must be off, shadow or live, not {SCREENING_DEFAULT_MODE!r}."
+    )
+try:
+    SCREENING_AUDIT_SAMPLE = float(env_str("SCREENING_AUDIT_SAMPLE", default="0.03"))
+except ValueError:
+    raise ImproperlyConfigured("SCREENING_AUDIT_SAMPLE must be a fraction such as 0.03.") from None
+if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
+    raise ImproperlyConfigured(
+        f"SCREENING_AUDIT_SAMPLE must be between 0 and 1, not {SCREENING_AUDIT_SAMPLE}."
+    )
+# Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
+# default, Celery's own queue, works with the single worker of the dev runner.
+SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
 # Uploaded files are readable by the platform's own user only.
 FILE_UPLOAD_PERMISSIONS = 0o600
 MEDCARD_MAX_FAMILY_MEMBERS = env_int("MEDCARD_MAX_FAMILY_MEMBERS", 5, minimum=0, maximum=20)

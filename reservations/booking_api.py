@@ -130,12 +130,21 @@ class HoldApi(APIView):
 
         patient_id = serializers.IntegerField()
         slot_id = serializers.IntegerField()
+        answers = serializers.DictField(
+            child=serializers.BooleanField(),
+            required=False,
+            help_text="For a screened examination: yes/no to each of its screening questions, by item code "
+            "(diabetes, kidney_disease, metformin, ...). Ignored for sessions that are not screened.",
+        )
 
     @extend_schema(
         request=InputSerializer,
         responses={201: BookingOut},
         parameters=[IDEMPOTENCY_HEADER],
         summary="Hold a number (409 with code 'full' and waitlist=true when the time is full)",
+        description="A screened examination's number is held until its screening approves it (409 "
+        "screening_answers when the answers are missing or unknown); payment is refused meanwhile (409 "
+        "screening_pending). Follow it at /api/v1/bookings/{id}/screening/.",
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)

@@ -1,4 +1,4 @@
-"""API for a booking's uploads (mounted under /api/v1/): parse, authorise, call a service or selector."""
+"""API for a booking's uploads and screening (mounted under /api/v1/): parse, authorise, call a service."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 from hospital.api import error_body
 from medcard.api import IsPatientAccount
 from medcard.models import User
-from screening import selectors, services, uploads
-from screening.models import Upload
+from screening import reasons, selectors, services, uploads
+from screening.models import ScreeningCase, Upload
 
 # Refusals of the file itself are 4xx by kind; the booking's state and limits are conflicts, as elsewhere.
 REFUSAL_STATUS = {
@@ -105,6 +105,122 @@ class BookingUploadsApi(APIView):
         return Response(UploadOut(upload).data, status=status.HTTP_201_CREATED)
 
 
+# --- Screening cases --------------------------------------------------------------------------------------
+
+
+class ScreeningReasonOut(serializers.Serializer):
+    class Meta:
+        ref_name = "ScreeningReason"
+
+    code = serializers.CharField()
+    fixable = serializers.BooleanField()
+    message = serializers.CharField(help_text="What happened, for the patient.")
+    how_to_fix = serializers.CharField(help_text="How to fix it by sending another report; may be empty.")
+
+
+class ScreeningCaseOut(serializers.Serializer):
+    class Meta:
+        ref_name = "ScreeningCase"
+
+    booking_id = serializers.IntegerField()
+    exam = serializers.CharField(source="exam_code")
+    status = serializers.ChoiceField(choices=ScreeningCase.Status.choices)
+    reasons = serializers.SerializerMethodField()
+    critical_fields = serializers.ListField(
+        child=serializers.DictField(), help_text="Values read, for the patient to confirm (status confirm)."
+    )
+    patient_confirmed = serializers.BooleanField(allow_null=True)
+    review_due_at = serializers.DateTimeField(allow_null=True)
+    hold_expires_at = serializers.DateTimeField(source="booking.hold_expires_at", allow_null=True)
+    booking_status = serializers.CharField(source="booking.status")
+
+    def get_reasons(self, case: ScreeningCase) -> list[dict[str, object]]:
+        rows = [r for r in case.decision.get("reasons", []) if isinstance(r, dict) and r.get("code")]
+        out, seen = [], set()
+        for row in rows:
+            if row["code"] in seen:
+                continue
+            seen.add(row["code"])
+            text = reasons.describe(str(row["code"]), row.get("params") or {})
+            out.append({"code": row["code"], "fixable": bool(row.get("fixable")), "message": text["patient"],
+                        "how_to_fix": text["fix"]})  # fmt: skip
+        return out
+
+
+def _case(request: Request, booking_id: int) -> ScreeningCase:
+    try:
+        return selectors.case_for_account(account=_account(request), booking_id=booking_id)
+    except Http404:
+        raise NotFound() from None
+
+
+def _screening_refused(exc: services.ScreeningRefused) -> Response:
+    return Response(error_body(exc.code, exc.message), status=status.HTTP_409_CONFLICT)
+
+
+class BookingScreeningApi(APIView):
+    permission_classes = (IsPatientAccount,)
+
+    @extend_schema(responses=ScreeningCaseOut, summary="The screening of one of my appointments")
+    def get(self, request: Request, booking_id: int) -> Response:
+        return Response(ScreeningCaseOut(_case(request, booking_id)).data)
+
+
+class ScreeningConfirmApi(APIView):
+    permission_classes = (IsPatientAccount,)
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ScreeningConfirmRequest"
+
+        correct = serializers.BooleanField(help_text="Are the values read from the report right?")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: ScreeningCaseOut},
+        summary="Confirm (or dispute: the case goes to staff) the values read from my report",
+    )
+    def post(self, request: Request, booking_id: int) -> Response:
+        _case(request, booking_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            case = services.case_confirm(
+                account=_account(request), booking_id=booking_id, correct=data.validated_data["correct"]
+            )
+        except services.ScreeningRefused as exc:
+            return _screening_refused(exc)
+        return Response(ScreeningCaseOut(case).data)
+
+
+class ScreeningReviewRequestApi(APIView):
+    permission_classes = (IsPatientAccount,)
+
+    @extend_schema(
+        request=None,
+        responses={200: ScreeningCaseOut},
+        summary="Ask for a manual review of an automatic decline (the number is held again if free)",
+    )
+    def post(self, request: Request, booking_id: int) -> Response:
+        _case(request, booking_id)
+        try:
+            case = services.case_review_request(account=_account(request), booking_id=booking_id)
+        except services.ScreeningRefused as exc:
+            return _screening_refused(exc)
+        return Response(ScreeningCaseOut(case).data)
+
+
 urlpatterns = [
     path("bookings/<int:booking_id>/uploads/", BookingUploadsApi.as_view(), name="api-booking-uploads"),
+    path("bookings/<int:booking_id>/screening/", BookingScreeningApi.as_view(), name="api-booking-screening"),
+    path(
+        "bookings/<int:booking_id>/screening/confirm/",
+        ScreeningConfirmApi.as_view(),
+        name="api-booking-screening-confirm",
+    ),
+    path(
+        "bookings/<int:booking_id>/screening/review-request/",
+        ScreeningReviewRequestApi.as_view(),
+        name="api-booking-screening-review-request",
+    ),
 ]

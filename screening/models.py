@@ -168,7 +168,7 @@ class ScreeningCase(models.Model):
     decision = models.JSONField(default=dict, blank=True)  # the latest Decision.to_json(), with the mode
     reason_codes = models.JSONField(default=list, blank=True)  # of the latest decision, for the queue
     patient_confirmed = models.BooleanField(null=True, blank=True)
-    review_expected_at = models.DateTimeField(null=True, blank=True)
+    review_due_at = models.DateTimeField(null=True, blank=True)  # what the patient is told
     decided_by = models.CharField(max_length=8, choices=DecidedBy.choices, blank=True, default="")
     decided_at = models.DateTimeField(null=True, blank=True)
     blind_audit = models.BooleanField(default=False)  # an automatic decision sampled for a blind staff audit
@@ -199,6 +199,24 @@ class ScreeningCase(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_CASE_STATUSES
+
+    @property
+    def critical_fields(self) -> list[dict[str, Any]]:
+        """The values read that the patient is asked to confirm (from the latest decision)."""
+        fields = self.decision.get("critical_fields") or []
+        return [f for f in fields if isinstance(f, dict)]
+
+    @property
+    def decline_note(self) -> str:
+        """A staff reviewer's reason for a decline (shown to the patient), or "" for automatic ones."""
+        if self.status != self.Status.DECLINED or self.decided_by != self.DecidedBy.STAFF:
+            return ""
+        review = self.reviews.filter(blind_audit=False).order_by("-created_at", "-id").first()
+        return review.reason if review is not None else ""
+
+    def get_exam_display(self) -> str:
+        """The exam's name for people: the booked clinic type's name (e.g. "Contrast CT")."""
+        return str(self.booking.session.clinic_type.name)
 
 
 class ScreeningRun(models.Model):

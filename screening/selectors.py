@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from medcard import roles
 from medcard.models import User
 from medcard.selectors import user_has_role
+from reservations.models import Booking
 from reservations.services import booking_for_account
-from screening.models import Upload
+from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun, Upload
 
 
 def upload_for_account(*, account: User, upload_id: int) -> Upload:
@@ -46,3 +52,142 @@ def upload_derivative_bytes(*, upload: Upload) -> bytes:
     with default_storage.open(upload.derivative_name, "rb") as handle:
         data: bytes = handle.read()
     return data
+
+
+# --- Screening cases ---------------------------------------------------------------------------------------
+
+
+def exam_mode(*, exam_code: str) -> str:
+    """How an exam's bookings are screened: ``off``, ``shadow`` or ``live`` (``off`` for no exam code).
+
+    The exam's ScreeningExamSetting decides; an exam without one runs in ``SCREENING_DEFAULT_MODE``.
+    """
+    if not exam_code:
+        return ScreeningExamSetting.Mode.OFF
+    row = ScreeningExamSetting.objects.filter(exam_code=exam_code).values_list("mode", flat=True).first()
+    return row or str(getattr(settings, "SCREENING_DEFAULT_MODE", ScreeningExamSetting.Mode.SHADOW))
+
+
+def exam_is_screened(*, exam_code: str) -> bool:
+    """Whether bookings of ``exam_code`` are screened (its mode is shadow or live)."""
+    return exam_mode(exam_code=exam_code) != ScreeningExamSetting.Mode.OFF
+
+
+def exam_review_hours(*, exam_code: str) -> int:
+    """What patients are told a staff review of this exam takes, in hours."""
+    row = (
+        ScreeningExamSetting.objects.filter(exam_code=exam_code)
+        .values_list("review_hours", flat=True)
+        .first()
+    )
+    return int(row) if row else int(getattr(settings, "SCREENING_REVIEW_HOURS", 24))
+
+
+def case_for_booking(*, booking: Booking) -> ScreeningCase | None:
+    """The screening case of a booking the caller has already been allowed to read, or ``None``."""
+    return (
+        ScreeningCase.objects.filter(booking=booking).select_related("booking__session__clinic_type").first()
+    )
+
+
+def case_for_account(*, account: User, booking_id: int) -> ScreeningCase:
+    """The screening case of one of the account's bookings; Http404 for other accounts' bookings and for
+    bookings that are not screened."""
+    booking = booking_for_account(account=account, booking_id=booking_id)
+    case = case_for_booking(booking=booking)
+    if case is None:
+        raise Http404("This booking has no screening.")
+    return case
+
+
+def case_for_staff(*, staff: User, case_id: int) -> ScreeningCase:
+    """Any screening case, for front-desk staff (and superusers); Http404 for everyone else. Reading its
+    personal data is audited by the caller (``services.case_staff_read_record``)."""
+    if not user_has_role(user=staff, role=roles.FRONT_DESK):
+        raise Http404("No such screening case.")
+    case = (
+        ScreeningCase.objects.select_related(
+            "booking__patient",
+            "booking__session__clinic_type",
+            "booking__session__department",
+            "booking__slot",
+        )
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None:
+        raise Http404("No such screening case.")
+    return case
+
+
+def case_payment_block(*, booking: Booking) -> str | None:
+    """Why a booking may not be paid for yet because of its screening (a sentence for the patient), or
+    ``None`` when it may (no screening, or approved)."""
+    case = ScreeningCase.objects.filter(booking=booking).only("status", "review_due_at").first()
+    if case is None or case.status == ScreeningCase.Status.APPROVED:
+        return None
+    if case.status == ScreeningCase.Status.AWAITING_UPLOAD:
+        return str(_("Please send your test report first: payment opens once the screening approves it."))
+    if case.status in (ScreeningCase.Status.PROCESSING, ScreeningCase.Status.CONFIRM):
+        return str(_("Your report is being checked: payment opens once the screening approves it."))
+    if case.status == ScreeningCase.Status.REVIEW:
+        return str(_("Staff are reviewing your screening: payment opens once they approve it."))
+    return str(_("This examination was not approved by the screening, so it cannot be paid for."))
+
+
+def case_extraction_runs(*, case: ScreeningCase) -> list[ScreeningRun]:
+    """The latest extraction run of each of the case's uploads (by checksum: the same file sent twice is
+    read once), oldest upload first."""
+    latest: dict[str, ScreeningRun] = {}
+    runs = ScreeningRun.objects.filter(case=case, step=ScreeningRun.Step.EXTRACT).select_related("upload")
+    for run in runs.order_by("created_at", "id"):
+        latest[run.input_sha256] = run
+    return list(latest.values())
+
+
+def case_latest_decision_run(*, case: ScreeningCase) -> ScreeningRun | None:
+    return (
+        ScreeningRun.objects.filter(case=case, step=ScreeningRun.Step.DECIDE)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of the staff review queue."""
+
+    case: ScreeningCase
+    visit_date: date
+    starts_at: datetime
+    reason_codes: list[str]
+    blind_audit: bool  # an automatic decision to re-decide without seeing the system's decision
+    hold_expires_at: datetime | None
+
+
+def review_queue(*, staff: User, include_audits: bool = True) -> list[QueueRow]:
+    """The cases waiting for staff, soonest visit first: every open case in review whose number is still
+    held, then (``include_audits``) the automatic decisions sampled for a blind audit and not yet audited.
+    Http404 for anyone but front-desk staff."""
+    if not user_has_role(user=staff, role=roles.FRONT_DESK):
+        raise Http404("No review queue.")
+    base = ScreeningCase.objects.select_related(
+        "booking__patient", "booking__slot", "booking__session__clinic_type", "booking__session__department"
+    )
+    waiting = base.filter(status=ScreeningCase.Status.REVIEW, booking__status=Booking.Status.HELD)
+    rows = [
+        QueueRow(case, case.booking.visit_date, case.booking.slot.starts_at, list(case.reason_codes), False,
+                 case.booking.hold_expires_at)
+        for case in waiting
+    ]  # fmt: skip
+    if include_audits:
+        audits = base.filter(
+            blind_audit=True,
+            status__in=[ScreeningCase.Status.APPROVED, ScreeningCase.Status.DECLINED],
+        ).exclude(reviews__blind_audit=True)
+        rows += [
+            QueueRow(case, case.booking.visit_date, case.booking.slot.starts_at, [], True, None)
+            for case in audits
+        ]
+    rows.sort(key=lambda row: (row.blind_audit, row.starts_at, row.case.pk))
+    return rows

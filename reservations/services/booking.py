@@ -8,9 +8,11 @@ the configurable rules first and turns the database's answers into clear message
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -177,17 +179,35 @@ def _verified_patient(*, account: User, patient_id: int, lock: bool = False) -> 
     return row.patient
 
 
-def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime | None = None) -> Booking:
+def hold_create(
+    *,
+    account: User,
+    patient_id: int,
+    slot_id: int,
+    answers: Mapping[str, object] | None = None,
+    now: datetime | None = None,
+) -> Booking:
     """Hold a number for one of the account's verified patients.
 
     Rules: the session is open and released, the slice's booking cut-off has not passed, the patient has no
     number in this session and no other hold awaiting payment, and the department's per-day limits hold. A
     paid session's number is held for the payment window; a free session's number is booked at once. A full
     slice is refused with ``waitlist`` set.
+
+    A screened session (its clinic type names a screening exam that is not switched off) needs ``answers``
+    to the exam's questionnaire (refused with code ``screening_answers`` otherwise). Its number, free or
+    paid, is held for the screening instead (``screening_hold_deadline``) and opens a screening case; the
+    payment window starts only when the case is approved.
     """
+    from screening import services as screening_services
+
     now = now or timezone.now()
     slot, rule = _bookable_slot(slot_id=slot_id, now=now)
     session = slot.session
+    try:
+        plan = screening_services.case_plan(exam_code=session.clinic_type.screening_exam, answers=answers)
+    except screening_services.ScreeningRefused as exc:
+        raise BookingRefused(exc.code, exc.message) from None
     if slot.taken >= slot.capacity:
         _mark_full(slot.pk)
         # Cheap pre-check on the row just read: under a flash crowd most requests lose, and they are told so
@@ -202,7 +222,12 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
             if not _take_capacity(slot.pk):
                 _mark_full(slot.pk)
                 raise BookingRefused.full()
-            free = session.fee == 0
+            free = session.fee == 0 and plan is None
+            expires_at: datetime | None
+            if plan is not None:
+                expires_at = screening_hold_deadline(slot=slot, rule=rule, now=now)
+            else:
+                expires_at = None if free else now + rule.payment_window()
             booking = Booking.objects.create(
                 patient=patient,
                 account=account,
@@ -212,8 +237,10 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
                 visit_date=session.date,
                 fee=money(session.fee),
                 status=Booking.Status.BOOKED if free else Booking.Status.HELD,
-                hold_expires_at=None if free else now + rule.payment_window(),
+                hold_expires_at=expires_at,
             )
+            if plan is not None:
+                screening_services.case_open(booking=booking, plan=plan, now=now)
             if free:
                 Payment.objects.create(
                     booking=booking,
@@ -233,6 +260,128 @@ def hold_create(*, account: User, patient_id: int, slot_id: int, now: datetime |
     return booking
 
 
+def _cancel_and_release(
+    *, booking: Booking, from_status: str, reason: str, now: datetime, settle_reason: str = ""
+) -> bool:
+    """Inside a transaction: cancel the booking if it is still ``from_status``, give its number back, settle
+    its payments and offer the number to the waitlist after commit. False when the booking changed meanwhile.
+    """
+    from reservations.services import payments, waitlist
+
+    # Compare-and-set: a payment, the expiry sweep or a second cancel racing this one settle on one outcome.
+    changed = Booking.objects.filter(pk=booking.pk, status=from_status).update(
+        status=Booking.Status.CANCELLED, cancel_reason=reason[:200], updated_at=now
+    )
+    if changed != 1:
+        return False
+    _release_capacity(booking.slot_id)
+    payments.payments_settle_cancelled(booking=booking, reason=settle_reason or reason or "cancelled")
+    transaction.on_commit(lambda: waitlist.waitlist_offer_task(session_id=booking.session_id))
+    return True
+
+
+# --- Holds waiting for a screening decision ----------------------------------------------------------------
+# A screened booking is held while its screening case is open: until the first report is due, then until the
+# slice's booking cut-off, never longer. The expiry sweep (holds_expire_due) lapses it like any hold.
+
+
+def screening_hold_deadline(*, slot: Slot, rule: BookingRule, now: datetime) -> datetime:
+    """How long a screened hold waits for a first report: ``SCREENING_UPLOAD_HOURS``, but never past the
+    slice's booking cut-off."""
+    hours = int(getattr(settings, "SCREENING_UPLOAD_HOURS", 24))
+    return min(now + timedelta(hours=hours), schedules.slot_booking_closes_at(slot=slot, rule=rule))
+
+
+def screening_hold_extend(*, booking_id: int, now: datetime) -> datetime | None:
+    """A report arrived or staff are reviewing: keep the held number until the slice's booking cut-off.
+    Returns the new expiry, or None when the booking is no longer held."""
+    booking = Booking.objects.select_related("slot", "department").filter(pk=booking_id).first()
+    if booking is None or booking.status != Booking.Status.HELD:
+        return None
+    rule = schedules.booking_rule_for(department=booking.department)
+    until = max(schedules.slot_booking_closes_at(slot=booking.slot, rule=rule), now)
+    changed = Booking.objects.filter(pk=booking_id, status=Booking.Status.HELD).update(
+        hold_expires_at=until, updated_at=now
+    )
+    return until if changed else None
+
+
+def screening_hold_approved(*, booking_id: int, now: datetime) -> bool:
+    """Inside the approving transaction: the held number may now be paid for. A paid session's payment
+    window starts now; a free session's number is booked at once (as an unscreened one would have been).
+    False when the booking is no longer held (it lapsed or was cancelled meanwhile)."""
+    booking = Booking.objects.select_for_update().select_related("department", "session").get(pk=booking_id)
+    if booking.status != Booking.Status.HELD:
+        return False
+    if booking.fee == 0:
+        Booking.objects.filter(pk=booking.pk).update(
+            status=Booking.Status.BOOKED, hold_expires_at=None, updated_at=now
+        )
+        Payment.objects.create(
+            booking=booking,
+            channel=Payment.Channel.FREE,
+            order_no=f"FREE{booking.pk:012d}",
+            amount=money(0),
+            status=Payment.Status.PAID,
+            paid_at=now,
+        )
+        notifications.booking_notify(booking_id=booking.pk, kind="booked")
+        return True
+    rule = schedules.booking_rule_for(department=booking.department)
+    Booking.objects.filter(pk=booking.pk).update(hold_expires_at=now + rule.payment_window(), updated_at=now)
+    return True
+
+
+def screening_hold_release(*, booking_id: int, reason: str, now: datetime) -> bool:
+    """Inside the declining transaction: cancel the held number with ``reason`` and give it back (the
+    waitlist is offered it). False when the booking is no longer held."""
+    booking = Booking.objects.select_for_update().get(pk=booking_id)
+    if booking.status != Booking.Status.HELD:
+        return False
+    return _cancel_and_release(booking=booking, from_status=Booking.Status.HELD, reason=reason, now=now)
+
+
+def screening_hold_reopen(*, booking_id: int, now: datetime) -> Booking:
+    """Inside a transaction: hold again a number the screening released, for a manual review.
+
+    Rules: the booking was cancelled by the screening, its slice is still bookable, the patient has no other
+    number in the session and the per-day rules hold, and the slice has a free number (else ``full``: the
+    number went to someone else; the patient may join the waitlist or book another time).
+    """
+    booking = Booking.objects.select_related("slot", "session", "department").get(pk=booking_id)
+    if booking.status != Booking.Status.CANCELLED or not booking.cancel_reason.startswith("screening"):
+        raise BookingRefused("not_reopenable", _("Only a number released by the screening can be reopened."))
+    rule = schedules.booking_rule_for(department=booking.department)
+    closes_at = schedules.slot_booking_closes_at(slot=booking.slot, rule=rule)
+    if now >= closes_at or booking.session.status != Session.Status.OPEN:
+        raise BookingRefused("closed", _("Booking for this time has closed; please book another time."))
+    Patient.objects.select_for_update().filter(pk=booking.patient_id).first()
+    _check_patient_rules(patient=booking.patient, session=booking.session, rule=rule, exclude_booking=booking)
+    if not _take_capacity(booking.slot_id):
+        raise BookingRefused.full()
+    try:
+        with transaction.atomic():
+            Booking.objects.filter(pk=booking.pk, status=Booking.Status.CANCELLED).update(
+                status=Booking.Status.HELD, hold_expires_at=closes_at, cancel_reason="", updated_at=now
+            )
+    except IntegrityError:
+        raise BookingRefused(
+            "already_booked", _("This patient already has a number in this session.")
+        ) from None
+    booking.refresh_from_db()
+    return booking
+
+
+def booking_payment_check(*, booking: Booking) -> None:
+    """Refuse to take money for a number whose screening has not approved it (BookingRefused
+    ``screening_pending``, with what the patient has to do)."""
+    from screening import selectors as screening_selectors
+
+    message = screening_selectors.case_payment_block(booking=booking)
+    if message:
+        raise BookingRefused("screening_pending", message)
+
+
 def booking_cancel(
     *, account: User, booking_id: int, reason: str = "", now: datetime | None = None
 ) -> Booking:
@@ -240,8 +389,6 @@ def booking_cancel(
 
     The number goes back to the slice and is offered to the waitlist.
     """
-    from reservations.services import payments, waitlist
-
     now = now or timezone.now()
     booking = booking_for_account(account=account, booking_id=booking_id)
     rule = schedules.booking_rule_for(department=booking.department)
@@ -255,15 +402,15 @@ def booking_cancel(
             % {"time": _local(deadline)},
         )
     with transaction.atomic():
-        changed = Booking.objects.filter(pk=booking.pk, status=booking.status).update(
-            status=Booking.Status.CANCELLED, cancel_reason=reason[:200] or "patient", updated_at=now
-        )
-        if changed != 1:
+        if not _cancel_and_release(
+            booking=booking,
+            from_status=booking.status,
+            reason=reason[:200] or "patient",
+            now=now,
+            settle_reason="patient cancelled",
+        ):
             raise BookingRefused("changed", _("This booking changed meanwhile. Please reload."))
-        _release_capacity(booking.slot_id)
-        payments.payments_settle_cancelled(booking=booking, reason="patient cancelled")
         notifications.booking_notify(booking_id=booking.pk, kind="cancelled")
-        transaction.on_commit(lambda: waitlist.waitlist_offer_task(session_id=booking.session_id))
     booking.refresh_from_db()
     return booking
 
@@ -282,6 +429,13 @@ def booking_reschedule(
     old = booking_for_account(account=account, booking_id=booking_id)
     if old.status not in (Booking.Status.HELD, Booking.Status.BOOKED):
         raise BookingRefused("not_reschedulable", _("Only a held or booked number can be moved."))
+    if old.session.clinic_type.screening_exam and hasattr(old, "screening_case"):
+        # The case, its uploads and its decision belong to this booking (the visit date is one of the
+        # decision's inputs): a screened number is cancelled and booked again, not moved.
+        raise BookingRefused(
+            "screened_not_movable",
+            _("An examination that needed a screening cannot be moved: cancel it and book the new time."),
+        )
     rule = schedules.booking_rule_for(department=old.department)
     if old.status == Booking.Status.BOOKED and now > schedules.cancel_deadline(
         session=old.session, rule=rule

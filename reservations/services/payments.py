@@ -24,7 +24,12 @@ from reservations import notifications
 from reservations.models import Booking, Payment, Refund, WaitlistEntry
 from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
 from reservations.payments.base import Notification as GatewayNotification
-from reservations.services.booking import BookingRefused, _release_capacity, booking_for_account
+from reservations.services.booking import (
+    BookingRefused,
+    _release_capacity,
+    booking_for_account,
+    booking_payment_check,
+)
 from reservations.services.money import from_fen, money, to_fen
 
 logger = logging.getLogger(__name__)
@@ -62,6 +67,7 @@ def payment_start(
         or booking.hold_expires_at <= now
     ):
         raise BookingRefused("not_payable", _("This number is not awaiting payment (it may have expired)."))
+    booking_payment_check(booking=booking)  # a screened number is paid for only once approved
     payment = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED).first()
     if payment is None:
         with transaction.atomic():
@@ -156,6 +162,7 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
     booking = Booking.objects.get(pk=booking_id)
     if booking.status != Booking.Status.HELD:
         raise BookingRefused("not_payable", _("This number is not awaiting payment."))
+    booking_payment_check(booking=booking)
     with transaction.atomic():
         payment = Payment.objects.create(
             booking=booking,

@@ -1,4 +1,4 @@
-"""Writes of the screening app: accepting an upload (and, later, the pipeline's steps).
+"""Accepting an upload; for a screened booking, the file's reading and the case's decision follow.
 
 Uploads are checked and re-encoded before anything is written, outside any transaction (a full decode of a
 20 MB photo takes a while); the files are written next, and the row last. A refusal at any step leaves
@@ -10,6 +10,7 @@ Settings read here (all optional): ``SCREENING_MAX_UPLOADS_PER_BOOKING`` (defaul
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import unicodedata
@@ -18,13 +19,14 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
 from reservations.services import booking_for_account
-from screening.models import Upload
+from screening.models import ScreeningCase, Upload
 from screening.uploads import UploadRefused, inspect_and_derive
 
 logger = logging.getLogger(__name__)
@@ -32,8 +34,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_UPLOADS_PER_BOOKING = 10
 STORAGE_FOLDER = "screening"
 FILENAME_MAX_CHARS = 120
-
-__all__ = ["UploadRefused", "clean_filename", "upload_accept", "upload_staff_read_record"]
 
 
 def max_uploads_per_booking() -> int:
@@ -83,7 +83,8 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
     ``screening/``; the original only when ``SCREENING_KEEP_ORIGINALS`` is on.
 
     No audit row: ``medcard.AuditEvent.Action`` has no upload action yet (the upload row itself records
-    who sent what, when, with the original's checksum).
+    who sent what, when, with the original's checksum). For a screened booking, the case goes back to
+    ``processing`` and the pipeline is queued after commit.
     """
     booking = booking_for_account(account=account, booking_id=booking_id)
     _check_booking(booking)  # cheap checks first, so a refused upload is not decoded for nothing
@@ -120,6 +121,15 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
                 page_count=derived.page_count,
                 sha256=derived.sha256,
             )
+            case = ScreeningCase.objects.filter(booking=booking).first()
+            if case is not None:
+                from screening.services.cases import case_upload_received
+
+                case_upload_received(case=case, now=timezone.now())
+                # One chain per upload (read, then decide), once the upload row is committed.
+                transaction.on_commit(
+                    functools.partial(pipeline_enqueue, upload_id=upload.pk, case_id=case.pk), robust=True
+                )
     except BaseException:
         for name in written:  # nothing stays behind a refusal or a failure
             default_storage.delete(name)
@@ -127,6 +137,15 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
     logger.info("upload %s accepted for booking %s (%s, %d bytes)", upload.pk, booking.pk, upload.kind,
                 upload.byte_size)  # fmt: skip
     return upload
+
+
+def pipeline_enqueue(*, upload_id: int, case_id: int) -> None:
+    """Queue the upload's chain: ``screening.extract`` (on the OCR queue), then ``screening.decide_case``."""
+    from celery import chain
+
+    from screening import tasks
+
+    chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)).apply_async()
 
 
 def upload_staff_read_record(*, staff: User, upload: Upload) -> None:

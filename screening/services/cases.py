@@ -1,0 +1,322 @@
+"""Screening cases: opened with a booking's hold, moved by the pipeline, the patient and staff.
+
+One function moves a case (``case_transition``): it compare-and-sets the case on its ``revision``, writes the
+append-only run and the audit row, and applies what the new status means for the held number, all in the
+caller's transaction; notifications go out after commit. What a status means for the booking:
+
+* ``awaiting_upload``, ``processing``, ``confirm``, ``review``: the number stays held and cannot be paid for
+  (first until ``SCREENING_UPLOAD_HOURS`` after booking, once a report came until the slice's cut-off);
+* ``approved``: the payment window starts (a free number is booked at once);
+* ``declined``: the number is released (cancelled with reason ``screening_declined``, offered to the
+  waitlist), and the patient told why and how to fix it; a manual review may re-open it while it is free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from medcard.models import AuditEvent, User
+from medcard.services.audit import audit_record
+from reservations.models import Booking
+from screening import selectors
+from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun
+from screening.services import notify
+
+logger = logging.getLogger(__name__)
+
+DECLINE_CANCEL_REASON = "screening_declined"
+Status = ScreeningCase.Status
+
+
+class ScreeningRefused(Exception):
+    """A screening request refused by a rule or the case's state; nothing was changed. ``code`` is stable,
+    ``message`` is for the patient or the member of staff."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+# --- Opening a case with a hold ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    """What a hold on a screened session needs: the exam, its mode, and the cleaned answers."""
+
+    exam_code: str
+    mode: str
+    answers: dict[str, bool]
+
+
+def questionnaire_items(*, exam_code: str) -> tuple[str, ...]:
+    """The questionnaire items of an exam's rules (none when the exam has no rules file)."""
+    from screening.pipeline.rules import questionnaire_for
+
+    try:
+        return tuple(questionnaire_for(exam_code))
+    except (KeyError, ValueError):  # a missing or broken rules file: the decision step sends it to staff
+        logger.error("no usable rules for screened exam %s", exam_code)
+        return ()
+
+
+def answers_clean(*, exam_code: str, answers: Mapping[str, object] | None) -> dict[str, bool]:
+    """Check questionnaire answers against the exam's items: each item answered yes or no, nothing else.
+
+    Raises ScreeningRefused ``screening_answers`` naming the unknown, missing or unclear items.
+    """
+    items = questionnaire_items(exam_code=exam_code)
+    given = dict(answers or {})
+    unknown = sorted(set(given) - set(items))
+    if unknown:
+        raise ScreeningRefused(
+            "screening_answers",
+            _("These questions are not asked for this examination: %(items)s.")
+            % {"items": ", ".join(unknown)},
+        )
+    missing = [item for item in items if item not in given]
+    if missing:
+        raise ScreeningRefused(
+            "screening_answers",
+            _("Please answer every screening question; missing: %(items)s.") % {"items": ", ".join(missing)},
+        )
+    unclear = [item for item in items if not isinstance(given[item], bool)]
+    if unclear:
+        raise ScreeningRefused(
+            "screening_answers",
+            _("Please answer yes or no to: %(items)s.") % {"items": ", ".join(unclear)},
+        )
+    return {item: bool(given[item]) for item in items}
+
+
+def case_plan(*, exam_code: str, answers: Mapping[str, object] | None) -> CasePlan | None:
+    """Whether a hold on a session of ``exam_code`` is screened, and with which answers (``None``: it is
+    not: no exam, or its screening is off; answers sent anyway are ignored). Raises ScreeningRefused."""
+    mode = selectors.exam_mode(exam_code=exam_code)
+    if mode == ScreeningExamSetting.Mode.OFF:
+        return None
+    return CasePlan(
+        exam_code=exam_code, mode=mode, answers=answers_clean(exam_code=exam_code, answers=answers)
+    )
+
+
+def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCase:
+    """Inside the hold's transaction: open the booking's case, waiting for a report. A first decision from
+    the answers alone runs after commit (no risk factor may need no report at all)."""
+    case = ScreeningCase.objects.create(
+        booking=booking,
+        exam_code=plan.exam_code,
+        mode=plan.mode,
+        answers=plan.answers,
+        status=Status.AWAITING_UPLOAD,
+        created_at=now,
+        updated_at=now,
+    )
+    transaction.on_commit(lambda: decide_enqueue(case_id=case.pk), robust=True)
+    return case
+
+
+def decide_enqueue(*, case_id: int) -> None:
+    from screening import tasks
+
+    tasks.decide_case.delay(case_id)
+
+
+# --- Moving a case -----------------------------------------------------------------------------------------
+
+
+def _sha256_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def audit_sampled() -> bool:
+    """Draw whether an automatic decision goes to the blind audit (``SCREENING_AUDIT_SAMPLE``)."""
+    share = float(getattr(settings, "SCREENING_AUDIT_SAMPLE", 0.03))
+    return secrets.randbelow(1_000_000) < share * 1_000_000
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of a case to apply: the new status and what comes with it."""
+
+    status: str
+    decided_by: str = ""  # "system" or "staff" for approved/declined
+    decision: dict[str, Any] | None = None  # replaces the case's decision JSON when given
+    reason_codes: list[str] | None = None
+    patient_confirmed: bool | None = None
+    reset_confirmation: bool = False
+
+
+def case_transition(
+    *,
+    case: ScreeningCase,
+    change: Transition,
+    run: ScreeningRun | None,
+    actor: User | None,
+    now: datetime,
+    audit_action: str = AuditEvent.Action.SCREENING_DECIDED,
+) -> bool:
+    """Inside a transaction: move ``case`` (as read, at its ``revision``) to ``change.status``.
+
+    Steps: 1. compare-and-set on the revision (a writer that read an older case loses and changes nothing;
+    the caller rolls back); 2. save ``run`` (append-only); 3. an audit row; 4. the booking: approved starts
+    the payment window, declined releases the number, every other status keeps it held; 5. the patient's
+    message, after commit. Returns False when the compare-and-set lost.
+    """
+    fields: dict[str, Any] = {"status": change.status, "revision": F("revision") + 1, "updated_at": now}
+    if change.decision is not None:
+        fields["decision"] = change.decision
+    if change.reason_codes is not None:
+        fields["reason_codes"] = change.reason_codes
+    if change.patient_confirmed is not None:
+        fields["patient_confirmed"] = change.patient_confirmed
+    elif change.reset_confirmation:
+        fields["patient_confirmed"] = None
+    final = change.status in (Status.APPROVED, Status.DECLINED)
+    if final:
+        fields["decided_by"], fields["decided_at"] = change.decided_by, now
+        fields["blind_audit"] = change.decided_by == ScreeningCase.DecidedBy.SYSTEM and audit_sampled()
+    review_due = None
+    if change.status == Status.REVIEW:
+        review_due = now + timedelta(hours=selectors.exam_review_hours(exam_code=case.exam_code))
+        fields["review_due_at"] = review_due
+    # The race: the pipeline, the patient and a reviewer may all move one case at once; the revision makes
+    # the last writer to have read the case the only one whose change lands.
+    if ScreeningCase.objects.filter(pk=case.pk, revision=case.revision).update(**fields) != 1:
+        return False
+    if run is not None:
+        run.save()
+    booking = case.booking
+    audit_record(
+        actor=actor,
+        patient=booking.patient,
+        action=audit_action,
+        fields="screening_case",
+        reason=",".join(change.reason_codes or [])[:300],
+        detail=f"case {case.pk} of booking {booking.pk}: {case.status} -> {change.status}",
+    )
+    from reservations.services import booking as booking_services
+
+    if change.status == Status.APPROVED:
+        booking_services.screening_hold_approved(booking_id=booking.pk, now=now)
+        notify.case_notify(case_id=case.pk, kind="approved")
+    elif change.status == Status.DECLINED:
+        booking_services.screening_hold_release(booking_id=booking.pk, reason=DECLINE_CANCEL_REASON, now=now)
+        notify.case_notify(case_id=case.pk, kind="declined")
+    elif change.status in (Status.PROCESSING, Status.REVIEW, Status.CONFIRM):
+        booking_services.screening_hold_extend(booking_id=booking.pk, now=now)
+        if change.status != Status.PROCESSING and case.status != change.status:
+            notify.case_notify(case_id=case.pk, kind=change.status)
+    elif change.status == Status.AWAITING_UPLOAD and case.status != change.status:
+        notify.case_notify(case_id=case.pk, kind="awaiting_upload")
+    case.refresh_from_db()
+    return True
+
+
+def event_run(
+    *, case: ScreeningCase, step: str, actor: User | None, outputs: dict[str, Any], now: datetime
+) -> ScreeningRun:
+    """An (unsaved) run recording a patient's or a member of staff's step on a case."""
+    payload = {"case": case.pk, "revision": case.revision, "step": step, "outputs": outputs}
+    return ScreeningRun(
+        case=case,
+        step=step,
+        key=f"{step}:{case.pk}:{case.revision}",
+        input_sha256=_sha256_json(payload),
+        outputs=outputs,
+        actor=actor,
+        started_at=now,
+        created_at=now,
+    )
+
+
+# --- The patient -------------------------------------------------------------------------------------------
+
+
+def case_upload_received(*, case: ScreeningCase, now: datetime) -> None:
+    """Inside the upload's transaction: a new report puts an open case back to ``processing`` (the values
+    to confirm change too); a decided case is left alone."""
+    case = ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
+    if case.status not in (Status.AWAITING_UPLOAD, Status.CONFIRM, Status.REVIEW):
+        if case.status == Status.PROCESSING:
+            from reservations.services import booking as booking_services
+
+            booking_services.screening_hold_extend(booking_id=case.booking_id, now=now)
+        return
+    case_transition(
+        case=case, change=Transition(status=Status.PROCESSING, reset_confirmation=True), run=None, actor=None,
+        now=now,
+    )  # fmt: skip
+
+
+def case_confirm(
+    *, account: User, booking_id: int, correct: bool, now: datetime | None = None
+) -> ScreeningCase:
+    """The patient says whether the values read from their report are right.
+
+    Rules: the case is the account's (Http404 otherwise) and waits for this confirmation (ScreeningRefused
+    ``not_confirmable`` otherwise). Yes: the automatic approval stands (the payment window starts). No: the
+    case goes to staff review. Either way the answer is recorded (run and audit row).
+    """
+    now = now or timezone.now()
+    case = selectors.case_for_account(account=account, booking_id=booking_id)
+    with transaction.atomic():
+        case = ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
+        if case.status != Status.CONFIRM:
+            raise ScreeningRefused("not_confirmable", _("There are no values waiting for your confirmation."))
+        if case.booking.status != Booking.Status.HELD:
+            raise ScreeningRefused("booking_closed", _("This appointment is no longer held."))
+        run = event_run(case=case, step=ScreeningRun.Step.CONFIRM, actor=account, now=now,
+                        outputs={"correct": correct, "critical_fields": case.critical_fields})  # fmt: skip
+        if correct:
+            change = Transition(status=Status.APPROVED, decided_by=ScreeningCase.DecidedBy.SYSTEM,
+                                patient_confirmed=True)  # fmt: skip
+        else:
+            change = Transition(status=Status.REVIEW, patient_confirmed=False)
+        if not case_transition(case=case, change=change, run=run, actor=account, now=now,
+                               audit_action=AuditEvent.Action.SCREENING_CONFIRMED):  # fmt: skip
+            raise ScreeningRefused("changed", _("Your screening changed meanwhile. Please reload."))
+    return case
+
+
+def case_review_request(*, account: User, booking_id: int, now: datetime | None = None) -> ScreeningCase:
+    """After an automatic decline, the patient asks for a person to look at their case.
+
+    Rules: the case is the account's (Http404 otherwise) and was declined automatically (a reviewer's
+    decline is final: ``not_reviewable``). The released number is held again if it is still free (else the
+    refusal says so: ``full``, and the patient may join the waitlist or book another time); the case goes
+    to staff review.
+    """
+    from reservations.services import booking as booking_services
+
+    now = now or timezone.now()
+    case = selectors.case_for_account(account=account, booking_id=booking_id)
+    with transaction.atomic():
+        case = ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
+        if case.status != Status.DECLINED or case.decided_by != ScreeningCase.DecidedBy.SYSTEM:
+            raise ScreeningRefused(
+                "not_reviewable", _("Only an automatic decision can be sent to a manual review.")
+            )
+        try:
+            booking_services.screening_hold_reopen(booking_id=case.booking_id, now=now)
+        except booking_services.BookingRefused as exc:
+            raise ScreeningRefused(exc.code, exc.message) from None
+        run = event_run(case=case, step=ScreeningRun.Step.CONFIRM, actor=account, now=now,
+                        outputs={"review_requested": True})  # fmt: skip
+        if not case_transition(case=case, change=Transition(status=Status.REVIEW),
+                               run=run, actor=account, now=now):  # fmt: skip
+            raise ScreeningRefused("changed", _("Your screening changed meanwhile. Please reload."))
+    return case

@@ -1,0 +1,454 @@
+"""Screening cases and the held number: opened at hold time, paid for only once approved, released on decline.
+
+The pipeline's reading step is replaced by a stored extraction here (OCR is tested in test_tasks and
+test_commands); everything after it (scores, rules, decision, case, booking, messages) is the real thing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.http import Http404
+from django.utils import timezone
+
+from hospital.celery import app as celery_app
+from medcard.models import AuditEvent, User
+from reservations import notifications
+from reservations import services as reservations
+from reservations.models import Booking, Session, Slot
+from reservations.services.booking import booking_payment_check
+from screening import selectors, services
+from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun, Upload
+from screening.pipeline.types import Analyte, Extraction, Field, TextResult, to_json
+from screening.services import pipeline
+from tests import factories
+
+NO = {
+    "diabetes": False,
+    "kidney_disease": False,
+    "metformin": False,
+    "hypertension_medication": False,
+    "dialysis": False,
+    "possible_pregnancy": False,
+    "prior_contrast_reaction": False,
+}
+RISK = {**NO, "diabetes": True}
+
+
+@pytest.fixture(autouse=True)
+def _eager_tasks_and_empty_outbox() -> Iterator[None]:
+    """Tasks run in the test's process when enqueued; each test starts with an empty sandbox outbox."""
+    eager, propagates = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
+    notifications.outbox.clear()
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = eager, propagates
+    notifications.outbox.clear()
+
+
+def screened_session(
+    *, mode: str = "live", fee: str = "50.00", capacity: int = 2, exam: str = "ct_contrast"
+) -> Session:
+    """An open session tomorrow whose clinic type is the screened exam ``exam`` in ``mode``."""
+    session = factories.clinic_session(capacity=capacity, fee=fee)
+    clinic_type = session.clinic_type
+    clinic_type.screening_exam = exam
+    clinic_type.save(update_fields=["screening_exam"])
+    ScreeningExamSetting.objects.update_or_create(exam_code=exam, defaults={"mode": mode, "review_hours": 4})
+    return session
+
+
+def hold(account: User, session: Session, answers: dict[str, Any] | None = None, **kwargs: Any) -> Booking:
+    return reservations.hold_create(
+        account=account,
+        patient_id=factories.verified_patient_of(account).pk,
+        slot_id=session.slots.get().pk,
+        answers=answers,
+        **kwargs,
+    )
+
+
+def renal_report(
+    *,
+    creatinine: float = 88.0,
+    collected: dt.date = dt.date(2026, 11, 20),
+    name: str = "王小明",
+    score: float = 0.99,
+) -> Extraction:
+    """The extraction of a renal report as the reader would give it: creatinine in µmol/L, the date, the
+    patient's name, sex and age."""
+    return Extraction(
+        analytes=(
+            Analyte(
+                code="creatinine",
+                loinc="2160-0",
+                name_en="Creatinine",
+                name_zh="肌酐",
+                raw_name="肌酐",
+                value=creatinine,
+                value_raw=f"{creatinine:g}",
+                unit="umol/L",
+                unit_raw="μmol/L",
+                value_canonical=creatinine,
+                unit_canonical="umol/L",
+                ref_low=57.0,
+                ref_high=111.0,
+                ref_raw="57-111",
+                score=score,
+            ),
+        ),
+        collected_on=Field(collected, collected.isoformat(), score),
+        reported_on=Field(collected, collected.isoformat(), score),
+        patient_name=Field(name, name, score),
+        patient_sex=Field("M", "男", score),
+        patient_age=Field(46, "46岁", score),
+        report_type="renal_function",
+        parser_version="test",
+    )
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Extraction]:
+    """Replace reading a file (OCR) by a stored extraction, per upload SHA-256 (default: the renal report)."""
+    by_sha: dict[str, Extraction] = {}
+
+    def fake_read(upload: Upload) -> tuple[str, dict[str, Any], dict[str, Any], str]:
+        extraction = by_sha.get(upload.sha256, renal_report())
+        text = TextResult(pages=(), engine={"name": "test"})
+        scores = pipeline.Scores(
+            document=(0.99, 0.99),
+            fields={k: 0.99 for k in ("analyte:creatinine", "collected_on", "reported_on", "patient_name",
+                                      "patient_sex", "patient_age")},
+            source="reader", models={},
+        )  # fmt: skip
+        outputs = {"extraction": to_json(extraction), "scores": scores.to_json(), "text": to_json(text)}
+        return "ok", outputs, {"name": "test"}, ""
+
+    monkeypatch.setattr(pipeline, "_read", fake_read)
+    return by_sha
+
+
+def send_report(
+    account: User, booking: Booking, capture: Callable[..., Any], data: bytes | None = None
+) -> Upload:
+    """Upload a file and run its chain (read, decide) as the worker would after commit."""
+    from tests.screening import samples
+
+    with capture(execute=True):
+        return services.upload_accept(
+            account=account, booking_id=booking.pk, filename="r.jpg", data=data or samples.jpeg()
+        )
+
+
+def case_of(booking: Booking) -> ScreeningCase:
+    return ScreeningCase.objects.get(booking=booking)
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+# --- Opening a case ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_hold_on_a_screened_session_opens_a_case_and_payment_is_refused(
+    patient: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    session = screened_session()
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, RISK)
+    case = case_of(booking)
+    assert (booking.status, case.status, case.exam_code, case.mode) == (
+        "held",
+        "awaiting_upload",
+        "ct_contrast",
+        "live",
+    )
+    assert case.answers == RISK
+    assert case.reason_codes == ["missing_renal_function"]  # what the patient is asked to send
+    # The hold waits for the report (24 h by default, bounded by the slice's cut-off), not 15 minutes.
+    assert booking.hold_expires_at is not None and booking.hold_expires_at > timezone.now() + timedelta(
+        hours=1
+    )
+    with pytest.raises(reservations.BookingRefused) as refused:
+        reservations.payment_start(account=patient, booking_id=booking.pk, channel="wechatpay")
+    assert refused.value.code == "screening_pending"
+    assert "send your test report" in refused.value.message
+
+
+@pytest.mark.django_db
+def test_answers_must_cover_the_exams_questions_and_nothing_else(patient: User) -> None:
+    session = screened_session()
+    with pytest.raises(reservations.BookingRefused) as missing:
+        hold(patient, session, {"diabetes": False})
+    assert missing.value.code == "screening_answers" and "kidney_disease" in missing.value.message
+    with pytest.raises(reservations.BookingRefused) as unknown:
+        hold(patient, session, {**NO, "smoker": True})
+    assert unknown.value.code == "screening_answers" and "smoker" in unknown.value.message
+    with pytest.raises(reservations.BookingRefused):
+        hold(patient, session, {**NO, "diabetes": "perhaps"})
+    assert not Booking.objects.exists() and session.slots.get().taken == 0
+
+
+@pytest.mark.django_db
+def test_an_unscreened_or_switched_off_session_books_as_before(patient: User) -> None:
+    session = screened_session(mode="off")
+    booking = hold(patient, session, {"anything": True})  # answers are ignored when nothing is screened
+    assert booking.status == "held" and not ScreeningCase.objects.exists()
+    booking_payment_check(booking=booking)  # no refusal
+
+
+@pytest.mark.django_db
+def test_without_a_risk_factor_the_case_is_approved_at_once_and_the_payment_window_starts(
+    patient: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    session = screened_session()
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, NO)
+    booking.refresh_from_db()
+    case = case_of(booking)
+    assert (case.status, case.decided_by) == ("approved", "system")
+    assert booking.hold_expires_at is not None
+    assert booking.hold_expires_at <= timezone.now() + timedelta(minutes=15)
+    booking_payment_check(booking=booking)
+    assert [m.kind for m in notifications.sandbox_messages(channel="sms")] == ["screening_approved"]
+
+
+# --- Reports, confirmation, decline, review ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_good_report_asks_the_patient_to_confirm_then_approves(
+    patient: User, reads: dict[str, Extraction], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    session = screened_session()
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, RISK)
+    send_report(patient, booking, django_capture_on_commit_callbacks)
+    case = case_of(booking)
+    assert case.status == "confirm"
+    assert [f["name"] for f in case.critical_fields] == [
+        "creatinine",
+        "egfr_recomputed",
+    ] or case.critical_fields
+    with pytest.raises(reservations.BookingRefused):
+        booking_payment_check(booking=booking)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_confirm(account=patient, booking_id=booking.pk, correct=True)
+    case.refresh_from_db()
+    booking.refresh_from_db()
+    assert (case.status, case.patient_confirmed) == ("approved", True)
+    assert booking.hold_expires_at is not None and booking.hold_expires_at <= timezone.now() + timedelta(
+        minutes=15
+    )
+    booking_payment_check(booking=booking)
+    assert AuditEvent.objects.filter(action="screening_confirmed", patient=booking.patient).exists()
+    steps = list(ScreeningRun.objects.filter(case=case).values_list("step", "status"))
+    assert [s for s, _ in steps] == ["decide", "extract", "decide", "confirm"]
+
+
+@pytest.mark.django_db
+def test_a_patient_who_says_the_values_are_wrong_goes_to_review(
+    patient: User, reads: dict[str, Extraction], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    session = screened_session()
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, RISK)
+    send_report(patient, booking, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_confirm(account=patient, booking_id=booking.pk, correct=False)
+    case = case_of(booking)
+    booking.refresh_from_db()
+    assert (case.status, case.patient_confirmed, booking.status) == ("review", False, "held")
+    assert case.review_due_at is not None
+    assert "screening_review" in [m.kind for m in notifications.sandbox_messages(channel="sms")]
+    with pytest.raises(reservations.BookingRefused) as refused:
+        booking_payment_check(booking=booking)
+    assert "reviewing" in refused.value.message
+
+
+@pytest.mark.django_db
+def test_an_expired_result_declines_and_releases_the_number_with_the_reason(
+    patient: User, reads: dict[str, Extraction], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    from tests.screening import samples
+
+    session = screened_session(capacity=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, RISK)
+    data = samples.jpeg(size=(70, 50))
+    import hashlib
+
+    reads[hashlib.sha256(data).hexdigest()] = renal_report(collected=dt.date(2026, 8, 1))
+    send_report(patient, booking, django_capture_on_commit_callbacks, data=data)
+    case = case_of(booking)
+    booking.refresh_from_db()
+    assert (case.status, case.decided_by) == ("declined", "system")
+    assert "result_expired" in case.reason_codes
+    assert (booking.status, booking.cancel_reason) == ("cancelled", "screening_declined")
+    assert Slot.objects.get(pk=booking.slot_id).taken == 0  # the number is back
+    (declined,) = notifications.sandbox_messages(kind="screening_declined", channel="sms")
+    assert "Upload" in declined.text or "上传" in declined.text or declined.text
+
+
+@pytest.mark.django_db
+def test_a_manual_review_after_a_decline_holds_the_number_again_while_it_is_free(
+    patient: User,
+    outsider: User,
+    reads: dict[str, Extraction],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    session = screened_session(capacity=1)
+    reads_all_expired = renal_report(collected=dt.date(2026, 8, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, RISK)
+    from tests.screening import samples
+
+    data = samples.jpeg(size=(71, 50))
+    import hashlib
+
+    reads[hashlib.sha256(data).hexdigest()] = reads_all_expired
+    send_report(patient, booking, django_capture_on_commit_callbacks, data=data)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_review_request(account=patient, booking_id=booking.pk)
+    booking.refresh_from_db()
+    case = case_of(booking)
+    assert (booking.status, case.status) == ("held", "review")
+    assert Slot.objects.get(pk=booking.slot_id).taken == 1
+    with pytest.raises(services.ScreeningRefused):  # once is enough: it is not declined any more
+        services.case_review_request(account=patient, booking_id=booking.pk)
+
+
+@pytest.mark.django_db
+def test_a_manual_review_is_refused_when_the_number_went_to_someone_else(
+    patient: User,
+    outsider: User,
+    reads: dict[str, Extraction],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    from tests.screening import samples
+
+    session = screened_session(capacity=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, RISK)
+    data = samples.jpeg(size=(72, 50))
+    import hashlib
+
+    reads[hashlib.sha256(data).hexdigest()] = renal_report(collected=dt.date(2026, 8, 1))
+    send_report(patient, booking, django_capture_on_commit_callbacks, data=data)
+    hold(outsider, session, RISK)  # takes the released number
+    with pytest.raises(services.ScreeningRefused) as refused:
+        services.case_review_request(account=patient, booking_id=booking.pk)
+    assert refused.value.code == "full"
+    assert case_of(booking).status == "declined"
+
+
+@pytest.mark.django_db
+def test_in_shadow_mode_every_case_goes_to_staff_with_the_would_be_decision_logged(
+    patient: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    session = screened_session(mode="shadow")
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, NO)
+    case = case_of(booking)
+    assert case.status == "review"
+    assert (case.decision["outcome"], case.decision["mode"]) == ("approve", "shadow")
+    run = ScreeningRun.objects.get(case=case, step="decide")
+    assert run.outputs["decision"]["outcome"] == "approve" and run.rules_version == "ct_contrast@1.0.0"
+    with pytest.raises(reservations.BookingRefused):
+        booking_payment_check(booking=booking)
+
+
+@pytest.mark.django_db
+def test_a_free_screened_session_is_booked_when_approved(
+    patient: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    session = screened_session(fee="0.00")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        booking = hold(patient, session, NO)
+    assert callbacks  # the first decision was queued after commit
+    booking.refresh_from_db()
+    assert (booking.status, booking.hold_expires_at, case_of(booking).status) == ("booked", None, "approved")
+    assert booking.payments.get().channel == "free"
+
+
+@pytest.mark.django_db
+def test_a_hold_without_a_report_lapses_after_the_upload_window(
+    patient: User,
+    settings,
+    django_capture_on_commit_callbacks: Callable[..., Any],  # type: ignore[no-untyped-def]
+) -> None:
+    settings.SCREENING_UPLOAD_HOURS = 2
+    session = screened_session()
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, session, RISK)
+    assert (
+        reservations.holds_expire_due(now=timezone.now() + timedelta(minutes=30)) == 0
+    )  # not the 15 minutes
+    assert reservations.holds_expire_due(now=timezone.now() + timedelta(hours=2, minutes=1)) == 1
+    booking.refresh_from_db()
+    assert booking.status == "expired" and Slot.objects.get(pk=booking.slot_id).taken == 0
+
+
+@pytest.mark.django_db
+def test_a_screened_number_cannot_be_moved(patient: User) -> None:
+    session = screened_session(capacity=2)
+    booking = hold(patient, session, RISK)
+    other = factories.clinic_session(capacity=2, fee="50.00", hour=14)
+    with pytest.raises(reservations.BookingRefused) as refused:
+        reservations.booking_reschedule(
+            account=patient, booking_id=booking.pk, new_slot_id=other.slots.get().pk
+        )
+    assert refused.value.code == "screened_not_movable"
+
+
+# --- Who may see and change a case -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_outsider_gets_404_from_every_case_service_and_selector(
+    patient: User, outsider: User, desk: User
+) -> None:
+    booking = hold(patient, screened_session(), RISK)
+    case = case_of(booking)
+    with pytest.raises(Http404):
+        selectors.case_for_account(account=outsider, booking_id=booking.pk)
+    with pytest.raises(Http404):
+        services.case_confirm(account=outsider, booking_id=booking.pk, correct=True)
+    with pytest.raises(Http404):
+        services.case_review_request(account=outsider, booking_id=booking.pk)
+    with pytest.raises(Http404):
+        selectors.case_for_staff(staff=outsider, case_id=case.pk)
+    with pytest.raises(Http404):
+        selectors.review_queue(staff=patient)
+    with pytest.raises(Http404):
+        services.review_decide(staff=patient, case=case, decision="approve", reason="fine")
+    assert selectors.case_for_account(account=patient, booking_id=booking.pk) == case
+    assert selectors.case_for_staff(staff=desk, case_id=case.pk) == case
+
+
+@pytest.mark.django_db
+def test_the_case_api_shows_the_status_and_hides_it_from_outsiders(
+    patient: User, outsider: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    from django.test import Client
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, screened_session(), RISK)
+    client = Client()
+    client.force_login(patient)
+    url = f"/api/v1/bookings/{booking.pk}/screening/"
+    body = client.get(url, HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["status"] == "awaiting_upload" and body["reasons"][0]["code"] == "missing_renal_function"
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+    assert (
+        client.post(url + "confirm/", {"correct": True}, content_type="application/json").status_code == 404
+    )
+    assert client.post(url + "review-request/").status_code == 404
