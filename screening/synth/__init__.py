@@ -1,7 +1,8 @@
 """Generated Chinese lab reports with known truth, for tests, the OCR benchmark and model training.
 
 Pure Python (Pillow, numpy, reportlab): no Django, no real patient data. ``make_spec`` draws the truth from a
-seed, ``render`` draws it as a clean page, a scan or a phone photo, ``render_pdf`` as a digital PDF.
+seed, ``render`` draws it as a clean page, a scan or a phone photo, ``render_pdf`` as a digital PDF;
+``make_negative`` gives uploads that are not a readable report. ``python -m screening.synth`` writes a set.
 
 >>> spec = make_spec(1, "coagulation")
 >>> spec.report_type, spec.codes[:2]
@@ -10,6 +11,8 @@ seed, ``render`` draws it as a clean page, a scan or a phone photo, ``render_pdf
 
 from .analytes import ANALYTE_CODES, ANALYTES, EXTRA_CODES, ckd_epi_2009, ckd_epi_2021, mdrd_china
 from .fonts import FontNotFoundError, available_font_keys
+from .negatives import NEGATIVE_KINDS, make_negative
+from .pdf import render_pdf
 from .render import PAGE_SIZE_PX, VARIANTS, render, render_bytes
 from .spec import DEFAULT_TODAY, LAYOUTS, egfr_expected, make_spec
 from .truth import REPORT_TYPES, ReportSpec, RowTruth
@@ -20,6 +23,7 @@ __all__ = [
     "DEFAULT_TODAY",
     "EXTRA_CODES",
     "LAYOUTS",
+    "NEGATIVE_KINDS",
     "PAGE_SIZE_PX",
     "REPORT_TYPES",
     "VARIANTS",
@@ -30,8 +34,10 @@ __all__ = [
     "ckd_epi_2009",
     "ckd_epi_2021",
     "egfr_expected",
+    "make_negative",
     "make_spec",
     "mdrd_china",
     "render",
     "render_bytes",
+    "render_pdf",
 ]

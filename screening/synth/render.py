@@ -154,8 +154,16 @@ def _render_grid(page: PageLike) -> None:
     page.text(730, y, f"接收时间：{fields['接收时间']}", 32)
     y += 66
     page.hline(left, right, y, 3)
-    cols = (("序号", left, 75), ("项目名称", 190, 390), ("英文缩写", 585, 165), ("结果", 755, 150))
-    cols += (("提示", 910, 80), ("单位", 995, 275), ("参考区间", 1280, 264))
+    # A wide gutter before 参考区间: OCR merges "mL/min/1.73m²" and ">=90" into one box when they touch.
+    cols = (
+        ("序号", left, 75),
+        ("项目名称", 190, 390),
+        ("英文缩写", 585, 165),
+        ("结果", 755, 150),
+        ("提示", 910, 80),
+        ("单位", 995, 290),
+        ("参考区间", 1305, 239),
+    )
     y += 14
     for title, x, _ in cols:
         page.text(x, y, title, 32, bold=True)
@@ -173,7 +181,7 @@ def _render_grid(page: PageLike) -> None:
             row.ref_text,
         )
         for (_, x, width), cell in zip(cols, cells, strict=True):
-            page.text(x, y, cell, 34, width=width - 24)
+            page.text(x, y, cell, 34, width=width - 50)
         y += 64
     y += 10
     page.hline(left, right, y, 3)
@@ -313,7 +321,7 @@ def render_clean(spec: ReportSpec) -> Image.Image:
     return page.image
 
 
-def _jpeg(image: Image.Image, quality: int) -> bytes:
+def jpeg_bytes(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
@@ -331,14 +339,15 @@ def _perspective_coefficients(
     return tuple(float(c) for c in np.linalg.solve(np.array(matrix), np.array(rhs)))
 
 
-def _scan(clean: Image.Image, rng: np.random.Generator) -> Image.Image:
+def scan_effect(clean: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A flatbed scan of a printed page (before JPEG): grayscale, ±1.2° skew, blur 0.5."""
     gray = clean.convert("L")
     angle = rng.uniform(-1.2, 1.2)
     skewed = gray.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=255)
     return skewed.filter(ImageFilter.GaussianBlur(0.5))
 
 
-def _desk(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+def desk_image(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     """A wood- or grey-toned surface with a soft gradient (drawn 32 rows high, then stretched)."""
     base = np.array(rng.choice([(120, 90, 60), (150, 120, 85), (95, 95, 100), (60, 55, 50), (170, 160, 150)]))
     w, h = size
@@ -348,7 +357,8 @@ def _desk(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(pixels).resize((w, h), Image.Resampling.BILINEAR)
 
 
-def _photo(clean: Image.Image, rng: np.random.Generator) -> Image.Image:
+def photo_effect(clean: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A phone photo of a printed page lying on a desk (before JPEG), ×0.8 the page's size."""
     w, h = clean.size
     # 1. Slightly tinted paper, seen from a little further away, on a desk.
     warmth = rng.uniform(0, 14)
@@ -357,7 +367,7 @@ def _photo(clean: Image.Image, rng: np.random.Generator) -> Image.Image:
     paper = Image.composite(clean, Image.new("RGB", clean.size, tint), ink)
     scale = rng.uniform(0.86, 0.94)
     small = paper.resize((int(w * scale), int(h * scale)), Image.Resampling.BILINEAR)
-    canvas = _desk(rng, (w, h))
+    canvas = desk_image(rng, (w, h))
     offset = (
         int((w - small.width) / 2 + rng.uniform(-20, 20)),
         int((h - small.height) / 2 + rng.uniform(-20, 20)),
@@ -388,7 +398,8 @@ def _photo(clean: Image.Image, rng: np.random.Generator) -> Image.Image:
     # 4. Uneven light (vignette plus a directional gradient) and sensor noise σ 7.
     # The light field is smooth: compute it on a coarse grid and let Pillow enlarge it.
     cw, ch = canvas.size
-    yy, xx = np.mgrid[0:1:64j, 0:1:48j].astype(np.float32)
+    yy, xx = (np.linspace(0, 1, n, dtype=np.float32) for n in (64, 48))
+    yy, xx = yy[:, None], xx[None, :]
     r2 = ((xx - 0.5) / 0.5) ** 2 + ((yy - 0.5) / 0.5) ** 2
     direction = rng.uniform(0, 2 * math.pi)
     gradient = (np.cos(direction) * (xx - 0.5) + np.sin(direction) * (yy - 0.5)) * rng.uniform(0.1, 0.25)
@@ -413,8 +424,8 @@ def render_bytes(spec: ReportSpec, variant: Variant = "clean") -> tuple[bytes, s
         clean.save(buffer, format="PNG")
         return buffer.getvalue(), "png"
     rng = np.random.default_rng([spec.seed, _VARIANT_STREAM[variant]])
-    degraded = _scan(clean, rng) if variant == "scan" else _photo(clean, rng)
-    return _jpeg(degraded, _JPEG_QUALITY[variant]), "jpg"
+    degraded = scan_effect(clean, rng) if variant == "scan" else photo_effect(clean, rng)
+    return jpeg_bytes(degraded, _JPEG_QUALITY[variant]), "jpg"
 
 
 def render(spec: ReportSpec, variant: Variant = "clean") -> Image.Image:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader
@@ -24,7 +25,9 @@ from screening.synth import (
     render,
     render_bytes,
 )
+from screening.synth.__main__ import main as cli_main
 from screening.synth.fixtures import renal_70m_spec
+from screening.synth.negatives import NEGATIVE_KINDS, make_negative
 from screening.synth.pdf import render_pdf
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -196,3 +199,63 @@ def test_the_committed_fixtures_are_small_and_match_their_truth() -> None:
         assert (FIXTURES / name).stat().st_size <= 400_000
     text = PdfReader(FIXTURES / "renal-70m.pdf").pages[0].extract_text(extraction_mode="layout")
     assert all(row.value_text in text for row in spec.rows)
+
+
+@pytest.mark.parametrize("kind", NEGATIVE_KINDS)
+def test_each_negative_kind_comes_with_its_label_and_is_reproducible(kind: str) -> None:
+    image, label = make_negative(3, kind)
+    assert label == kind
+    assert min(image.size) >= 100
+    assert image.tobytes() == make_negative(3, kind)[0].tobytes()
+
+
+def test_an_unreadable_negative_is_tiny_dark_or_out_of_focus() -> None:
+    def edge_contrast(image: Image.Image) -> float:
+        # The strongest neighbour differences: text edges give 40+, sensor noise alone stays near 10.
+        gray = np.asarray(image.convert("L").reduce(2), dtype=np.float32)
+        return float(np.percentile(np.abs(np.diff(gray, axis=1)), 99))
+
+    assert edge_contrast(render(make_spec(0), "photo")) > 30
+    for seed in range(6):
+        image, _ = make_negative(seed, "unreadable")
+        tiny = max(image.size) < 400
+        dark = np.asarray(image.convert("L")).mean() < 40
+        assert tiny or dark or edge_contrast(image) < 20, seed
+
+
+def test_the_command_line_writes_the_files_and_one_truth_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        str(tmp_path),
+        "--count",
+        "2",
+        "--variants",
+        "clean,scan",
+        "--pdf",
+        "--negatives",
+        "2",
+        "--seed",
+        "5",
+    ]
+    assert cli_main(args) == 0
+    entries = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+    assert [entry["id"] for entry in entries] == ["r0001", "r0002", "n0001", "n0002"]
+    first = entries[0]
+    assert first["files"] == {
+        "clean": "r0001-clean.png",
+        "scan": "r0001-scan.jpg",
+        "pdf": "r0001-pdf.pdf",
+        "pdf_image": "r0001-pdf_image.pdf",
+    }
+    assert ReportSpec.from_json(first) == make_spec(5, REPORT_TYPES[0], layout=LAYOUTS[0])
+    assert entries[3] == {
+        "id": "n0002",
+        "files": {"image": "n0002-other_document.jpg"},
+        "report_type": "not_a_report",
+        "kind": "other_document",
+    }
+    for entry in entries:
+        for name in entry["files"].values():
+            assert (tmp_path / name).stat().st_size > 1000
+    assert "4 entries, 10 files" in capsys.readouterr().out
