@@ -94,7 +94,11 @@ FIELD_FEATURES: Final[tuple[str, ...]] = (
     "flag_inconsistent",  # flag disagrees with the reference range (H below high, none above high, ...)
     "unit_recognised",
     "canonical_known",  # a conversion to the canonical unit was known
-    "box_width_share",  # box width / page width: the name-to-value span when the box covers the row
+    # Geometry. The extraction keeps the box of the value only (not of the analyte's name), so the
+    # name-to-value distance is approximated by where the value sits across the page: in a table the result
+    # column has a steady position, and a value taken from the wrong cell (the range, the next row) does not.
+    "value_x_share",  # left edge of the value box / page width
+    "box_width_share",  # value box width / page width (a value glued to its neighbours is wide)
     "box_height_ratio",  # box height / the page's median line height (merged rows are tall)
     "page_mean_score",
     "page_p10_score",
@@ -418,6 +422,7 @@ def field_features(key: str, extraction: Extraction, page_stats: Mapping[str, fl
     width = page_stats.get("width_px", quality.get("width_px", 0.0))
     line_h = page_stats.get("median_line_height_px", quality.get("median_line_height_px", 0.0))
     box = found.box
+    values["value_x_share"] = _ratio_f(box.x0, width) if box is not None else 0.0
     values["box_width_share"] = _ratio_f(box.x1 - box.x0, width) if box is not None else 0.0
     values["box_height_ratio"] = _ratio_f(box.y1 - box.y0, line_h) if box is not None else 0.0
     values["page_mean_score"] = page_stats.get("mean_score", quality.get("mean_score", found.score))

@@ -141,9 +141,9 @@ def _describe(model: Model) -> str:
         "logistic": "StandardScaler + LogisticRegression (L2, C=1)",
         "hgb": "HistGradientBoostingClassifier (depth 3)",
     }[model.estimator]
-    targets = "two classifiers (`is_lab_report`, `is_legible`), each" if model.task == "doctype" else "one"
+    targets = "Two classifiers (`is_lab_report`, `is_legible`), each" if model.task == "doctype" else "One"
     return (
-        f"{targets} a {kind} inside `CalibratedClassifierCV` (sigmoid below 1,000 labels, isotonic above; "
+        f"{targets} {kind} inside `CalibratedClassifierCV` (sigmoid below 1,000 labels, isotonic above; "
         f"stratified 5-fold, random_state={model.random_state})."
     )
 
