@@ -16,6 +16,16 @@ Protocol facts used here, checked against the official SDK (alipay/alipay-sdk-py
 - ``trade_status``: WAIT_BUYER_PAY, TRADE_CLOSED (unpaid and closed, or fully refunded), TRADE_SUCCESS,
   TRADE_FINISHED; only the last two mean paid. Refunds repeat safely with the same ``out_request_no``
   (answered with ``fund_change`` N).
+- Refund query: ``alipay.trade.fastpay.refund.query`` with ``out_trade_no`` and ``out_request_no``;
+  ``refund_status`` REFUND_SUCCESS means refunded, and an answer without it means Alipay did not receive
+  the refund or it did not succeed (so the idempotent refund call is repeated). A refund is settled by the
+  synchronous answer of ``alipay.trade.refund``: Alipay sends no separate refund notification (at most a
+  ``trade_status_sync`` about the trade, which our payment notify view takes as "not a payment"). Neither
+  fact is in reference/booking.md; both are from the open-platform API pages of the two methods
+  (unverified here), so the follow-up task asks rather than waits.
+- Bill: ``alipay.data.dataservice.bill.downloadurl.query`` (``bill_type`` trade, ``bill_date``
+  YYYY-MM-DD) → ``bill_download_url``, a short-lived unsigned link to a ZIP of GBK CSV files (see
+  ``bills``). A day not yet available answers ``isp.bill_not_exist``.
 - Notification (reference booking.md §5.2): form-encoded POST; drop ``sign`` and ``sign_type``, sort the
   rest, join ``k=v`` with ``&`` and verify RSA2 with the Alipay public key; then check ``app_id`` and
   ``seller_id``; answer exactly ``success`` (7 characters), otherwise Alipay retries (4m 10m 10m 1h 2h 6h
@@ -27,7 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
@@ -36,6 +46,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from reservations.payments.base import (
+    BillRow,
     Channel,
     ForgedNotification,
     GatewayError,
@@ -45,6 +56,7 @@ from reservations.payments.base import (
     Notification,
     OrderPaid,
     PaymentIntent,
+    RefundNotification,
     RefundResult,
     Transport,
     fen_to_yuan,
@@ -53,6 +65,7 @@ from reservations.payments.base import (
     urllib_transport,
     yuan_to_fen,
 )
+from reservations.payments.bills import parse_alipay_bill_zip
 from reservations.payments.keys import AlipayConfig
 
 logger = logging.getLogger(__name__)
@@ -251,10 +264,18 @@ class AlipayGateway:
         raise GatewayRejected(str(response.get("sub_code")), str(response.get("sub_msg", "")))
 
     def refund(
-        self, *, order_no: str, refund_no: str, amount_fen: int, total_fen: int, reason: str
+        self,
+        *,
+        order_no: str,
+        refund_no: str,
+        amount_fen: int,
+        total_fen: int,
+        reason: str,
+        notify_url: str = "",
     ) -> RefundResult:
         """Refund ``amount_fen``; idempotent by ``refund_no`` (Alipay's ``out_request_no``). Alipay settles
-        refunds synchronously: success or a business refusal (``state="failed"``)."""
+        refunds synchronously: success or a business refusal (``state="failed"``). ``notify_url`` is
+        ignored: Alipay has no refund notification (see the module docstring)."""
         biz = {
             "out_trade_no": order_no,
             "refund_amount": fen_to_yuan(amount_fen),
@@ -269,6 +290,48 @@ class AlipayGateway:
             "alipay refund refused", extra={"refund_no": refund_no, "code": response.get("sub_code")}
         )
         return RefundResult(refund_no=refund_no, state="failed", amount_fen=amount_fen)
+
+    def refund_query(self, *, order_no: str, refund_no: str) -> RefundResult:
+        """The state of a refund: ``success``, or ``unknown`` when Alipay did not receive it or it did not
+        succeed (repeat the refund call: it is idempotent by ``out_request_no``)."""
+        response = self._call(
+            "alipay.trade.fastpay.refund.query", {"out_trade_no": order_no, "out_request_no": refund_no}
+        )
+        if response.get("code") != "10000":
+            if response.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
+                return RefundResult(refund_no=refund_no, state="unknown", amount_fen=0)
+            raise GatewayRejected(str(response.get("sub_code")), str(response.get("sub_msg", "")))
+        if response.get("refund_status") != "REFUND_SUCCESS":
+            return RefundResult(refund_no=refund_no, state="unknown", amount_fen=0)
+        if response.get("out_request_no") != refund_no or response.get("out_trade_no") != order_no:
+            raise GatewayError("Alipay answered about another refund")
+        try:
+            amount_fen = yuan_to_fen(str(response.get("refund_amount") or "0"))
+        except ValueError:
+            raise GatewayError("Alipay answered a malformed refund_amount") from None
+        return RefundResult(refund_no=refund_no, state="success", amount_fen=amount_fen)
+
+    def download_bill(self, *, day: date) -> list[BillRow]:
+        """The day's trade bill (业务明细). :class:`GatewayError` while it is not available yet,
+        :class:`BillRejected` when the ZIP or its CSV is unreadable or inconsistent."""
+        response = self._call(
+            "alipay.data.dataservice.bill.downloadurl.query",
+            {"bill_type": "trade", "bill_date": day.isoformat()},
+        )
+        if response.get("code") != "10000" or not response.get("bill_download_url"):
+            if response.get("sub_code") == "isp.bill_not_exist":
+                raise GatewayError("Alipay: the bill is not available yet (isp.bill_not_exist)")
+            raise GatewayRejected(str(response.get("sub_code")), str(response.get("sub_msg", "")))
+        # An unsigned, short-lived link (no credentials travel with it); the ZIP's own totals are checked.
+        status, _headers, content = self.transport("GET", str(response["bill_download_url"]), {}, b"")
+        if status != 200:
+            raise GatewayError(f"Alipay answered HTTP {status} to the bill download")
+        return parse_alipay_bill_zip(content)
+
+    def parse_refund_notification(self, *, headers: Mapping[str, str], body: bytes) -> RefundNotification:
+        """Alipay sends no refund notifications: a refund's outcome is the refund call's own answer."""
+        logger.warning("alipay refund notification refused: Alipay sends none")
+        raise ForgedNotification("Alipay sends no refund notifications")
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify an asynchronous notification; raise :class:`ForgedNotification` otherwise."""

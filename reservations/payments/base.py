@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Protocol
@@ -66,8 +66,44 @@ class GatewayOrder:
 @dataclass(frozen=True)
 class RefundResult:
     refund_no: str
-    state: str  # "processing" | "success" | "failed"
+    # "processing" | "success" | "failed"; from ``refund_query`` also "unknown": the provider has no such
+    # refund (the request never reached it), so asking for it again is safe and needed.
+    state: str
     amount_fen: int
+
+
+@dataclass(frozen=True)
+class RefundNotification:
+    """A verified refund outcome pushed by the provider (WeChat Pay REFUND.* events)."""
+
+    channel: str
+    order_no: str
+    refund_no: str
+    refund_id: str
+    state: str  # "success" | "failed" | "processing"
+    refund_fen: int
+    total_fen: int
+    merchant_id: str
+    raw_id: str
+
+
+class BillRowKind(StrEnum):
+    PAYMENT = "payment"
+    REFUND = "refund"
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """One line of a provider's daily bill: a payment taken that day, or a refund made that day.
+
+    ``amount_fen`` is what the line moved: the order's paid amount, or the refunded amount."""
+
+    kind: BillRowKind
+    order_no: str
+    transaction_id: str
+    amount_fen: int
+    refund_no: str = ""
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +149,15 @@ class ForgedNotification(Exception):
         self.reason = reason
 
 
+class BillRejected(Exception):
+    """The provider's bill failed an integrity check (hash, its own totals) or could not be read; nothing
+    in it may be used. ``reason`` is safe to log and to show staff."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class NotificationRejected(Exception):
     """Raised by the reservations domain for a genuine notification it cannot accept (unknown order,
     wrong amount); the notify view answers failure so the provider retries and operators are alerted."""
@@ -141,10 +186,23 @@ class Gateway(Protocol):
     def close(self, *, order_no: str) -> None: ...
 
     def refund(
-        self, *, order_no: str, refund_no: str, amount_fen: int, total_fen: int, reason: str
+        self,
+        *,
+        order_no: str,
+        refund_no: str,
+        amount_fen: int,
+        total_fen: int,
+        reason: str,
+        notify_url: str = "",
     ) -> RefundResult: ...
 
+    def refund_query(self, *, order_no: str, refund_no: str) -> RefundResult: ...
+
+    def download_bill(self, *, day: date) -> list[BillRow]: ...
+
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification: ...
+
+    def parse_refund_notification(self, *, headers: Mapping[str, str], body: bytes) -> RefundNotification: ...
 
     def success_response(self) -> HttpResponse: ...
 

@@ -5,6 +5,10 @@ gateway verifies the RAW body; a forged notification changes nothing and gets th
 answer. A genuine one goes to ``reservations.services.payment_notification_receive``, which is idempotent
 (providers deliver duplicates) and raises ``NotificationRejected`` for an unknown order or a wrong amount;
 then we answer failure too, so the provider retries and the mismatch shows up in its console.
+
+WeChat Pay posts refund outcomes (REFUND.SUCCESS / ABNORMAL / CLOSED) to a URL of their own, given with
+each refund; they go to ``reservations.services.refunds.refund_notification_receive`` the same way. Alipay
+has no refund notification (its refund call answers synchronously; see ``alipay``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,29 @@ def _receive(request: HttpRequest, channel: Channel) -> HttpResponse:
 def wechatpay(request: HttpRequest) -> HttpResponse:
     """``POST /payments/notify/wechatpay/``: 204 when handled, 400 ``{"code":"FAIL",...}`` otherwise."""
     return _receive(request, Channel.WECHATPAY)
+
+
+@csrf_exempt
+@require_POST
+def wechatpay_refund(request: HttpRequest) -> HttpResponse:
+    """``POST /payments/notify/wechatpay/refund/``: 204 when handled, 400 ``{"code":"FAIL",...}`` if not."""
+    gateway = gateway_for(Channel.WECHATPAY)
+    try:
+        notification = gateway.parse_refund_notification(headers=request.headers, body=request.body)
+    except ForgedNotification:
+        return gateway.failure_response()  # the gateway has logged the reason
+    from reservations.services.refunds import refund_notification_receive
+
+    try:
+        refund_notification_receive(notification=notification)
+    except NotificationRejected as rejection:
+        logger.warning(
+            "wechatpay refund notification rejected: %s",
+            rejection.reason,
+            extra={"notification_id": notification.raw_id},
+        )
+        return gateway.failure_response()
+    return gateway.success_response()
 
 
 @csrf_exempt

@@ -12,6 +12,10 @@ What it does, as the providers do:
 - a paid order's signed notification goes to the order's ``notify_url`` until the receiver answers
   success, on the provider's retry schedule (:data:`WECHATPAY_RETRY_S`, :data:`ALIPAY_RETRY_S`) scaled by
   :data:`RETRY_TIME_SCALE`;
+- a refund left "processing" completes when it is asked about again (refund or refund query), and the
+  WeChat Pay refund notification is then posted, signed, to the refund's ``notify_url`` on the same retry
+  schedule; ``refund_complete`` ends one by hand (SUCCESS, ABNORMAL, CLOSED);
+- the day's bill, in each provider's own file format (``sandbox_bills``);
 - fault switches, per order or global, make it misbehave the way real providers do (duplicates, delays,
   wrong amounts, forged and probe signatures, notifications held back until after a close or refund).
 """
@@ -71,6 +75,8 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "probe_signature": False,  # WeChat's WECHATPAY/SIGNTEST/ probe
     "out_of_order": False,  # the notification is held until the order is closed or refunded
     "refund_processing": False,  # a refund is PROCESSING at first, SUCCESS when asked again
+    "refund_stuck": False,  # a PROCESSING refund stays so however often it is asked about
+    "bill_tampered": False,  # the bill file served differs from the hash announced for it (global)
     "unavailable": False,  # the API answers 500 / Alipay 20000
 }
 
@@ -83,6 +89,15 @@ def enqueue_delivery(order_no: str, countdown_s: float) -> None:
     from reservations.payments.tasks import sandbox_notification_deliver
 
     sandbox_notification_deliver.apply_async(args=(order_no,), countdown=max(0.0, countdown_s))
+
+
+def enqueue_refund_delivery(order_no: str, refund_no: str, countdown_s: float) -> None:
+    """Schedule the first delivery of a refund's notification (tests replace this to run it inline)."""
+    from reservations.payments.tasks import sandbox_refund_notification_deliver
+
+    sandbox_refund_notification_deliver.apply_async(
+        args=(order_no, refund_no), countdown=max(0.0, countdown_s)
+    )
 
 
 # --- Storage ----------------------------------------------------------------------------------------------
@@ -124,6 +139,17 @@ def _bill_add(order: dict[str, Any]) -> None:
         if order["order_no"] not in order_nos:
             order_nos.append(order["order_no"])
         cache.set(key, order_nos, ORDER_TIMEOUT_S)
+
+
+def _bill_refund_add(order_no: str, refund: dict[str, Any]) -> None:
+    """A refund is billed on the (China) day it succeeded."""
+    day = datetime.fromisoformat(refund["success_time"]).astimezone(CHINA).date().isoformat()
+    with _locked("bill"):
+        key = f"{PREFIX}:bill-refunds:{day}"
+        entries: list[list[str]] = cache.get(key) or []
+        if [order_no, refund["refund_no"]] not in entries:
+            entries.append([order_no, refund["refund_no"]])
+        cache.set(key, entries, ORDER_TIMEOUT_S)
 
 
 # --- Fault switches ---------------------------------------------------------------------------------------
@@ -261,23 +287,89 @@ def order_close(order_no: str) -> str:
     return outcome
 
 
+def _refund_finish(order: dict[str, Any], refund: dict[str, Any], status: str) -> bool:
+    """Move a PROCESSING refund to ``status`` (SUCCESS, ABNORMAL, CLOSED) inside the order's lock; a refund
+    that did not happen gives its amount back to the order. True when it changed."""
+    if refund["status"] != "PROCESSING":
+        return False
+    refund["status"] = status
+    if status == "SUCCESS":
+        refund["success_time"] = timezone.now().isoformat()
+    else:
+        order["refunded_fen"] -= refund["amount_fen"]
+        if order["state"] == GatewayOrderState.REFUNDED:
+            order["state"] = GatewayOrderState.PAID.value
+    _order_put(order)
+    return True
+
+
+def _refund_finished(order_no: str, refund: dict[str, Any]) -> None:
+    """After the lock: bill a success, and post the refund notification where one was asked for."""
+    if refund["status"] == "SUCCESS":
+        _bill_refund_add(order_no, refund)
+    if refund.get("notify_url"):
+        enqueue_refund_delivery(order_no, refund["refund_no"], 0.0)
+
+
+def _refund_progress(order_no: str, refund_no: str) -> dict[str, Any] | None:
+    """Being asked about a PROCESSING refund completes it (unless ``refund_stuck``)."""
+    faults = faults_for(order_no)
+    with _locked(order_no):
+        order = order_get(order_no)
+        refund = (order or {}).get("refunds", {}).get(refund_no)
+        if order is None or refund is None:
+            return None
+        changed = not faults["refund_stuck"] and _refund_finish(order, refund, "SUCCESS")
+    if changed:
+        _refund_finished(order_no, refund)
+    return refund
+
+
+def refund_order_no(refund_no: str) -> str | None:
+    """The order a refund number belongs to, or None."""
+    order_no: str | None = cache.get(f"{PREFIX}:refund:{refund_no}")
+    return order_no
+
+
+def refund_get(refund_no: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(refund, order) for a refund number, as the refund query sees it, or (None, None)."""
+    order_no = refund_order_no(refund_no)
+    if not order_no:
+        return None, None
+    refund = _refund_progress(order_no, refund_no)
+    return refund, order_get(order_no)
+
+
+def refund_complete(order_no: str, refund_no: str, status: str = "SUCCESS") -> bool:
+    """End a PROCESSING refund now with ``status`` (SUCCESS, ABNORMAL or CLOSED), as the bank would, and
+    send its notification. False when there is no such processing refund."""
+    if status not in ("SUCCESS", "ABNORMAL", "CLOSED"):
+        raise ValueError(f"not a final refund status: {status!r}")
+    with _locked(order_no):
+        order = order_get(order_no)
+        refund = (order or {}).get("refunds", {}).get(refund_no)
+        changed = order is not None and refund is not None and _refund_finish(order, refund, status)
+    if changed and refund is not None:
+        _refund_finished(order_no, refund)
+    return changed
+
+
 def order_refund(
-    *, order_no: str, refund_no: str, amount_fen: int, total_fen: int | None
+    *, order_no: str, refund_no: str, amount_fen: int, total_fen: int | None, notify_url: str = ""
 ) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
     """Refund part or all of a paid order. Returns (outcome, refund, order); outcome is ``refunded``,
     ``existing`` (the same refund number again: nothing more moves), ``not_found``, ``not_paid``,
     ``total_mismatch`` or ``exceeds``."""
     faults = faults_for(order_no)
+    current = order_get(order_no)
+    if current is not None and refund_no in current["refunds"]:  # asked again: it may complete now
+        return "existing", _refund_progress(order_no, refund_no), order_get(order_no)
     with _locked(order_no):
         order = order_get(order_no)
         if order is None:
             return "not_found", None, None
         existing = order["refunds"].get(refund_no)
-        if existing is not None:
-            if existing["status"] == "PROCESSING":
-                existing["status"] = "SUCCESS"
-                existing["success_time"] = timezone.now().isoformat()
-                _order_put(order)
+        if existing is not None:  # created meanwhile by a concurrent request
             return "existing", existing, order
         if order["state"] not in (GatewayOrderState.PAID, GatewayOrderState.REFUNDED):
             return "not_paid", None, order
@@ -292,12 +384,20 @@ def order_refund(
             "status": "PROCESSING" if faults["refund_processing"] else "SUCCESS",
             "created_at": timezone.now().isoformat(),
             "success_time": None if faults["refund_processing"] else timezone.now().isoformat(),
+            "notify_url": notify_url,
+            "notification_id": str(uuid.uuid4()),
+            "deliveries": [],
         }
         order["refunds"][refund_no] = refund
         order["refunded_fen"] += amount_fen
         if order["refunded_fen"] == order["amount_fen"]:
             order["state"] = GatewayOrderState.REFUNDED.value
         _order_put(order)
+        cache.set(f"{PREFIX}:refund:{refund_no}", order_no, ORDER_TIMEOUT_S)
+    if refund["status"] == "SUCCESS":
+        # Billed at once; WeChat would notify this one too, but the sandbox notifies only refunds that were
+        # processing, the case the notification exists for (the refund call's answer settled this one).
+        _bill_refund_add(order_no, refund)
     _release_held(order)
     return "refunded", refund, order
 
@@ -320,6 +420,22 @@ def bill(day: date) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def bill_lines(day: date) -> list[dict[str, Any]]:
+    """The day's bill as the providers' files list it: one line per payment taken that day (China date)
+    and one per refund that succeeded that day, oldest first, each with its channel."""
+    lines: list[dict[str, Any]] = []
+    for order_no in cache.get(f"{PREFIX}:bill:{day.isoformat()}") or []:
+        order = order_get(order_no)
+        if order is not None and order["paid_at"]:
+            lines.append({"kind": "payment", "at": order["paid_at"], "order": order, "refund": None})
+    for order_no, refund_no in cache.get(f"{PREFIX}:bill-refunds:{day.isoformat()}") or []:
+        order = order_get(order_no)
+        refund = (order or {}).get("refunds", {}).get(refund_no)
+        if order is not None and refund is not None and refund["status"] == "SUCCESS":
+            lines.append({"kind": "refund", "at": refund["success_time"], "order": order, "refund": refund})
+    return sorted(lines, key=lambda line: str(line["at"]))
 
 
 # --- Notifications ----------------------------------------------------------------------------------------
@@ -453,6 +569,106 @@ def _alipay_notification(
         signer, sign_content(params, exclude=("sign", "sign_type"), keep_empty=True).encode()
     )
     return {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, urlencode(params).encode()
+
+
+REFUND_EVENTS = {"SUCCESS": ("REFUND.SUCCESS", "退款成功"), "ABNORMAL": ("REFUND.ABNORMAL", "退款异常"),
+                 "CLOSED": ("REFUND.CLOSED", "退款关闭")}  # fmt: skip
+
+
+def build_refund_notification(
+    order_no: str,
+    refund_no: str,
+    *,
+    faults: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """The signed WeChat Pay notification of a finished refund, as (headers, body), freshly signed now.
+    ``overrides`` replaces fields of the decrypted refund resource (then encrypted and signed)."""
+    order = order_get(order_no)
+    refund = (order or {}).get("refunds", {}).get(refund_no)
+    if order is None or refund is None or refund["status"] not in REFUND_EVENTS:
+        raise ValueError(f"sandbox refund {refund_no} is not finished")
+    faults = faults if faults is not None else faults_for(order_no)
+    config = keys.wechatpay_config()
+    assert config.platform_private_key is not None  # noqa: S101
+    event_type, summary = REFUND_EVENTS[refund["status"]]
+    resource = {
+        "mchid": config.mchid,
+        "out_trade_no": order_no,
+        "transaction_id": order["transaction_id"],
+        "out_refund_no": refund_no,
+        "refund_id": refund["refund_id"],
+        "refund_status": refund["status"],
+        "user_received_account": "支付用户零钱",
+        "amount": {
+            "total": order["amount_fen"],
+            "refund": refund["amount_fen"] + (1 if faults["wrong_amount"] else 0),
+            "payer_total": order["amount_fen"],
+            "payer_refund": refund["amount_fen"],
+        },
+        **({"success_time": rfc3339(datetime.fromisoformat(refund["success_time"]))} if refund["success_time"]
+           else {}),
+        **(overrides or {}),
+    }  # fmt: skip
+    nonce = secrets.token_hex(6)
+    envelope = {
+        "id": refund["notification_id"],
+        "create_time": rfc3339(timezone.now()),
+        "resource_type": "encrypt-resource",
+        "event_type": event_type,
+        "summary": summary,
+        "resource": {
+            "original_type": "refund",
+            "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": aes_gcm_encrypt(
+                config.apiv3_key, nonce, "refund", json.dumps(resource, ensure_ascii=False).encode()
+            ),
+            "associated_data": "refund",
+            "nonce": nonce,
+        },
+    }
+    body = json.dumps(envelope, ensure_ascii=False).encode()
+    timestamp, header_nonce = str(int(timezone.now().timestamp())), secrets.token_hex(16).upper()
+    signer = _forger_key() if faults["forged_signature"] else config.platform_private_key
+    headers = {
+        "Content-Type": "application/json",
+        "Wechatpay-Serial": config.platform_public_key_id,
+        "Wechatpay-Signature": rsa_sign(signer, response_message(timestamp, header_nonce, body)),
+        "Wechatpay-Timestamp": timestamp,
+        "Wechatpay-Nonce": header_nonce,
+        "Wechatpay-Signature-Type": AUTH_SCHEME,
+    }
+    return headers, body
+
+
+def deliver_refund_notification(order_no: str, refund_no: str, attempt: int = 0) -> str:
+    """POST a finished refund's signed notification to its notify_url once (twice with ``duplicate``):
+    ``delivered``, ``refused`` (retry later) or ``nothing`` (no finished refund with a notify_url)."""
+    order = order_get(order_no)
+    refund = (order or {}).get("refunds", {}).get(refund_no)
+    if (
+        order is None
+        or refund is None
+        or refund["status"] not in REFUND_EVENTS
+        or not refund.get("notify_url")
+    ):
+        return "nothing"
+    faults = faults_for(order_no)
+    accepted = False
+    for _copy in range(2 if faults["duplicate"] else 1):
+        headers, body = build_refund_notification(order_no, refund_no, faults=faults)
+        try:
+            status, _headers, _answer = notify_transport("POST", refund["notify_url"], headers, body)
+        except GatewayError:
+            status = 0
+        accepted = status in (200, 204) or accepted
+        with _locked(order_no):
+            fresh = order_get(order_no) or order
+            fresh["refunds"][refund_no].setdefault("deliveries", []).append(
+                {"attempt": attempt, "at": timezone.now().isoformat(), "status": status}
+            )
+            _order_put(fresh)
+    return "delivered" if accepted else "refused"
 
 
 def _accepted(channel: str, status: int, answer: bytes) -> bool:

@@ -6,7 +6,7 @@ the adapters only swap ``api_base`` / ``gateway_url``.
 
 from django.urls import path
 
-from reservations.payments import sandbox_views
+from reservations.payments import sandbox_bills, sandbox_views
 
 app_name = "sandbox_gateway"
 urlpatterns = [
@@ -22,6 +22,14 @@ urlpatterns = [
         name="wechatpay-close",
     ),
     path("wechatpay/v3/refund/domestic/refunds", sandbox_views.wechatpay_refund, name="wechatpay-refund"),
+    path(
+        "wechatpay/v3/refund/domestic/refunds/<str:refund_no>",
+        sandbox_views.wechatpay_refund_query,
+        name="wechatpay-refund-query",
+    ),
+    path("wechatpay/v3/bill/tradebill", sandbox_bills.wechatpay_tradebill, name="wechatpay-tradebill"),
+    path("wechatpay/v3/billdownload/file", sandbox_bills.wechatpay_bill_download, name="wechatpay-bill-file"),
     path("alipay/gateway.do", sandbox_views.alipay_gateway, name="alipay-gateway"),
+    path("alipay/billdownload", sandbox_bills.alipay_bill_download, name="alipay-bill-file"),
     path("cashier/<str:channel>/<str:order_no>/", sandbox_views.cashier, name="cashier"),
 ]

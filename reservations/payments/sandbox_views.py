@@ -225,6 +225,7 @@ def wechatpay_refund(request: HttpRequest) -> HttpResponse:
         refund_no=str(data["out_refund_no"]),
         amount_fen=amount["refund"],
         total_fen=amount.get("total"),
+        notify_url=str(data.get("notify_url") or ""),
     )
     if outcome == "not_found":
         return _wechat_error(404, "RESOURCE_NOT_EXISTS", "订单不存在")
@@ -235,26 +236,43 @@ def wechatpay_refund(request: HttpRequest) -> HttpResponse:
             "exceeds": "退款金额超过可退金额",
         }
         return _wechat_error(400, "INVALID_REQUEST", message.get(outcome, outcome))
-    return _wechat_answer(
-        200,
-        {
-            "refund_id": refund["refund_id"],
-            "out_refund_no": refund["refund_no"],
-            "transaction_id": order["transaction_id"],
-            "out_trade_no": order_no,
-            "channel": "ORIGINAL",
-            "user_received_account": "支付用户零钱",
-            "create_time": rfc3339(datetime.fromisoformat(refund["created_at"])),
-            "status": refund["status"],
-            "amount": {
-                "total": order["amount_fen"],
-                "refund": refund["amount_fen"],
-                "payer_total": order["amount_fen"],
-                "payer_refund": refund["amount_fen"],
-                "currency": "CNY",
-            },
+    return _wechat_answer(200, _wechat_refund_payload(order, refund))
+
+
+@csrf_exempt
+@require_GET
+def wechatpay_refund_query(request: HttpRequest, refund_no: str) -> HttpResponse:
+    """``GET /v3/refund/domestic/refunds/{out_refund_no}``: the refund as the refund call answers it."""
+    refusal = _wechat_refusal(request, sandbox.refund_order_no(refund_no))
+    if refusal:
+        return refusal
+    refund, order = sandbox.refund_get(refund_no)
+    if refund is None or order is None or order["channel"] != Channel.WECHATPAY:
+        return _wechat_error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+    return _wechat_answer(200, _wechat_refund_payload(order, refund))
+
+
+def _wechat_refund_payload(order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "refund_id": refund["refund_id"],
+        "out_refund_no": refund["refund_no"],
+        "transaction_id": order["transaction_id"],
+        "out_trade_no": order["order_no"],
+        "channel": "ORIGINAL",
+        "user_received_account": "支付用户零钱",
+        "create_time": rfc3339(datetime.fromisoformat(refund["created_at"])),
+        "status": refund["status"],
+        "amount": {
+            "total": order["amount_fen"],
+            "refund": refund["amount_fen"],
+            "payer_total": order["amount_fen"],
+            "payer_refund": refund["amount_fen"],
+            "currency": "CNY",
         },
-    )
+    }
+    if refund["success_time"]:
+        payload["success_time"] = rfc3339(datetime.fromisoformat(refund["success_time"]))
+    return payload
 
 
 # --- Alipay -----------------------------------------------------------------------------------------------
@@ -300,7 +318,7 @@ def alipay_gateway(request: HttpRequest) -> HttpResponse:
     order_no = str(biz.get("out_trade_no", ""))
     if method == "alipay.trade.wap.pay":
         return _alipay_wap_pay(params, biz, order_no)
-    if method not in {"alipay.trade.query", "alipay.trade.close", "alipay.trade.refund"}:
+    if method not in ALIPAY_API_METHODS:
         return _alipay_fail(
             method or "error", "40004", "Business Failed", "isv.invalid-method", "不存在的方法名"
         )
@@ -311,6 +329,12 @@ def alipay_gateway(request: HttpRequest) -> HttpResponse:
         return _alipay_fail(method, "40002", "Invalid Arguments", "isv.invalid-signature", "验签出错")
     if method == "alipay.trade.query":
         return _alipay_query(method, order_no)
+    if method == "alipay.trade.fastpay.refund.query":
+        return _alipay_refund_query(method, order_no, str(biz.get("out_request_no") or order_no))
+    if method == "alipay.data.dataservice.bill.downloadurl.query":
+        from reservations.payments import sandbox_bills
+
+        return sandbox_bills.alipay_bill_url(method, biz)
     if method == "alipay.trade.close":
         outcome = sandbox.order_close(order_no)
         if outcome == "closed":
@@ -319,6 +343,15 @@ def alipay_gateway(request: HttpRequest) -> HttpResponse:
             return _alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
         return _alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
     return _alipay_refund(method, order_no, biz)
+
+
+ALIPAY_API_METHODS = {
+    "alipay.trade.query",
+    "alipay.trade.close",
+    "alipay.trade.refund",
+    "alipay.trade.fastpay.refund.query",
+    "alipay.data.dataservice.bill.downloadurl.query",
+}
 
 
 def _alipay_wap_pay(params: dict[str, str], biz: dict[str, Any], order_no: str) -> HttpResponse:
@@ -400,6 +433,26 @@ def _alipay_refund(method: str, order_no: str, biz: dict[str, Any]) -> HttpRespo
             "gmt_refund_pay": china_time(datetime.fromisoformat(refund["created_at"])),
         },
     )
+
+
+def _alipay_refund_query(method: str, order_no: str, refund_no: str) -> HttpResponse:
+    """``alipay.trade.fastpay.refund.query``: ``refund_status`` REFUND_SUCCESS only when refunded; an
+    answer without it means Alipay did not receive the refund or it did not succeed."""
+    order = sandbox.order_get(order_no)
+    if order is None or order["channel"] != Channel.ALIPAY:
+        return _alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
+    refund, _order = sandbox.refund_get(refund_no)
+    payload: dict[str, Any] = {"code": "10000", "msg": "Success", "out_trade_no": order_no}
+    if refund is not None and refund["status"] == "SUCCESS":
+        payload.update(
+            trade_no=order["transaction_id"],
+            out_request_no=refund_no,
+            total_amount=fen_to_yuan(order["amount_fen"]),
+            refund_amount=fen_to_yuan(refund["amount_fen"]),
+            refund_status="REFUND_SUCCESS",
+            gmt_refund_pay=china_time(datetime.fromisoformat(refund["success_time"])),
+        )
+    return _alipay_answer(method, payload)
 
 
 # --- The cashier page -------------------------------------------------------------------------------------

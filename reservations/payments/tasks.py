@@ -1,4 +1,4 @@
-"""Celery task of the sandbox gateway: deliver a paid order's notification with the provider's retries."""
+"""Celery tasks of the sandbox gateway: payment and refund notifications, with the providers' retries."""
 
 from __future__ import annotations
 
@@ -24,3 +24,20 @@ def sandbox_notification_deliver(self: Any, order_no: str) -> str:
     if countdown_s is None:
         return "gave-up"
     raise self.retry(countdown=countdown_s)
+
+
+@shared_task(
+    name="reservations.payments.sandbox_refund_notification_deliver",
+    bind=True,
+    acks_late=True,
+    max_retries=None,
+)
+def sandbox_refund_notification_deliver(self: Any, order_no: str, refund_no: str) -> str:
+    """POST a finished refund's WeChat Pay notification, retried on WeChat's schedule like payments."""
+    attempt = int(self.request.retries)
+    outcome = sandbox.deliver_refund_notification(order_no, refund_no, attempt=attempt)
+    if outcome != "refused":
+        return outcome
+    if attempt >= len(sandbox.WECHATPAY_RETRY_S):
+        return "gave-up"
+    raise self.retry(countdown=sandbox.WECHATPAY_RETRY_S[attempt] * sandbox.RETRY_TIME_SCALE)

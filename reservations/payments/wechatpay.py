@@ -16,6 +16,16 @@ Protocol facts used here, each checked against the official documentation (pay.w
   REFUND, NOTPAY, CLOSED, REVOKED, USERPAYING, PAYERROR). Close: ``POST …/{no}/close`` with ``{"mchid"}`` →
   204. Refund: ``POST /v3/refund/domestic/refunds``; "同一退款单号多次请求只退一笔" (one refund per
   out_refund_no), status SUCCESS, CLOSED, PROCESSING, ABNORMAL.
+- Refund query: ``GET /v3/refund/domestic/refunds/{out_refund_no}`` answers the refund as the refund call
+  does; 404 RESOURCE_NOT_EXISTS when WeChat has no such refund. Refund notifications go to the
+  ``notify_url`` given with the refund: event_type REFUND.SUCCESS, REFUND.ABNORMAL or REFUND.CLOSED, the same
+  signature and AEAD_AES_256_GCM envelope as payments (original_type ``refund``), the resource carrying
+  ``mchid, out_trade_no, transaction_id, out_refund_no, refund_id, refund_status, success_time,
+  amount{total, refund, payer_total, payer_refund}`` (no appid).
+- Trade bill: ``GET /v3/bill/tradebill?bill_date=YYYY-MM-DD&bill_type=ALL`` → ``{hash_type: "SHA1",
+  hash_value, download_url}``; the file is fetched with a signed GET of ``download_url`` whose answer is
+  NOT signed (it is a file): its SHA-1 must equal ``hash_value``. A day without transactions answers 400
+  NO_STATEMENT_EXIST; before the bill is ready (about 10:00 the next day) STATEMENT_CREATING.
 - Notifications (reference booking.md §5.1): verify the signature over the raw body, reject timestamps more
   than 300 s away and probe signatures starting ``WECHATPAY/SIGNTEST/``, decrypt ``resource`` with
   AEAD_AES_256_GCM (key = APIv3 key, nonce, associated_data). Success = 200/204 with no body; failure =
@@ -25,11 +35,12 @@ Protocol facts used here, each checked against the official documentation (pay.w
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -40,6 +51,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
 from reservations.payments.base import (
+    BillRejected,
+    BillRow,
     Channel,
     ForgedNotification,
     GatewayError,
@@ -49,6 +62,7 @@ from reservations.payments.base import (
     Notification,
     OrderPaid,
     PaymentIntent,
+    RefundNotification,
     RefundResult,
     Transport,
     lower_headers,
@@ -56,6 +70,7 @@ from reservations.payments.base import (
     rsa_verify,
     urllib_transport,
 )
+from reservations.payments.bills import parse_wechatpay_tradebill
 from reservations.payments.keys import WechatPayConfig
 
 logger = logging.getLogger(__name__)
@@ -75,6 +90,7 @@ TRADE_STATES = {
     "PAYERROR": GatewayOrderState.CLOSED,
 }
 REFUND_STATES = {"SUCCESS": "success", "PROCESSING": "processing", "CLOSED": "failed", "ABNORMAL": "failed"}
+REFUND_EVENTS = {"REFUND.SUCCESS": "success", "REFUND.ABNORMAL": "failed", "REFUND.CLOSED": "failed"}
 TRANSIENT_CODES = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "BANKERROR"}
 
 
@@ -295,12 +311,19 @@ class WechatPayGateway:
         raise self._rejected(status, data)
 
     def refund(
-        self, *, order_no: str, refund_no: str, amount_fen: int, total_fen: int, reason: str
+        self,
+        *,
+        order_no: str,
+        refund_no: str,
+        amount_fen: int,
+        total_fen: int,
+        reason: str,
+        notify_url: str = "",
     ) -> RefundResult:
         """Refund ``amount_fen`` of an order of ``total_fen``. Idempotent by ``refund_no``: repeating it
         returns the same refund (with its current status) and moves no more money, so it doubles as the
         way to follow a "processing" refund. Business refusals (not enough balance, too much refunded)
-        come back as ``state="failed"``."""
+        come back as ``state="failed"``. WeChat posts the final outcome to ``notify_url``."""
         payload: dict[str, Any] = {
             "out_trade_no": order_no,
             "out_refund_no": refund_no,
@@ -308,19 +331,81 @@ class WechatPayGateway:
         }
         if reason:
             payload["reason"] = reason[:80]
+        if notify_url:
+            payload["notify_url"] = notify_url
         status, data = self._call("POST", "/v3/refund/domestic/refunds", payload)
         if status == 200:
-            state = REFUND_STATES.get(str(data.get("status")), "processing")
-            refunded = int((data.get("amount") or {}).get("refund") or amount_fen)
-            return RefundResult(
-                refund_no=str(data.get("out_refund_no") or refund_no), state=state, amount_fen=refunded
-            )
+            return self._refund_result(data, refund_no, amount_fen)
         if status in {400, 403, 404} and data.get("code") not in {"SIGN_ERROR", "PARAM_ERROR"}:
             logger.warning(
                 "wechatpay refund refused", extra={"refund_no": refund_no, "code": data.get("code")}
             )
             return RefundResult(refund_no=refund_no, state="failed", amount_fen=amount_fen)
         raise self._rejected(status, data)
+
+    @staticmethod
+    def _refund_result(data: dict[str, Any], refund_no: str, amount_fen: int) -> RefundResult:
+        state = REFUND_STATES.get(str(data.get("status")), "processing")
+        refunded = int((data.get("amount") or {}).get("refund") or amount_fen)
+        return RefundResult(
+            refund_no=str(data.get("out_refund_no") or refund_no), state=state, amount_fen=refunded
+        )
+
+    def refund_query(self, *, order_no: str, refund_no: str) -> RefundResult:
+        """The current state of a refund; ``state="unknown"`` when WeChat has no such refund."""
+        status, data = self._call("GET", f"/v3/refund/domestic/refunds/{quote(refund_no, safe='')}")
+        if status == 404 or data.get("code") == "RESOURCE_NOT_EXISTS":
+            return RefundResult(refund_no=refund_no, state="unknown", amount_fen=0)
+        if status != 200:
+            raise self._rejected(status, data)
+        if data.get("out_refund_no") != refund_no or data.get("out_trade_no") not in (None, order_no):
+            raise GatewayError("WeChat Pay answered about another refund")
+        return self._refund_result(data, refund_no, 0)
+
+    def download_bill(self, *, day: date) -> list[BillRow]:
+        """The day's (China date) trade bill: every payment and refund, verified against its SHA-1.
+
+        Raises :class:`GatewayError` while the bill is not ready yet, :class:`BillRejected` when the file
+        does not match its hash or its own totals; a day without transactions is an empty bill."""
+        status, data = self._call("GET", f"/v3/bill/tradebill?bill_date={day.isoformat()}&bill_type=ALL")
+        code = str(data.get("code", ""))
+        if status != 200:
+            if code == "NO_STATEMENT_EXIST":
+                return []
+            if code == "STATEMENT_CREATING":
+                raise GatewayError("WeChat Pay: the bill is not ready yet (STATEMENT_CREATING)")
+            raise self._rejected(status, data)
+        download_url = str(data.get("download_url") or "")
+        if data.get("hash_type") != "SHA1" or not data.get("hash_value") or not download_url:
+            raise BillRejected("the bill answer lacks its SHA1 hash or download URL")
+        # The download carries our signature: only ever to WeChat's own host.
+        if urlsplit(download_url).netloc != urlsplit(self.config.api_base).netloc:
+            raise BillRejected("the bill download URL is not on the WeChat Pay API host")
+        content = self._download(download_url)
+        if hashlib.sha1(content).hexdigest() != str(data["hash_value"]).lower():  # noqa: S324 (WeChat's)
+            logger.error("wechatpay bill refused: SHA-1 mismatch", extra={"bill_date": day.isoformat()})
+            raise BillRejected("the bill file does not match its SHA-1 hash (tampered or truncated)")
+        return parse_wechatpay_tradebill(content)
+
+    def _download(self, url: str) -> bytes:
+        """A signed GET whose answer is a file (unsigned, checked by its hash instead)."""
+        parts = urlsplit(url)
+        path_with_query = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {
+            "Authorization": authorization_header(
+                mchid=self.config.mchid,
+                serial_no=self.config.merchant_serial,
+                private_key=self.config.merchant_private_key,
+                method="GET",
+                path_with_query=path_with_query,
+                body="",
+            ),
+            "User-Agent": "hospital-outpatient",
+        }
+        status, _headers, content = self.transport("GET", url, headers, b"")
+        if status != 200:
+            raise GatewayError(f"WeChat Pay answered {status} to the bill download")
+        return content
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify and decrypt a payment notification; raise :class:`ForgedNotification` otherwise."""
@@ -330,7 +415,65 @@ class WechatPayGateway:
             logger.warning("wechatpay notification refused: %s", refusal.reason)
             raise
 
+    def parse_refund_notification(self, *, headers: Mapping[str, str], body: bytes) -> RefundNotification:
+        """Verify and decrypt a refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED); raise
+        :class:`ForgedNotification` otherwise, including for another merchant's refund."""
+        try:
+            envelope, refund = self._open(lower_headers(headers), body, original_type="refund")
+            if refund.get("mchid") != self.config.mchid:
+                raise ForgedNotification("refund notification for another merchant")
+            event = str(envelope.get("event_type") or "")
+            if event not in REFUND_EVENTS:
+                raise ForgedNotification("not a refund event")
+            amount = refund.get("amount") or {}
+            try:
+                refund_fen, total_fen = int(amount["refund"]), int(amount["total"])
+            except (KeyError, TypeError, ValueError):
+                raise ForgedNotification("malformed refund amount") from None
+        except ForgedNotification as refusal:
+            logger.warning("wechatpay refund notification refused: %s", refusal.reason)
+            raise
+        # The event type and the resource's refund_status say the same thing; trust the resource.
+        state = REFUND_STATES.get(str(refund.get("refund_status")), "processing")
+        return RefundNotification(
+            channel=self.channel,
+            order_no=str(refund.get("out_trade_no") or ""),
+            refund_no=str(refund.get("out_refund_no") or ""),
+            refund_id=str(refund.get("refund_id") or ""),
+            state=state,
+            refund_fen=refund_fen,
+            total_fen=total_fen,
+            merchant_id=str(refund["mchid"]),
+            raw_id=str(envelope.get("id") or ""),
+        )
+
     def _parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
+        envelope, transaction = self._open(headers, body, original_type="transaction")
+        # 4. It must be about our merchant and app.
+        if transaction.get("mchid") != self.config.mchid or transaction.get("appid") != self.config.appid:
+            raise ForgedNotification("notification for another merchant or app")
+        amount = transaction.get("amount") or {}
+        paid = (
+            envelope.get("event_type") == "TRANSACTION.SUCCESS"
+            and transaction.get("trade_state") == "SUCCESS"
+        )
+        return Notification(
+            channel=self.channel,
+            order_no=str(transaction.get("out_trade_no") or ""),
+            transaction_id=str(transaction.get("transaction_id") or ""),
+            amount_fen=int(amount.get("total") or 0),
+            paid=paid,
+            paid_at=parse_rfc3339(transaction.get("success_time")),
+            app_id=str(transaction["appid"]),
+            merchant_id=str(transaction["mchid"]),
+            raw_id=str(envelope.get("id") or ""),
+        )
+
+    def _open(
+        self, headers: dict[str, str], body: bytes, *, original_type: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Steps 1-3 of every notification: signature headers, signature, decryption. Returns the
+        envelope and the decrypted resource."""
         # 1. The platform's signature headers, the probe signature, the key id and the clock.
         timestamp, nonce = headers.get("wechatpay-timestamp", ""), headers.get("wechatpay-nonce", "")
         signature, serial = headers.get("wechatpay-signature", ""), headers.get("wechatpay-serial", "")
@@ -365,30 +508,16 @@ class WechatPayGateway:
                 resource.get("associated_data") or "",
                 resource["ciphertext"],
             )
-            transaction = json.loads(plain)
+            resource_plain = json.loads(plain)
+            if not isinstance(envelope, dict) or not isinstance(resource_plain, dict):
+                raise ValueError("not an object")
         except ForgedNotification:
             raise
         except (InvalidTag, ValueError, KeyError, TypeError, AttributeError):
             raise ForgedNotification("undecryptable resource") from None
-        # 4. It must be about our merchant and app.
-        if transaction.get("mchid") != self.config.mchid or transaction.get("appid") != self.config.appid:
-            raise ForgedNotification("notification for another merchant or app")
-        amount = transaction.get("amount") or {}
-        paid = (
-            envelope.get("event_type") == "TRANSACTION.SUCCESS"
-            and transaction.get("trade_state") == "SUCCESS"
-        )
-        return Notification(
-            channel=self.channel,
-            order_no=str(transaction.get("out_trade_no") or ""),
-            transaction_id=str(transaction.get("transaction_id") or ""),
-            amount_fen=int(amount.get("total") or 0),
-            paid=paid,
-            paid_at=parse_rfc3339(transaction.get("success_time")),
-            app_id=str(transaction["appid"]),
-            merchant_id=str(transaction["mchid"]),
-            raw_id=str(envelope.get("id") or ""),
-        )
+        if resource.get("original_type", original_type) != original_type:
+            raise ForgedNotification(f"not a {original_type} notification")
+        return envelope, resource_plain
 
     def success_response(self) -> HttpResponse:
         return HttpResponse(status=204)
