@@ -4,8 +4,10 @@ Two calibrated binary classifiers over ``features.DOC_FEATURES``:
 
 * ``is_lab_report``: a laboratory result report (any kind) against anything else (a blank page, another
   document such as an invoice or a prescription, a photo of a scene, an unreadable picture);
-* ``is_legible``: the reader recovered the printed values. Only defined for lab reports: rows of other
-  documents carry -1 and are left out of that classifier's training.
+* ``is_legible``: the reader recovered the printed text. Defined for lab reports (values read), other
+  documents (text read) and unreadable pictures (0); rows where it is undefined (a blank page, a scene)
+  carry -1 and are left out of that classifier's training. Likewise ``is_lab_report`` is -1 for a picture
+  too degraded to tell what it shows.
 
 The decision step uses ``p_lab_report`` low to decline "not a lab report" (with a re-upload hint) and
 ``p_legible`` low to ask for a better picture; both only after the shadow period (see the model card).

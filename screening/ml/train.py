@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 from screening.ml import doctype, fieldconf, registry
 from screening.ml.dataset import LabelledSet, split_by_group
@@ -136,70 +136,13 @@ def _heavy(data: bytes, seed: int) -> bytes:
     return out.getvalue()
 
 
-OTHER_DOCUMENT_LINES: Final = (
-    ("门诊收费票据", "收款单位：上海市某区社区卫生服务中心", "项目 金额", "挂号费 25.00", "诊查费 10.00",
-     "合计 35.00 元", "收款人：李", "日期：2026年11月02日"),
-    ("处方笺", "科别：内科  费别：医保", "Rp.", "阿莫西林胶囊 0.25g×24粒", "用法：每次2粒，每日3次",
-     "医师：王", "药师：审核", "金额：18.60"),
-    ("租房合同", "甲方（出租方）：", "乙方（承租方）：", "第一条 房屋位于上海市某区某路12号",
-     "第二条 租期自2026年1月1日起至2026年12月31日止", "第三条 月租金人民币4500元", "签字："),
-    ("会议通知", "各科室：", "定于本周五下午2点在行政楼三楼会议室召开", "年度质量安全工作会议，",
-     "请各科室主任准时参加。", "医务处", "2026年11月20日"),
-)  # fmt: skip
-
-
-def _negative_fallback(seed: int, kind: str) -> bytes:
-    """A not-a-report image, for when the generator has no ``make_negative``: blank paper, another kind of
-    document (an invoice, a prescription, a lease, a notice), a scene of shapes, or an unreadable blur."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible training pages, not secrets
-    w, h = 1654, 2338
-    if kind == "scene":
-        w, h = 2016, 1512
-    paper = (rng.randint(200, 255), rng.randint(200, 255), rng.randint(200, 255))
-    image = Image.new("RGB", (w, h), paper)
-    draw = ImageDraw.Draw(image)
-    if kind == "other_document" or kind == "unreadable":
-        from screening.synth import available_font_keys
-        from screening.synth.fonts import get_font
-
-        font_key = rng.choice(available_font_keys())
-        lines = rng.choice(OTHER_DOCUMENT_LINES)
-        y = 150
-        for k, line in enumerate(lines):
-            font = get_font(font_key, 64 if k == 0 else rng.randint(36, 46), bold=k == 0)
-            draw.text((140 if k else 600, y), line, fill=(20, 20, 20), font=font)
-            y += rng.randint(90, 140)
-        if kind == "unreadable":
-            image = image.resize((w // 6, h // 6), Image.Resampling.BILINEAR).filter(
-                ImageFilter.GaussianBlur(3)
-            )
-    elif kind == "scene":
-        for _ in range(rng.randint(8, 20)):
-            x0, y0 = rng.randint(0, w), rng.randint(0, h)
-            box = (x0, y0, x0 + rng.randint(80, 700), y0 + rng.randint(80, 700))
-            colour = (rng.randint(0, 255), rng.randint(0, 255), rng.randint(0, 255))
-            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
-        image = image.filter(ImageFilter.GaussianBlur(2))
-    else:  # blank: paper with a fold line and sensor noise
-        draw.line((0, h // 2, w, h // 2 + rng.randint(-30, 30)), fill=(190, 190, 190), width=3)
-    pixels = np.asarray(image, dtype=np.float32)
-    pixels += np.random.default_rng(seed).standard_normal(pixels.shape).astype(np.float32) * 6
-    out = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, format="JPEG", quality=80)
-    return out.getvalue()
-
-
 def render_job(job: PageJob) -> tuple[bytes, str, Any]:
     """``(file bytes, kind, spec or None)`` of one planned page."""
     import screening.synth as synth
 
     if not job.is_report:
-        make_negative: Callable[..., Any] | None = getattr(synth, "make_negative", None)
-        if make_negative is None:
-            return _negative_fallback(job.seed, job.negative_kind), "jpeg", None
-        made = make_negative(job.seed, job.negative_kind)
-        data, kind = made if isinstance(made, tuple) else (_png(made), "png")
-        return data, "jpeg" if kind in ("jpg", "jpeg") else kind, None
+        image, _ = synth.make_negative(job.seed, job.negative_kind)  # type: ignore[arg-type]
+        return _jpeg(image), "jpeg", None
     spec = synth.make_spec(job.seed)
     if job.variant == "pdf":
         from screening.synth.pdf import render_pdf
@@ -212,9 +155,10 @@ def render_job(job: PageJob) -> tuple[bytes, str, Any]:
     return data, "jpeg" if kind in ("jpg", "jpeg") else kind, spec
 
 
-def _png(image: Image.Image) -> bytes:
+def _jpeg(image: Image.Image) -> bytes:
+    """The upload step re-encodes every image as JPEG; quality 95 adds little to the generator's own JPEG."""
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.convert("RGB").save(out, format="JPEG", quality=95)
     return out.getvalue()
 
 
@@ -409,6 +353,17 @@ def corrupt(text: TextResult, spec: Any, rng: random.Random) -> tuple[TextResult
 
 # --- datasets -------------------------------------------------------------------------------------------
 
+# (is_lab_report, is_legible) of each negative kind. An ``unreadable`` upload is a report blurred, darkened
+# or shrunk past reading: nothing in it can tell what it is, so it trains only legibility (0), and the
+# decision asks for a better picture. Legibility of a blank page or a scene is undefined; another
+# document's text is readable.
+NEGATIVE_LABELS: Final = {
+    "blank": (0, doctype.UNKNOWN),
+    "other_document": (0, 1),
+    "scene": (0, doctype.UNKNOWN),
+    "unreadable": (doctype.UNKNOWN, 0),
+}
+
 
 def doc_rows(readings: list[Reading]) -> LabelledSet:
     X, y, groups = [], [], []
@@ -417,7 +372,7 @@ def doc_rows(readings: list[Reading]) -> LabelledSet:
         if r.job.is_report:
             y.append((1, int(is_legible(r.extraction, r.spec))))
         else:
-            y.append((0, 0 if r.job.negative_kind == "unreadable" else doctype.UNKNOWN))
+            y.append(NEGATIVE_LABELS[r.job.negative_kind])
         groups.append(r.job.seed)
     return LabelledSet.build(
         np.array(X), np.array(y), feature_names=DOC_FEATURES, groups=groups, source="ocr"
@@ -499,8 +454,9 @@ def _describe_data(task: str, jobs: list[PageJob], data: LabelledSet) -> tuple[s
     if task == "doctype":
         notes.append(
             f"`is_legible` = at least {LEGIBLE_MIN_FOUND:.0%} of the printed result rows found and "
-            f"{LEGIBLE_MIN_RIGHT:.0%} of those values read exactly; defined for reports and for the "
-            "`unreadable` negatives (0), not for other negatives."
+            f"{LEGIBLE_MIN_RIGHT:.0%} of those values read exactly. Negatives: `other_document` is not a "
+            "report and legible; `blank` and `scene` are not reports (legibility undefined); `unreadable` "
+            "(a report blurred, darkened or shrunk past reading) is illegible and trains only legibility."
         )
     else:
         counts_src = data.source_counts()

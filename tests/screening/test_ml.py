@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import random
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -375,6 +377,43 @@ def test_scoring_a_document_and_its_fields_with_saved_models(tmp_path):
     doc_model = doctype.fit(synthetic_doc_set(), random_state=0)
     p_lab, p_legible = registry.score_document(text, extraction, doc_model)
     assert 0.0 <= p_lab <= 1.0 and 0.0 <= p_legible <= 1.0
+
+
+# --- training data ----------------------------------------------------------------------------------------
+
+
+def test_an_injected_merged_arrow_reads_as_a_wrong_value():
+    from screening.ml import train
+    from screening.synth import make_spec
+
+    spec = make_spec(1, "renal_function", values={"creatinine": 250})
+    row = spec.row("creatinine")
+    assert (row.value_text, row.flag_glyph) == ("250", "↑")
+    rng = random.Random(0)
+    assert train._corrupt_value("250 ↑", row, "merge_arrow", rng) == "2501"
+    assert train._corrupt_value("250 ↑", row, "drop_decimal", rng) == "250 ↑"  # no decimal point to lose
+    merged = replace(lab_report_extraction().analytes[0], value=2501.0, value_raw="2501")
+    read = replace(merged, value=250.0, value_raw="250", flag="H")
+    assert not train.field_is_correct("analyte:creatinine", merged, spec)
+    assert train.field_is_correct("analyte:creatinine", read, spec)
+
+
+def test_the_held_out_documents_are_never_trained_on():
+    from screening.ml import train
+
+    jobs = train.plan(24)
+    held_out = {job.seed for job in jobs if train.is_test_seed(job.seed)}
+    assert 0.15 < len(held_out) / len(jobs) < 0.35
+    assert len({job.seed for job in jobs}) == len(jobs)  # one document per seed
+    data = LabelledSet.build(
+        np.zeros((len(jobs), len(FIELD_FEATURES))),
+        np.ones(len(jobs)),
+        feature_names=FIELD_FEATURES,
+        groups=[job.seed for job in jobs],
+    )
+    train_set, test_set = split_by_group(data, held_out)
+    assert set(train_set.groups.tolist()).isdisjoint(test_set.groups.tolist())
+    assert len(train_set) + len(test_set) == len(jobs)
 
 
 # --- purity -----------------------------------------------------------------------------------------------
