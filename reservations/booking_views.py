@@ -17,6 +17,7 @@ from medcard import selectors as medcard_selectors
 from medcard.views import patient_required
 from reservations import schedules, selectors, services
 from reservations.models import Booking, Slot
+from screening import forms as screening_forms
 
 
 def _choices(request: HttpRequest) -> list[medcard_selectors.AccountPatient]:
@@ -36,16 +37,36 @@ def hold(request: HttpRequest) -> HttpResponse:
     if slot is None:
         raise Http404
     patients = _choices(request)
-    context: dict[str, Any] = {"slot": slot, "session": slot.session, "patients": patients}
+    # A screened exam asks the questions its rules need; the answers go with the hold.
+    questionnaire = screening_forms.questionnaire_for_session(
+        slot.session, data=request.POST if request.method == "POST" else None
+    )
+    context: dict[str, Any] = {
+        "slot": slot,
+        "session": slot.session,
+        "patients": patients,
+        "questionnaire": questionnaire,
+    }
     patient_id = request.POST.get("patient_id")
     if request.method == "POST" and patient_id:
+        if questionnaire is not None and not questionnaire.is_valid():
+            context["chosen"] = int(patient_id) if patient_id.isdigit() else None
+            return render(request, "reservations/hold.html", context, status=400)
+        answers = questionnaire.answers() if questionnaire is not None else None
         try:
-            booking = services.hold_create(account=request.user, patient_id=int(patient_id), slot_id=slot.pk)  # type: ignore[arg-type]
+            booking = services.hold_create(
+                account=request.user,  # type: ignore[arg-type]
+                patient_id=int(patient_id),
+                slot_id=slot.pk,
+                answers=answers,
+            )
         except services.BookingRefused as exc:
             context.update(refusal=exc, chosen=int(patient_id))
             return render(request, "reservations/hold.html", context, status=409)
         except ValueError:
             raise Http404 from None
+        if questionnaire is not None:  # the next step is sending the test results
+            return redirect("screening:booking-uploads", booking_id=booking.pk)
         return redirect("reservations:booking-detail", booking_id=booking.pk)
     return render(request, "reservations/hold.html", context)
 
