@@ -26,6 +26,7 @@ from .render import PAGE_SIZE_PX, PageLike, draw_layout, fitted_size, render_cle
 from .truth import ReportSpec
 
 PT_PER_PX = 72 / 200  # the layouts are drawn in 200 dpi pixels
+PDF_EXTRA_GUTTER_PX = 30
 _DEJAVU_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
 # Characters Helvetica (WinAnsi) cannot show: drawn with the CJK font when DejaVu is missing.
 _NOT_WINANSI = set("↑↓β≥≤～")
@@ -106,6 +107,10 @@ class _PdfPage:
     ) -> None:
         if not text:
             return
+        # Cells get a wider gutter than on the image: pypdf's layout mode places text on a grid of average
+        # character widths and glues neighbouring cells ("×10^12/L3.80~5.10") when they nearly touch.
+        if width is not None:
+            width -= PDF_EXTRA_GUTTER_PX
         size = fitted_size(self, text, size, bold=bold, width=width)
         total = self.text_width(text, size, bold=bold)
         x -= {"left": 0.0, "center": total / 2, "right": total}[align]

@@ -4,8 +4,8 @@ Three layouts that a reader must all cope with:
 
 * ``grid``: ruled table 序号/项目名称/英文缩写/结果/提示/单位/参考区间, the flag in its own column,
   header fields in a 4-column grid, report time and signatures in the footer.
-* ``split``: the rows in two side-by-side tables (代号/项目/结果/单位/参考区间), the flag appended to the
-  value, header fields in a ruled box.
+* ``split``: the rows in two side-by-side tables (代号/项目/结果/单位/参考区间; one wide table for up to 3
+  rows), the flag appended to the value, header fields in a ruled box.
 * ``plain``: Chinese names only, no vertical rules, the flag after the value, header as label/value lines
   with a bar code.
 
@@ -154,14 +154,15 @@ def _render_grid(page: PageLike) -> None:
     page.text(730, y, f"接收时间：{fields['接收时间']}", 32)
     y += 66
     page.hline(left, right, y, 3)
-    # A wide gutter before 参考区间: OCR merges "mL/min/1.73m²" and ">=90" into one box when they touch.
+    # (title, x, width the text is shrunk to). The gutters matter: OCR merges "mL/min/1.73m²" and ">=90"
+    # into one box when they nearly touch.
     cols = (
-        ("序号", left, 75),
-        ("项目名称", 190, 390),
-        ("英文缩写", 585, 165),
+        ("序号", left, 60),
+        ("项目名称", 190, 380),
+        ("英文缩写", 585, 150),
         ("结果", 755, 150),
-        ("提示", 910, 80),
-        ("单位", 995, 290),
+        ("提示", 925, 60),
+        ("单位", 1000, 240),
         ("参考区间", 1305, 239),
     )
     y += 14
@@ -181,7 +182,7 @@ def _render_grid(page: PageLike) -> None:
             row.ref_text,
         )
         for (_, x, width), cell in zip(cols, cells, strict=True):
-            page.text(x, y, cell, 34, width=width - 50)
+            page.text(x, y, cell, 34, width=width)
         y += 64
     y += 10
     page.hline(left, right, y, 3)
@@ -194,7 +195,7 @@ def _render_grid(page: PageLike) -> None:
 
 
 def _render_split(page: PageLike) -> None:
-    spec, left, right = page.spec, 80, 1574
+    spec, left, right = page.spec, 60, 1594
     fields = _header_fields(spec)
     page.text(left, 90, spec.hospital, 50, bold=True)
     page.text(right, 100, spec.title, 40, bold=True, align="right")
@@ -209,38 +210,43 @@ def _render_split(page: PageLike) -> None:
     for r, labels in enumerate(boxes):
         y = top + r * row_h + 12
         for c, label in enumerate(labels):
-            x = left + 15 + c * 498
-            page.text(x, y, f"{label}：{fields[label]}", 30, width=480)
+            x = left + 15 + c * 511
+            page.text(x, y, f"{label}：{fields[label]}", 30, width=490)
         page.hline(left, right, top + (r + 1) * row_h, 1)
     for c in (1, 2):
-        page.vline(left + c * 498, top, top + 3 * row_h, 1)
+        page.vline(left + c * 511, top, top + 3 * row_h, 1)
     y0 = top + 3 * row_h + 30
-    half = (right - left - 40) / 2
+    # (title, x offset, width) in each half; text is shrunk to leave an 18 px gutter, which keeps OCR boxes
+    # and PDF text-layer cells apart. Up to 3 rows make one full-width table (columns twice as wide).
     columns = (
-        ("代号", 0, 100),
-        ("项目", 100, 230),
-        ("结果", 330, 130),
-        ("单位", 460, 135),
-        ("参考区间", 595, 142),
+        ("代号", 0, 85),
+        ("项目", 85, 230),
+        ("结果", 315, 118),
+        ("单位", 433, 164),
+        ("参考区间", 597, 150),
     )
-    per_side = math.ceil(len(spec.rows) / 2) if len(spec.rows) > 3 else len(spec.rows)
-    sides = (spec.rows[:per_side], spec.rows[per_side:])
+    split = len(spec.rows) > 3
+    half = (right - left - 40) / 2 if split else right - left
+    scale = 1.0 if split else half / 747
+    per_side = math.ceil(len(spec.rows) / 2) if split else len(spec.rows)
+    sides = (spec.rows[:per_side], spec.rows[per_side:]) if split else (spec.rows,)
     bottom = y0
     for side, rows in enumerate(sides):
         x0 = left + side * (half + 40)
         y = y0
         for title, dx, width in columns:
-            page.text(x0 + dx, y, title, 28, bold=True, width=width - 8)
+            page.text(x0 + dx * scale, y, title, 28, bold=True, width=width * scale - 18)
         y += 44
         page.hline(x0, x0 + half, y, 2)
         y += 14
         for row in rows:
             cells = (row.name_en, row.name_zh, _value_with_flag(row), row.unit_text, row.ref_text)
             for (_, dx, width), cell in zip(columns, cells, strict=True):
-                page.text(x0 + dx, y, cell, 28, width=width - 8)
+                page.text(x0 + dx * scale, y, cell, 28, width=width * scale - 18)
             y += 56
         bottom = max(bottom, y)
-    page.vline(left + half + 20, y0, bottom, 1)
+    if split:
+        page.vline(left + half + 20, y0, bottom, 1)
     y = bottom + 10
     page.hline(left, right, y, 3)
     y += 24

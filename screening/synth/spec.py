@@ -261,6 +261,8 @@ def _pregnancy(rows: _Rows, values: Mapping[str, float]) -> None:
         rows.add("hcg", rng.choice((0.1, 0.5, 1.2, 2.0)), comparator="<")
     elif rng.random() < 0.5:
         rows.add("hcg", rng.uniform(0.1, 4.0))
+    elif rng.random() < 0.15:  # above the assay's range, reported without dilution
+        rows.add("hcg", 10000, comparator=">")
     else:
         rows.add("hcg", math.exp(rng.uniform(math.log(6), math.log(200000))))
 
