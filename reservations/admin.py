@@ -1,6 +1,10 @@
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
-from reservations.models import Department, Doctor
+from reservations.models import Department, Doctor, ReconciliationReport
 
 
 @admin.register(Department)
@@ -15,3 +19,72 @@ class DoctorAdmin(admin.ModelAdmin[Doctor]):
     list_display = ("code", "name_zh", "name_en", "title", "department")
     list_filter = ("title", "department")
     search_fields = ("code", "name_zh", "name_en")
+
+
+@admin.register(ReconciliationReport)
+class ReconciliationReportAdmin(admin.ModelAdmin[ReconciliationReport]):
+    """Read-only for staff with the view permission: reports are written by the daily task and the
+    ``payments_reconcile`` command only."""
+
+    list_display = (
+        "bill_date",
+        "channel",
+        "status",
+        "differences",
+        "gateway_payments",
+        "our_payments",
+        "runs",
+    )
+    list_filter = ("status", "channel")
+    date_hierarchy = "bill_date"
+    fields = (
+        "channel",
+        "bill_date",
+        "status",
+        "message",
+        "gateway_payments",
+        "gateway_refunds",
+        "our_payments",
+        "our_refunds",
+        "differences",
+        "difference_table",
+        "runs",
+        "history",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("differences found"))
+    def difference_table(self, report: ReconciliationReport) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    line.get("problem"),
+                    line.get("order_no"),
+                    line.get("refund_no"),
+                    line.get("ours"),
+                    line.get("theirs"),
+                )
+                for line in report.lines
+            ),
+        )
+        head = format_html_join(
+            "",
+            "<th>{}</th>",
+            ((_(name),) for name in ("problem", "order number", "refund number", "ours", "gateway")),
+        )
+        return format_html_join(
+            "", "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", [(head, rows)]
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ReconciliationReport | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReconciliationReport | None = None) -> bool:
+        return False

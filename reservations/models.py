@@ -435,6 +435,47 @@ class Refund(models.Model):
         return self.refund_no
 
 
+class ReconciliationReport(models.Model):
+    """One channel's daily bill compared with our payments and refunds: one report per (channel, day).
+
+    A finished report (``ok`` or ``differences``) is final: running the day again returns it unchanged,
+    unless a re-run is asked for explicitly, which recomputes it in place and keeps the earlier outcomes in
+    ``history``. A ``failed`` report (bill not ready, refused as tampered) is retried by the next run."""
+
+    class Status(models.TextChoices):
+        OK = "ok", _("No differences")
+        DIFFERENCES = "differences", _("Differences found")
+        FAILED = "failed", _("Failed")
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Payment.Channel.choices)
+    bill_date = models.DateField(_("bill date"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices)
+    message = models.CharField(_("message"), max_length=300, blank=True, default="")
+    gateway_payments = models.PositiveIntegerField(_("payments in the bill"), default=0)
+    gateway_refunds = models.PositiveIntegerField(_("refunds in the bill"), default=0)
+    our_payments = models.PositiveIntegerField(_("our payments"), default=0)
+    our_refunds = models.PositiveIntegerField(_("our refunds"), default=0)
+    differences = models.PositiveIntegerField(_("differences"), default=0)
+    # [{"order_no", "refund_no", "problem", "ours", "theirs"}], sorted; empty when ok or failed.
+    lines = models.JSONField(_("differences found"), default=list, blank=True)
+    # What re-runs and retried failures replaced: [{"at", "status", "differences", "message"}].
+    history = models.JSONField(_("earlier runs"), default=list, blank=True)
+    runs = models.PositiveSmallIntegerField(_("runs"), default=1)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-bill_date", "channel"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["channel", "bill_date"], name="reservations_reconciliationreport_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.bill_date}: {self.status}"
+
+
 class IdempotencyRecord(models.Model):
     """The first answer to a POST sent with an ``Idempotency-Key``: a retry gets it again."""
 

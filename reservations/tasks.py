@@ -45,3 +45,20 @@ def payments_reconcile_unknown() -> int:
     from reservations.services import payments_reconcile_unknown as reconcile
 
     return reconcile()
+
+
+@shared_task(name="reservations.refunds_follow_up")
+def refunds_follow_up() -> int:
+    """Every 10 minutes (beat): ask the gateways again about refunds left requested or processing."""
+    from reservations.services.refunds import refunds_follow_up as follow_up
+
+    return follow_up()
+
+
+@shared_task(name="reservations.payments_reconcile_bills")
+def payments_reconcile_bills() -> list[str]:
+    """Daily (beat, 10:00 and 12:00 China time): reconcile yesterday's bills of both online channels. The
+    second run only retries a failed report (bill not ready yet); a finished one is left as it is."""
+    from reservations.services.reconciliation import payments_reconcile_yesterday
+
+    return [f"{report.channel}: {report.status}" for report in payments_reconcile_yesterday()]
