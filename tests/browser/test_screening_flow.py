@@ -21,6 +21,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from hospital.celery import app as celery_app
+from medcard import roles
 from medcard import services as medcard_services
 from medcard.models import User
 from reservations import services as reservations
@@ -65,10 +66,13 @@ def _contrast_ct(*, days_ahead: int = 3) -> Session:
     return session
 
 
-def _phone(browser: Browser, account: User, base_url: str) -> BrowserContext:
+def _phone(
+    browser: Browser, account: User, base_url: str, viewport: dict[str, int] = PHONE
+) -> BrowserContext:
     client = Client()
     client.force_login(account)
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en")
+    phone = viewport == PHONE
+    context = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone, locale="en")  # type: ignore[arg-type]
     context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}])
     return context
 
@@ -141,6 +145,33 @@ def test_a_patient_answers_uploads_sees_the_decision_and_confirms_the_values(  #
     assert case.answers["diabetes"] is True and case.patient_confirmed is True
     assert (case.status, case.decided_by) == ("approved", "system")
     assert case.booking.status == Booking.Status.HELD and case.booking.hold_expires_at > timezone.now()
+
+    # 5. Staff see the report with the values read boxed where they are on the page.
+    desk = factories.staff(role=roles.FRONT_DESK, username="desk-screening")
+    staff_context = _phone(browser, desk, live_server.url, viewport={"width": 1280, "height": 900})
+    staff_page = staff_context.new_page()
+    staff_page.goto(f"{live_server.url}/screening/staff/cases/{case.pk}/")
+    image = staff_page.get_by_test_id("page").locator("img")
+    expect(image).to_be_visible()
+    staff_page.wait_for_function("document.querySelector('[data-testid=page] img').naturalWidth > 0")
+    box = staff_page.locator('[data-testid=box][data-field="analyte:creatinine"]')
+    expect(box).to_be_visible()
+    inside = staff_page.evaluate(
+        """() => {
+             const i = document.querySelector("[data-testid=page] img").getBoundingClientRect();
+             const b = document.querySelector("[data-field='analyte:creatinine']").getBoundingClientRect();
+             return b.left >= i.left && b.right <= i.right && b.top >= i.top && b.bottom <= i.bottom
+                    && b.width > 2 && b.height > 2;
+           }"""
+    )
+    assert inside
+    expect(
+        staff_page.get_by_test_id("fields").locator('tr[data-field="analyte:creatinine"]')
+    ).to_contain_text("88")
+    staff_page.screenshot(
+        path=str(settings.VAR_DIR / "screenshots" / "screening-staff-case.png"), full_page=True
+    )
+    staff_context.close()
 
 
 @pytest.mark.usefixtures("_english_and_media")
