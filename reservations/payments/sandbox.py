@@ -74,7 +74,7 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "forged_signature": False,  # signed with a key that is not the provider's
     "probe_signature": False,  # WeChat's WECHATPAY/SIGNTEST/ probe
     "out_of_order": False,  # the notification is held until the order is closed or refunded
-    "refund_processing": False,  # a refund is PROCESSING at first, SUCCESS when asked again
+    "refund_processing": False,  # a WeChat Pay refund is PROCESSING at first, SUCCESS when asked again
     "refund_stuck": False,  # a PROCESSING refund stays so however often it is asked about
     "bill_tampered": False,  # the bill file served differs from the hash announced for it (global)
     "unavailable": False,  # the API answers 500 / Alipay 20000
