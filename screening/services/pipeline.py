@@ -161,11 +161,13 @@ def active_models() -> dict[str, ScreeningModelVersion]:
     }
 
 
-def model_scores(text: TextResult, extraction: Extraction) -> Scores:
+def model_scores(
+    text: TextResult, extraction: Extraction, *, models: dict[str, ScreeningModelVersion] | None = None
+) -> Scores:
     """Scores from the active document and field-confidence models where there are any, the reader's
     otherwise (a model that fails to load or score falls back to the reader's scores, and says so)."""
     base = reader_scores(text, extraction)
-    models = active_models()
+    models = active_models() if models is None else models
     if not models:
         return base
     from screening.ml import registry

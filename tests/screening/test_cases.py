@@ -114,6 +114,11 @@ def renal_report(
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Extraction]:
     """Replace reading a file (OCR) by a stored extraction, per upload SHA-256 (default: the renal report)."""
+    return stub_reader(monkeypatch)
+
+
+def stub_reader(monkeypatch: pytest.MonkeyPatch) -> dict[str, Extraction]:
+    """Make the pipeline's reading step return stored extractions: by upload SHA-256, else the renal report."""
     by_sha: dict[str, Extraction] = {}
 
     def fake_read(upload: Upload) -> tuple[str, dict[str, Any], dict[str, Any], str]:
