@@ -398,3 +398,64 @@ def test_the_blind_audit_lists_sampled_automatic_decisions_without_their_outcome
     assert f"/screening/staff/cases/{case.pk}/?audit=1" in html
     page = _client(desk).get(f"/screening/staff/cases/{case.pk}/?audit=1").content.decode()
     assert 'data-testid="case-reasons"' not in page and 'data-testid="case-status"' not in page
+
+
+def test_a_pdf_page_is_shown_to_staff_as_an_image_and_each_read_is_audited(
+    desk: User, pharmacist: User
+) -> None:
+    case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_30_44"])
+    from screening import services as screening_services
+
+    upload = screening_services.upload_accept(
+        account=case.booking.account,
+        booking_id=case.booking_id,
+        filename="report.pdf",
+        data=samples.pdf(pages=2),
+    )
+    url = f"/screening/staff/uploads/{upload.pk}/pages/2/"
+    response = _client(desk).get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG") and "no-store" in response["Cache-Control"]
+    assert AuditEvent.objects.filter(actor=desk, action=AuditEvent.Action.UPLOAD_VIEWED).count() == 1
+    assert _client(desk).get(f"/screening/staff/uploads/{upload.pk}/pages/3/").status_code == 404
+    assert _client(pharmacist).get(url).status_code == 404
+    assert _client(case.booking.account).get(url).status_code == 404
+
+
+def test_after_an_automatic_decline_the_patient_can_ask_for_a_person(
+    patient_client: Client, patient: User
+) -> None:
+    booking = screened_booking(patient, diabetes=True)
+    case_in(booking, "declined", reason_codes=["result_expired"],
+            decision={"reasons": [{"code": "result_expired", "params": {"max_age_days": 30}}]})  # fmt: skip
+    Booking.objects.filter(pk=booking.pk).update(status="cancelled", cancel_reason="screening_declined")
+    html = _uploads_page(patient_client, booking)
+    assert "it must have been taken within 30 days" in html
+    response = patient_client.post(
+        f"/screening/bookings/{booking.pk}/review/", {"then": "review"}, follow=True
+    )
+    assert "Sent to our staff" in response.content.decode()
+    case = ScreeningCase.objects.get(booking=booking)
+    assert case.status == "review"
+    assert Booking.objects.get(pk=booking.pk).status == "held"
+
+
+def test_send_a_new_report_holds_the_number_again_and_opens_the_upload_form(
+    patient_client: Client, patient: User
+) -> None:
+    booking = screened_booking(patient, diabetes=True)
+    case_in(booking, "declined", reason_codes=["result_expired"])
+    Booking.objects.filter(pk=booking.pk).update(status="cancelled", cancel_reason="screening_declined")
+    response = patient_client.post(f"/screening/bookings/{booking.pk}/review/", {"then": "upload"})
+    assert response["Location"] == f"/screening/bookings/{booking.pk}/uploads/#upload-form"
+    assert 'id="upload-form"' in _uploads_page(patient_client, booking)
+
+
+def test_a_staff_decline_is_final_for_the_patient(patient_client: Client, patient: User) -> None:
+    booking = screened_booking(patient, diabetes=True)
+    case_in(booking, "declined", decided_by="staff", reason_codes=[])
+    Booking.objects.filter(pk=booking.pk).update(status="cancelled", cancel_reason="screening_declined")
+    html = _uploads_page(patient_client, booking)
+    assert "Ask for a manual review" not in html and "Book again" in html
+    patient_client.post(f"/screening/bookings/{booking.pk}/review/")
+    assert ScreeningCase.objects.get(booking=booking).status == "declined"
