@@ -21,6 +21,7 @@ from screening.synth import (
     RowTruth,
     ckd_epi_2021,
     egfr_expected,
+    fonts,
     make_spec,
     render,
     render_bytes,
@@ -259,3 +260,29 @@ def test_the_command_line_writes_the_files_and_one_truth_file(
         for name in entry["files"].values():
             assert (tmp_path / name).stat().st_size > 1000
     assert "4 entries, 10 files" in capsys.readouterr().out
+
+
+def test_a_value_outside_the_panel_is_added_as_its_own_row() -> None:
+    spec = make_spec(8, "coagulation", values={"plt": 40, "inr": 2.1})
+    assert spec.row("plt").value_text == "40"
+    assert spec.row("plt").flag == "L"
+    assert (spec.row("inr").value_text, spec.row("inr").flag) == ("2.10", "H")
+
+
+def test_collection_dates_fall_in_the_weeks_before_today() -> None:
+    today = dt.date(2027, 3, 1)
+    for seed in range(50):
+        spec = make_spec(seed, today=today)
+        assert dt.timedelta(0) <= today - spec.collected_on <= dt.timedelta(days=45)
+        assert spec.reported_on - spec.collected_on in (dt.timedelta(0), dt.timedelta(days=1))
+        assert spec.collected_time < spec.received_time
+
+
+def test_rendering_without_a_cjk_font_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fonts, "_installed_faces", dict)
+    fonts.get_font.cache_clear()
+    try:
+        with pytest.raises(fonts.FontNotFoundError, match="fonts-noto-cjk"):
+            render(make_spec(1))
+    finally:
+        fonts.get_font.cache_clear()
