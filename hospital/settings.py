@@ -225,6 +225,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Times are Asia/Shanghai (CELERY_TIMEZONE). Tasks are idempotent: a missed or doubled beat is harmless.
     "holds-expire": {"task": "reservations.holds_expire", "schedule": 60.0},
     "payments-reconcile-unknown": {"task": "reservations.payments_reconcile_unknown", "schedule": 300.0},
+    "refunds-follow-up": {"task": "reservations.refunds_follow_up", "schedule": 600.0},
+    # Yesterday's bills (ready from about 09:00-10:00); the 12:00 run retries only a failed report.
+    "payments-reconcile-bills": {
+        "task": "reservations.payments_reconcile_bills",
+        "schedule": crontab(hour="10,12", minute=0),
+    },
     "sessions-generate": {"task": "reservations.sessions_generate", "schedule": crontab(hour=0, minute=30)},
     "reminders-send": {"task": "reservations.reminders_send", "schedule": crontab(hour=18, minute=0)},
     "no-shows-sweep": {"task": "reservations.no_shows_sweep", "schedule": crontab(minute="*/30")},

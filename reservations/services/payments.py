@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,6 +32,7 @@ from reservations.services.booking import (
     booking_payment_check,
 )
 from reservations.services.money import from_fen, money, to_fen
+from reservations.services.refunds import LATE_PAYMENT_REASON, refund_notify_url, refund_settle
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +127,8 @@ def _mark_paid(*, payment: Payment, transaction_id: str, paid_at: datetime) -> N
         # The number was no longer held (expired, cancelled) or is paid twice: give the money back.
         locked.status = Payment.Status.REFUNDED
         locked.save(update_fields=["status", "transaction_id", "paid_at", "updated_at"])
-        refund = _refund_create(payment=locked, reason="paid after the number was released")
-        notifications.booking_notify(booking_id=booking.pk, kind="late_payment_refunded")
+        # The patient hears of it ("late_payment_refunded") when the refund succeeds: refund_settle.
+        refund = _refund_create(payment=locked, reason=LATE_PAYMENT_REASON)
         logger.warning("late payment refunded", extra={"order_no": locked.order_no, "booking": booking.pk})
     refund_enqueue(refund_id=refund.pk)
 
@@ -213,8 +215,7 @@ def payments_settle_cancelled(*, booking: Booking, reason: str) -> None:
         if payment.status == Payment.Status.PAID and payment.amount > 0:
             Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.REFUNDED)
             refund = _refund_create(payment=payment, reason=reason)
-            refund_enqueue(refund_id=refund.pk)
-            notifications.booking_notify(booking_id=booking.pk, kind="refunded")
+            refund_enqueue(refund_id=refund.pk)  # "refunded" is sent when it succeeds: refund_settle
         elif payment.status == Payment.Status.CREATED:
             transaction.on_commit(functools.partial(payment_close, payment_id=payment.pk))
 
@@ -226,21 +227,18 @@ def refund_process(*, refund_id: int) -> str:
         return refund.status
     payment = refund.payment
     if payment.channel not in ONLINE_CHANNELS:
-        Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.SUCCEEDED)
-        return Refund.Status.SUCCEEDED
-    Refund.objects.filter(pk=refund.pk).update(attempts=refund.attempts + 1)
+        return refund_settle(refund_id=refund.pk, state="success")
+    Refund.objects.filter(pk=refund.pk).update(attempts=F("attempts") + 1)
     result = gateway_for(payment.channel).refund(
         order_no=payment.order_no,
         refund_no=refund.refund_no,
         amount_fen=to_fen(refund.amount),
         total_fen=to_fen(payment.amount),
         reason=refund.reason,
+        notify_url=refund_notify_url(payment.channel),
     )
-    status = {"success": Refund.Status.SUCCEEDED, "processing": Refund.Status.PROCESSING}.get(
-        result.state, Refund.Status.FAILED
-    )
-    Refund.objects.filter(pk=refund.pk).exclude(status=Refund.Status.SUCCEEDED).update(status=status)
-    return status
+    # A processing refund is followed up by refunds_follow_up (beat) and WeChat Pay's refund notification.
+    return refund_settle(refund_id=refund.pk, state=result.state)
 
 
 def payment_close(*, payment_id: int) -> None:
