@@ -395,9 +395,26 @@ def test_the_blind_audit_lists_sampled_automatic_decisions_without_their_outcome
     booking = screened_booking(factories.patient_account(), diabetes=True)
     case = case_in(booking, "approved", blind_audit=True, reason_codes=[])
     html = _client(desk).get("/screening/staff/audit/").content.decode()
-    assert f"/screening/staff/cases/{case.pk}/?audit=1" in html
-    page = _client(desk).get(f"/screening/staff/cases/{case.pk}/?audit=1").content.decode()
+    assert f'href="/screening/staff/cases/{case.pk}/"' in html
+    page = _client(desk).get(f"/screening/staff/cases/{case.pk}/").content.decode()
     assert 'data-testid="case-reasons"' not in page and 'data-testid="case-status"' not in page
+    assert 'data-testid="decision-form"' in page
+
+
+def test_a_blind_audit_is_recorded_without_changing_the_decision(desk: User) -> None:
+    booking = screened_booking(factories.patient_account(), diabetes=True)
+    case = case_in(booking, "approved", blind_audit=True, decision={"outcome": "approve"})
+    response = _client(desk).post(
+        f"/screening/staff/cases/{case.pk}/", {"decision": "decline", "reason": "Report is not the patient's"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/screening/staff/audit/"
+    review = ScreeningReview.objects.get(case=case)
+    assert review.blind_audit and review.decision == "decline"
+    assert ScreeningCase.objects.get(pk=case.pk).status == "approved"
+    assert (
+        f"/screening/staff/cases/{case.pk}/"
+        not in _client(desk).get("/screening/staff/audit/").content.decode()
+    )
 
 
 def test_a_pdf_page_is_shown_to_staff_as_an_image_and_each_read_is_audited(
