@@ -331,3 +331,58 @@ def test_the_record_keeps_every_issue_of_every_upload_even_unused_ones():
     data = decision.to_json()
     assert data["uploads"][1]["issues"][0]["code"] == "implausible_value"
     assert data["uploads"][0]["identity"] == "match"
+
+
+# End to end on a generated digital PDF (text layer: no OCR) -------------------------------------------------
+
+
+def _read_pdf(spec):
+    from screening.pipeline.structure import structure
+    from screening.pipeline.text import read_file
+    from screening.synth.pdf import render_pdf
+
+    return structure(read_file(render_pdf(spec), "pdf"))
+
+
+@pytest.mark.parametrize(
+    ("creatinine", "unit", "expected", "code"),
+    [
+        (88, "µmol/L", "approve", None),
+        (1.0, "mg/dL", "approve", None),
+        (200, "µmol/L", "review", "egfr_30_44"),  # eGFR about 30 at 64 y
+        (400, "µmol/L", "review", "egfr_lt_30"),
+    ],
+)
+def test_a_generated_renal_report_is_read_validated_and_decided(creatinine, unit, expected, code):
+    from screening.synth import make_spec
+
+    spec = make_spec(
+        3,
+        "renal_function",
+        sex="M",
+        age=64,
+        name="王小明",
+        collected_on=dt.date(2026, 11, 20),
+        today=TODAY,
+        values={"creatinine": creatinine},
+        creatinine_unit=unit,
+        egfr_formula="ckd_epi_2021",
+    )
+    upload = _read_pdf(spec)
+    decision = run("ct_contrast", upload)
+    assert decision.outcome == expected, decision.reasons
+    if code:
+        assert code in codes(decision)
+    value = next(f for f in decision.critical_fields if f.name == "creatinine").value
+    assert value == pytest.approx(creatinine * (88.4 if unit == "mg/dL" else 1))
+
+
+def test_a_generated_report_of_another_person_is_declined():
+    from screening.synth import make_spec
+
+    spec = make_spec(
+        5, "renal_function", sex="F", age=41, name="李娜", collected_on=dt.date(2026, 11, 20), today=TODAY
+    )
+    decision = run("ct_contrast", _read_pdf(spec))
+    assert decision.outcome == "decline"
+    assert "identity_name_mismatch" in codes(decision)
