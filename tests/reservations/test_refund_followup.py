@@ -335,3 +335,17 @@ def test_alipay_has_no_refund_notification_to_accept(sandbox_mode) -> None:  # t
     with pytest.raises(ForgedNotification, match="no refund notifications"):
         gateway.parse_refund_notification(headers={}, body=b"out_trade_no=x")
     assert keys.alipay_config().app_id  # the sandbox's keys are in force
+
+
+def test_the_beat_runs_the_refund_follow_up_and_the_daily_reconciliation(settings) -> None:  # type: ignore[no-untyped-def]
+    from celery.schedules import crontab
+
+    from reservations import tasks
+
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["refunds-follow-up"] == {"task": "reservations.refunds_follow_up", "schedule": 600.0}
+    bills = schedule["payments-reconcile-bills"]
+    assert bills["task"] == "reservations.payments_reconcile_bills"
+    assert bills["schedule"] == crontab(hour="10,12", minute=0)
+    assert tasks.refunds_follow_up.name == "reservations.refunds_follow_up"
+    assert tasks.payments_reconcile_bills.name == "reservations.payments_reconcile_bills"
