@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from medcard.models import Patient, User
 from reservations import notifications, schedules
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
-from reservations.services.booking import BookingRefused, _verified_patient
+from reservations.services.booking import BookingRefused, _verified_patient, screening_hold_deadline
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -60,8 +60,10 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
     Each offer takes the number by the same conditional update as a hold, in a transaction with the entry
     row locked, so two sweeps never offer one number twice. Returns how many offers were made.
     """
+    from screening import services as screening_services
+
     now = now or timezone.now()
-    session = Session.objects.select_related("department").get(pk=session_id)
+    session = Session.objects.select_related("department", "clinic_type").get(pk=session_id)
     rule = schedules.booking_rule_for(department=session.department)
     if session.status != Session.Status.OPEN or now >= schedules.waitlist_closes_at(
         session=session, rule=rule
@@ -94,7 +96,15 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
                 entry.save(update_fields=["status"])
                 continue
             Slot.objects.filter(pk=slot.pk, taken__lt=F("capacity")).update(taken=F("taken") + 1)
-            free = session.fee == 0
+            # A screened exam's offer is held for its screening like any hold (no questionnaire was asked
+            # when joining: the case goes to staff, who ask), never booked or paid without it.
+            plan = screening_services.case_plan_unanswered(exam_code=session.clinic_type.screening_exam)
+            free = session.fee == 0 and plan is None
+            expires_at: datetime | None
+            if plan is not None:
+                expires_at = screening_hold_deadline(slot=slot, rule=rule, now=now)
+            else:
+                expires_at = None if free else now + rule.payment_window()
             booking = Booking.objects.create(
                 patient_id=entry.patient_id,
                 account_id=entry.account_id,
@@ -104,9 +114,11 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
                 visit_date=session.date,
                 fee=money(session.fee),
                 status=Booking.Status.BOOKED if free else Booking.Status.HELD,
-                hold_expires_at=None if free else now + rule.payment_window(),
+                hold_expires_at=expires_at,
                 from_waitlist=True,
             )
+            if plan is not None:
+                screening_services.case_open(booking=booking, plan=plan, now=now)
             entry.status = WaitlistEntry.Status.CONVERTED if free else WaitlistEntry.Status.OFFERED
             entry.booking = booking
             entry.save(update_fields=["status", "booking"])

@@ -7,6 +7,7 @@ from screening.services.cases import (
     case_confirm,
     case_open,
     case_plan,
+    case_plan_unanswered,
     case_review_request,
     questionnaire_items,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "case_decide",
     "case_open",
     "case_plan",
+    "case_plan_unanswered",
     "case_review_request",
     "case_staff_read_record",
     "clean_filename",

@@ -113,6 +113,15 @@ def case_plan(*, exam_code: str, answers: Mapping[str, object] | None) -> CasePl
     )
 
 
+def case_plan_unanswered(*, exam_code: str) -> CasePlan | None:
+    """The plan of a screened number handed out without a questionnaire (a waitlist offer): no answers, so
+    the decision sends it to staff (``questionnaire_incomplete``); ``None`` when the exam is not screened."""
+    mode = selectors.exam_mode(exam_code=exam_code)
+    if mode == ScreeningExamSetting.Mode.OFF:
+        return None
+    return CasePlan(exam_code=exam_code, mode=mode, answers={})
+
+
 def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCase:
     """Inside the hold's transaction: open the booking's case, waiting for a report. A first decision from
     the answers alone runs after commit (no risk factor may need no report at all)."""

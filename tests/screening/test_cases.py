@@ -118,7 +118,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Extraction]:
 
 
 def stub_reader(monkeypatch: pytest.MonkeyPatch) -> dict[str, Extraction]:
-    """Make the pipeline's reading step return stored extractions: by upload SHA-256, else the renal report."""
+    """Make the pipeline's reading step return stored extractions: by upload SHA-256, else a renal report."""
     by_sha: dict[str, Extraction] = {}
 
     def fake_read(upload: Upload) -> tuple[str, dict[str, Any], dict[str, Any], str]:
@@ -457,3 +457,23 @@ def test_the_case_api_shows_the_status_and_hides_it_from_outsiders(
         client.post(url + "confirm/", {"correct": True}, content_type="application/json").status_code == 404
     )
     assert client.post(url + "review-request/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_waitlist_offer_of_a_screened_number_is_held_for_screening(
+    patient: User, outsider: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    session = screened_session(capacity=1)
+    first = hold(outsider, session, NO)
+    reservations.waitlist_join(account=patient, patient_id=factories.verified_patient_of(patient).pk,
+                               session_id=session.pk)  # fmt: skip
+    reservations.booking_cancel(account=outsider, booking_id=first.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reservations.waitlist_offer_next(session_id=session.pk) == 1
+    offered = Booking.objects.get(account=patient)
+    case = case_of(offered)
+    # Unanswered questions count as possible risk factors: a report is asked for, and staff decide.
+    assert (offered.status, case.answers, case.status) == ("held", {}, "awaiting_upload")
+    assert "questionnaire_incomplete" in case.reason_codes
+    with pytest.raises(reservations.BookingRefused):
+        booking_payment_check(booking=offered)
