@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from screening.pipeline.catalogue import plausibility_table
 from screening.pipeline.types import Analyte, Comparator, Extraction, Sex
 
 VALIDATE_VERSION = "1.0.0"
@@ -58,49 +59,9 @@ VALIDATE_CODES = frozenset(
     }
 )
 
-# Canonical unit and plausibility range (inclusive) per analyte code. Plausible means "a living patient can
-# have it", not "normal": a value outside is a misread or a wrong unit. The analyte catalogue
-# (screening/pipeline/catalogue.py) supersedes these when present; these are the values this step was
-# written and tested against (reference §6.1 step 4 for creatinine, INR, PLT and eGFR).
-FALLBACK_CATALOGUE: dict[str, tuple[str, float, float]] = {
-    "creatinine": ("umol/L", 20.0, 2000.0),
-    "urea": ("mmol/L", 0.3, 100.0),
-    "uric_acid": ("umol/L", 20.0, 2000.0),
-    "egfr": ("mL/min/1.73m2", 2.0, 200.0),
-    "cystatin_c": ("mg/L", 0.2, 15.0),
-    "pt": ("s", 5.0, 150.0),
-    "inr": ("", 0.5, 10.0),
-    "aptt": ("s", 10.0, 250.0),
-    "fibrinogen": ("g/L", 0.1, 15.0),
-    "d_dimer": ("mg/L", 0.0, 100.0),
-    "wbc": ("10^9/L", 0.05, 500.0),
-    "rbc": ("10^12/L", 0.5, 10.0),
-    "hgb": ("g/L", 20.0, 260.0),
-    "plt": ("10^9/L", 1.0, 2000.0),
-    "hcg": ("mIU/mL", 0.0, 500000.0),
-    "alt": ("U/L", 0.0, 20000.0),
-    "ast": ("U/L", 0.0, 20000.0),
-    "tbil": ("umol/L", 0.5, 1000.0),
-    "glucose": ("mmol/L", 0.5, 100.0),
-    "potassium": ("mmol/L", 1.0, 12.0),
-    "sodium": ("mmol/L", 90.0, 200.0),
-}
-
-
-def _catalogue() -> dict[str, tuple[str, float, float]]:
-    """Canonical unit and plausibility range per analyte: the catalogue's where it has them."""
-    table = dict(FALLBACK_CATALOGUE)
-    try:
-        from screening.pipeline import catalogue as cat  # written in parallel; optional until it lands
-    except ImportError:
-        return table
-    loader = getattr(cat, "plausibility_table", None)
-    if callable(loader):
-        table.update(loader())
-    return table
-
-
-PLAUSIBILITY = _catalogue()
+# Canonical unit and plausibility range (inclusive) per analyte code, from the analyte catalogue. Plausible
+# means "a living patient can have it", not "normal": a value outside is a misread or a wrong unit.
+PLAUSIBILITY: dict[str, tuple[str, float, float]] = plausibility_table()
 
 
 def ckd_epi_2021(scr_mg_dl: float, age_years: float, female: bool) -> float:

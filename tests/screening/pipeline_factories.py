@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from screening.pipeline.catalogue import DIMENSIONLESS, catalogue
 from screening.pipeline.types import Analyte, Extraction, Field
 from screening.pipeline.validate import PatientFacts
 
@@ -16,57 +17,16 @@ COLLECTED = dt.date(2026, 11, 20)
 PATIENT = PatientFacts(name="王小明", sex="M", age_years=64, birth_date=dt.date(1962, 5, 14))
 YOUNG_PATIENT = PatientFacts(name="李娜", sex="F", age_years=34, birth_date=dt.date(1992, 3, 2))
 
-_ANALYTES: dict[str, dict[str, Any]] = {
-    "creatinine": {
-        "loinc": "2160-0",
-        "name_en": "Creatinine",
-        "name_zh": "肌酐",
-        "unit": "umol/L",
-        "ref": (57, 111),
-    },
-    "egfr": {
-        "loinc": "98979-8",
-        "name_en": "eGFR",
-        "name_zh": "估算肾小球滤过率",
-        "unit": "mL/min/1.73m2",
-        "ref": (90, None),
-    },
-    "inr": {"loinc": "6301-6", "name_en": "INR", "name_zh": "国际标准化比值", "unit": "", "ref": (0.8, 1.2)},
-    "plt": {
-        "loinc": "777-3",
-        "name_en": "Platelets",
-        "name_zh": "血小板",
-        "unit": "10^9/L",
-        "ref": (125, 350),
-    },
-    "hgb": {
-        "loinc": "718-7",
-        "name_en": "Haemoglobin",
-        "name_zh": "血红蛋白",
-        "unit": "g/L",
-        "ref": (130, 175),
-    },
-    "hcg": {
-        "loinc": "21198-7",
-        "name_en": "hCG",
-        "name_zh": "人绒毛膜促性腺激素",
-        "unit": "mIU/mL",
-        "ref": (None, 5),
-    },
-    "alt": {
-        "loinc": "1742-6",
-        "name_en": "ALT",
-        "name_zh": "丙氨酸氨基转移酶",
-        "unit": "U/L",
-        "ref": (9, 50),
-    },
-    "ast": {
-        "loinc": "1920-8",
-        "name_en": "AST",
-        "name_zh": "天门冬氨酸氨基转移酶",
-        "unit": "U/L",
-        "ref": (15, 40),
-    },
+# Reference ranges as an (invented) lab prints them; everything else comes from the analyte catalogue.
+_REFS: dict[str, tuple[float | None, float | None]] = {
+    "creatinine": (57, 111),
+    "egfr": (90, None),
+    "inr": (0.8, 1.2),
+    "plt": (125, 350),
+    "hgb": (130, 175),
+    "hcg": (None, 5),
+    "alt": (9, 50),
+    "ast": (15, 40),
 }
 
 
@@ -81,25 +41,30 @@ def analyte(
     canonical: float | None = None,
     score: float = 0.99,
 ) -> Analyte:
-    """One result row as step 2 would give it; the canonical value is the printed one unless given."""
-    meta = _ANALYTES[code]
-    unit = meta["unit"] if unit is None else unit
-    low, high = meta["ref"] if ref is None else ref
-    canonical_value = canonical if canonical is not None else (value if unit == meta["unit"] else None)
+    """One result row as step 2 would give it; printed in the canonical unit unless ``unit`` says otherwise.
+
+    ``unit`` is the normalised printed unit (``"mg/dL"``); the canonical value is the printed one when the
+    unit is canonical, else ``canonical`` (``None``: no conversion known, as for an unrecognised unit).
+    """
+    meta = catalogue()[code]
+    printed_unit = ("" if meta.unit == DIMENSIONLESS else meta.unit) if unit is None else unit
+    low, high = _REFS[code] if ref is None else ref
+    is_canonical = printed_unit == meta.unit or (meta.unit == DIMENSIONLESS and not printed_unit)
+    canonical_value = canonical if canonical is not None else (value if is_canonical else None)
     return Analyte(
         code=code,
-        loinc=meta["loinc"],
-        name_en=meta["name_en"],
-        name_zh=meta["name_zh"],
-        raw_name=meta["name_zh"],
+        loinc=meta.loinc,
+        name_en=meta.name_en,
+        name_zh=meta.name_zh,
+        raw_name=meta.name_zh,
         value=value,
         value_raw="" if value is None else f"{comparator}{value}",
         comparator=comparator,  # type: ignore[arg-type]
         flag=flag,  # type: ignore[arg-type]
-        unit=unit,
-        unit_raw=unit,
+        unit=printed_unit,
+        unit_raw=printed_unit,
         value_canonical=canonical_value,
-        unit_canonical=meta["unit"] if canonical_value is not None else "",
+        unit_canonical=meta.unit,
         ref_low=low,
         ref_high=high,
         ref_raw=f"{low if low is not None else ''}-{high if high is not None else ''}",
