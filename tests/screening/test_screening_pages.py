@@ -142,10 +142,15 @@ def test_the_answers_go_with_the_hold_and_lead_to_the_upload_page(
 
 
 def test_a_new_case_waits_for_the_report_and_says_what_to_send(patient_client: Client, patient: User) -> None:
+    from screening import services as screening_services
+
     booking = screened_booking(patient, diabetes=True)
+    screening_services.case_decide(case_id=ScreeningCase.objects.get(booking=booking).pk)  # from the answers
     html = _uploads_page(patient_client, booking)
     assert 'data-state="awaiting_upload"' in html
     assert "Waiting for your test results" in html
+    assert 'data-code="missing_renal_function"' in html
+    assert "Upload a kidney function (creatinine) report from the last 30 days." in html
     assert "data-poll-url" not in html
 
 
