@@ -1,8 +1,8 @@
-"""Step 7 of the screening pipeline: approve, decline or send to staff, with reasons (pure, no Django).
+"""Step 6 of the screening pipeline: approve, decline or send to staff, with reasons (pure, no Django).
 
 The decision table (reference §6.1 step 7, as the issue settled it):
 
-* **approve** only when every rule passes, every field a rule used is validated (step 4) and confident
+* **approve** only when every rule passes, every field a rule used is validated (step 3) and confident
   (``P(correct) >= t_field``, from the field-confidence model), the patient's name on each report used matches
   the booking and is confident too, and each report used looks like a legible lab report (``>= q_doc``);
 * **decline** only for objective failures the patient fixes by uploading again: not a lab report

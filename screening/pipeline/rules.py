@@ -1,4 +1,4 @@
-"""Step 5 of the screening pipeline: per-exam eligibility rules, kept as versioned data.
+"""Step 4 of the screening pipeline: per-exam eligibility rules, kept as versioned data.
 
 One TOML file per exam in ``screening/rules/`` (read with the standard library's ``tomllib``), owned and
 signed off by a named clinical role, with a semver ``version`` that the audit record stores. The file chooses

@@ -1,4 +1,4 @@
-"""Step 4 of the screening pipeline: check the fields read from one report and derive the facts rules use.
+"""Step 3 of the screening pipeline: check the fields read from one report and derive the facts rules use.
 
 Deterministic and pure (no Django). Every check that fails adds an ``Issue`` with a reason code to the field
 it concerns; a field is *validated* when it was read and has no issue. The decision step auto-decides only on
@@ -166,7 +166,7 @@ Identity = Literal["match", "mismatch", "unverified"]
 
 @dataclass(frozen=True)
 class Validation:
-    """Step 4's output for one extraction.
+    """Step 3's output for one extraction.
 
     ``checks`` by field key; ``facts`` by name: one per usable analyte under its code (canonical value and
     unit), ``egfr_recomputed`` when creatinine allows it, ``patient_age_years``, ``patient_sex`` and

@@ -1,4 +1,4 @@
-"""Step 7: approve, decline or review a booking's uploads (pure; no database)."""
+"""Step 6: approve, decline or review a booking's uploads (pure; no database)."""
 
 import datetime as dt
 import json

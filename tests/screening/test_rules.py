@@ -1,4 +1,4 @@
-"""Step 5: the rules files load and refuse mistakes; each exam's thresholds hold at their edges."""
+"""Step 4: the rules files load and refuse mistakes; each exam's thresholds hold at their edges."""
 
 import datetime as dt
 

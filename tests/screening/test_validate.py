@@ -1,4 +1,4 @@
-"""Step 4: field checks and the facts they yield (pure; no database)."""
+"""Step 3: field checks and the facts they yield (pure; no database)."""
 
 import dataclasses
 import datetime as dt
