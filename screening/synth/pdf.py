@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -153,7 +154,12 @@ def render_pdf(spec: ReportSpec, *, text_layer: bool = True) -> bytes:
     """
     if not text_layer:
         buffer = io.BytesIO()
-        render_clean(spec).convert("L").save(buffer, format="PDF", resolution=200.0)
+        # Pillow stamps the current time unless told otherwise; the report time keeps the bytes reproducible.
+        hour, minute = (int(part) for part in spec.reported_time.split(":"))
+        stamp = time.struct_time((*spec.reported_on.timetuple()[:3], hour, minute, 0, 0, 0, 0))
+        render_clean(spec).convert("L").save(
+            buffer, format="PDF", resolution=200.0, creationDate=stamp, modDate=stamp, title=spec.title
+        )
         return buffer.getvalue()
     buffer = io.BytesIO()
     canvas = pdf_canvas.Canvas(buffer, pagesize=A4, invariant=True)

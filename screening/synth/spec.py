@@ -171,7 +171,13 @@ def _value(rng: random.Random, code: str, sex: Sex, values: Mapping[str, float])
     return values[code] if code in values else _draw(rng, ANALYTES[code], sex)
 
 
-def _renal(rows: _Rows, age: int, values: Mapping[str, float], creatinine_unit: str | None) -> EgfrFormula:
+def _renal(
+    rows: _Rows,
+    age: int,
+    values: Mapping[str, float],
+    creatinine_unit: str | None,
+    egfr_formula: EgfrFormula | None,
+) -> EgfrFormula:
     rng, sex = rows.rng, rows.sex
     if creatinine_unit is None:
         creatinine_unit = "mg/dL" if rng.random() < 0.10 and "creatinine" not in values else "µmol/L"
@@ -200,7 +206,9 @@ def _renal(rows: _Rows, age: int, values: Mapping[str, float], creatinine_unit: 
     if "egfr" in values:
         formula, egfr = "override", values["egfr"]
     else:
+        # About 15 % of laboratories still print CKD-EPI 2009 or the Chinese-modified MDRD.
         formula = "ckd_epi_2021" if rng.random() < 0.85 else rng.choice(("ckd_epi_2009", "mdrd_china"))
+        formula = egfr_formula or formula
         egfr = EGFR_FORMULAS[formula](scr_mg_dl, age, female=sex == "F")
     rows.add("egfr", egfr, decimals=0 if rng.random() < 0.75 else 1)
     rows.add("urea", _value(rng, "urea", sex, values) * (1 + max(0.0, 1.0 - egfr / 60)))
@@ -294,12 +302,15 @@ def make_spec(
     layout: str | None = None,
     font: str | None = None,
     creatinine_unit: Literal["µmol/L", "mg/dL"] | None = None,
+    egfr_formula: Literal["ckd_epi_2021", "ckd_epi_2009", "mdrd_china"] | None = None,
 ) -> ReportSpec:
     """Draw a report's truth from ``seed``; keyword arguments pin what a test needs.
 
     ``values`` fixes printed values (in the unit the row prints: µmol/L for creatinine unless
-    ``creatinine_unit="mg/dL"``); a fixed ``egfr`` is printed as given. A code in ``values`` that the report
-    type does not carry by default is added where it belongs (``cystatin_c``, ``d_dimer``, electrolytes).
+    ``creatinine_unit="mg/dL"``); a fixed ``egfr`` is printed as given, otherwise ``egfr_formula`` (drawn:
+    CKD-EPI 2021 for about 85 % of reports) computes it from the printed creatinine, age and sex. A code in
+    ``values`` that the report type does not carry by default is added where it belongs (``cystatin_c``,
+    ``d_dimer``, electrolytes) or last.
     ``collected_on`` defaults to 0-45 days before ``today`` (default ``DEFAULT_TODAY``).
 
     >>> spec = make_spec(7, "renal_function", sex="M", age=70, values={"creatinine": 250})
@@ -337,9 +348,9 @@ def make_spec(
     patient_name = name or drawn_name
 
     rows = _Rows(rng, sex, flag_style)
-    egfr_formula: EgfrFormula | None = None
+    printed_formula: EgfrFormula | None = None
     if report_type == "renal_function":
-        egfr_formula = _renal(rows, age, values, creatinine_unit)
+        printed_formula = _renal(rows, age, values, creatinine_unit, egfr_formula)
     elif report_type == "coagulation":
         _coagulation(rows, values)
     elif report_type == "blood_count":
@@ -386,7 +397,7 @@ def make_spec(
         reported_on=reported_on,
         reported_time=_clock(reported_min),
         rows=tuple(rows.rows),
-        egfr_formula=egfr_formula,
+        egfr_formula=printed_formula,
     )
 
 

@@ -23,6 +23,7 @@ from screening.synth import (
     egfr_expected,
     fonts,
     make_spec,
+    mdrd_china,
     render,
     render_bytes,
 )
@@ -169,9 +170,10 @@ def test_the_text_layer_of_the_pdf_holds_every_printed_row() -> None:
         assert spec.patient_name in lines
 
 
-def test_an_image_only_pdf_has_no_text() -> None:
+def test_an_image_only_pdf_has_no_text_and_is_reproducible() -> None:
     data = render_pdf(make_spec(4, "renal_function"), text_layer=False)
     assert PdfReader(io.BytesIO(data)).pages[0].extract_text() == ""
+    assert data == render_pdf(make_spec(4, "renal_function"), text_layer=False)
 
 
 def test_importing_the_generator_does_not_load_django() -> None:
@@ -286,3 +288,12 @@ def test_rendering_without_a_cjk_font_says_what_to_install(monkeypatch: pytest.M
             render(make_spec(1))
     finally:
         fonts.get_font.cache_clear()
+
+
+def test_a_test_can_ask_for_an_egfr_printed_by_an_older_formula() -> None:
+    spec = make_spec(
+        3, "renal_function", sex="F", age=60, values={"creatinine": 71}, egfr_formula="mdrd_china"
+    )
+    assert spec.egfr_formula == "mdrd_china"
+    assert abs(spec.row("egfr").value - mdrd_china(71 / 88.4, 60, female=True)) <= 0.5
+    assert make_spec(3, "coagulation", egfr_formula="mdrd_china").egfr_formula is None
