@@ -57,24 +57,24 @@ REASONS: dict[str, ReasonText] = {
     ),
     # Required results
     "missing_renal_function": ReasonText(
-        _("This examination needs a kidney function result (creatinine or eGFR) from the last 30 days."),
+        _("This examination needs a kidney function (creatinine) result from the last {max_age_days} days."),
         _("Renal function missing"),
-        _("Upload a kidney function (creatinine) report from the last 30 days."),
+        _("Upload a kidney function (creatinine) report from the last {max_age_days} days."),
     ),
     "missing_coagulation": ReasonText(
-        _("This procedure needs a recent coagulation result (INR)."),
+        _("This procedure needs a coagulation result (INR) from the last {max_age_days} days."),
         _("Coagulation (INR) missing"),
-        _("Upload a recent coagulation report that shows the INR."),
+        _("Upload a coagulation report from the last {max_age_days} days that shows the INR."),
     ),
     "missing_blood_count": ReasonText(
-        _("This procedure needs a recent full blood count (platelets and haemoglobin)."),
+        _("This procedure needs a full blood count from the last {max_age_days} days."),
         _("Blood count missing"),
-        _("Upload a recent full blood count report."),
+        _("Upload a full blood count report from the last {max_age_days} days."),
     ),
     "missing_liver_function": ReasonText(
-        _("This clinic needs a liver function report (ALT, AST) from the last 90 days."),
+        _("This clinic needs a liver function report (ALT, AST) from the last {max_age_days} days."),
         _("Liver function missing"),
-        _("Upload a liver function report from the last 90 days."),
+        _("Upload a liver function report from the last {max_age_days} days."),
     ),
     "missing_pregnancy_test": ReasonText(
         _("This examination needs a recent pregnancy test result."),

@@ -452,14 +452,13 @@ def _evaluate_result(
     required = rule.required == "always" or (rule.required == "if_risk_factor" and bool(risks))
     base = {"risk_factors": risks} if rule.required == "if_risk_factor" else {}
     found = _first_fact(rule, facts)
+    max_age = rule.max_age_days or ruleset.window_days
     if found is None:
         if required:
-            return RuleOutcome(
-                rule.id, "fail", rule.missing_reason, {**base, "report_type": rule.report_type}
-            )
+            params = {**base, "report_type": rule.report_type, "max_age_days": max_age}
+            return RuleOutcome(rule.id, "fail", rule.missing_reason, params)
         return RuleOutcome(rule.id, "pass", "", base)
     name, fact = found
-    max_age = rule.max_age_days or ruleset.window_days
     problem = _date_problem(rule, fact, max_age, visit_date)
     if problem is not None:
         if not required:
@@ -490,9 +489,10 @@ def _evaluate_finding(
     rule: Rule, ruleset: RuleSet, facts: Mapping[str, Fact], visit_date: dt.date
 ) -> RuleOutcome:
     present = [(name, facts[name]) for name in rule.facts if name in facts]
-    if not present:
-        return RuleOutcome(rule.id, "fail", rule.missing_reason, {"report_type": rule.report_type})
     max_age = rule.max_age_days or ruleset.window_days
+    if not present:
+        params = {"report_type": rule.report_type, "max_age_days": max_age}
+        return RuleOutcome(rule.id, "fail", rule.missing_reason, params)
     problems = []
     for name, fact in present:
         problem = _date_problem(rule, fact, max_age, visit_date)

@@ -291,6 +291,14 @@ def test_a_reason_text_fills_in_its_values():
     assert staff_label("some_future_code") == "some_future_code"
 
 
+def test_a_missing_result_message_names_the_exams_own_window():
+    from screening.reasons import describe
+
+    decision = run("biopsy_high_risk", renal())
+    reason = next(r for r in decision.reasons if r.code == "missing_coagulation")
+    assert "14 days" in describe(reason.code, reason.params)["fix"]
+
+
 def test_importing_the_decision_step_does_not_load_django():
     code = (
         "import sys, screening.pipeline.decide, screening.pipeline.rules, screening.pipeline.validate; "
