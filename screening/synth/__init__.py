@@ -12,10 +12,17 @@ seed, ``render`` draws it as a clean page, a scan or a phone photo, ``render_pdf
 from .analytes import ANALYTE_CODES, ANALYTES, EXTRA_CODES, ckd_epi_2009, ckd_epi_2021, mdrd_china
 from .fonts import FontNotFoundError, available_font_keys
 from .negatives import NEGATIVE_KINDS, make_negative
-from .pdf import render_pdf
 from .render import PAGE_SIZE_PX, VARIANTS, render, render_bytes
 from .spec import DEFAULT_TODAY, LAYOUTS, egfr_expected, make_spec
 from .truth import REPORT_TYPES, ReportSpec, RowTruth
+
+
+def render_pdf(spec: ReportSpec, *, text_layer: bool = True) -> bytes:
+    """``pdf.render_pdf``, imported on first use: reportlab is a development dependency only."""
+    from .pdf import render_pdf as pdf_render_pdf
+
+    return pdf_render_pdf(spec, text_layer=text_layer)
+
 
 __all__ = [
     "ANALYTES",

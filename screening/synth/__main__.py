@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from . import render_pdf
 from .negatives import NEGATIVE_KINDS, make_negative
-from .pdf import render_pdf
 from .render import VARIANTS, Variant, jpeg_bytes, render_bytes
 from .spec import DEFAULT_TODAY, LAYOUTS, make_spec
 from .truth import REPORT_TYPES
