@@ -135,8 +135,8 @@ REASONS: dict[str, ReasonText] = {
         _("Printed eGFR differs from CKD-EPI 2021"),
     ),
     "egfr_not_recomputed": ReasonText(
-        _("Your report shows an eGFR but no creatinine value. A member of staff will check it."),
-        _("eGFR printed without creatinine"),
+        _("We could not calculate your eGFR from this report. A member of staff will check it."),
+        _("eGFR not recomputed (no creatinine, or a child)"),
     ),
     "date_in_future": ReasonText(
         _("A date on your report is later than today. A member of staff will check it."),

@@ -34,6 +34,7 @@ VALIDATE_VERSION = "1.0.0"
 
 CREATININE_UMOL_PER_MG_DL = 88.4  # IDMS-traceable creatinine: 1 mg/dL = 88.4 µmol/L
 AGE_TOLERANCE_YEARS = 1
+ADULT_AGE_YEARS = 18  # CKD-EPI 2021 is validated for adults only
 EGFR_MISMATCH_TOLERANCE = 10.0  # mL/min/1.73 m², reference §4.1
 EGFR_THRESHOLDS = (30.0, 45.0)  # the contrast thresholds a printed and a recomputed value must agree on
 
@@ -478,9 +479,14 @@ def validate(
     # 4. eGFR recomputed from creatinine and the booking patient's age (on the collection day) and sex.
     creatinine = facts.get("creatinine")
     printed = extraction.analyte("egfr")
-    if creatinine is not None:
-        on = collected_on if collected_on is not None and collected_on <= today else today
-        age = patient.age_on(on, today=today)
+    on = collected_on if collected_on is not None and collected_on <= today else today
+    age = patient.age_on(on, today=today)
+    if creatinine is not None and age < ADULT_AGE_YEARS:
+        # CKD-EPI is for adults; children's eGFR (bedside Schwartz) needs height, so a person decides.
+        issue = Issue("egfr_not_recomputed", "analyte:creatinine", {"age_years": age})
+        old = checks["analyte:creatinine"]
+        checks["analyte:creatinine"] = FieldCheck(old.key, old.present, (*old.issues, issue))
+    elif creatinine is not None:
         recomputed = ckd_epi_2021(creatinine.value / CREATININE_UMOL_PER_MG_DL, age, patient.sex == "F")
         sources: tuple[str, ...] = ("analyte:creatinine", "collected_on", "patient:age_years", "patient:sex")
         if "egfr" in facts and printed is not None and printed.value is not None:
@@ -496,7 +502,7 @@ def validate(
         facts["egfr_recomputed"] = Fact(
             round(recomputed, 1), PLAUSIBILITY["egfr"][0], sources, collected_on=collected_on
         )
-    elif "egfr" in facts:
+    if "egfr_recomputed" not in facts and "egfr" in facts:
         # A printed eGFR alone: its equation is unknown (CKD-EPI 2009, Chinese MDRD), so a person checks.
         old = checks["analyte:egfr"]
         checks["analyte:egfr"] = FieldCheck(

@@ -394,3 +394,12 @@ def test_a_generated_report_of_another_person_is_declined():
     decision = run("ct_contrast", _read_pdf(spec))
     assert decision.outcome == "decline"
     assert "identity_name_mismatch" in codes(decision)
+
+
+def test_a_child_who_needs_renal_function_goes_to_review_not_decline():
+    from screening.pipeline.validate import PatientFacts
+
+    child = PatientFacts(name="王小明", sex="M", age_years=12, birth_date=dt.date(2014, 6, 1))
+    decision = run("ct_contrast", renal(40.0, age=12), patient=child, answers={"kidney_disease": True})
+    assert decision.outcome == "review"
+    assert "egfr_not_recomputed" in codes(decision)

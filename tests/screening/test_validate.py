@@ -221,3 +221,10 @@ def test_validation_leaves_its_input_alone():
 )
 def test_latin_names_match_in_either_order_and_pinyin_is_never_a_full_match(printed, booked, expected):
     assert compare_names(printed, booked) == expected
+
+
+def test_a_childs_creatinine_gives_no_adult_egfr():
+    child = PatientFacts(name="王小明", sex="M", age_years=12, birth_date=dt.date(2014, 6, 1))
+    v = validate(renal(40.0, age=12), patient=child, today=TODAY)
+    assert "egfr_recomputed" not in v.facts
+    assert codes(v, "analyte:creatinine") == ["egfr_not_recomputed"]
