@@ -105,6 +105,8 @@ class Band:
 
 @dataclass(frozen=True)
 class Rule:
+    """One ``[[rules]]`` entry; which attributes apply depends on ``kind`` (see the module docstring)."""
+
     id: str
     kind: Literal["answer", "result", "answer_and_result", "finding"]
     title_en: str
@@ -128,6 +130,8 @@ class RiskFactors:
 
 @dataclass(frozen=True)
 class RuleSet:
+    """One exam's rules file, as loaded and checked."""
+
     exam: str
     title_zh: str
     title_en: str
