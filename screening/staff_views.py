@@ -21,6 +21,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from PIL import Image
 
 from medcard import roles
 from medcard.models import User
@@ -34,21 +35,34 @@ WAITING_LONG = timedelta(hours=4)
 LOW_SCORE = 0.95  # below this a decision-critical field is never used automatically (reference §6.1 step 4)
 
 
-def _pdf_page_png(data: bytes, *, page: int, count: int | None) -> bytes:
-    """Page ``page`` (1-based) of a derivative PDF as PNG, at the reader's resolution so boxes line up."""
-    import pypdfium2  # only this view needs it
+# The reader turned a page clockwise by this many degrees before reading it (PIL turns counter-clockwise).
+TURNS = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 
-    from screening.pipeline.text import PDF_RENDER_DPI  # numpy and the OCR reader load only when needed
 
-    if count is None or not 1 <= page <= count:  # images have no page count
+def _page_png(upload: Upload, *, page: int, rotation_deg: int) -> bytes:
+    """Page ``page`` (1-based) of an upload's derivative as the reader saw it, as PNG: a PDF page rendered at
+    the reader's resolution, an image as stored, either turned as the reader turned it, so boxes line up."""
+    count = upload.page_count if not upload.is_image else 1
+    if not 1 <= page <= (count or 0) or (rotation_deg and rotation_deg not in TURNS):
         raise Http404("No such page.")
-    document = pypdfium2.PdfDocument(data)
-    try:
-        image = document[page - 1].render(scale=PDF_RENDER_DPI / 72.0).to_pil()
-    finally:
-        document.close()
+    data = selectors.upload_derivative_bytes(upload=upload)
+    if upload.is_image:
+        image = Image.open(io.BytesIO(data))  # the derivative: already checked, re-encoded and bounded
+        image.load()
+    else:
+        import pypdfium2  # only this view needs it
+
+        from screening.pipeline.text import PDF_RENDER_DPI  # numpy and the OCR reader load only when needed
+
+        document = pypdfium2.PdfDocument(data)
+        try:
+            image = document[page - 1].render(scale=PDF_RENDER_DPI / 72.0).to_pil()
+        finally:
+            document.close()
+    if rotation_deg:
+        image = image.transpose(TURNS[rotation_deg])
     out = io.BytesIO()
-    image.save(out, "PNG", optimize=False)
+    image.save(out, "PNG")
     return out.getvalue()
 
 
@@ -208,19 +222,22 @@ def _mark_correctable(rows: list[FieldRow], critical: set[str]) -> list[FieldRow
 def _pages(upload: Upload, outputs: dict[str, Any], rows: list[FieldRow]) -> list[PageView]:
     """One view per page of the upload, with the boxes of the fields read on it."""
     sizes: dict[int, tuple[float, float]] = {}
+    turns: dict[int, int] = {}
     for page in (outputs.get("text") or {}).get("pages") or []:
         sizes[int(page["number"])] = (float(page["width_px"]), float(page["height_px"]))
+        turns[int(page["number"])] = int(page.get("rotation_deg") or 0) % 360
     if upload.is_image and not sizes and upload.width_px and upload.height_px:
         sizes[1] = (float(upload.width_px), float(upload.height_px))
     count = upload.page_count or 1
     views: list[PageView] = []
     for number in range(1, count + 1):
-        if upload.is_image:
+        turn = turns.get(number, 0)
+        if upload.is_image and not turn:
             url = reverse("screening:upload-file", args=[upload.pk])
-            download = ""
         else:
             url = reverse("screening:staff-upload-page", args=[upload.pk, number])
-            download = reverse("screening:upload-file", args=[upload.pk])
+            url += f"?rotate={turn}" if turn else ""
+        download = "" if upload.is_image else reverse("screening:upload-file", args=[upload.pk])
         caption = upload.get_kind_display() if count == 1 else _("Page %(n)d") % {"n": number}
         view = PageView(upload_id=upload.pk, number=number, image_url=url, caption=str(caption),
                         download_url=download)  # fmt: skip
@@ -389,10 +406,12 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
 @never_cache
 @require_GET
 def upload_page(request: HttpRequest, upload_id: int, page: int) -> HttpResponse:
-    """One page of a PDF upload as a PNG, rendered at the resolution the reader's boxes are in. Audited."""
+    """One page of an upload as the reader saw it (``?rotate=90|180|270`` turns it as the reader did), as
+    PNG, so the boxes of the fields read line up. Audited like every staff read of an upload."""
     staff: User = request.user  # type: ignore[assignment]
     upload = selectors.upload_for_staff(staff=staff, upload_id=upload_id)
-    png = _pdf_page_png(selectors.upload_derivative_bytes(upload=upload), page=page, count=upload.page_count)
+    rotation = request.GET.get("rotate", "0")
+    png = _page_png(upload, page=page, rotation_deg=int(rotation) if rotation.isdigit() else -1)
     services.upload_staff_read_record(staff=staff, upload=upload)
     response = HttpResponse(png, content_type="image/png")
     response["X-Content-Type-Options"] = "nosniff"

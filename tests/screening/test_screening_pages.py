@@ -4,6 +4,7 @@ confirmation, and the staff queue, case page and decisions, with who may see wha
 from __future__ import annotations
 
 import datetime as dt
+import io
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from PIL import Image
 
 from medcard.models import AuditEvent, User
 from reservations import services as reservations
@@ -481,3 +483,25 @@ def test_a_staff_decline_is_final_for_the_patient(patient_client: Client, patien
     assert "Ask for a manual review" not in html and "Book again" in html
     patient_client.post(f"/screening/bookings/{booking.pk}/review/")
     assert ScreeningCase.objects.get(booking=booking).status == "declined"
+
+
+def test_a_photo_the_reader_turned_is_shown_turned_the_same_way(desk: User) -> None:
+    case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_mismatch"])
+    run = _with_extraction(case)  # an 800 × 600 photo
+    outputs = {
+        **run.outputs,
+        "text": {"pages": [{"number": 1, "width_px": 600, "height_px": 800, "rotation_deg": 90}]},
+    }
+    ScreeningRun.objects.create(  # runs are append-only: a later reading of the same file supersedes
+        case=case, upload=run.upload, step="extract", key=f"{run.key}:again", input_sha256=run.input_sha256,
+        outputs=outputs,
+    )  # fmt: skip
+    html = _client(desk).get(f"/screening/staff/cases/{case.pk}/").content.decode()
+    url = f"/screening/staff/uploads/{run.upload_id}/pages/1/?rotate=90"
+    assert f'src="{url}"' in html
+    image = Image.open(io.BytesIO(_client(desk).get(url).content))
+    assert image.size == (600, 800)
+    assert (
+        _client(desk).get(f"/screening/staff/uploads/{run.upload_id}/pages/1/?rotate=45").status_code == 404
+    )
+    assert _client(desk).get(f"/screening/staff/uploads/{run.upload_id}/pages/2/").status_code == 404
