@@ -12,7 +12,14 @@ The decision table (reference §6.1 step 7, as the issue settled it):
 * **review** everything else, with every reason found.
 
 A decline still lists the review reasons it found (staff see them if the patient asks for a manual review);
-the patient is shown the fixable ones.
+the patient is shown the fixable ones. A confident, fixable failure declines even beside a clinical review
+reason (an INR of 2.0 and no platelet count): the patient has to upload the missing report either way, and
+the case reaches staff with it.
+
+Several uploads: each analyte is taken from one upload, the patient's own report before another person's,
+then the most recent collection date, then the most confident read. Uploads confidently not a report or
+unreadable are set aside; they explain a missing result but do not stand in the way of an approval that
+the other uploads carry.
 """
 
 from __future__ import annotations
@@ -100,6 +107,8 @@ class UploadSummary:
 
 @dataclass(frozen=True)
 class Decision:
+    """The outcome with every reason, the rule outcomes and values it rests on, and the versions behind it."""
+
     outcome: Outcome
     reasons: tuple[Reason, ...]
     rule_outcomes: tuple[RuleOutcome, ...]
