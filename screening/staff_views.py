@@ -46,6 +46,7 @@ def _page_png(upload: Upload, *, page: int, rotation_deg: int) -> bytes:
     if not 1 <= page <= (count or 0) or (rotation_deg and rotation_deg not in TURNS):
         raise Http404("No such page.")
     data = selectors.upload_derivative_bytes(upload=upload)
+    image: Image.Image
     if upload.is_image:
         image = Image.open(io.BytesIO(data))  # the derivative: already checked, re-encoded and bounded
         image.load()
