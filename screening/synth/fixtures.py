@@ -30,6 +30,7 @@ def renal_70m_spec() -> ReportSpec:
         collected_on=dt.date(2026, 11, 20),
         layout="grid",
         font="noto-sans-sc",
+        date_format="%Y-%m-%d",
     )
 
 

@@ -125,9 +125,9 @@ def _header_fields(spec: ReportSpec) -> dict[str, str]:
         "标本类型": spec.specimen,
         "样本号": spec.sample_no,
         "申请医生": spec.doctor,
-        "采样时间": _dt(spec.collected_on.isoformat(), spec.collected_time),
-        "接收时间": _dt(spec.collected_on.isoformat(), spec.received_time),
-        "报告时间": _dt(spec.reported_on.isoformat(), spec.reported_time),
+        "采样时间": _dt(spec.printed_date(spec.collected_on), spec.collected_time),
+        "接收时间": _dt(spec.printed_date(spec.collected_on), spec.received_time),
+        "报告时间": _dt(spec.printed_date(spec.reported_on), spec.reported_time),
     }
 
 

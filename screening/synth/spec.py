@@ -27,6 +27,8 @@ from .truth import REPORT_TYPES, Comparator, EgfrFormula, Flag, ReportSpec, Repo
 DEFAULT_TODAY = dt.date(2026, 11, 28)
 
 LAYOUTS: tuple[str, ...] = ("grid", "split", "plain")
+# Weighted by repetition: ISO dates are the commonest on laboratory printouts.
+DATE_FORMATS: tuple[str, ...] = ("%Y-%m-%d",) * 7 + ("%Y/%m/%d",) * 2 + ("%Y年%m月%d日",)
 
 _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈"
@@ -303,6 +305,7 @@ def make_spec(
     font: str | None = None,
     creatinine_unit: Literal["µmol/L", "mg/dL"] | None = None,
     egfr_formula: Literal["ckd_epi_2021", "ckd_epi_2009", "mdrd_china"] | None = None,
+    date_format: str | None = None,
 ) -> ReportSpec:
     """Draw a report's truth from ``seed``; keyword arguments pin what a test needs.
 
@@ -344,6 +347,8 @@ def make_spec(
     # The font comes from its own stream: machines with other fonts installed still draw the same values.
     installed = available_font_keys() or FONT_KEYS
     font = font or random.Random(seed * 7919 + 17).choice(installed)  # noqa: S311
+    # Own stream too, so that adding the date style left every earlier spec's values unchanged.
+    date_format = date_format or random.Random(seed * 31 + 5).choice(DATE_FORMATS)  # noqa: S311
     drawn_name = chinese_name(rng, sex)
     patient_name = name or drawn_name
 
@@ -398,6 +403,7 @@ def make_spec(
         reported_time=_clock(reported_min),
         rows=tuple(rows.rows),
         egfr_formula=printed_formula,
+        date_format=date_format,
     )
 
 

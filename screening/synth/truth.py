@@ -85,6 +85,7 @@ class ReportSpec:
     reported_time: str
     rows: tuple[RowTruth, ...]
     egfr_formula: EgfrFormula | None = None
+    date_format: str = "%Y-%m-%d"  # how dates are printed: "%Y-%m-%d", "%Y/%m/%d" or "%Y年%m月%d日"
 
     def row(self, code: str) -> RowTruth:
         """The row for ``code``; ``KeyError`` if the report does not carry it."""
@@ -96,6 +97,9 @@ class ReportSpec:
     @property
     def codes(self) -> tuple[str, ...]:
         return tuple(row.code for row in self.rows)
+
+    def printed_date(self, date: dt.date) -> str:
+        return date.strftime(self.date_format)
 
     @property
     def sex_zh(self) -> str:

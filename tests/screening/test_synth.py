@@ -159,8 +159,10 @@ def test_every_variant_renders_in_its_size_class(layout: str) -> None:
 
 
 def test_the_text_layer_of_the_pdf_holds_every_printed_row() -> None:
-    for report_type in REPORT_TYPES:
-        spec = make_spec(4, report_type)
+    for report_type, date_format in zip(
+        REPORT_TYPES, ("%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日") * 2, strict=False
+    ):
+        spec = make_spec(4, report_type, date_format=date_format)
         lines = PdfReader(io.BytesIO(render_pdf(spec))).pages[0].extract_text(extraction_mode="layout")
         for row in spec.rows:
             line = next(line for line in lines.splitlines() if row.name_zh in line)
@@ -168,6 +170,7 @@ def test_the_text_layer_of_the_pdf_holds_every_printed_row() -> None:
             assert row.unit_text in line
             assert row.ref_text in line
         assert spec.patient_name in lines
+        assert f"采样时间：{spec.printed_date(spec.collected_on)} {spec.collected_time}" in lines
 
 
 def test_an_image_only_pdf_has_no_text_and_is_reproducible() -> None:
