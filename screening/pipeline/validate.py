@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from screening.pipeline.catalogue import plausibility_table
+from screening.pipeline.catalogue import plausibility_table, unit_key
 from screening.pipeline.types import Analyte, Comparator, Extraction, Sex
 
 VALIDATE_VERSION = "1.0.0"
@@ -195,21 +195,8 @@ class Validation:
         return check is not None and check.ok
 
 
-def normalise_unit(unit: str) -> str:
-    """A comparison key for a unit spelling: ``µmol/L``, ``umol/l`` and ``μmol/L`` are one unit.
-
-    >>> normalise_unit("×10^9/L") == normalise_unit("10*9/L")
-    True
-    >>> normalise_unit("mL/min/1.73m²") == normalise_unit("mL/min/{1.73_m2}")
-    True
-    """
-    text = unicodedata.normalize("NFKC", unit).casefold()
-    text = text.replace("µ", "u").replace("μ", "u").replace("²", "2")
-    return re.sub(r"[\s×x*^~{}\[\]_]", "", text.replace("10x", "10"))
-
-
-_MG_DL = normalise_unit("mg/dL")
-_UMOL_L = normalise_unit("umol/L")
+_MG_DL = unit_key("mg/dL")
+_UMOL_L = unit_key("umol/L")
 
 
 def _interval(value: float, comparator: Comparator) -> tuple[float, float]:
@@ -226,7 +213,7 @@ def _canonical_creatinine(analyte: Analyte, issues: list[Issue], key: str) -> fl
     value = analyte.value
     if value is None:
         return None
-    unit = normalise_unit(analyte.unit)
+    unit = unit_key(analyte.unit)
     looks_mg_dl = 0.2 <= value <= 25
     looks_umol_l = 20 <= value <= 2000
     if unit == _MG_DL and looks_mg_dl:
@@ -260,7 +247,7 @@ def _check_analyte(
     if analyte.code == "creatinine":
         canonical = _canonical_creatinine(analyte, issues, key)
     elif analyte.value_canonical is None or (
-        analyte.unit_canonical and normalise_unit(analyte.unit_canonical) != normalise_unit(unit_canonical)
+        analyte.unit_canonical and unit_key(analyte.unit_canonical) != unit_key(unit_canonical)
     ):
         canonical = None
         issues.append(Issue("unknown_unit", key, {"analyte": analyte.code, "unit": analyte.unit_raw}))
