@@ -6,7 +6,7 @@ from typing import cast
 
 from django.http import Http404
 from django.urls import path, reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
@@ -134,6 +134,7 @@ class ScreeningCaseOut(serializers.Serializer):
     hold_expires_at = serializers.DateTimeField(source="booking.hold_expires_at", allow_null=True)
     booking_status = serializers.CharField(source="booking.status")
 
+    @extend_schema_field(ScreeningReasonOut(many=True))
     def get_reasons(self, case: ScreeningCase) -> list[dict[str, object]]:
         rows = [r for r in case.decision.get("reasons", []) if isinstance(r, dict) and r.get("code")]
         out, seen = [], set()
