@@ -11,10 +11,9 @@ The decision table (reference §6.1 step 7, as the issue settled it):
   every upload was read well enough to be sure it is not there). A clinical finding never declines;
 * **review** everything else, with every reason found.
 
-A decline still lists the review reasons it found (staff see them if the patient asks for a manual review);
-the patient is shown the fixable ones. A confident, fixable failure declines even beside a clinical review
-reason (an INR of 2.0 and no platelet count): the patient has to upload the missing report either way, and
-the case reaches staff with it.
+A decline lists every reason found; the patient is shown the fixable ones. A clinical finding beside a fixable
+failure (an INR of 1.6 and no platelet count) goes to review, not decline: the case is clinically sensitive,
+so staff see it while the number is still held, and can ask for the missing report themselves.
 
 Several uploads: each analyte is taken from one upload, the patient's own report before another person's,
 then the most recent collection date, then the most confident read. Uploads confidently not a report or
@@ -392,7 +391,8 @@ def decide(
 
     # 6. The outcome. Uploads set aside do not stand in the way of an approval the other uploads carry.
     set_aside = ("not_a_lab_report", "unreadable")
-    if declinable and not blocking_fail:
+    clinical = any(o.result == "review" for o in outcomes)
+    if declinable and not blocking_fail and not clinical:
         result: Outcome = "decline"
     elif all(r.code in set_aside for r in reasons) and all(o.result == "pass" for o in outcomes):
         result = "approve"

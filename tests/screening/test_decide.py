@@ -132,10 +132,10 @@ def test_an_unreadable_upload_is_declined():
     assert "unreadable" in codes(decision)
 
 
-def test_a_decline_for_a_missing_result_still_lists_the_clinical_findings_for_staff():
+def test_a_missing_result_beside_a_clinical_finding_goes_to_staff_not_decline():
     only_inr = extraction(analyte("inr", 1.6), report_type="coagulation")
     decision = run("biopsy_high_risk", only_inr)
-    assert decision.outcome == "decline"
+    assert decision.outcome == "review"
     by_code = {r.code: r for r in decision.reasons}
     assert by_code["missing_blood_count"].fixable
     assert not by_code["inr_1_5_1_8"].fixable
