@@ -31,6 +31,7 @@ class AnalyteDef:
     p_low: float = 0.08
     p_high: float = 0.15
     high_factor_max: float = 2.0
+    low_factor_min: float = 0.55  # the lowest value drawn, as a share of the lower reference limit
 
 
 ANALYTES: dict[str, AnalyteDef] = {
@@ -71,6 +72,7 @@ ANALYTES: dict[str, AnalyteDef] = {
             ("9.4", "12.5"),
             1,
             high_factor_max=3.0,
+            low_factor_min=0.88,  # a PT much under 8 s does not happen (the INR would be under 0.7)
         ),
         AnalyteDef("inr", ("国际标准化比值",), ("INR",), ("",), ("0.80", "1.20"), ("0.80", "1.20"), 2),
         AnalyteDef(
@@ -106,8 +108,18 @@ ANALYTES: dict[str, AnalyteDef] = {
             ("4.30", "5.80"),
             ("3.80", "5.10"),
             2,
+            high_factor_max=1.35,  # polycythaemia rarely passes 8 x 10^12/L
         ),
-        AnalyteDef("hgb", ("血红蛋白",), ("HGB", "Hb"), ("g/L",), ("130", "175"), ("115", "150"), 0),
+        AnalyteDef(
+            "hgb",
+            ("血红蛋白",),
+            ("HGB", "Hb"),
+            ("g/L",),
+            ("130", "175"),
+            ("115", "150"),
+            0,
+            high_factor_max=1.25,
+        ),
         AnalyteDef(
             "plt",
             ("血小板计数", "血小板"),

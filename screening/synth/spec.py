@@ -162,7 +162,7 @@ def _draw(rng: random.Random, a: AnalyteDef, sex: Sex) -> float:
     low, high = float(low_text), float(high_text)
     u = rng.random()
     if u < a.p_low:
-        return low * rng.uniform(0.55, 0.97)
+        return low * rng.uniform(a.low_factor_min, 0.97)
     if u < a.p_low + a.p_high:
         return high * math.exp(rng.uniform(math.log(1.03), math.log(a.high_factor_max)))
     mid, half = (low + high) / 2, (high - low) / 2
