@@ -339,30 +339,43 @@ def thresholds_for(models: dict[str, ScreeningModelVersion]) -> Any:
 
 
 def next_status(
-    *, outcome: str, mode: str, uploads: int, needs_confirmation: bool, confirmed: bool | None
+    *,
+    outcome: str,
+    mode: str,
+    uploads: int,
+    needs_report: bool,
+    needs_confirmation: bool,
+    confirmed: bool | None,
 ) -> str:
-    """Where a case goes after a decision of the pipeline.
+    """Where a case goes after a decision of the pipeline. ``needs_report``: the decision names a result
+    the patient can send (a fixable reason).
 
-    >>> next_status(outcome="approve", mode="live", uploads=1, needs_confirmation=True, confirmed=None)
+    >>> next_status(outcome="approve", mode="live", uploads=1, needs_report=False, needs_confirmation=True,
+    ...             confirmed=None)
     'confirm'
-    >>> next_status(outcome="approve", mode="shadow", uploads=1, needs_confirmation=False, confirmed=None)
+    >>> next_status(outcome="approve", mode="shadow", uploads=1, needs_report=False, needs_confirmation=False,
+    ...             confirmed=None)
     'review'
-    >>> next_status(outcome="decline", mode="live", uploads=0, needs_confirmation=False, confirmed=None)
+    >>> next_status(outcome="review", mode="live", uploads=0, needs_report=True, needs_confirmation=False,
+    ...             confirmed=None)
     'awaiting_upload'
-    >>> next_status(outcome="decline", mode="live", uploads=1, needs_confirmation=False, confirmed=None)
+    >>> next_status(outcome="decline", mode="live", uploads=1, needs_report=True, needs_confirmation=False,
+    ...             confirmed=None)
     'declined'
     """
     if confirmed is False:
-        return Status.REVIEW  # the patient said the values read are wrong
-    if outcome == "decline" and uploads == 0:
-        return Status.AWAITING_UPLOAD  # nothing sent yet: the reasons say what to send
+        return Status.REVIEW.value  # the patient said the values read are wrong
+    if uploads == 0 and (outcome == "decline" or needs_report):
+        # Nothing sent yet and a result is missing: the reasons say what to send; staff see the case (with
+        # any clinical reason) once it has come.
+        return Status.AWAITING_UPLOAD.value
     if mode != "live":
-        return Status.REVIEW  # shadow: staff decide every case; the would-be decision is logged
+        return Status.REVIEW.value  # shadow: staff decide every case; the would-be decision is logged
     if outcome == "approve":
-        return Status.CONFIRM if needs_confirmation and confirmed is not True else Status.APPROVED
+        return (Status.CONFIRM if needs_confirmation and confirmed is not True else Status.APPROVED).value
     if outcome == "decline":
-        return Status.DECLINED
-    return Status.REVIEW
+        return Status.DECLINED.value
+    return Status.REVIEW.value
 
 
 def case_decide(*, case_id: int, now: datetime | None = None) -> ScreeningRun | None:
@@ -430,6 +443,7 @@ def case_decide(*, case_id: int, now: datetime | None = None) -> ScreeningRun | 
     uploads = len(evidence.runs)
     status = next_status(
         outcome=outcome, mode=case.mode, uploads=uploads,
+        needs_report=any(isinstance(r, dict) and r.get("fixable") for r in decision_json.get("reasons", [])),
         needs_confirmation=bool(decision_json.get("critical_fields")), confirmed=case.patient_confirmed,
     )  # fmt: skip
     if error_code:
