@@ -29,9 +29,13 @@ def extract(self, upload_id: int) -> int | None:
     deliveries_key = f"screening:extract-deliveries:{upload_id}"
     cache.add(deliveries_key, 0, timeout=24 * 3600)
     deliveries = cache.incr(deliveries_key)
-    give_up = self.request.retries >= EXTRACT_RETRIES or deliveries > EXTRACT_MAX_DELIVERIES + EXTRACT_RETRIES
+    worker_lost = deliveries > EXTRACT_MAX_DELIVERIES + EXTRACT_RETRIES
     try:
-        run = pipeline.upload_extract(upload_id=upload_id, storage_failed=give_up)
+        run = pipeline.upload_extract(
+            upload_id=upload_id,
+            last_attempt=self.request.retries >= EXTRACT_RETRIES,
+            give_up="too_many_attempts" if worker_lost else "",
+        )
     except pipeline.StorageUnavailable as exc:
         raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
     return run.pk if run is not None else None

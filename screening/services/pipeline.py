@@ -230,14 +230,14 @@ def _read(upload: Upload) -> tuple[str, dict[str, Any], dict[str, Any], str]:
 
 
 def upload_extract(
-    *, upload_id: int, storage_failed: bool = False, now: datetime | None = None
+    *, upload_id: int, last_attempt: bool = True, give_up: str = "", now: datetime | None = None
 ) -> ScreeningRun | None:
     """Read one upload of a screened booking and store the result as an extraction run.
 
     Returns the new run, or None when there is nothing to do: no such upload, no case, or this file was
-    already read for this case by this pipeline version (a duplicate). Raises StorageUnavailable when the
-    file cannot be fetched; with ``storage_failed`` (the task's retries are spent) it stores a failed run
-    ``storage_error`` instead.
+    already read for this case by this pipeline version (a duplicate). When the stored file cannot be
+    fetched, raises StorageUnavailable, or on the ``last_attempt`` stores a failed run ``storage_error``.
+    ``give_up`` (an error code) stores a failed run without trying (a file that kept killing its worker).
     """
     upload = Upload.objects.select_related("booking").filter(pk=upload_id).first()
     case = ScreeningCase.objects.filter(booking_id=upload.booking_id).first() if upload else None
@@ -249,11 +249,17 @@ def upload_extract(
     started, clock = now or timezone.now(), time.monotonic()
     outputs: dict[str, Any]
     engine: dict[str, Any]
-    if storage_failed:
-        status, code = "failed", "storage_error"
-        outputs, engine = {"message": "The stored file could not be read."}, {}
+    if give_up:
+        status, code = "failed", give_up
+        outputs, engine = {"message": "Reading the file was given up after repeated failures."}, {}
     else:
-        status, outputs, engine, code = _read(upload)
+        try:
+            status, outputs, engine, code = _read(upload)
+        except StorageUnavailable:
+            if not last_attempt:
+                raise
+            status, code = "failed", "storage_error"
+            outputs, engine = {"message": "The stored file could not be read."}, {}
     from screening.pipeline.structure import PARSER_VERSION
 
     scores = outputs.get("scores")

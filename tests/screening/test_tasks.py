@@ -148,9 +148,26 @@ def test_storage_errors_are_retried_then_recorded_as_failed(
             tasks.extract.apply(args=[upload.pk], retries=attempt)
     assert not ScreeningRun.objects.filter(step="extract").exists()
     tasks.extract.apply(args=[upload.pk], retries=tasks.EXTRACT_RETRIES)  # the last try gives up
-    assert len(calls) == tasks.EXTRACT_RETRIES
+    assert len(calls) == tasks.EXTRACT_RETRIES + 1
     run = ScreeningRun.objects.get(step="extract")
     assert (run.status, run.error_code) == ("failed", "storage_error")
+
+
+@pytest.mark.django_db
+def test_a_file_that_keeps_killing_its_worker_is_given_up(
+    patient: User, reads: Any, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    from django.core.cache import cache
+
+    booking = _held(patient, django_capture_on_commit_callbacks)
+    upload = _upload(patient, booking)
+    # Redelivered after each hard time limit (acks_late): the counter outlives the killed processes.
+    cache.set(
+        f"screening:extract-deliveries:{upload.pk}", tasks.EXTRACT_MAX_DELIVERIES + tasks.EXTRACT_RETRIES
+    )
+    tasks.extract.apply(args=[upload.pk])
+    run = ScreeningRun.objects.get(step="extract")
+    assert (run.status, run.error_code) == ("failed", "too_many_attempts")
 
 
 @pytest.mark.django_db
