@@ -477,3 +477,27 @@ def test_a_waitlist_offer_of_a_screened_number_is_held_for_screening(
     assert "questionnaire_incomplete" in case.reason_codes
     with pytest.raises(reservations.BookingRefused):
         booking_payment_check(booking=offered)
+
+
+@pytest.mark.django_db
+def test_the_hold_api_takes_the_answers_and_payment_api_refuses_until_approved(
+    patient: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    from django.test import Client
+
+    session = screened_session()
+    client = Client()
+    client.force_login(patient)
+    body = {"patient_id": factories.verified_patient_of(patient).pk, "slot_id": session.slots.get().pk}
+    missing = client.post("/api/v1/bookings/holds/", body, content_type="application/json",
+                          HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
+    assert missing.status_code == 409 and missing.json()["error"]["code"] == "screening_answers"
+    with django_capture_on_commit_callbacks(execute=True):
+        held = client.post(
+            "/api/v1/bookings/holds/", {**body, "answers": RISK}, content_type="application/json"
+        )
+    assert held.status_code == 201
+    booking_id = held.json()["id"]
+    pay = client.post(f"/api/v1/bookings/{booking_id}/payments/", {"channel": "wechatpay"},
+                      content_type="application/json", HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
+    assert pay.status_code == 409 and pay.json()["error"]["code"] == "screening_pending"
