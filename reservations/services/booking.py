@@ -108,10 +108,14 @@ def _check_patient_rules(
     if exclude_booking is not None:
         active = active.exclude(pk=exclude_booking.pk)
     # One query for all the rules: a patient has a handful of active bookings at most.
-    rows = list(active.values_list("session_id", "status", "visit_date", "department_id"))
+    rows = list(
+        active.values_list("session_id", "status", "visit_date", "department_id", "screening_case__status")
+    )
     if any(row[0] == session.pk for row in rows):
         raise BookingRefused("already_booked", _("This patient already has a number in this session."))
-    if any(row[1] == Booking.Status.HELD for row in rows):
+    # A number held for its screening (hours, maybe a staff review) cannot be paid yet: it does not stop the
+    # patient from holding another; once approved it awaits payment like any hold.
+    if any(row[1] == Booking.Status.HELD and row[4] in (None, "approved") for row in rows):
         raise BookingRefused(
             "hold_pending", _("This patient has a number awaiting payment: pay for it or cancel it first.")
         )

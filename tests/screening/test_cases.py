@@ -501,3 +501,18 @@ def test_the_hold_api_takes_the_answers_and_payment_api_refuses_until_approved(
     pay = client.post(f"/api/v1/bookings/{booking_id}/payments/", {"channel": "wechatpay"},
                       content_type="application/json", HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
     assert pay.status_code == 409 and pay.json()["error"]["code"] == "screening_pending"
+
+
+@pytest.mark.django_db
+def test_a_number_held_for_screening_does_not_stop_another_booking_until_approved(
+    patient: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        hold(patient, screened_session(), RISK)  # waits for a report
+    # (another clinic type: the factory's 50-yuan one is the screened exam here)
+    other = factories.clinic_session(capacity=2, fee="40.00", department_code="cardiology", days_ahead=2)
+    assert hold(patient, other).status == "held"  # an ordinary number, awaiting payment
+    third = factories.clinic_session(capacity=2, fee="40.00", department_code="dermatology", days_ahead=3)
+    with pytest.raises(reservations.BookingRefused) as refused:
+        hold(patient, third)
+    assert refused.value.code == "hold_pending"
