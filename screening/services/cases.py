@@ -252,13 +252,25 @@ def event_run(
     )
 
 
+def case_lock(*, case_id: int) -> ScreeningCase:
+    """Inside a transaction: lock the case's booking row, then the case row, always in this order (the
+    upload locks the booking first too), so the pipeline, the patient and staff never deadlock."""
+    booking_id = ScreeningCase.objects.values_list("booking_id", flat=True).get(pk=case_id)
+    Booking.objects.select_for_update().filter(pk=booking_id).first()
+    return (
+        ScreeningCase.objects.select_for_update(of=("self",))
+        .select_related("booking__patient")
+        .get(pk=case_id)
+    )
+
+
 # --- The patient -------------------------------------------------------------------------------------------
 
 
 def case_upload_received(*, case: ScreeningCase, now: datetime) -> None:
     """Inside the upload's transaction: a new report puts an open case back to ``processing`` (the values
     to confirm change too); a decided case is left alone."""
-    case = ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
+    case = case_lock(case_id=case.pk)
     if case.status not in (Status.AWAITING_UPLOAD, Status.CONFIRM, Status.REVIEW):
         if case.status == Status.PROCESSING:
             from reservations.services import booking as booking_services
@@ -283,7 +295,7 @@ def case_confirm(
     now = now or timezone.now()
     case = selectors.case_for_account(account=account, booking_id=booking_id)
     with transaction.atomic():
-        case = ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
+        case = case_lock(case_id=case.pk)
         if case.status != Status.CONFIRM:
             raise ScreeningRefused("not_confirmable", _("There are no values waiting for your confirmation."))
         if case.booking.status != Booking.Status.HELD:
@@ -314,7 +326,7 @@ def case_review_request(*, account: User, booking_id: int, now: datetime | None 
     now = now or timezone.now()
     case = selectors.case_for_account(account=account, booking_id=booking_id)
     with transaction.atomic():
-        case = ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
+        case = case_lock(case_id=case.pk)
         if case.status != Status.DECLINED or case.decided_by != ScreeningCase.DecidedBy.SYSTEM:
             raise ScreeningRefused(
                 "not_reviewable", _("Only an automatic decision can be sent to a manual review.")

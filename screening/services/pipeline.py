@@ -32,7 +32,7 @@ from reservations.schedules import local_today
 from screening import selectors
 from screening.models import ScreeningCase, ScreeningModelVersion, ScreeningRun, Upload
 from screening.pipeline.types import Analyte, Box, Extraction, Field, TextResult, to_json
-from screening.services.cases import Status, Transition, case_transition
+from screening.services.cases import Status, Transition, case_lock, case_transition
 
 logger = logging.getLogger(__name__)
 
@@ -477,15 +477,12 @@ def case_decide(*, case_id: int, now: datetime | None = None) -> ScreeningRun | 
     )
     try:
         with transaction.atomic():
-            locked = (
-                ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
-            )
+            locked = case_lock(case_id=case.pk)
+            # Changed meanwhile (a new upload, the patient, staff)? Then whoever changed it decides next.
             if locked.revision != case.revision or not case_transition(
                 case=locked, change=change, run=run, actor=None, now=now
             ):
-                return (
-                    None  # changed meanwhile (a new upload, the patient, staff): whoever changed it decides
-                )
+                return None
     except IntegrityError:
         return None  # the same decision was written by a duplicate delivery
     logger.info("screening decision", extra={"case": case.pk, "outcome": outcome, "status": status})

@@ -17,7 +17,14 @@ from medcard.selectors import user_has_role
 from medcard.services.audit import audit_record
 from reservations.models import Booking
 from screening.models import FieldCorrection, ScreeningCase, ScreeningReview, ScreeningRun
-from screening.services.cases import ScreeningRefused, Status, Transition, case_transition, event_run
+from screening.services.cases import (
+    ScreeningRefused,
+    Status,
+    Transition,
+    case_lock,
+    case_transition,
+    event_run,
+)
 
 
 def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
@@ -114,7 +121,7 @@ def review_decide(
     rows = _corrections_clean(case, corrections)
     now = now or timezone.now()
     with transaction.atomic():
-        case = ScreeningCase.objects.select_for_update().select_related("booking__patient").get(pk=case.pk)
+        case = case_lock(case_id=case.pk)
         blind = (
             case.blind_audit
             and case.status in (Status.APPROVED, Status.DECLINED)
