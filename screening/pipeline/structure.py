@@ -59,8 +59,9 @@ _CMP = r"<=|>=|≤|≥|≦|≧|<|>"
 _FLAG = r"↑↑|↓↓|↑|↓|H|L|偏高|偏低"
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+"  # 1,250.5 | 88 | 5.2 | 5,2 | .5
 _VALUE_TOKEN = re.compile(rf"^(?P<cmp>{_CMP})?(?P<num>{_NUMBER})(?P<flag>{_FLAG})?(?P<rest>.*)$")
-# a comparator starts a token even without a space before it: "ml/min/1.73m2>=90" is a unit and a range
-_TOKEN = re.compile(rf"(?:{_CMP})?[^\s<>≤≥≦≧]+|(?:{_CMP})")
+# A comparator starts a token even without a space before it ("ml/min/1.73m2>=90" is a unit and a range);
+# arrows are tokens of their own ("13.84↑mmol/L" is a value, a flag and a unit).
+_TOKEN = re.compile(rf"[↑↓]+|(?:{_CMP})?[^\s<>≤≥≦≧↑↓]+|(?:{_CMP})")
 _FLAG_TOKEN = re.compile(rf"^(?:{_FLAG}|高|低)$")
 _QUALITATIVE = re.compile(r"^(阴性|阳性|弱阳性|\(-\)|\(\+\)|-|\+)")
 _RANGE = re.compile(rf"(?P<lo>{_NUM})\s*(?:-|–|—|~|〜|至|--)\s*(?P<hi>{_NUM})")

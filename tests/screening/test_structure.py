@@ -357,3 +357,10 @@ def test_quality_counts_segments_scores_and_keywords():
     assert quality["mean_score"] == pytest.approx(0.99)
     assert quality["keyword_hits"] == 6  # 检验, 报告, 项目, 结果, 单位, 参考区间
     assert quality["digit_ratio"] == pytest.approx(7 / 31)  # 88 and 57-111 among 31 characters
+
+
+def test_an_arrow_run_into_the_unit_is_still_a_flag():
+    ex = read(pdf_page(["UREA尿素氮  13.84 ↑mmol/L  3.1~8.0"]))
+    urea = ex.analyte("urea")
+    assert urea is not None
+    assert (urea.value, urea.flag, urea.unit, urea.ref_high) == (13.84, "H", "mmol/L", 8.0)

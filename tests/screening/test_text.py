@@ -88,14 +88,18 @@ def test_a_phone_photo_is_read():
 
 def test_a_page_on_its_side_is_turned_before_reading():
     with Image.open(io.BytesIO(fixture("renal-70m-clean.png"))) as img:
-        # a quarter turn counter-clockwise: reading needs a quarter turn clockwise (90)
-        # only the header and first rows, to keep the four readings short
-        turned = img.convert("RGB").crop((0, 0, img.width, 1100)).rotate(90, expand=True)
+        # the patient header and the first rows (at least 736 px, so the detector does not upscale it),
+        # turned a quarter counter-clockwise: reading needs a quarter turn clockwise (90)
+        turned = img.convert("RGB").crop((0, 260, img.width, 1000)).rotate(90, expand=True)
     buffer = io.BytesIO()
     turned.save(buffer, format="PNG")
     result = read_file(buffer.getvalue(), "png")
     assert result.pages[0].rotation_deg == 90
-    assert structure(result).analyte("creatinine") is not None
+    ex = structure(result)
+    assert ex.collected_on is not None
+    assert ex.collected_on.value == dt.date(2026, 11, 20)
+    assert ex.patient_age is not None
+    assert ex.patient_age.value == 70
 
 
 def test_a_text_layer_pdf_is_read_without_ocr(monkeypatch):
@@ -199,3 +203,40 @@ def test_the_pure_steps_load_without_django():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"  # and OCR is only loaded when a page needs it
+
+
+def fake_reading(rotation, score, *, tall=False, n=20):
+    box = text_mod.Box(1, 0, 0, 10, 40) if tall else text_mod.Box(1, 0, 0, 40, 10)
+    segments = tuple(text_mod.Segment("肌酐 88", score, box) for _ in range(n))
+    return text_mod._Reading(rotation, 100, 100, segments)
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected", "tried"),
+    [
+        ({0: 0.98}, 0, [0]),  # upright: read once
+        ({0: 0.70, 90: 0.97}, 90, [0, 90]),  # on its side: the first clear reading ends the search
+        ({0: 0.71, 90: 0.60, 270: 0.62, 180: 0.98}, 180, [0, 90, 270, 180]),  # upside down
+        ({0: 0.85, 90: 0.70, 270: 0.72, 180: 0.80}, 0, [0, 90, 270, 180]),  # blurred, but upright
+    ],
+)
+def test_the_orientation_with_the_surest_reading_is_kept(monkeypatch, scores, expected, tried):
+    calls = []
+
+    def ocr(bgr, *, rotation_deg, number):
+        calls.append(rotation_deg)
+        return fake_reading(rotation_deg, scores[rotation_deg])
+
+    monkeypatch.setattr(text_mod, "_ocr", ocr)
+    page = text_mod._read_image(Image.new("RGB", (60, 40), "white"), number=1)
+    assert page.rotation_deg == expected
+    assert calls == tried
+
+
+def test_a_page_read_with_vertical_lines_is_turned_even_when_sure(monkeypatch):
+    monkeypatch.setattr(
+        text_mod,
+        "_ocr",
+        lambda bgr, *, rotation_deg, number: fake_reading(rotation_deg, 0.95, tall=rotation_deg == 0),
+    )
+    assert text_mod._read_image(Image.new("RGB", (60, 40), "white"), number=1).rotation_deg == 90
