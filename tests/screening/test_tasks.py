@@ -219,3 +219,36 @@ def test_runs_reviews_and_corrections_are_append_only_in_the_database(
         run.save()
     with pytest.raises(IntegrityError), transaction.atomic():
         ScreeningRun.objects.create(case=case, step="decide", key=run.key, input_sha256=run.input_sha256)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_deliveries_of_a_decision_write_it_once(
+    patient: User, reads: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from django.db import connections
+
+    from screening.services import cases
+
+    require_or_skip(connection.vendor == "postgresql", "concurrent connections need PostgreSQL")
+    monkeypatch.setattr(cases, "decide_enqueue", lambda case_id: None)  # the two deliveries below instead
+    booking = hold(patient, screened_session(), RISK)
+    case = ScreeningCase.objects.get(booking=booking)
+    barrier, results = threading.Barrier(2), []
+
+    def deliver() -> None:
+        try:
+            barrier.wait(timeout=30)
+            results.append(pipeline.case_decide(case_id=case.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(r is None for r in results) == [False, True]
+    assert ScreeningRun.objects.filter(case=case, step="decide").count() == 1
+    assert ScreeningCase.objects.get(pk=case.pk).revision == 1
