@@ -75,7 +75,8 @@ _COLLECTED = re.compile(r"(?:采\s*样|采\s*集|取\s*样|留\s*样)\s*(?:时\s
 _REPORTED = re.compile(r"报\s*告\s*(?:时\s*间|日\s*期)")
 _NAME_LABEL = re.compile(r"(?<!单位)(?<!医院)(?<!项目)姓\s*名\s*:?")
 _SEX = re.compile(r"性\s*别\s*:?\s*(?P<v>男|女)")
-_AGE = re.compile(r"年\s*龄\s*:?\s*(?P<v>\d{1,3})\s*(?:岁|Y|y|years?|yrs?)?")
+# an age in months, weeks or days ("8月", "3个月", "20天") is under a year: 0 years
+_AGE = re.compile(r"年\s*龄\s*:?\s*(?P<v>\d{1,3})\s*(?P<u>岁|Y|y|years?|yrs?|个月|月|周|天|日)?")
 _AGE_LOOSE = re.compile(r"(?<!\d)(?P<v>\d{1,3})\s*岁")
 _HOSPITAL = re.compile(
     r"(?P<v>[\u4e00-\u9fffA-Za-z0-9()·]{2,40}?(?:医院|卫生院|保健院|医学中心|卫生服务中心|医学检验所|检验中心))"
@@ -318,10 +319,12 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
     a later number belongs to something else (a footnote such as "eGFR 采用 CKD-EPI 2021 公式").
     """
     entry = catalogue()[match.code]
-    tokens = [(m.group(), match.end + m.start()) for m in _TOKEN.finditer(row.text[match.end : end])]
+    start = match.end
+    note = re.match(r"\s*[(\[][^)\]]{0,40}[)\]]", row.text[start:end])  # (酶法), (CKD-EPI 2021), (s)
+    if note:
+        start += note.end()
+    tokens = [(m.group(), start + m.start()) for m in _TOKEN.finditer(row.text[start:end])]
     i = 0
-    if tokens and re.fullmatch(r"[(\[].*[)\]]", tokens[0][0]) and not re.search(r"\d", tokens[0][0][:2]):
-        i += 1  # (酶法), (CKD-EPI), (s)
     comparator = ""
     value_m: re.Match[str] | None = None
     skipped_word = False
@@ -335,7 +338,7 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
         if value_m and (not value_m.group("rest") or normalize_unit(value_m.group("rest"))):
             break
         value_m = None
-        if not skipped_word and re.fullmatch(r"[A-Za-z][A-Za-z.\-]*", tok):
+        if not skipped_word and re.fullmatch(r"[A-Za-z][A-Za-z.()\-]*", tok):
             skipped_word = True
             i += 1
             continue
@@ -512,7 +515,15 @@ def _find_simple(rows: Sequence[_Row], pattern: re.Pattern[str], convert: object
 
 
 def _find_age(rows: Sequence[_Row]) -> Field | None:
-    found = _find_simple(rows, _AGE, int) or _find_simple(rows, _AGE_LOOSE, int)
+    """Age in whole years after 年龄 (or a bare ``45岁``); months, weeks or days give 0."""
+    found: Field | None = None
+    for row in rows:
+        m = _AGE.search(row.text)
+        if m:
+            years = 0 if (m.group("u") or "") in ("个月", "月", "周", "天", "日") else int(m.group("v"))
+            found = _field(row, years, m.start("v"), m.end(), m.start())
+            break
+    found = found or _find_simple(rows, _AGE_LOOSE, int)
     if found is not None and not 0 <= found.value <= 130:
         return None
     return found

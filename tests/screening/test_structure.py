@@ -364,3 +364,34 @@ def test_an_arrow_run_into_the_unit_is_still_a_flag():
     urea = ex.analyte("urea")
     assert urea is not None
     assert (urea.value, urea.flag, urea.unit, urea.ref_high) == (13.84, "H", "mmol/L", 8.0)
+
+
+def test_a_bracketed_method_after_the_name_is_not_the_value():
+    rows = [
+        ["估算肾小球滤过率(CKD-EPI 2021)", "78 ↓", "mL/min/1.73m²", ">=90"],
+        ["肌酐（酶法）", "88", "µmol/L", ""],
+    ]
+    ex = read(ocr_page(rows, columns=(40, 560, 680, 950)))
+    assert [(a.code, a.value) for a in ex.analytes] == [("egfr", 78.0), ("creatinine", 88.0)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "age"), [("年龄：8月", 0), ("年龄：3个月", 0), ("年龄：45 Y", 45), ("45岁", 45)]
+)
+def test_ages_under_a_year_are_zero_years(cell, age):
+    ex = read(ocr_page([[cell, "", "", ""]]))
+    assert ex.patient_age is not None
+    assert ex.patient_age.value == age
+
+
+def test_every_name_and_unit_the_report_generator_prints_is_known():
+    from screening.synth.analytes import ANALYTES
+
+    for code, printed in ANALYTES.items():
+        expected = code if code in catalogue() else ""  # the extra blood-count rows are look-alikes
+        for name in (*printed.names_zh, *printed.names_en):
+            row = read(ocr_page([[name, "1.00", printed.units[0], ""]]))
+            assert [a.code for a in row.analytes] == ([expected] if expected else []), name
+        if expected:
+            for unit in printed.units:
+                assert not unit or normalize_unit(unit) in catalogue()[code].conversions, unit
