@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +19,7 @@ from hospital.api import error_body
 from medcard.api import IsPatientAccount
 from medcard.models import User
 from screening import reasons, selectors, services, uploads
-from screening.models import ScreeningCase, Upload
+from screening.models import CASE_STATUSES, ScreeningCase, Upload
 
 # Refusals of the file itself are 4xx by kind; the booking's state and limits are conflicts, as elsewhere.
 REFUSAL_STATUS = {
@@ -30,7 +31,7 @@ REFUSAL_STATUS = {
 
 
 def _account(request: Request) -> User:
-    """The signed-in patient account (the permission class has already required one)."""
+    """The signed-in account (the permission class has already required one)."""
     return cast(User, request.user)
 
 
@@ -124,7 +125,7 @@ class ScreeningCaseOut(serializers.Serializer):
 
     booking_id = serializers.IntegerField()
     exam = serializers.CharField(source="exam_code")
-    status = serializers.ChoiceField(choices=ScreeningCase.Status.choices)
+    status = serializers.CharField(help_text=", ".join(CASE_STATUSES))
     reasons = serializers.SerializerMethodField()
     critical_fields = serializers.ListField(
         child=serializers.DictField(), help_text="Values read, for the patient to confirm (status confirm)."
@@ -211,7 +212,119 @@ class ScreeningReviewRequestApi(APIView):
         return Response(ScreeningCaseOut(case).data)
 
 
+# --- Staff: the review queue and decisions -----------------------------------------------------------------
+# Authenticated users only; the selectors answer 404 to anyone but front-desk staff, as for a missing case.
+
+
+class QueueRowOut(serializers.Serializer):
+    class Meta:
+        ref_name = "ScreeningQueueRow"
+
+    case_id = serializers.IntegerField(source="case.pk")
+    booking_id = serializers.IntegerField(source="case.booking_id")
+    exam = serializers.CharField(source="case.exam_code")
+    status = serializers.CharField(source="case.status")
+    visit_date = serializers.DateField()
+    starts_at = serializers.DateTimeField()
+    reason_codes = serializers.ListField(child=serializers.CharField())
+    blind_audit = serializers.BooleanField(help_text="Re-decide without the system's decision (not shown).")
+    hold_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class StaffCaseOut(ScreeningCaseOut):
+    class Meta:
+        ref_name = "ScreeningCaseForStaff"
+
+    id = serializers.IntegerField()
+    mode = serializers.CharField()
+    answers = serializers.DictField(child=serializers.BooleanField())
+    decided_by = serializers.CharField()
+    extractions = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_extractions(self, case: ScreeningCase) -> list[dict[str, object]]:
+        return [
+            {"run_id": run.pk, "upload_id": run.upload_id, "status": run.status, "error_code": run.error_code,
+             "extraction": run.outputs.get("extraction"), "scores": run.outputs.get("scores")}
+            for run in selectors.case_extraction_runs(case=case)
+        ]  # fmt: skip
+
+
+def _staff_case(request: Request, case_id: int) -> ScreeningCase:
+    try:
+        return selectors.case_for_staff(staff=_account(request), case_id=case_id)
+    except Http404:
+        raise NotFound() from None
+
+
+class StaffQueueApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        responses=QueueRowOut(many=True), summary="Screening cases waiting for staff, soonest visit first"
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            rows = selectors.review_queue(staff=_account(request))
+        except Http404:
+            raise NotFound() from None
+        return Response(QueueRowOut(rows, many=True).data)
+
+
+class StaffCaseApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        responses=StaffCaseOut, summary="One screening case with what was read (the read is audited)"
+    )
+    def get(self, request: Request, case_id: int) -> Response:
+        case = _staff_case(request, case_id)
+        services.case_staff_read_record(staff=_account(request), case=case)
+        return Response(StaffCaseOut(case).data)
+
+
+class StaffDecisionApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ScreeningDecisionRequest"
+
+        decision = serializers.ChoiceField(choices=["approve", "decline"])
+        reason = serializers.CharField(max_length=300, help_text="Shown to the patient on a decline.")
+        corrections = serializers.DictField(
+            child=serializers.CharField(max_length=200, allow_blank=True), required=False,
+            help_text="Corrected values by field key (analyte:creatinine, collected_on, ...).",
+        )  # fmt: skip
+
+    @extend_schema(request=InputSerializer, responses={200: StaffCaseOut},
+                   summary="Approve or decline a case (or record a blind audit)")  # fmt: skip
+    def post(self, request: Request, case_id: int) -> Response:
+        case = _staff_case(request, case_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.review_decide(
+                staff=_account(request),
+                case=case,
+                decision=data.validated_data["decision"],
+                reason=data.validated_data["reason"],
+                corrections=data.validated_data.get("corrections", {}),
+            )
+        except services.ScreeningRefused as exc:
+            return _screening_refused(exc)
+        case.refresh_from_db()
+        return Response(StaffCaseOut(case).data)
+
+
 urlpatterns = [
+    path("staff/screening/cases/", StaffQueueApi.as_view(), name="api-screening-queue"),
+    path("staff/screening/cases/<int:case_id>/", StaffCaseApi.as_view(), name="api-screening-case"),
+    path(
+        "staff/screening/cases/<int:case_id>/decision/",
+        StaffDecisionApi.as_view(),
+        name="api-screening-decision",
+    ),
     path("bookings/<int:booking_id>/uploads/", BookingUploadsApi.as_view(), name="api-booking-uploads"),
     path("bookings/<int:booking_id>/screening/", BookingScreeningApi.as_view(), name="api-booking-screening"),
     path(

@@ -248,3 +248,42 @@ def test_a_changed_artefact_and_an_unapproved_activation_are_refused(artefacts: 
     with pytest.raises(services.ScreeningRefused) as changed:
         registry.models_sync()
     assert changed.value.code == "artefact_changed"
+
+
+@pytest.mark.django_db
+def test_the_staff_api_lists_shows_and_decides_and_answers_404_to_others(
+    in_review: ScreeningCase,
+    desk: User,
+    patient: User,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    from django.test import Client
+
+    client = Client()
+    base = "/api/v1/staff/screening/cases/"
+    client.force_login(patient)  # an outsider to staff pages: nothing there, as for a missing case
+    assert client.get(base).status_code == 404
+    assert client.get(f"{base}{in_review.pk}/").status_code == 404
+    body = {"decision": "approve", "reason": "ok"}
+    assert (
+        client.post(f"{base}{in_review.pk}/decision/", body, content_type="application/json").status_code
+        == 404
+    )
+    assert not AuditEvent.objects.filter(action="screening_viewed").exists()
+    client.force_login(desk)
+    (row,) = client.get(base).json()
+    assert (row["case_id"], row["status"], row["blind_audit"]) == (in_review.pk, "review", False)
+    shown = client.get(f"{base}{in_review.pk}/").json()
+    assert shown["extractions"][0]["extraction"]["analytes"][0]["code"] == "creatinine"
+    assert AuditEvent.objects.filter(action="screening_viewed", actor=desk).count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        decided = client.post(
+            f"{base}{in_review.pk}/decision/",
+            {"decision": "approve", "reason": "checked", "corrections": {"collected_on": "2026-11-21"}},
+            content_type="application/json",
+        )
+    assert decided.status_code == 200 and decided.json()["status"] == "approved"
+    assert FieldCorrection.objects.get().field_key == "collected_on"
+    again = client.post(f"{base}{in_review.pk}/decision/", {"decision": "decline", "reason": "no"},
+                        content_type="application/json")  # fmt: skip
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_open"
