@@ -146,6 +146,7 @@ def case_extraction_runs(*, case: ScreeningCase) -> list[ScreeningRun]:
 
 
 def case_latest_decision_run(*, case: ScreeningCase) -> ScreeningRun | None:
+    """The case's latest decision run (the pipeline's would-be decision in shadow mode), or ``None``."""
     return (
         ScreeningRun.objects.filter(case=case, step=ScreeningRun.Step.DECIDE)
         .order_by("-created_at", "-id")

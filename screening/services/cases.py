@@ -139,6 +139,7 @@ def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCa
 
 
 def decide_enqueue(*, case_id: int) -> None:
+    """Queue a decision of the case (call after commit)."""
     from screening import tasks
 
     tasks.decide_case.delay(case_id)

@@ -200,6 +200,7 @@ def model_scores(
 
 
 def extract_key(*, case_id: int, sha256: str) -> str:
+    """The idempotency key of reading one file for one case with this pipeline version."""
     return f"extract:{case_id}:{sha256}:{pipeline_version()}"
 
 
