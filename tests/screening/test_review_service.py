@@ -287,3 +287,28 @@ def test_the_staff_api_lists_shows_and_decides_and_answers_404_to_others(
     again = client.post(f"{base}{in_review.pk}/decision/", {"decision": "decline", "reason": "no"},
                         content_type="application/json")  # fmt: skip
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_open"
+
+
+@pytest.mark.django_db
+def test_the_committed_models_register_activate_and_score_a_report(administrator: User) -> None:
+    from screening.ml import registry as ml_registry
+    from screening.pipeline.structure import structure
+    from screening.pipeline.text import read_file
+    from screening.services import pipeline
+    from tests.conftest import require_or_skip
+
+    require_or_skip(bool(ml_registry.list_versions()), "no model artefacts in screening/ml/artefacts/")
+    created = registry.models_sync()
+    assert {m.task for m in created} == {"doctype", "fieldconf"} and all(
+        m.status == "shadow" for m in created
+    )
+    text = read_file((Path(__file__).parent / "fixtures" / "renal-70m.pdf").read_bytes(), "pdf")
+    extraction = structure(text)
+    assert pipeline.model_scores(text, extraction).source == "reader"  # nothing active yet
+    for row in created:
+        registry.model_activate(task=row.task, version=row.version, approved_by=administrator)
+    scores = pipeline.model_scores(text, extraction)
+    assert scores.source == "models" and set(scores.models) == {"doctype", "fieldconf"}
+    p_report, p_legible = scores.document
+    assert p_report > 0.5 and p_legible > 0.5
+    assert 0.0 <= scores.fields["analyte:creatinine"] <= 1.0
