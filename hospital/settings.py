@@ -234,6 +234,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sessions-generate": {"task": "reservations.sessions_generate", "schedule": crontab(hour=0, minute=30)},
     "reminders-send": {"task": "reservations.reminders_send", "schedule": crontab(hour=18, minute=0)},
     "no-shows-sweep": {"task": "reservations.no_shows_sweep", "schedule": crontab(minute="*/30")},
+    "screening-resume-stuck": {"task": "screening.resume_stuck", "schedule": 300.0},
 }
 
 # The worker writes a heartbeat every WORKER_HEARTBEAT_SECONDS; /healthz calls it stale after 3 missed beats.

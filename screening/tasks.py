@@ -54,3 +54,9 @@ def decide_case(case_id: int) -> int | None:
 def case_notify(case_id: int, kind: str, revision: int) -> int:
     """Send one screening message; a duplicate delivery sends nothing (a claim per case, kind, revision)."""
     return notify.case_notify_send(case_id=case_id, kind=kind, revision=revision)
+
+
+@shared_task(name="screening.resume_stuck")
+def resume_stuck() -> int:
+    """Every 5 minutes (beat): queue again the chains and decisions that a lost task left undone."""
+    return pipeline.cases_resume_stuck()

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
 
@@ -488,3 +488,42 @@ def case_decide(*, case_id: int, now: datetime | None = None) -> ScreeningRun | 
         return None  # the same decision was written by a duplicate delivery
     logger.info("screening decision", extra={"case": case.pk, "outcome": outcome, "status": status})
     return run
+
+
+# --- Recovery ----------------------------------------------------------------------------------------------
+
+STUCK_AFTER = timedelta(minutes=10)
+RESUME_BATCH = 100
+
+
+def cases_resume_stuck(*, now: datetime | None = None) -> int:
+    """Queue again what a lost task left undone; return how many cases were queued.
+
+    A case ``processing`` for more than 10 minutes gets the chain of each upload not read yet (or, all read,
+    a decision); a case still ``awaiting_upload`` with no decision at all gets its first decision (which may
+    approve it without a report). A chain is lost when the broker was down at commit; the steps are
+    idempotent, so queueing one that is merely slow does no harm.
+    """
+    from screening.services.cases import decide_enqueue
+    from screening.services.upload import pipeline_enqueue
+
+    cutoff = (now or timezone.now()) - STUCK_AFTER
+    held = ScreeningCase.objects.filter(updated_at__lte=cutoff, booking__status=Booking.Status.HELD)
+    queued = 0
+    for case in held.filter(status=Status.PROCESSING)[:RESUME_BATCH]:
+        read = ScreeningRun.objects.filter(case=case, step=ScreeningRun.Step.EXTRACT).values_list(
+            "input_sha256", flat=True
+        )
+        pending = list(Upload.objects.filter(booking_id=case.booking_id).exclude(sha256__in=read))
+        for upload in {u.sha256: u for u in pending}.values():
+            pipeline_enqueue(upload_id=upload.pk, case_id=case.pk)
+        if not pending:
+            decide_enqueue(case_id=case.pk)
+        queued += 1
+    undecided = held.filter(status=Status.AWAITING_UPLOAD).exclude(runs__step=ScreeningRun.Step.DECIDE)
+    for case_id in undecided.values_list("pk", flat=True)[:RESUME_BATCH]:
+        decide_enqueue(case_id=case_id)
+        queued += 1
+    if queued:
+        logger.warning("screening cases queued again", extra={"cases": queued})
+    return queued

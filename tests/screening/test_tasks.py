@@ -252,3 +252,27 @@ def test_two_simultaneous_deliveries_of_a_decision_write_it_once(
     assert sorted(r is None for r in results) == [False, True]
     assert ScreeningRun.objects.filter(case=case, step="decide").count() == 1
     assert ScreeningCase.objects.get(pk=case.pk).revision == 1
+
+
+@pytest.mark.django_db
+def test_a_lost_chain_or_first_decision_is_queued_again(
+    patient: User, reads: Any, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with django_capture_on_commit_callbacks(execute=False):  # the broker was down: nothing was queued
+        booking = hold(patient, screened_session(), RISK)
+    later = timezone.now() + timedelta(minutes=11)
+    assert pipeline.cases_resume_stuck(now=timezone.now()) == 0  # not yet: it may just be slow
+    assert pipeline.cases_resume_stuck(now=later) == 1
+    case = ScreeningCase.objects.get(booking=booking)
+    assert ScreeningRun.objects.filter(case=case, step="decide").count() == 1
+    with django_capture_on_commit_callbacks(execute=False):
+        _upload(patient, booking)  # its chain is lost too
+    assert ScreeningCase.objects.get(pk=case.pk).status == "processing"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pipeline.cases_resume_stuck(now=later) == 1
+    assert ScreeningCase.objects.get(pk=case.pk).status == "confirm"
+    assert pipeline.cases_resume_stuck(now=later) == 0
