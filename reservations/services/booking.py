@@ -376,6 +376,15 @@ def screening_hold_reopen(*, booking_id: int, now: datetime) -> Booking:
     return booking
 
 
+def screening_hold_lapsed(*, booking_id: int) -> bool:
+    """Inside the expiring transaction: tell the patient why a number held for its screening lapsed (no
+    report in time, or no decision before the cut-off). False when the booking had no open screening (it
+    lapsed for want of payment: the usual message)."""
+    from screening import services as screening_services
+
+    return screening_services.case_hold_lapsed(booking_id=booking_id)
+
+
 def booking_payment_check(*, booking: Booking) -> None:
     """Refuse to take money for a number whose screening has not approved it (BookingRefused
     ``screening_pending``, with what the patient has to do)."""

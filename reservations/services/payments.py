@@ -30,6 +30,7 @@ from reservations.services.booking import (
     _release_capacity,
     booking_for_account,
     booking_payment_check,
+    screening_hold_lapsed,
 )
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.refunds import LATE_PAYMENT_REASON, refund_notify_url, refund_settle
@@ -286,7 +287,9 @@ def holds_expire_due(*, now: datetime | None = None) -> int:
             WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
                 status=WaitlistEntry.Status.LAPSED
             )
-            notifications.booking_notify(booking_id=booking_id, kind="expired")
+            # A number held for its screening lapsed for want of a report or a decision, not of a payment.
+            if not screening_hold_lapsed(booking_id=booking_id):
+                notifications.booking_notify(booking_id=booking_id, kind="expired")
             offer = functools.partial(waitlist.waitlist_offer_task, session_id=booking.session_id)
             transaction.on_commit(offer)
             expired += 1

@@ -265,6 +265,16 @@ def case_lock(*, case_id: int) -> ScreeningCase:
     )
 
 
+def case_hold_lapsed(*, booking_id: int) -> bool:
+    """Inside the hold expiry's transaction: the held number of an open case lapsed; tell the patient why.
+    False when there is no open case (an approved case's number lapses for want of payment)."""
+    case = ScreeningCase.objects.filter(booking_id=booking_id).only("pk", "status").first()
+    if case is None or not case.is_open:
+        return False
+    notify.case_notify(case_id=case.pk, kind="lapsed")
+    return True
+
+
 # --- The patient -------------------------------------------------------------------------------------------
 
 

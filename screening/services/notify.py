@@ -23,7 +23,7 @@ from screening.models import ScreeningCase
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("approved", "declined", "review", "confirm", "awaiting_upload")
+KINDS = ("approved", "declined", "review", "confirm", "awaiting_upload", "lapsed")
 MESSAGE_LANGUAGE = "zh-hans"
 SENT_MEMORY = timedelta(days=30)
 
@@ -101,6 +101,18 @@ def message_render(*, case: ScreeningCase, kind: str) -> tuple[str, str]:
         needs = " ".join(_reason_lines(case, fixable_only=False))
         text = _("%(name)s, please send your test report for %(exam)s on %(when)s.") % values
         return _("Please send your test report"), text + (f" {needs}" if needs else "")
+    if kind == "lapsed":
+        if case.status == ScreeningCase.Status.AWAITING_UPLOAD:
+            text = _(
+                "%(name)s, the number held for %(exam)s on %(when)s was released: no test report arrived "
+                "in time. You can book again and send the report."
+            )
+        else:
+            text = _(
+                "%(name)s, the number held for %(exam)s on %(when)s was released: the screening could not "
+                "be finished before booking closed. Please book another time."
+            )
+        return _("Number released"), text % values
     raise ValueError(f"Unknown screening notification {kind!r}.")
 
 

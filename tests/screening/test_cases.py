@@ -386,19 +386,22 @@ def test_a_free_screened_session_is_booked_when_approved(
 @pytest.mark.django_db
 def test_a_hold_without_a_report_lapses_after_the_upload_window(
     patient: User,
-    settings,
-    django_capture_on_commit_callbacks: Callable[..., Any],  # type: ignore[no-untyped-def]
+    settings,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     settings.SCREENING_UPLOAD_HOURS = 2
     session = screened_session()
     with django_capture_on_commit_callbacks(execute=True):
         booking = hold(patient, session, RISK)
-    assert (
-        reservations.holds_expire_due(now=timezone.now() + timedelta(minutes=30)) == 0
-    )  # not the 15 minutes
-    assert reservations.holds_expire_due(now=timezone.now() + timedelta(hours=2, minutes=1)) == 1
+    soon, later = timezone.now() + timedelta(minutes=30), timezone.now() + timedelta(hours=2, minutes=1)
+    assert reservations.holds_expire_due(now=soon) == 0  # not the 15 minutes of a payment
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reservations.holds_expire_due(now=later) == 1
     booking.refresh_from_db()
     assert booking.status == "expired" and Slot.objects.get(pk=booking.slot_id).taken == 0
+    # Told why: no report came (not "not paid in time").
+    kinds = [m.kind for m in notifications.sandbox_messages(channel="sms")]
+    assert "screening_lapsed" in kinds and "expired" not in kinds
 
 
 @pytest.mark.django_db
