@@ -27,7 +27,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from screening.pipeline.catalogue import catalogue, ignore_names, normalize_unit, to_canonical
+from screening.pipeline.catalogue import AnalyteDef, catalogue, ignore_names, normalize_unit, to_canonical
 from screening.pipeline.types import (
     Analyte,
     Box,
@@ -315,8 +315,9 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
     """Parse the text after one analyte name (up to the next name): value, flag, unit, reference range.
 
     The value must be the first token after the name, allowing only a bracketed note (``(酶法)``), one
-    token of Latin letters (an English name the catalogue does not know) and a lone comparator before it:
-    a later number belongs to something else (a footnote such as "eGFR 采用 CKD-EPI 2021 公式").
+    token of Latin letters (an English name the catalogue does not know) or a fragment of the analyte's
+    own Chinese name (OCR read ``CREA 肌酐`` as ``CREA 肌``), and a lone comparator before it: a later
+    number belongs to something else (a footnote such as "eGFR 采用 CKD-EPI 2021 公式").
     """
     entry = catalogue()[match.code]
     start = match.end
@@ -338,7 +339,7 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
         if value_m and (not value_m.group("rest") or normalize_unit(value_m.group("rest"))):
             break
         value_m = None
-        if not skipped_word and re.fullmatch(r"[A-Za-z][A-Za-z.()\-]*", tok):
+        if not skipped_word and (re.fullmatch(r"[A-Za-z][A-Za-z.()\-]*", tok) or _name_fragment(tok, entry)):
             skipped_word = True
             i += 1
             continue
@@ -364,6 +365,11 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
         for k, (tok, _) in enumerate(rest_tokens):
             if _FLAG_TOKEN.match(tok):
                 flag = _flag(tok)
+                used.add(k)
+                break
+            glued = normalize_unit(tok[1:]) if k == 0 and tok[:1] in ("H", "L") and not unit else ""
+            if glued:  # "69.8 LmL/min/1.73m²": a letter flag run into the unit
+                flag, unit, unit_raw = _flag(tok[0]), glued, tok[1:]
                 used.add(k)
                 break
     if not unit:
@@ -415,6 +421,13 @@ def _qualitative(row: _Row, match: _Match, code: str, tokens: list[tuple[str, in
         score=round(min(c.score for c in cells), 4),
         box=_union([c.box for c in row.cells_in(at, at + len(tok))]),
     )
+
+
+def _name_fragment(token: str, entry: AnalyteDef) -> bool:
+    """Whether ``token`` is part of one of the analyte's Chinese names (and has no digit)."""
+    if re.search(r"\d", token) or not re.search(r"[\u4e00-\u9fff]", token):
+        return False
+    return any(token in name for name in entry.names_zh)
 
 
 def _find_unit(tokens: list[tuple[str, int]], used: set[int]) -> tuple[str, str, set[int]]:

@@ -395,3 +395,18 @@ def test_every_name_and_unit_the_report_generator_prints_is_known():
         if expected:
             for unit in printed.units:
                 assert not unit or normalize_unit(unit) in catalogue()[code].conversions, unit
+
+
+def test_a_letter_flag_run_into_the_unit_is_split():
+    ex = read(
+        pdf_page(["eGFR估算肾小球滤过率  69.8 LmL/min/1.73m²≥90", "WBC 白细胞计数  11.94 H×10^9/L  3.5-9.5"])
+    )
+    got = {a.code: (a.value, a.flag, a.unit, a.ref_raw) for a in ex.analytes}
+    assert got == {"egfr": (69.8, "L", "mL/min/{1.73_m2}", "≥90"), "wbc": (11.94, "H", "10*9/L", "3.5-9.5")}
+
+
+def test_a_name_cut_short_by_ocr_still_finds_its_value():
+    ex = read(ocr_page([["CREA 肌", "95", "µmol/L", "57-111"]]))
+    creatinine = ex.analyte("creatinine")
+    assert creatinine is not None
+    assert creatinine.value == 95.0
