@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -136,6 +137,18 @@ class ScreeningExamSetting(models.Model):
         return f"{self.exam_code} ({self.mode})"
 
 
+@functools.cache
+def exam_titles(exam_code: str) -> tuple[str, str] | None:
+    """The exam's Chinese and English titles from its rules file (read once per process), or ``None``."""
+    from screening.pipeline.rules import load_ruleset
+
+    try:
+        ruleset = load_ruleset(exam_code)
+    except (KeyError, ValueError):
+        return None
+    return ruleset.title_zh, ruleset.title_en
+
+
 class ScreeningCase(models.Model):
     """The screening of one booking: the questionnaire, the latest decision, and where the case stands.
 
@@ -215,8 +228,14 @@ class ScreeningCase(models.Model):
         return review.reason if review is not None else ""
 
     def get_exam_display(self) -> str:
-        """The exam's name for people: the booked clinic type's name (e.g. "Contrast CT")."""
-        return str(self.booking.session.clinic_type.name)
+        """The exam's name for people, from its rules file ("Contrast-enhanced CT (iodinated contrast)"), or
+        the booked clinic type's name when the file cannot be read."""
+        titles = exam_titles(self.exam_code)
+        if titles is None:
+            return str(self.booking.session.clinic_type.name)
+        from reservations.models import in_active_language
+
+        return in_active_language(*titles)
 
 
 class ScreeningRun(models.Model):
