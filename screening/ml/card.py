@@ -21,6 +21,27 @@ INTENDED_USE = {
 }
 
 
+TASK_LIMITATIONS = {
+    "doctype": [
+        "* The negatives are four generated kinds (blank, receipt or prescription, scene, unreadable "
+        "report); real uploads of other documents (ID cards, imaging reports, discharge letters, app "
+        "screenshots) are not in the set, and an imaging or pathology report is *not* a lab report here.",
+        "* The held-out set has a few dozen documents: AUROC 1.0 on it says the generated classes separate, "
+        "not that real uploads will; the probabilities are moderate (sigmoid calibration on few examples), "
+        "so `p_not_report` / `p_unreadable` may rarely be reached until retrained on real uploads.",
+    ],
+    "fieldconf": [
+        "* P(correct) is calibrated to this set's mix, where most wrong fields are injected and wrong fields "
+        "are far more common than the real reader's error rate on generated pages. On real uploads it is "
+        "therefore likely to *under*-state P(correct): recalibrate on staff-labelled real fields before "
+        "any field is used without review.",
+        "* A digit read as another digit that keeps the value plausible, in range and consistent with its "
+        "flag is nearly invisible to these features; the deterministic checks (recomputed eGFR, patient "
+        "confirmation of the key values) have to catch it.",
+    ],
+}
+
+
 def _f(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
@@ -118,7 +139,7 @@ def model_card(meta: dict[str, Any]) -> str:
     m = meta["metrics"]
     if task == "doctype":
         lines += _metric_block("Is a lab report", m["is_lab_report"])
-        lines += _metric_block("Is legible (lab reports only)", m["is_legible"])
+        lines += _metric_block("Is legible (reports, other documents, unreadable pictures)", m["is_legible"])
     else:
         lines += _metric_block("Field read correctly", m)
     lines += ["## Thresholds", "", "| name | value |", "|---|---|"]
@@ -135,14 +156,16 @@ def model_card(meta: dict[str, Any]) -> str:
         "lower confidence bound above allows.",
         "* Injected corruptions imitate failure modes measured on other engines (merged flag arrows, lost "
         "decimal points, digit confusions); their frequency in this set is chosen, not measured.",
+        *TASK_LIMITATIONS[task],
         "* It does not detect forged or edited reports.",
         "* The pickle is bound to the scikit-learn version above; the registry refuses an artefact whose "
         "SHA-256 differs from this card's meta file.",
         "",
         "## Retraining",
         "",
-        "`retrain()` in `screening/ml/" + task + ".py` adds staff-labelled examples (source `staff`) to the "
-        "stored synthetic training set; the new version gets a new training-data hash and a new card, and "
+        "`registry.retrain_version()` (or `retrain()` in `screening/ml/" + task + ".py`) adds "
+        "staff-labelled examples (source `staff`) to the stored synthetic training set, evaluates on the "
+        "same held-out set; the new version gets a new training-data hash and a new card, and "
         "goes to `shadow` first. Train on reviewed *and* randomly audited auto-decided cases, never only on "
         "cases the previous model sent to review.",
         "",

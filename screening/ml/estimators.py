@@ -42,7 +42,10 @@ def calibrated_classifier(
         raise ValueError(f"need at least 2 examples of each class, got {minority} of the rarer one")
     folds = StratifiedKFold(n_splits=min(5, minority), shuffle=True, random_state=random_state)
     method = "isotonic" if y.size >= ISOTONIC_MIN_LABELS and minority >= 100 else "sigmoid"
-    return CalibratedClassifierCV(base, method=method, cv=folds)
+    # ensemble=False: one calibrator fitted on all out-of-fold scores, then the model refitted on all data.
+    # With a few dozen negatives, per-fold calibrators each see a handful and Platt's smoothed targets
+    # (1 / (n_neg + 2)) keep every probability away from 0 and 1 for no reason but the fold size.
+    return CalibratedClassifierCV(base, method=method, cv=folds, ensemble=False)
 
 
 def positive_proba(model: Any, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

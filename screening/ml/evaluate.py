@@ -10,6 +10,11 @@ Targets (screening reference §6.2):
 
 A threshold found on a few hundred synthetic examples is a starting point for the shadow period, not a
 validated operating point: the meta file keeps the one-sided 95 % lower bound of each precision next to it.
+
+The thresholds also come under the names of ``screening.pipeline.decide.Thresholds`` (``t_field``;
+``q_doc``, ``p_not_report``, ``p_unreadable``, the last two on P(not a report) = 1 − ``p_lab_report`` and
+P(illegible) = 1 − ``p_legible``). Those are never looser than ``THRESHOLD_FLOOR``: when a small synthetic
+held-out set separates perfectly, the measured threshold can sit implausibly low, and real uploads are harder.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from screening.ml.fieldconf import FieldConfidence
 
 FIELD_MAX_WRONG = 0.005
 DOC_MIN_PRECISION = 0.99
+THRESHOLD_FLOOR = 0.9
+NEVER = 1.01  # a probability threshold nothing reaches: the automatic path stays off
 
 
 def _summary(y: npt.NDArray[np.int64], p: npt.NDArray[np.float64], min_precision: float) -> dict[str, Any]:
@@ -55,8 +62,13 @@ def evaluate_doctype(model: DocTypeClassifier, test: LabelledSet) -> tuple[dict[
         result[target] = positive
         op = positive["operating_point"]
         short = target.removeprefix("is_")
-        thresholds[f"{short}_at_least"] = op["threshold"] if op["success"] else 1.01
+        thresholds[f"{short}_at_least"] = op["threshold"] if op["success"] else NEVER
         thresholds[f"{negative_name}_at_most"] = 1 - negative.threshold if negative.success else -1.0
+        decide_name = "p_not_report" if column == 0 else "p_unreadable"
+        thresholds[decide_name] = max(negative.threshold, THRESHOLD_FLOOR) if negative.success else NEVER
+    thresholds["q_doc"] = max(
+        thresholds["lab_report_at_least"], thresholds["legible_at_least"], THRESHOLD_FLOOR
+    )
     return result, thresholds
 
 
@@ -93,7 +105,8 @@ def evaluate_fieldconf(model: FieldConfidence, test: LabelledSet) -> tuple[dict[
     score = test.X[:, FIELD_FEATURES.index("score")]
     result["reader_score_auroc"] = metrics.auroc(y, score)
     op = result["operating_point"]
-    thresholds = {"auto_use_at_least": op["threshold"] if op["success"] else 1.01}
+    measured = op["threshold"] if op["success"] else NEVER
+    thresholds = {"auto_use_at_least": measured, "t_field": max(measured, THRESHOLD_FLOOR)}
     return result, thresholds
 
 

@@ -136,6 +136,14 @@ def save(
     return meta
 
 
+def write_card(task: str, version: str, directory: Path = ARTEFACTS) -> Path:
+    """Rewrite the model card of a stored version from its meta file (the card is documentation: the
+    artefact and the meta file, which carry the hashes, never change)."""
+    path = paths(task, version, directory)["md"]
+    path.write_text(model_card(read_meta(task, version, directory)))
+    return path
+
+
 def _describe(model: Model) -> str:
     kind = {
         "logistic": "StandardScaler + LogisticRegression (L2, C=1)",

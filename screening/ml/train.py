@@ -90,14 +90,14 @@ class Reading:
 
 def plan(n_reports: int) -> list[PageJob]:
     """The pages to read for ``n_reports`` report pages: 3/4 normal variants (clean, scan, photo in turn),
-    1/4 heavy; plus a text-layer PDF for every sixth report and one negative for every three reports."""
+    1/4 heavy; plus a text-layer PDF for every sixth report and two negatives for every three reports."""
     jobs = []
     n_heavy = n_reports // 4
     for i in range(n_reports - n_heavy):
         jobs.append(PageJob(SEED_BASE["report"] + i, ("clean", "scan", "photo")[i % 3]))
     jobs += [PageJob(SEED_BASE["heavy"] + i, "heavy") for i in range(n_heavy)]
     jobs += [PageJob(SEED_BASE["pdf"] + i, "pdf") for i in range(max(2, n_reports // 6))]
-    n_negative = max(len(NEGATIVE_KINDS) * 2, n_reports // 3)
+    n_negative = max(len(NEGATIVE_KINDS) * 2, n_reports * 2 // 3)
     jobs += [
         PageJob(SEED_BASE["negative"] + i, "negative", NEGATIVE_KINDS[i % len(NEGATIVE_KINDS)])
         for i in range(n_negative)
@@ -105,9 +105,13 @@ def plan(n_reports: int) -> list[PageJob]:
     return jobs
 
 
-def is_test_seed(seed: int) -> bool:
-    """One document in four is held out (by seed, the same rule for every task and every run)."""
-    return seed % 4 == 0
+def held_out_seeds(jobs: list[PageJob]) -> set[int]:
+    """One document in four is held out, stratified: within each page kind (variant or negative kind), in
+    seed order, the 2nd, 6th, 10th ... The same rule for every task and every run."""
+    by_kind: dict[str, list[int]] = {}
+    for job in jobs:
+        by_kind.setdefault(job.negative_kind or job.variant, []).append(job.seed)
+    return {seed for seeds in by_kind.values() for i, seed in enumerate(sorted(seeds)) if i % 4 == 1}
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -495,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{args.task} {args.version}: reading {len(jobs)} pages (cache {args.cache})")
     readings = list(read_all(jobs, args.cache, log=log))
     data = doc_rows(readings) if args.task == "doctype" else field_rows(readings, log=log)
-    test_seeds = {job.seed for job in jobs if is_test_seed(job.seed)}
+    test_seeds = held_out_seeds(jobs)
     train, test = split_by_group(data, test_seeds)
     log(f"  {len(train)} training and {len(test)} held-out examples")
     model: doctype.DocTypeClassifier | fieldconf.FieldConfidence
@@ -523,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
             + ("" if hasattr(synth, "make_negative") else " (negatives: train.py)"),
             "seeds": {k: v for k, v in SEED_BASE.items()},
             "n_pages": len(jobs),
-            "test_rule": "seed % 4 == 0",
+            "test_rule": "per page kind, in seed order, every 4th document from the 2nd",
             "reader": {
                 "text_version": text_step.TEXT_VERSION,
                 "parser_version": structure_step.PARSER_VERSION,

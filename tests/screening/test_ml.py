@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 
 from screening.ml import doctype, fieldconf, metrics, registry
 from screening.ml.dataset import LabelledSet, split_by_group
@@ -25,7 +26,17 @@ from screening.ml.features import (
     field_keys,
     page_stats,
 )
-from screening.pipeline.types import Analyte, Box, Extraction, Field, PageText, Segment, TextResult
+from screening.ml.serial import extraction_from_json, text_result_from_json
+from screening.pipeline.types import (
+    Analyte,
+    Box,
+    Extraction,
+    Field,
+    PageText,
+    Segment,
+    TextResult,
+    to_json,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATED = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
@@ -379,6 +390,71 @@ def test_scoring_a_document_and_its_fields_with_saved_models(tmp_path):
     assert 0.0 <= p_lab <= 1.0 and 0.0 <= p_legible <= 1.0
 
 
+# --- the committed artefacts ------------------------------------------------------------------------------
+
+FIXTURES = ROOT / "screening" / "ml" / "fixtures"
+
+
+def read_fixture(name: str) -> tuple[TextResult, Extraction]:
+    """A page of the training generator as the real reader read it (committed, so no OCR runs here)."""
+    doc = json.loads((FIXTURES / f"{name}.json").read_text())
+    return text_result_from_json(doc["text"]), extraction_from_json(doc["extraction"])
+
+
+def test_the_fixtures_round_trip_through_json():
+    doc = json.loads((FIXTURES / "lab_report_photo.json").read_text())
+    text, extraction = read_fixture("lab_report_photo")
+    assert to_json(text) == doc["text"]
+    assert to_json(extraction) == doc["extraction"]
+
+
+def test_every_committed_artefact_has_its_meta_card_and_data():
+    metas = registry.list_versions()
+    assert {m["task"] for m in metas} == {"doctype", "fieldconf"}
+    for meta in metas:
+        files = registry.paths(meta["task"], meta["version"])
+        assert all(path.exists() for path in files.values()), meta["task"]
+        assert meta["sklearn_version"] == sklearn.__version__
+        assert meta["feature_names"] == list(DOC_FEATURES if meta["task"] == "doctype" else FIELD_FEATURES)
+        assert (
+            registry.load_data(meta["task"], meta["version"])["train"].sha256()
+            == meta["training_data_sha256"]
+        )
+        assert "Synthetic data only" in files["md"].read_text()
+    doc_meta = registry.read_meta("doctype", "1.0.0")
+    assert {"p_not_report", "p_unreadable", "q_doc"} <= set(doc_meta["thresholds"])
+    assert doc_meta["metrics"]["is_lab_report"]["auroc"] > 0.95
+    field_meta = registry.read_meta("fieldconf", "1.0.0")
+    assert field_meta["thresholds"]["t_field"] >= 0.9
+    assert field_meta["metrics"]["auroc"] > 0.85
+
+
+def test_the_committed_models_score_a_read_report_as_a_legible_lab_report():
+    doc_model = registry.load("doctype", "1.0.0")
+    text, extraction = read_fixture("lab_report_photo")
+    p_lab_report, p_legible = registry.score_document(text, extraction, doc_model)
+    assert p_lab_report > 0.8
+    assert p_legible > 0.7
+    other_text, other_extraction = read_fixture("other_document")
+    p_other, _ = registry.score_document(other_text, other_extraction, doc_model)
+    assert p_other < 0.5
+
+
+def test_the_committed_field_model_trusts_clean_fields_more_than_a_merged_arrow():
+    field_model = registry.load("fieldconf", "1.0.0")
+    text, extraction = read_fixture("lab_report_photo")
+    stats = page_stats(text)
+    scores = registry.score_fields(extraction, field_model, stats)
+    assert list(scores) == field_keys(extraction)
+    assert min(scores.values()) > 0.5
+    # "207 ↑" read as "2071" (no flag, far above the 125-350 range)
+    plt = extraction.analyte("plt")
+    assert plt is not None
+    merged = replace(plt, value=2071.0, value_raw="2071", value_canonical=2071.0)
+    misread = replace(extraction, analytes=tuple(merged if a is plt else a for a in extraction.analytes))
+    assert registry.score_fields(misread, field_model, stats)["analyte:plt"] < scores["analyte:plt"] - 0.2
+
+
 # --- training data ----------------------------------------------------------------------------------------
 
 
@@ -402,8 +478,10 @@ def test_the_held_out_documents_are_never_trained_on():
     from screening.ml import train
 
     jobs = train.plan(24)
-    held_out = {job.seed for job in jobs if train.is_test_seed(job.seed)}
-    assert 0.15 < len(held_out) / len(jobs) < 0.35
+    held_out = train.held_out_seeds(jobs)
+    assert 0.2 < len(held_out) / len(jobs) < 0.35
+    for kind in ("clean", "scan", "photo", "heavy", "pdf", *train.NEGATIVE_KINDS):
+        assert any(j.seed in held_out for j in jobs if (j.negative_kind or j.variant) == kind), kind
     assert len({job.seed for job in jobs}) == len(jobs)  # one document per seed
     data = LabelledSet.build(
         np.zeros((len(jobs), len(FIELD_FEATURES))),
