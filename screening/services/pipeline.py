@@ -236,8 +236,10 @@ def upload_extract(
     """Read one upload of a screened booking and store the result as an extraction run.
 
     Returns the new run, or None when there is nothing to do: no such upload, no case, or this file was
-    already read for this case by this pipeline version (a duplicate). When the stored file cannot be
-    fetched, raises StorageUnavailable, or on the ``last_attempt`` stores a failed run ``storage_error``.
+    already read for this case by this pipeline version (a duplicate). A file already read for another
+    booking of the same patient is not read again: that reading is copied (``reused_from_run``). When the
+    stored file cannot be fetched, raises StorageUnavailable, or on the ``last_attempt`` stores a failed run
+    ``storage_error``.
     ``give_up`` (an error code) stores a failed run without trying (a file that kept killing its worker).
     """
     upload = Upload.objects.select_related("booking").filter(pk=upload_id).first()
@@ -250,9 +252,23 @@ def upload_extract(
     started, clock = now or timezone.now(), time.monotonic()
     outputs: dict[str, Any]
     engine: dict[str, Any]
+    # The same file read for another booking of the same patient by this pipeline version: reuse the reading
+    # (OCR is the slow step). Never across patients: a reading belongs to the patient it was read for.
+    earlier = (
+        ScreeningRun.objects.filter(
+            step=ScreeningRun.Step.EXTRACT, status=ScreeningRun.Status.OK, input_sha256=upload.sha256,
+            pipeline_version=pipeline_version(), case__booking__patient_id=upload.booking.patient_id,
+        )
+        .exclude(case=case)
+        .order_by("-created_at", "-id")
+        .first()
+    )  # fmt: skip
     if give_up:
         status, code = "failed", give_up
         outputs, engine = {"message": "Reading the file was given up after repeated failures."}, {}
+    elif earlier is not None:
+        status, code, engine = "ok", "", dict(earlier.ocr_engine)
+        outputs = {**earlier.outputs, "reused_from_run": earlier.pk}
     else:
         try:
             status, outputs, engine, code = _read(upload)

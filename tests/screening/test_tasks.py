@@ -276,3 +276,37 @@ def test_a_lost_chain_or_first_decision_is_queued_again(
         assert pipeline.cases_resume_stuck(now=later) == 1
     assert ScreeningCase.objects.get(pk=case.pk).status == "confirm"
     assert pipeline.cases_resume_stuck(now=later) == 0
+
+
+@pytest.mark.django_db
+def test_the_same_file_for_another_booking_of_the_same_patient_is_not_read_again(
+    patient: User,
+    outsider: User,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    from tests import factories
+
+    stub_reader(monkeypatch)
+    reading = pipeline._read
+    calls: list[int] = []
+
+    def counted(upload: Upload) -> Any:
+        calls.append(upload.pk)
+        return reading(upload)
+
+    monkeypatch.setattr(pipeline, "_read", counted)
+    data = samples.jpeg(size=(80, 60))
+    first = _held(patient, django_capture_on_commit_callbacks)
+    other = factories.clinic_session(capacity=2, fee="50.00", department_code="radiology-2", days_ahead=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = hold(patient, other, RISK)
+        third = hold(outsider, other, RISK)
+    for account, booking in ((patient, first), (patient, second), (outsider, third)):
+        with django_capture_on_commit_callbacks(execute=True):
+            _upload(account, booking, data)
+    assert len(calls) == 2  # once for the patient, once for the other patient
+    reused = ScreeningRun.objects.get(case__booking=second, step="extract")
+    original = ScreeningRun.objects.get(case__booking=first, step="extract")
+    assert reused.outputs["reused_from_run"] == original.pk
+    assert "reused_from_run" not in ScreeningRun.objects.get(case__booking=third, step="extract").outputs
