@@ -48,6 +48,34 @@ def _f(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _page_kinds(pages: dict[str, dict[str, Any]]) -> list[str]:
+    if not pages:
+        return []
+    if "share_wrong" in next(iter(pages.values())):
+        lines = [
+            "",
+            "By page kind:",
+            "",
+            "| page | n | share wrong | AUROC | Brier |",
+            "|---|---|---|---|---|",
+        ]
+        return lines + [
+            f"| {g} | {v['n']} | {v['share_wrong']:.3f} | {_f(v['auroc'])} | {_f(v['brier'], 4)} |"
+            for g, v in pages.items()
+        ]
+    lines = ["", "By page kind (held-out documents):", ""]
+    lines += ["| page | n | p_lab_report mean (min–max) | p_legible mean (min) |", "|---|---|---|---|"]
+    return [
+        *lines,
+        *(
+            f"| {g} | {v['n']} | {v['p_lab_report_mean']:.3f} ({v['p_lab_report_min']:.3f}–"
+            f"{v['p_lab_report_max']:.3f}) | {v['p_legible_mean']:.3f} ({v['p_legible_min']:.3f}) |"
+            for g, v in pages.items()
+        ),
+        "",
+    ]
+
+
 def _metric_block(title: str, m: dict[str, Any]) -> list[str]:
     low, high = m["auroc_ci95"]
     op = m["operating_point"]
@@ -82,6 +110,8 @@ def _metric_block(title: str, m: dict[str, Any]) -> list[str]:
         f"| {b['low']:.1f}–{b['high']:.1f} | {b['n']} | {b['mean_predicted']:.3f} | {b['observed']:.3f} |"
         for b in m["reliability"]
     ]
+    if "by_page_kind" in m:
+        lines += _page_kinds(m["by_page_kind"])
     for name, key in (("field kind", "by_kind"), ("label source", "by_source")):
         if key in m:
             lines += [
@@ -140,6 +170,7 @@ def model_card(meta: dict[str, Any]) -> str:
     if task == "doctype":
         lines += _metric_block("Is a lab report", m["is_lab_report"])
         lines += _metric_block("Is legible (reports, other documents, unreadable pictures)", m["is_legible"])
+        lines += _page_kinds(m.get("by_page_kind", {}))
     else:
         lines += _metric_block("Field read correctly", m)
     lines += ["## Thresholds", "", "| name | value |", "|---|---|"]

@@ -41,11 +41,21 @@ class DocTypeClassifier:
         self.random_state = random_state
         self.estimator = estimator
 
-    def fit(self, X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> DocTypeClassifier:
+    def fit(
+        self,
+        X: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        feature_names: tuple[str, ...] = DOC_FEATURES,
+    ) -> DocTypeClassifier:
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
-        if X.shape[1] != len(DOC_FEATURES) or y.shape != (X.shape[0], 2):
-            raise ValueError(f"expected X (n, {len(DOC_FEATURES)}) and y (n, 2), got {X.shape} and {y.shape}")
+        unknown = set(feature_names) - set(DOC_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}")
+        if X.shape[1] != len(feature_names) or y.shape != (X.shape[0], 2):
+            raise ValueError(
+                f"expected X (n, {len(feature_names)}) and y (n, 2), got {X.shape} and {y.shape}"
+            )
         self.models_: list[Any] = []
         for column in range(2):
             known = y[:, column] != UNKNOWN
@@ -53,8 +63,8 @@ class DocTypeClassifier:
             model = calibrated_classifier(labels, estimator=self.estimator, random_state=self.random_state)
             model.fit(X[known], labels)
             self.models_.append(model)
-        self.feature_names_in_ = DOC_FEATURES
-        self.n_features_in_ = len(DOC_FEATURES)
+        self.feature_names_in_ = tuple(feature_names)
+        self.n_features_in_ = len(feature_names)
         return self
 
     def predict_proba(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -65,10 +75,9 @@ class DocTypeClassifier:
 
 
 def fit(data: LabelledSet, *, random_state: int = 0, estimator: Estimator = "logistic") -> DocTypeClassifier:
-    """A fitted ``DocTypeClassifier`` on ``data`` (whose features must be ``DOC_FEATURES``)."""
-    if data.feature_names != DOC_FEATURES:
-        raise ValueError("the data was built with another feature layout")
-    return DocTypeClassifier(random_state=random_state, estimator=estimator).fit(data.X, data.y)
+    """A fitted ``DocTypeClassifier`` on ``data`` (with any layout of ``DOC_FEATURES`` names)."""
+    model = DocTypeClassifier(random_state=random_state, estimator=estimator)
+    return model.fit(data.X, data.y, data.feature_names)
 
 
 def retrain(
@@ -82,12 +91,12 @@ def retrain(
 ) -> tuple[DocTypeClassifier, LabelledSet]:
     """Retrain on the synthetic training set ``base`` plus staff-labelled documents.
 
-    ``extra_X`` has ``DOC_FEATURES`` columns; ``extra_y`` is (n, 2) as in ``DocTypeClassifier.fit`` (staff
-    who only said "not a lab report" give -1 for legibility). Returns the model and the combined set, whose
-    ``sha256()`` is the new training-data hash.
+    ``extra_X`` has ``base.feature_names`` columns; ``extra_y`` is (n, 2) as in ``DocTypeClassifier.fit``
+    (staff who only said "not a lab report" give -1 for legibility). Returns the model and the combined
+    set, whose ``sha256()`` is the new training-data hash.
     """
     extra = LabelledSet.build(
-        extra_X, extra_y, feature_names=DOC_FEATURES, groups=extra_groups, source="staff"
+        extra_X, extra_y, feature_names=base.feature_names, groups=extra_groups, source="staff"
     )
     combined = base.concat(extra)
     return fit(combined, random_state=random_state, estimator=estimator), combined

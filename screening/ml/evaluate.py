@@ -19,6 +19,7 @@ held-out set separates perfectly, the measured threshold can sit implausibly low
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -28,7 +29,6 @@ import numpy.typing as npt
 from screening.ml import metrics
 from screening.ml.dataset import LabelledSet
 from screening.ml.doctype import DocTypeClassifier
-from screening.ml.features import FIELD_FEATURES
 from screening.ml.fieldconf import FieldConfidence
 
 FIELD_MAX_WRONG = 0.005
@@ -82,7 +82,7 @@ def evaluate_fieldconf(model: FieldConfidence, test: LabelledSet) -> tuple[dict[
     result = _summary(y, p, 1 - FIELD_MAX_WRONG)
     by_kind = {}
     for kind in FIELD_KINDS:
-        mask = test.X[:, FIELD_FEATURES.index(f"kind_{kind}")] == 1
+        mask = test.X[:, test.feature_names.index(f"kind_{kind}")] == 1
         if mask.any():
             by_kind[kind] = {
                 "n": int(mask.sum()),
@@ -102,7 +102,7 @@ def evaluate_fieldconf(model: FieldConfidence, test: LabelledSet) -> tuple[dict[
         }
     result["by_source"] = by_source
     # The reader's own score as a gate, for comparison (§1.3: confidence alone is not a gate).
-    score = test.X[:, FIELD_FEATURES.index("score")]
+    score = test.X[:, test.feature_names.index("score")]
     result["reader_score_auroc"] = metrics.auroc(y, score)
     op = result["operating_point"]
     measured = op["threshold"] if op["success"] else NEVER
@@ -116,3 +116,37 @@ def evaluate(
     if isinstance(model, DocTypeClassifier):
         return evaluate_doctype(model, test)
     return evaluate_fieldconf(model, test)
+
+
+def subgroups(
+    model: DocTypeClassifier | FieldConfidence, test: LabelledSet, kind_of_group: Mapping[int, str]
+) -> dict[str, dict[str, Any]]:
+    """Held-out results per page kind (``clean``, ``scan``, ``photo``, ``heavy``, ``pdf``, negative kinds).
+
+    Field model: n, share wrong, AUROC, Brier per kind. Document model: n and the mean and extreme
+    probabilities per kind (within one kind every document has the same type, so AUROC is undefined).
+    """
+    kinds = np.array([kind_of_group.get(int(g), "") for g in test.groups])
+    out: dict[str, dict[str, Any]] = {}
+    for kind in sorted(set(kinds.tolist())):
+        mask = kinds == kind
+        if isinstance(model, FieldConfidence):
+            y = test.y.ravel()[mask]
+            p = model.p_correct(test.X[mask])
+            out[kind] = {
+                "n": int(mask.sum()),
+                "share_wrong": float(1 - y.mean()),
+                "auroc": metrics.auroc(y, p),
+                "brier": metrics.brier(y, p),
+            }
+        else:
+            proba = model.predict_proba(test.X[mask])
+            out[kind] = {
+                "n": int(mask.sum()),
+                "p_lab_report_mean": float(proba[:, 0].mean()),
+                "p_lab_report_min": float(proba[:, 0].min()),
+                "p_lab_report_max": float(proba[:, 0].max()),
+                "p_legible_mean": float(proba[:, 1].mean()),
+                "p_legible_min": float(proba[:, 1].min()),
+            }
+    return out

@@ -2,9 +2,10 @@
 
 ``document_features(text, extraction)`` describes one uploaded file (all its pages) for the document-type and
 legibility model; ``field_features(key, extraction, page_stats)`` describes one extracted field for the
-field-confidence model. The order of the vector is the order of ``DOC_FEATURES`` / ``FIELD_FEATURES``; a
-trained model stores those names and refuses a vector of another layout, so never reorder or rename a feature
-without training a new model version.
+field-confidence model. By default the vector follows ``DOC_FEATURES`` / ``FIELD_FEATURES``; a trained
+model stores the names it was trained on (``feature_names_in_``) and is always given the vector in that order
+(``names=``), so a feature may be *added* here without breaking older artefacts. Never change what an
+existing name means or remove one that a committed artefact uses.
 
 Field keys are the ones the decision step uses: ``"analyte:<code>"``, ``"collected_on"``, ``"reported_on"``,
 ``"patient_name"``, ``"patient_sex"``, ``"patient_age"``.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import numpy as np
@@ -102,6 +103,11 @@ FIELD_FEATURES: Final[tuple[str, ...]] = (
     "box_height_ratio",  # box height / the page's median line height (merged rows are tall)
     "page_mean_score",
     "page_p10_score",
+    # Added in 1.1.0. For the creatinine and eGFR rows: the printed eGFR against CKD-EPI 2021 recomputed from
+    # the printed creatinine, age and sex. Laboratories also print CKD-EPI 2009 or the Chinese MDRD, a few
+    # percent apart; a misread digit in either value usually moves them much further apart.
+    "egfr_checked",  # 1.0 when both values, age and sex were read
+    "egfr_log_mismatch",  # |ln(printed eGFR / recomputed)|, capped at 2
 )
 
 # Plausibility ranges in each analyte's canonical unit (§4 of the reference and common lab practice). A value
@@ -174,8 +180,10 @@ def _flag_consistent(a: Analyte) -> bool | None:
     return a.flag == expected
 
 
-def document_features(text: TextResult, extraction: Extraction) -> FloatArray:
-    """The ``DOC_FEATURES`` vector of one file.
+def document_features(
+    text: TextResult, extraction: Extraction, names: Sequence[str] = DOC_FEATURES
+) -> FloatArray:
+    """The feature vector of one file, in the order of ``names`` (default ``DOC_FEATURES``).
 
     >>> from screening.pipeline.types import Extraction, PageText, Segment, TextResult
     >>> lines = (Segment("检验报告单", 0.99, None), Segment("项目 结果 单位", 0.98, None))
@@ -231,7 +239,14 @@ def document_features(text: TextResult, extraction: Extraction) -> FloatArray:
     values["aspect_ratio"] = _ratio(first.height_px, first.width_px) if first else 0.0
     values["rotation_applied"] = float(any(p.rotation_deg % 360 for p in text.pages))
     values["source_pdf_text"] = float(any(p.source == "pdf_text" for p in text.pages))
-    return np.array([values[name] for name in DOC_FEATURES], dtype=np.float64)
+    return _select(values, names)
+
+
+def _select(values: Mapping[str, float], names: Sequence[str]) -> FloatArray:
+    unknown = [n for n in names if n not in values]
+    if unknown:
+        raise ValueError(f"features this code does not compute: {unknown}")
+    return np.array([values[name] for name in names], dtype=np.float64)
 
 
 def _row_has_header(text: TextResult) -> bool:
@@ -382,8 +397,10 @@ def _date_plausible(key: str, extraction: Extraction) -> bool:
     return True
 
 
-def field_features(key: str, extraction: Extraction, page_stats: Mapping[str, float]) -> FloatArray:
-    """The ``FIELD_FEATURES`` vector of one extracted field.
+def field_features(
+    key: str, extraction: Extraction, page_stats: Mapping[str, float], names: Sequence[str] = FIELD_FEATURES
+) -> FloatArray:
+    """The feature vector of one extracted field, in the order of ``names`` (default ``FIELD_FEATURES``).
 
     ``page_stats`` comes from ``page_stats(text)``; missing keys fall back to ``extraction.quality`` and then
     to neutral values, so a caller without the page text still gets a vector (with less information).
@@ -427,7 +444,49 @@ def field_features(key: str, extraction: Extraction, page_stats: Mapping[str, fl
     values["box_height_ratio"] = _ratio_f(box.y1 - box.y0, line_h) if box is not None else 0.0
     values["page_mean_score"] = page_stats.get("mean_score", quality.get("mean_score", found.score))
     values["page_p10_score"] = page_stats.get("p10_score", quality.get("p10_score", found.score))
-    return np.array([values[name] for name in FIELD_FEATURES], dtype=np.float64)
+    checked, mismatch = (
+        _egfr_check(extraction) if key in ("analyte:creatinine", "analyte:egfr") else (0.0, 0.0)
+    )
+    values["egfr_checked"] = checked
+    values["egfr_log_mismatch"] = mismatch
+    return _select(values, names)
+
+
+CREATININE_UMOL_PER_MG_DL: Final = 88.4
+
+
+def ckd_epi_2021(scr_mg_dl: float, age_years: float, female: bool) -> float:
+    """eGFR (mL/min/1.73 m²), race-free CKD-EPI 2021 (Inker et al., NEJM 2021).
+
+    >>> round(ckd_epi_2021(1.0, 60, female=False), 1)
+    86.2
+    """
+    kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
+    ratio = scr_mg_dl / kappa
+    egfr = 142 * min(ratio, 1.0) ** alpha * max(ratio, 1.0) ** -1.200 * 0.9938**age_years
+    return float(egfr * (1.012 if female else 1.0))
+
+
+def _egfr_check(extraction: Extraction) -> tuple[float, float]:
+    creatinine = extraction.analyte("creatinine")
+    egfr = extraction.analyte("egfr")
+    sex = extraction.patient_sex.value if extraction.patient_sex else None
+    age = extraction.patient_age.value if extraction.patient_age else None
+    if (
+        creatinine is None
+        or egfr is None
+        or creatinine.value_canonical is None
+        or creatinine.value_canonical <= 0
+        or egfr.value is None
+        or egfr.value <= 0
+        or egfr.comparator
+        or sex not in ("M", "F")
+        or not isinstance(age, int)
+        or not 18 <= age <= 110
+    ):
+        return 0.0, 0.0
+    recomputed = ckd_epi_2021(creatinine.value_canonical / CREATININE_UMOL_PER_MG_DL, age, sex == "F")
+    return 1.0, min(abs(math.log(egfr.value / recomputed)), 2.0)
 
 
 def _ratio_f(part: float, whole: float) -> float:

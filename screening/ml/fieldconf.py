@@ -29,16 +29,24 @@ class FieldConfidence:
         self.random_state = random_state
         self.estimator = estimator
 
-    def fit(self, X: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> FieldConfidence:
+    def fit(
+        self,
+        X: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        feature_names: tuple[str, ...] = FIELD_FEATURES,
+    ) -> FieldConfidence:
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64).ravel()
-        if X.shape[1] != len(FIELD_FEATURES) or y.shape != (X.shape[0],):
-            raise ValueError(f"expected X (n, {len(FIELD_FEATURES)}) and y (n,), got {X.shape} and {y.shape}")
+        unknown = set(feature_names) - set(FIELD_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}")
+        if X.shape[1] != len(feature_names) or y.shape != (X.shape[0],):
+            raise ValueError(f"expected X (n, {len(feature_names)}) and y (n,), got {X.shape} and {y.shape}")
         self.model_: Any = calibrated_classifier(y, estimator=self.estimator, random_state=self.random_state)
         self.model_.fit(X, y)
         self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = FIELD_FEATURES
-        self.n_features_in_ = len(FIELD_FEATURES)
+        self.feature_names_in_ = tuple(feature_names)
+        self.n_features_in_ = len(feature_names)
         return self
 
     def p_correct(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -53,10 +61,9 @@ class FieldConfidence:
 
 
 def fit(data: LabelledSet, *, random_state: int = 0, estimator: Estimator = "logistic") -> FieldConfidence:
-    """A fitted ``FieldConfidence`` on ``data`` (whose features must be ``FIELD_FEATURES``)."""
-    if data.feature_names != FIELD_FEATURES:
-        raise ValueError("the data was built with another feature layout")
-    return FieldConfidence(random_state=random_state, estimator=estimator).fit(data.X, data.y)
+    """A fitted ``FieldConfidence`` on ``data`` (with any layout of ``FIELD_FEATURES`` names)."""
+    model = FieldConfidence(random_state=random_state, estimator=estimator)
+    return model.fit(data.X, data.y, data.feature_names)
 
 
 def retrain(
@@ -69,10 +76,10 @@ def retrain(
     estimator: Estimator = "logistic",
 ) -> tuple[FieldConfidence, LabelledSet]:
     """Retrain on the synthetic training set ``base`` plus staff-labelled fields (1 = staff kept the value,
-    0 = staff corrected it). Returns the model and the combined set, whose ``sha256()`` is the new
-    training-data hash."""
+    0 = staff corrected it), whose columns follow ``base.feature_names``. Returns the model and the combined
+    set, whose ``sha256()`` is the new training-data hash."""
     extra = LabelledSet.build(
-        extra_X, extra_y, feature_names=FIELD_FEATURES, groups=extra_groups, source="staff"
+        extra_X, extra_y, feature_names=base.feature_names, groups=extra_groups, source="staff"
     )
     combined = base.concat(extra)
     return fit(combined, random_state=random_state, estimator=estimator), combined

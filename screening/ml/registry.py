@@ -207,7 +207,10 @@ def load(task: str, version: str, directory: Path = ARTEFACTS) -> Model:
     if not isinstance(model, DocTypeClassifier | FieldConfidence) or not isinstance(model, expected):
         raise ArtefactError(f"{path.name} holds a {type(model).__name__}, not a {expected.__name__}")
     if tuple(model.feature_names_in_) != tuple(meta["feature_names"]):
-        raise ArtefactError(f"{path.name} was trained on another feature layout than this code computes")
+        raise ArtefactError(f"{path.name} and its meta file list different features")
+    known = features.DOC_FEATURES if task == "doctype" else features.FIELD_FEATURES
+    if not set(model.feature_names_in_) <= set(known):
+        raise ArtefactError(f"{path.name} uses features this code no longer computes")
     return model
 
 
@@ -230,7 +233,7 @@ def input_sha256(vector: npt.NDArray[np.float64]) -> str:
 
 def score_document(text: TextResult, extraction: Extraction, model: DocTypeClassifier) -> tuple[float, float]:
     """``(p_lab_report, p_legible)`` of one file."""
-    x = features.document_features(text, extraction)
+    x = features.document_features(text, extraction, model.feature_names_in_)
     p_lab, p_legible = model.predict_proba(x.reshape(1, -1))[0]
     return float(p_lab), float(p_legible)
 
@@ -246,7 +249,8 @@ def score_fields(
     keys = features.field_keys(extraction)
     if not keys:
         return {}
-    X = np.vstack([features.field_features(k, extraction, page_stats) for k in keys])
+    names = model.feature_names_in_
+    X = np.vstack([features.field_features(k, extraction, page_stats, names) for k in keys])
     return {k: float(p) for k, p in zip(keys, model.p_correct(X), strict=True)}
 
 

@@ -42,7 +42,7 @@ from PIL import Image, ImageFilter
 
 from screening.ml import doctype, fieldconf, registry
 from screening.ml.dataset import LabelledSet, split_by_group
-from screening.ml.evaluate import evaluate
+from screening.ml.evaluate import evaluate, subgroups
 from screening.ml.features import (
     DOC_FEATURES,
     FIELD_FEATURES,
@@ -508,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model = fieldconf.fit(train, random_state=RANDOM_STATE)
     metrics, thresholds = evaluate(model, test)
+    metrics["by_page_kind"] = subgroups(
+        model, test, {job.seed: job.negative_kind or job.variant for job in jobs}
+    )
     description, notes = _describe_data(args.task, jobs, data)
     import screening.synth as synth
     from screening.pipeline import structure as structure_step

@@ -165,6 +165,39 @@ def test_a_lost_decimal_point_is_implausible():
     assert named["has_decimal"] == 0.0
 
 
+def test_a_misread_creatinine_disagrees_with_the_printed_egfr():
+    from screening.ml.features import ckd_epi_2021
+
+    printed = round(ckd_epi_2021(88 / 88.4, 63, female=False))
+    egfr = Analyte("egfr", "98979-8", "eGFR", "估算肾小球滤过率", "eGFR", float(printed), str(printed),
+                   value_canonical=float(printed), ref_low=90.0, flag="L", score=0.99)  # fmt: skip
+    read = lab_report_extraction()
+    read = replace(read, analytes=(*read.analytes, egfr))
+    misread = lab_report_extraction(value_raw="188", value=188.0)  # 88 read with a stray 1 in front
+    misread = replace(misread, analytes=(*misread.analytes, egfr))
+    for key in ("analyte:creatinine", "analyte:egfr"):
+        good = dict(zip(FIELD_FEATURES, field_features(key, read, {}), strict=True))
+        bad = dict(zip(FIELD_FEATURES, field_features(key, misread, {}), strict=True))
+        assert good["egfr_checked"] == bad["egfr_checked"] == 1.0
+        assert good["egfr_log_mismatch"] < 0.02
+        assert bad["egfr_log_mismatch"] > 0.5
+    no_egfr = dict(
+        zip(FIELD_FEATURES, field_features("analyte:creatinine", lab_report_extraction(), {}), strict=True)
+    )
+    assert no_egfr["egfr_checked"] == no_egfr["egfr_log_mismatch"] == 0.0
+
+
+def test_a_model_is_given_the_features_it_was_trained_on():
+    names = FIELD_FEATURES[:10]
+    data = synthetic_field_set()
+    model = fieldconf.fit(LabelledSet.build(data.X[:, :10], data.y, feature_names=names), random_state=0)
+    assert model.feature_names_in_ == names
+    scores = registry.score_fields(lab_report_extraction(), model, page_stats(lab_report_text()))
+    assert set(scores) == set(field_keys(lab_report_extraction()))
+    with pytest.raises(ValueError, match="does not compute"):
+        field_features("analyte:creatinine", lab_report_extraction(), {}, names=("no_such_feature",))
+
+
 def test_field_features_refuse_an_unknown_or_missing_key():
     with pytest.raises(ValueError, match="unknown field key"):
         field_features("hospital_address", lab_report_extraction(), {})
@@ -415,7 +448,10 @@ def test_every_committed_artefact_has_its_meta_card_and_data():
         files = registry.paths(meta["task"], meta["version"])
         assert all(path.exists() for path in files.values()), meta["task"]
         assert meta["sklearn_version"] == sklearn.__version__
-        assert meta["feature_names"] == list(DOC_FEATURES if meta["task"] == "doctype" else FIELD_FEATURES)
+        # a model is given its own feature layout: features added since then do not break it
+        assert set(meta["feature_names"]) <= set(
+            DOC_FEATURES if meta["task"] == "doctype" else FIELD_FEATURES
+        )
         assert (
             registry.load_data(meta["task"], meta["version"])["train"].sha256()
             == meta["training_data_sha256"]
