@@ -155,7 +155,12 @@ def test_the_engine_record_names_the_bundled_models_by_checksum():
     assert info["version"] == "3.10.0"
     assert info["onnxruntime"] == "1.32.0"
     assert info["models"] == {"PP-OCRv6_det_small.onnx": DET_SHA256, "PP-OCRv6_rec_small.onnx": REC_SHA256}
+    assert info["use_cls"] is False
+    assert info["det_box_thresh"] == text_mod.ocr_params()["Det.box_thresh"]
     assert text_mod.ocr_params()["Global.use_cls"] is False
+    # the bundled files are given by path, so RapidOCR never reaches its download code
+    assert Path(text_mod.ocr_params()["Det.model_path"]).is_file()
+    assert Path(text_mod.ocr_params()["Rec.model_path"]).is_file()
 
 
 OFFLINE_SCRIPT = """
