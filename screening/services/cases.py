@@ -199,10 +199,8 @@ def case_transition(
     if final:
         fields["decided_by"], fields["decided_at"] = change.decided_by, now
         fields["blind_audit"] = change.decided_by == ScreeningCase.DecidedBy.SYSTEM and audit_sampled()
-    review_due = None
     if change.status == Status.REVIEW:
-        review_due = now + timedelta(hours=selectors.exam_review_hours(exam_code=case.exam_code))
-        fields["review_due_at"] = review_due
+        fields["review_due_at"] = now + timedelta(hours=selectors.exam_review_hours(exam_code=case.exam_code))
     # The race: the pipeline, the patient and a reviewer may all move one case at once; the revision makes
     # the last writer to have read the case the only one whose change lands.
     if ScreeningCase.objects.filter(pk=case.pk, revision=case.revision).update(**fields) != 1:
@@ -220,12 +218,15 @@ def case_transition(
     )
     from reservations.services import booking as booking_services
 
+    # The number may have lapsed or been cancelled meanwhile: then the patient has nothing to act on.
     if change.status == Status.APPROVED:
-        booking_services.screening_hold_approved(booking_id=booking.pk, now=now)
-        notify.case_notify(case_id=case.pk, kind="approved")
+        if booking_services.screening_hold_approved(booking_id=booking.pk, now=now):
+            notify.case_notify(case_id=case.pk, kind="approved")
     elif change.status == Status.DECLINED:
-        booking_services.screening_hold_release(booking_id=booking.pk, reason=DECLINE_CANCEL_REASON, now=now)
-        notify.case_notify(case_id=case.pk, kind="declined")
+        if booking_services.screening_hold_release(
+            booking_id=booking.pk, reason=DECLINE_CANCEL_REASON, now=now
+        ):
+            notify.case_notify(case_id=case.pk, kind="declined")
     elif change.status in (Status.PROCESSING, Status.REVIEW, Status.CONFIRM):
         booking_services.screening_hold_extend(booking_id=booking.pk, now=now)
         if change.status != Status.PROCESSING and case.status != change.status:
@@ -233,6 +234,7 @@ def case_transition(
     elif change.status == Status.AWAITING_UPLOAD and case.status != change.status:
         notify.case_notify(case_id=case.pk, kind="awaiting_upload")
     case.refresh_from_db()
+    booking.refresh_from_db()  # its hold or status changed by update(): callers show the case with it
     return True
 
 

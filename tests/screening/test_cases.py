@@ -519,3 +519,26 @@ def test_a_number_held_for_screening_does_not_stop_another_booking_until_approve
     with pytest.raises(reservations.BookingRefused) as refused:
         hold(patient, third)
     assert refused.value.code == "hold_pending"
+
+
+@pytest.mark.django_db
+def test_confirming_by_api_shows_the_new_payment_deadline(
+    patient: User, reads: dict[str, Extraction], django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    from django.test import Client
+
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = hold(patient, screened_session(), RISK)
+    send_report(patient, booking, django_capture_on_commit_callbacks)
+    client = Client()
+    client.force_login(patient)
+    url = f"/api/v1/bookings/{booking.pk}/screening/"
+    shown = client.get(url).json()
+    assert shown["status"] == "confirm" and shown["critical_fields"]
+    with django_capture_on_commit_callbacks(execute=True):
+        body = client.post(url + "confirm/", {"correct": True}, content_type="application/json").json()
+    booking.refresh_from_db()
+    assert body["status"] == "approved" and body["patient_confirmed"] is True
+    assert dt.datetime.fromisoformat(body["hold_expires_at"]) == booking.hold_expires_at  # the new deadline
+    again = client.post(url + "confirm/", {"correct": True}, content_type="application/json")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_confirmable"
