@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -16,7 +16,7 @@ from medcard.models import User
 from medcard.selectors import user_has_role
 from reservations.models import Booking
 from reservations.services import booking_for_account
-from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun, Upload
+from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningReview, ScreeningRun, Upload
 
 
 def upload_for_account(*, account: User, upload_id: int) -> Upload:
@@ -192,3 +192,38 @@ def review_queue(*, staff: User, include_audits: bool = True) -> list[QueueRow]:
         ]
     rows.sort(key=lambda row: (row.blind_audit, row.starts_at, row.case.pk))
     return rows
+
+
+@dataclass(frozen=True)
+class ScreeningFigures:
+    """How the screening decided since a moment: for the monthly check of the automatic path."""
+
+    cases: int
+    auto_approved: int
+    auto_declined: int
+    staff_decided: int
+    blind_audits: int
+    audit_disagreements: int  # blind audits whose decision differs from the automatic one
+
+    @property
+    def audit_disagreement_rate(self) -> float | None:
+        """Share of blind audits that disagreed: the estimate of the automatic path's error rate."""
+        return self.audit_disagreements / self.blind_audits if self.blind_audits else None
+
+
+def screening_figures(*, since: datetime) -> ScreeningFigures:
+    """Counts of cases opened since ``since`` by how they were decided, and of the blind audits of them."""
+    cases = ScreeningCase.objects.filter(created_at__gte=since)
+    decided = {
+        (row["decided_by"], row["status"]): row["n"]
+        for row in cases.values("decided_by", "status").annotate(n=Count("pk"))
+    }
+    audits = ScreeningReview.objects.filter(case__created_at__gte=since, blind_audit=True)
+    return ScreeningFigures(
+        cases=cases.count(),
+        auto_approved=decided.get(("system", "approved"), 0),
+        auto_declined=decided.get(("system", "declined"), 0),
+        staff_decided=sum(n for (by, _status), n in decided.items() if by == "staff"),
+        blind_audits=audits.count(),
+        audit_disagreements=audits.exclude(decision=F("system_outcome")).count(),
+    )

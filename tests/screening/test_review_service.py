@@ -176,6 +176,14 @@ def test_a_sample_of_automatic_decisions_goes_to_a_blind_audit_that_changes_noth
     assert review.blind_audit and review.system_outcome == "approve"
     assert case.status == "approved"  # the audit is a label, not a decision
     assert selectors.review_queue(staff=desk) == []
+    figures = selectors.screening_figures(since=timezone.now() - timedelta(days=30))
+    assert (figures.cases, figures.auto_approved, figures.blind_audits, figures.audit_disagreements) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert figures.audit_disagreement_rate == 1.0
 
 
 @pytest.mark.django_db
