@@ -183,6 +183,18 @@ def _verified_patient(*, account: User, patient_id: int, lock: bool = False) -> 
     return row.patient
 
 
+def _free_payment_record(*, booking: Booking, now: datetime) -> Payment:
+    """The paid zero-fee payment of a free number, so every booked number has its payment row."""
+    return Payment.objects.create(
+        booking=booking,
+        channel=Payment.Channel.FREE,
+        order_no=f"FREE{booking.pk:012d}",
+        amount=money(0),
+        status=Payment.Status.PAID,
+        paid_at=now,
+    )
+
+
 def hold_create(
     *,
     account: User,
@@ -246,14 +258,7 @@ def hold_create(
             if plan is not None:
                 screening_services.case_open(booking=booking, plan=plan, now=now)
             if free:
-                Payment.objects.create(
-                    booking=booking,
-                    channel=Payment.Channel.FREE,
-                    order_no=f"FREE{booking.pk:012d}",
-                    amount=money(0),
-                    status=Payment.Status.PAID,
-                    paid_at=now,
-                )
+                _free_payment_record(booking=booking, now=now)
                 notifications.booking_notify(booking_id=booking.pk, kind="booked")
     except IntegrityError:
         # The partial unique index caught a second active booking that slipped past the rules.
@@ -321,14 +326,7 @@ def screening_hold_approved(*, booking_id: int, now: datetime) -> bool:
         Booking.objects.filter(pk=booking.pk).update(
             status=Booking.Status.BOOKED, hold_expires_at=None, updated_at=now
         )
-        Payment.objects.create(
-            booking=booking,
-            channel=Payment.Channel.FREE,
-            order_no=f"FREE{booking.pk:012d}",
-            amount=money(0),
-            status=Payment.Status.PAID,
-            paid_at=now,
-        )
+        _free_payment_record(booking=booking, now=now)
         notifications.booking_notify(booking_id=booking.pk, kind="booked")
         return True
     rule = schedules.booking_rule_for(department=booking.department)
