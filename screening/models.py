@@ -137,6 +137,22 @@ class ScreeningExamSetting(models.Model):
         return f"{self.exam_code} ({self.mode})"
 
 
+class AppendOnly:
+    """A record that is written once: saving an existing row or deleting one raises (and on PostgreSQL a
+    trigger refuses UPDATE and DELETE whatever the code does: migration 0003)."""
+
+    pk: Any
+    _state: Any
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError(f"{type(self).__name__} rows are append-only.")
+        super().save(*args, **kwargs)  # type: ignore[misc]
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError(f"{type(self).__name__} rows are append-only.")
+
+
 @functools.cache
 def exam_titles(exam_code: str) -> tuple[str, str] | None:
     """The exam's Chinese and English titles from its rules file (read once per process), or ``None``."""
@@ -238,7 +254,7 @@ class ScreeningCase(models.Model):
         return in_active_language(*titles)
 
 
-class ScreeningRun(models.Model):
+class ScreeningRun(AppendOnly, models.Model):
     """One step of the pipeline on one case, as it ran: append-only (a later run supersedes, never edits).
 
     ``key`` makes a step idempotent: the extraction of one file is keyed on the case, the file's SHA-256 and
@@ -301,16 +317,8 @@ class ScreeningRun(models.Model):
     def __str__(self) -> str:
         return f"{self.step} run {self.pk} of case {self.case_id} ({self.status})"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise PermissionError("Screening runs are append-only.")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Screening runs are append-only.")
-
-
-class ScreeningReview(models.Model):
+class ScreeningReview(AppendOnly, models.Model):
     """A staff member's decision on a case, or their blind audit of an automatic decision (append-only)."""
 
     class Decision(models.TextChoices):
@@ -338,16 +346,8 @@ class ScreeningReview(models.Model):
     def __str__(self) -> str:
         return f"review {self.pk} of case {self.case_id}: {self.decision}"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise PermissionError("Screening reviews are append-only.")
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Screening reviews are append-only.")
-
-
-class FieldCorrection(models.Model):
+class FieldCorrection(AppendOnly, models.Model):
     """A value staff corrected while reviewing: the labels the field-confidence model is retrained on."""
 
     review = models.ForeignKey(ScreeningReview, on_delete=models.PROTECT, related_name="corrections")
@@ -366,14 +366,6 @@ class FieldCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field_key}: {self.read_value!r} → {self.corrected_value!r}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise PermissionError("Field corrections are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise PermissionError("Field corrections are append-only.")
 
 
 class ScreeningModelVersion(models.Model):
