@@ -457,16 +457,21 @@ def test_every_committed_artefact_has_its_meta_card_and_data():
             == meta["training_data_sha256"]
         )
         assert "Synthetic data only" in files["md"].read_text()
-    doc_meta = registry.read_meta("doctype", "1.0.0")
-    assert {"p_not_report", "p_unreadable", "q_doc"} <= set(doc_meta["thresholds"])
-    assert doc_meta["metrics"]["is_lab_report"]["auroc"] > 0.95
-    field_meta = registry.read_meta("fieldconf", "1.0.0")
-    assert field_meta["thresholds"]["t_field"] >= 0.9
-    assert field_meta["metrics"]["auroc"] > 0.85
+        if meta["task"] == "doctype":
+            assert {"p_not_report", "p_unreadable", "q_doc"} <= set(meta["thresholds"])
+            assert meta["metrics"]["is_lab_report"]["auroc"] > 0.95
+        else:
+            assert meta["thresholds"]["t_field"] >= 0.9
+            assert meta["metrics"]["auroc"] > 0.85
 
 
-def test_the_committed_models_score_a_read_report_as_a_legible_lab_report():
-    doc_model = registry.load("doctype", "1.0.0")
+def _committed(task: str) -> list[str]:
+    return [m["version"] for m in registry.list_versions(task)]
+
+
+@pytest.mark.parametrize("version", _committed("doctype"))
+def test_the_committed_models_score_a_read_report_as_a_legible_lab_report(version):
+    doc_model = registry.load("doctype", version)
     text, extraction = read_fixture("lab_report_photo")
     p_lab_report, p_legible = registry.score_document(text, extraction, doc_model)
     assert p_lab_report > 0.8
@@ -476,8 +481,9 @@ def test_the_committed_models_score_a_read_report_as_a_legible_lab_report():
     assert p_other < 0.5
 
 
-def test_the_committed_field_model_trusts_clean_fields_more_than_a_merged_arrow():
-    field_model = registry.load("fieldconf", "1.0.0")
+@pytest.mark.parametrize("version", _committed("fieldconf"))
+def test_the_committed_field_model_trusts_clean_fields_more_than_a_merged_arrow(version):
+    field_model = registry.load("fieldconf", version)
     text, extraction = read_fixture("lab_report_photo")
     stats = page_stats(text)
     scores = registry.score_fields(extraction, field_model, stats)
@@ -495,15 +501,15 @@ def test_the_committed_field_model_trusts_clean_fields_more_than_a_merged_arrow(
 
 
 def test_an_injected_merged_arrow_reads_as_a_wrong_value():
-    from screening.ml import train
+    from screening.ml import corrupt, train
     from screening.synth import make_spec
 
     spec = make_spec(1, "renal_function", values={"creatinine": 250})
     row = spec.row("creatinine")
     assert (row.value_text, row.flag_glyph) == ("250", "↑")
     rng = random.Random(0)
-    assert train._corrupt_value("250 ↑", row, "merge_arrow", rng) == "2501"
-    assert train._corrupt_value("250 ↑", row, "drop_decimal", rng) == "250 ↑"  # no decimal point to lose
+    assert corrupt._corrupt_value("250 ↑", row, "merge_arrow", rng) == "2501"
+    assert corrupt._corrupt_value("250 ↑", row, "drop_decimal", rng) == "250 ↑"  # no decimal point to lose
     merged = replace(lab_report_extraction().analytes[0], value=2501.0, value_raw="2501")
     read = replace(merged, value=250.0, value_raw="250", flag="H")
     assert not train.field_is_correct("analyte:creatinine", merged, spec)
