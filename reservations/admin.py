@@ -1,10 +1,13 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from reservations.models import Department, Doctor, ReconciliationReport
+from reservations.models import ClinicType, Department, Doctor, ReconciliationReport
 
 
 @admin.register(Department)
@@ -18,6 +21,34 @@ class DepartmentAdmin(admin.ModelAdmin[Department]):
 class DoctorAdmin(admin.ModelAdmin[Doctor]):
     list_display = ("code", "name_zh", "name_en", "title", "department")
     list_filter = ("title", "department")
+    search_fields = ("code", "name_zh", "name_en")
+
+
+class ClinicTypeForm(forms.ModelForm[ClinicType]):
+    """Only an exam with a rules file (screening/rules/<exam>.toml) can be chosen, or none."""
+
+    class Meta:
+        model = ClinicType
+        fields = ("code", "name_zh", "name_en", "fee", "screening_exam")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from screening.pipeline.rules import ruleset_ids
+
+        choices = [("", _("No screening")), *((exam, exam) for exam in ruleset_ids())]
+        self.fields["screening_exam"] = forms.ChoiceField(
+            choices=choices, required=False, label=_("screening exam")
+        )
+
+
+@admin.register(ClinicType)
+class ClinicTypeAdmin(admin.ModelAdmin[ClinicType]):
+    """Clinic types and fees; ``screening_exam`` names the rules file a booking is screened against."""
+
+    form = ClinicTypeForm
+
+    list_display = ("code", "name_zh", "name_en", "fee", "screening_exam")
+    list_filter = ("screening_exam",)
     search_fields = ("code", "name_zh", "name_en")
 
 

@@ -328,7 +328,11 @@ class Booking(models.Model):
     @property
     def cancel_reason_display(self) -> str:
         """The cancellation reason for people: the standard ones translated, staff's own words as written."""
-        standard = {"patient": _("Cancelled by the patient"), "rescheduled": _("Moved to another time")}
+        standard = {
+            "patient": _("Cancelled by the patient"),
+            "rescheduled": _("Moved to another time"),
+            "screening_declined": _("Not accepted after screening of the uploaded results"),
+        }
         return str(standard.get(self.cancel_reason, self.cancel_reason))
 
 
