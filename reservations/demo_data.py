@@ -151,20 +151,26 @@ DOCTORS: list[tuple[str, str, str, str, str, str, str]] = [
 ]
 
 # (code, name_zh, name_en, fee in yuan) — registration fees of the kind Shanghai public hospitals charge.
-CLINIC_TYPES: list[tuple[str, str, str, str]] = [
-    ("general", "普通门诊", "General clinic", "25.00"),
-    ("expert", "专家门诊", "Expert clinic", "50.00"),
-    ("special", "特需门诊", "Special-needs clinic", "300.00"),
-    ("exam", "检查", "Examination", "0.00"),
+# (code, Chinese name, English name, fee, screening exam: the rules file a booking is screened against)
+CLINIC_TYPES: list[tuple[str, str, str, str, str]] = [
+    ("general", "普通门诊", "General clinic", "25.00", ""),
+    ("expert", "专家门诊", "Expert clinic", "50.00", ""),
+    ("special", "特需门诊", "Special-needs clinic", "300.00", ""),
+    ("exam", "检查", "Examination", "0.00", ""),
+    ("ct_contrast", "增强CT检查", "Contrast-enhanced CT", "10.00", "ct_contrast"),
+    ("mri_contrast", "增强磁共振检查", "Contrast-enhanced MRI", "10.00", "mri_contrast"),
+    ("endoscopy_sedated", "无痛内镜检查", "Sedated endoscopy", "10.00", "endoscopy_sedated"),
 ]
 
 # Doctor title -> clinic type of their sessions.
 TITLE_CLINIC = {"chief": "expert", "associate_chief": "expert", "attending": "general", "resident": "general"}
 
-# Examination rooms: (department code, room, weekdays)
-EXAM_ROOMS: list[tuple[str, str, tuple[int, ...]]] = [
-    ("ct", "CT-1", (0, 1, 2, 3, 4, 5)),
-    ("mri", "MR-1", (0, 1, 2, 3, 4)),
-    ("ultrasound", "US-2", (0, 1, 2, 3, 4, 5)),
-    ("endoscopy", "ENDO-1", (0, 2, 4)),
+# Examination rooms: (department code, room, weekdays, clinic type); contrast and sedated exams need
+# screened results first.
+EXAM_ROOMS: list[tuple[str, str, tuple[int, ...], str]] = [
+    ("ct", "CT-1", (0, 1, 2, 3, 4, 5), "exam"),
+    ("ct", "CT-2", (0, 1, 2, 3, 4, 5), "ct_contrast"),
+    ("mri", "MR-1", (0, 1, 2, 3, 4), "mri_contrast"),
+    ("ultrasound", "US-2", (0, 1, 2, 3, 4, 5), "exam"),
+    ("endoscopy", "ENDO-1", (0, 2, 4), "endoscopy_sedated"),
 ]

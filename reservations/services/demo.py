@@ -53,9 +53,10 @@ def demo_schedule_seed() -> int:
     from reservations import discovery, schedules
 
     types = {}
-    for code, name_zh, name_en, fee in CLINIC_TYPES:
+    for code, name_zh, name_en, fee, exam in CLINIC_TYPES:
         types[code], _ = ClinicType.objects.update_or_create(
-            code=code, defaults={"name_zh": name_zh, "name_en": name_en, "fee": Decimal(fee)}
+            code=code,
+            defaults={"name_zh": name_zh, "name_en": name_en, "fee": Decimal(fee), "screening_exam": exam},
         )
     schedules.booking_rule_default()
     for index, doctor in enumerate(Doctor.objects.select_related("department").order_by("code")):
@@ -75,7 +76,7 @@ def demo_schedule_seed() -> int:
                     "desk_quota_per_slice": 1,
                 },
             )
-    for department_code, room, weekdays in EXAM_ROOMS:
+    for department_code, room, weekdays, clinic_type in EXAM_ROOMS:
         department = Department.objects.get(code=department_code)
         for weekday in weekdays:
             WeeklyTemplate.objects.get_or_create(
@@ -85,7 +86,7 @@ def demo_schedule_seed() -> int:
                 weekday=weekday,
                 half_day="am",
                 defaults={
-                    "clinic_type": types["exam"],
+                    "clinic_type": types[clinic_type],
                     "start_time": time(8, 0),
                     "end_time": time(12, 0),
                     "slice_minutes": 20,
