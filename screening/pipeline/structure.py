@@ -40,7 +40,7 @@ from screening.pipeline.types import (
     TextResult,
 )
 
-PARSER_VERSION = "structure-1"
+PARSER_VERSION = "structure-2"
 
 # Full-width ASCII forms (＜ ～ － ： （ ） ０-９ …) to ASCII, one character for one, so offsets keep.
 _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
@@ -347,7 +347,7 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
     if value_m is None:
         return _qualitative(row, match, entry.code, tokens[i:] if i < len(tokens) else [])
     value_tok, value_at = tokens[i]
-    rest_tokens = tokens[i + 1 :]
+    rest_tokens = _row_tail(tokens[i + 1 :])
     comparator = _comparator(value_m.group("cmp") or comparator)
     number = value_m.group("num")
     if "," in number:
@@ -421,6 +421,26 @@ def _qualitative(row: _Row, match: _Match, code: str, tokens: list[tuple[str, in
         score=round(min(c.score for c in cells), 4),
         box=_union([c.box for c in row.cells_in(at, at + len(tok))]),
     )
+
+
+def _row_tail(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The tokens after a value that still belong to its row: up to a word that starts another row.
+
+    A row the catalogue does not know (乳酸脱氢酶 LDH in a side-by-side table) must not lend its flag or
+    range: the tail stops at a word (Chinese, or two Latin letters) that is neither a unit, nor a flag, nor
+    the end of a unit (``mg/L FEU``), and after the reference range at anything that is not a unit or flag.
+    """
+    tail: list[tuple[str, int]] = []
+    for tok, at in tokens:
+        kind_ok = bool(_FLAG_TOKEN.match(tok) or normalize_unit(tok) or normalize_unit(tok[1:]))
+        if tail and not kind_ok and normalize_unit(f"{tail[-1][0]} {tok}"):
+            kind_ok = True
+        if not kind_ok and re.search(r"[\u4e00-\u9fff]|^[A-Za-z]{2,}", tok):
+            break
+        if not kind_ok and tail and _reference(" ".join(t for t, _ in tail))[2]:
+            break
+        tail.append((tok, at))
+    return tail
 
 
 def _name_fragment(token: str, entry: AnalyteDef) -> bool:

@@ -33,6 +33,7 @@ from screening.pipeline.types import Box, PageText, Segment, TextResult
 TEXT_VERSION = "text-2"
 
 PDF_RENDER_DPI = 200
+PDF_RENDER_MAX_SIDE_PX = 4000  # a page declaring a huge media box is rendered smaller, not into gigabytes
 PDF_MIN_CHARS = 50  # a text layer shorter than this (or without any digit) is treated as a scanned page
 ORIENTATION_MIN_SCORE = 0.9  # below this mean score at 0°, the other three orientations are tried
 UPRIGHT_SCORE = 0.95  # a turned reading this sure is taken without trying the remaining turns
@@ -136,7 +137,8 @@ def _read_pdf(data: bytes, *, max_pages: int) -> TextResult:
             )
             continue
         used_ocr = True
-        image = _render_pdf_page(data, index)
+        side_pt = max(float(pdf_page.mediabox.width), float(pdf_page.mediabox.height), 1.0)
+        image = _render_pdf_page(data, index, scale=min(scale, PDF_RENDER_MAX_SIDE_PX / side_pt))
         page = _read_image(image, number=index + 1)
         pages.append(_with_seconds(page, time.perf_counter() - started))
     engine = engine_info(ocr=used_ocr)
@@ -147,8 +149,6 @@ def _read_pdf(data: bytes, *, max_pages: int) -> TextResult:
             "version": version("pypdfium2"),
             "dpi": PDF_RENDER_DPI,
         }
-    if not used_ocr:
-        engine["name"] = "pypdf"
     return TextResult(pages=tuple(pages), engine=engine)
 
 
@@ -160,7 +160,7 @@ def _has_usable_text(text: str) -> bool:
 _PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe
 
 
-def _render_pdf_page(data: bytes, index: int) -> Image.Image:
+def _render_pdf_page(data: bytes, index: int, *, scale: float) -> Image.Image:
     import pypdfium2
 
     with _PDFIUM_LOCK:
@@ -170,7 +170,7 @@ def _render_pdf_page(data: bytes, index: int) -> Image.Image:
             raise TextError("unreadable", f"The PDF page could not be rendered ({exc}).") from exc
         try:
             page = doc[index]
-            bitmap = page.render(scale=PDF_RENDER_DPI / 72.0)
+            bitmap = page.render(scale=scale)
             image = bitmap.to_pil().convert("RGB")
             bitmap.close()
             page.close()

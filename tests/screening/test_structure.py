@@ -410,3 +410,19 @@ def test_a_name_cut_short_by_ocr_still_finds_its_value():
     creatinine = ex.analyte("creatinine")
     assert creatinine is not None
     assert creatinine.value == 95.0
+
+
+def test_an_unknown_row_beside_a_result_lends_it_no_flag_or_range():
+    columns = (40, 280, 400, 520, 700, 860, 1100, 1220, 1340)
+    rows = [["凝血酶原时间", "12.1", "s", "9.4-12.5", "LDH", "乳酸脱氢酶", "300 ↑", "U/L", "120-250"]]
+    pt = read(ocr_page(rows, columns=columns)).analyte("pt")
+    assert pt is not None
+    assert (pt.value, pt.flag, pt.unit, pt.ref_raw) == (12.1, "", "s", "9.4-12.5")
+    rows = [["凝血酶原时间", "12.1", "s", "", "乳酸脱氢酶", "300", "↑", "U/L", "120-250"]]
+    pt = read(ocr_page(rows, columns=columns)).analyte("pt")
+    assert pt is not None
+    assert (pt.flag, pt.ref_raw) == ("", "")
+    rows = [["凝血酶原时间", "12.1", "s", "", "LDH", "300", "↑", "U/L", "120-250"]]
+    pt = read(ocr_page(rows, columns=columns)).analyte("pt")
+    assert pt is not None
+    assert (pt.flag, pt.ref_raw) == ("", "")

@@ -245,3 +245,20 @@ def test_a_page_read_with_vertical_lines_is_turned_even_when_sure(monkeypatch):
         lambda bgr, *, rotation_deg, number: fake_reading(rotation_deg, 0.95, tall=rotation_deg == 0),
     )
     assert text_mod._read_image(Image.new("RGB", (60, 40), "white"), number=1).rotation_deg == 90
+
+
+def test_a_huge_scanned_pdf_page_is_rendered_at_a_bounded_size(monkeypatch):
+    rendered = []
+
+    def read_image(image, *, number):
+        rendered.append(image.size)
+        return text_mod.PageText(number, "ocr", image.width, image.height, ())
+
+    monkeypatch.setattr(text_mod, "_read_image", read_image)
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=14000, height=7000)  # about 5 m wide: 39,000 px at 200 dpi
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    result = read_file(buffer.getvalue(), "pdf")
+    assert rendered == [(4000, 2000)]
+    assert result.engine["pdf"]["renderer"]["name"] == "pypdfium2"
