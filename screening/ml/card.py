@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 INTENDED_USE = {
@@ -43,6 +44,9 @@ TASK_LIMITATIONS = {
 
 
 def _f(value: Any, digits: int = 3) -> str:
+    """A number for the card; an undefined one (NaN in memory, null in the meta file) as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
