@@ -374,6 +374,14 @@ def test_a_tampered_artefact_is_refused_before_unpickling(tmp_path):
         registry.load("fieldconf", "0.1.0", tmp_path)
 
 
+def test_the_input_checksum_follows_every_feature_value():
+    x = field_features("analyte:creatinine", lab_report_extraction(), {})
+    assert registry.input_sha256(x) == registry.input_sha256(x.copy())
+    changed = x.copy()
+    changed[FIELD_FEATURES.index("score")] += 1e-9
+    assert registry.input_sha256(changed) != registry.input_sha256(x)
+
+
 def test_a_bad_task_or_version_name_is_refused(tmp_path):
     with pytest.raises(registry.ArtefactError, match="unknown task"):
         registry.load("../../etc", "1.0.0", tmp_path)
@@ -542,7 +550,8 @@ def test_the_held_out_documents_are_never_trained_on():
 def test_importing_screening_ml_does_not_load_django():
     code = (
         "import sys, screening.ml, screening.ml.features, screening.ml.metrics, screening.ml.registry, "
-        "screening.ml.doctype, screening.ml.fieldconf, screening.ml.evaluate, screening.ml.serial; "
+        "screening.ml.doctype, screening.ml.fieldconf, screening.ml.evaluate, screening.ml.serial, "
+        "screening.ml.train, screening.ml.corrupt; "
         "bad = sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')); "
         "print(','.join(bad)); sys.exit(1 if bad else 0)"
     )
