@@ -505,6 +505,33 @@ def test_the_committed_field_model_trusts_clean_fields_more_than_a_merged_arrow(
     assert registry.score_fields(misread, field_model, stats)["analyte:plt"] < scores["analyte:plt"] - 0.2
 
 
+def test_a_committed_field_model_retrains_with_staff_corrections(tmp_path):
+    import shutil
+
+    version = _committed("fieldconf")[-1]
+    for path in registry.paths("fieldconf", version).values():
+        shutil.copy(path, tmp_path / path.name)
+    base = registry.read_meta("fieldconf", version, tmp_path)
+    text, extraction = read_fixture("lab_report_photo")
+    names = tuple(base["feature_names"])
+    row = field_features("analyte:plt", extraction, page_stats(text), names)
+    # staff corrected this platelet count 20 times on real uploads that looked just like it
+    meta = registry.retrain_version(
+        "fieldconf",
+        version,
+        "9.0.0",
+        np.tile(row, (20, 1)),
+        np.zeros(20),
+        directory=tmp_path,
+        created_at=CREATED,
+    )
+    assert meta["training_data_sha256"] != base["training_data_sha256"]
+    assert meta["data"]["train_sources"]["staff"] == 20
+    before = registry.load("fieldconf", version, tmp_path).p_correct(row)[0]
+    after = registry.load("fieldconf", "9.0.0", tmp_path).p_correct(row)[0]
+    assert after < before
+
+
 # --- training data ----------------------------------------------------------------------------------------
 
 
