@@ -153,6 +153,19 @@ def test_seed_demo_is_idempotent() -> None:
 
 
 @pytest.mark.django_db
+def test_seed_demo_registers_the_screening_models_in_shadow_and_screens_contrast_ct_live() -> None:
+    from reservations.models import ClinicType
+    from screening.models import ScreeningExamSetting, ScreeningModelVersion
+
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    tasks = set(ScreeningModelVersion.objects.values_list("task", "status"))
+    assert tasks == {("doctype", "shadow"), ("fieldconf", "shadow")}
+    assert ScreeningExamSetting.objects.get(exam_code="ct_contrast").mode == "live"
+    assert ClinicType.objects.get(code="ct_contrast").screening_exam == "ct_contrast"
+
+
+@pytest.mark.django_db
 def test_seed_demo_is_refused_where_demo_data_is_not_allowed(settings) -> None:  # type: ignore[no-untyped-def]
     settings.DEMO_DATA_ALLOWED = False
     with pytest.raises(CommandError, match="refused"):

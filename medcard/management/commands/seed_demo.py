@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from medcard.services import demo_accounts_seed
 from reservations.services import demo_departments_seed
 from reservations.services.demo import demo_schedule_seed
+from screening.services.demo import demo_screening_seed
 
 
 class Command(BaseCommand):
@@ -24,8 +25,10 @@ class Command(BaseCommand):
         departments, doctors = demo_departments_seed()
         sessions = demo_schedule_seed()
         logins = demo_accounts_seed()
+        models, live = demo_screening_seed()
         self.stdout.write(
-            f"  Demo data: {departments} departments, {doctors} doctors, {sessions} new sessions. "
+            f"  Demo data: {departments} departments, {doctors} doctors, {sessions} new sessions, "
+            f"{models} screening model versions (in shadow), {live} exam screened live. "
             "Demo logins (role, name, password):"
         )
         for login in logins:
