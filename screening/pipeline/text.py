@@ -4,8 +4,9 @@
 and returns a :class:`~screening.pipeline.types.TextResult`: per page, the text segments with their box and
 reader score, and in ``engine`` what read them (versions and model checksums, for the audit record).
 
-* PDFs: the text layer (pypdf, layout mode, one table row per line, score 1.0). A page whose text layer is
-  too short or has no digit (a scan saved as PDF) is rendered at 200 dpi with pypdfium2 and OCRed.
+* PDFs: the text layer (pypdf, layout mode, one table row per line, score 1.0), each cell boxed where
+  PDFium drew the same line (in pixels of a 200 dpi render). A page whose text layer is too short or has
+  no digit (a scan saved as PDF) is rendered at 200 dpi with pypdfium2 and OCRed.
 * Images: RapidOCR 3.10 (PP-OCRv6 small det/rec, bundled in the wheel) with the 180° line classifier
   **off**: with it on, short cells such as ``99`` are read upside down as ``66`` with score 1.0
   (reference §1.3). Page orientation is checked once per page instead (see :func:`_read_image`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from PIL import Image, ImageOps
 
 from screening.pipeline.types import Box, PageText, Segment, TextResult
 
-TEXT_VERSION = "text-2"
+TEXT_VERSION = "text-3"
 
 PDF_RENDER_DPI = 200
 PDF_RENDER_MAX_SIDE_PX = 4000  # a page declaring a huge media box is rendered smaller, not into gigabytes
@@ -124,7 +126,8 @@ def _read_pdf(data: bytes, *, max_pages: int) -> TextResult:
             text = ""  # a broken text layer: read the rendered page instead
         if _has_usable_text(text):
             width_pt, height_pt = float(pdf_page.mediabox.width), float(pdf_page.mediabox.height)
-            segments = tuple(Segment(line.rstrip(), 1.0, None) for line in text.splitlines() if line.strip())
+            lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+            segments = _place_lines(lines, _pdf_runs(data, index), page=index + 1, scale=scale)
             pages.append(
                 PageText(
                     number=index + 1,
@@ -150,6 +153,88 @@ def _read_pdf(data: bytes, *, max_pages: int) -> TextResult:
             "dpi": PDF_RENDER_DPI,
         }
     return TextResult(pages=tuple(pages), engine=engine)
+
+
+# A run of text PDFium drew: its box in PDF points (left, bottom, right, top) and its characters.
+_Run = tuple[float, float, float, float, str]
+
+
+def _pdf_runs(data: bytes, index: int) -> list[_Run]:
+    """PDFium's text runs of one page, for the positions the pypdf text layer does not give."""
+    import pypdfium2
+
+    runs: list[_Run] = []
+    with _PDFIUM_LOCK:
+        try:
+            doc = pypdfium2.PdfDocument(data)
+        except pypdfium2.PdfiumError:
+            return runs
+        try:
+            page = doc[index]
+            height = page.get_height()
+            textpage = page.get_textpage()
+            for i in range(textpage.count_rects()):
+                left, bottom, right, top = textpage.get_rect(i)
+                chars = textpage.get_text_bounded(left, bottom, right, top)
+                runs.append((left, height - top, right, height - bottom, chars))  # top-down y
+            textpage.close()
+            page.close()
+        finally:
+            doc.close()
+    return runs
+
+
+def _place_lines(lines: list[str], runs: list[_Run], *, page: int, scale: float) -> tuple[Segment, ...]:
+    """Segments of the layout text, one per cell with its box where PDFium drew the same line.
+
+    1. Group PDFium's runs into visual lines (vertical centres within half a run height).
+    2. A layout line matches a group whose characters, spaces removed and left to right, are the same.
+    3. A matched line becomes one segment per cell (split at two or more spaces), each boxed by the runs
+       whose first character falls in it; an unmatched line stays one segment without a box.
+    """
+    groups: list[list[_Run]] = []
+    for run in sorted(runs, key=lambda r: (r[1] + r[3]) / 2):
+        centre, half = (run[1] + run[3]) / 2, (run[3] - run[1]) / 2
+        if groups and abs(centre - (groups[-1][0][1] + groups[-1][0][3]) / 2) <= max(half, 1.0):
+            groups[-1].append(run)
+        else:
+            groups.append([run])
+    by_text: dict[str, list[list[_Run]]] = {}
+    for group in groups:
+        group.sort(key=lambda r: r[0])
+        by_text.setdefault("".join("".join(r[4] for r in group).split()), []).append(group)
+    segments: list[Segment] = []
+    for line in lines:
+        candidates = by_text.get("".join(line.split()))
+        if not candidates:
+            segments.append(Segment(line, 1.0, None))
+            continue
+        group = candidates.pop(0)
+        cells = [cell for cell in re.split(r"\s{2,}", line.strip()) if cell]
+        # character offset (spaces removed) where each cell and each run starts
+        cell_starts, offset = [], 0
+        for cell in cells:
+            cell_starts.append(offset)
+            offset += len("".join(cell.split()))
+        run_starts, offset = [], 0
+        for run in group:
+            run_starts.append(offset)
+            offset += len("".join(run[4].split()))
+        for c, cell in enumerate(cells):
+            end = cell_starts[c + 1] if c + 1 < len(cells) else offset
+            mine = [r for r, at in zip(group, run_starts, strict=True) if cell_starts[c] <= at < end]
+            if not mine:  # a run spanning two cells: it boxes the first one only; keep the line whole
+                segments.append(Segment(line, 1.0, None))
+                break
+            box = Box(
+                page=page,
+                x0=round(min(r[0] for r in mine) * scale, 1),
+                y0=round(min(r[1] for r in mine) * scale, 1),
+                x1=round(max(r[2] for r in mine) * scale, 1),
+                y1=round(max(r[3] for r in mine) * scale, 1),
+            )
+            segments.append(Segment(cell, 1.0, box))
+    return tuple(segments)
 
 
 def _has_usable_text(text: str) -> bool:

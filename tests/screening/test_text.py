@@ -111,8 +111,13 @@ def test_a_text_layer_pdf_is_read_without_ocr(monkeypatch):
     assert [p.source for p in result.pages] == ["pdf_text"]
     assert result.engine["name"] == "pypdf"
     assert result.pages[0].width_px == 1654  # A4 at 200 dpi
+    assert all(s.box is not None for s in result.pages[0].segments)
     ex = assert_renal_report_read(result)
-    assert ex.analyte("creatinine").score == 1.0
+    creatinine = ex.analyte("creatinine")
+    assert creatinine.score == 1.0
+    # the value cell, in pixels of the 200 dpi page: where the clean image shows it
+    assert 740 < creatinine.box.x0 < 770
+    assert 530 < creatinine.box.y0 < 560
 
 
 def test_an_image_only_pdf_is_rendered_and_read():
@@ -262,3 +267,13 @@ def test_a_huge_scanned_pdf_page_is_rendered_at_a_bounded_size(monkeypatch):
     result = read_file(buffer.getvalue(), "pdf")
     assert rendered == [(4000, 2000)]
     assert result.engine["pdf"]["renderer"]["name"] == "pypdfium2"
+
+
+def test_a_layout_line_pdfium_drew_otherwise_keeps_no_box():
+    runs = [(10.0, 100.0, 40.0, 110.0, "肌酐 "), (60.0, 100.0, 70.0, 110.0, "88")]
+    placed = text_mod._place_lines(["肌酐   88", "尿素   5.2"], runs, page=1, scale=2.0)
+    assert [(s.text, s.box) for s in placed] == [
+        ("肌酐", text_mod.Box(1, 20.0, 200.0, 80.0, 220.0)),
+        ("88", text_mod.Box(1, 120.0, 200.0, 140.0, 220.0)),
+        ("尿素   5.2", None),
+    ]
