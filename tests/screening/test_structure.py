@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+import re
 
 import pytest
 
@@ -426,3 +427,19 @@ def test_an_unknown_row_beside_a_result_lends_it_no_flag_or_range():
     pt = read(ocr_page(rows, columns=columns)).analyte("pt")
     assert pt is not None
     assert (pt.flag, pt.ref_raw) == ("", "")
+
+
+def test_the_catalogue_has_every_code_with_loinc_units_and_plausibility():
+    from screening.pipeline.catalogue import ANALYTE_CODES, plausibility_table
+
+    cat = catalogue()
+    assert set(ANALYTE_CODES) <= set(cat)
+    for code in ANALYTE_CODES:
+        entry = cat[code]
+        assert re.fullmatch(r"\d{1,6}-\d", entry.loinc), code
+        assert entry.conversions.get(entry.unit) == 1.0, code
+        assert 0 < entry.plausible_low < entry.plausible_high, code
+        assert entry.names_zh[0] == entry.name_zh, code
+    assert (cat["egfr"].loinc, cat["inr"].loinc, cat["plt"].loinc) == ("98979-8", "6301-6", "777-3")
+    assert plausibility_table()["creatinine"] == ("umol/L", 20.0, 2000.0)
+    assert plausibility_table()["inr"] == ("{INR}", 0.5, 10.0)
