@@ -54,6 +54,9 @@ def _private_cache(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
     cache.clear()
     shield.forget_local_hints()  # the shield's per-process memory of "full" hints is a cache too
     yield
+    from django.utils import translation
+
+    translation.deactivate()  # a request's language (the admin's, say) must not leak into the next test
 
 
 @pytest.fixture
