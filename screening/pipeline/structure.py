@@ -73,6 +73,7 @@ _DATE = re.compile(
 _COMPACT_DATE = re.compile(r"(?P<y>20\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)")
 _COLLECTED = re.compile(r"(?:采\s*样|采\s*集|取\s*样|留\s*样)\s*(?:时\s*间|日\s*期)")
 _REPORTED = re.compile(r"报\s*告\s*(?:时\s*间|日\s*期)")
+_NEXT_LABEL = re.compile(r"[\u4e00-\u9fff]{1,4}\s*(?:时\s*间|日\s*期)")
 _NAME_LABEL = re.compile(r"(?<!单位)(?<!医院)(?<!项目)姓\s*名\s*:?")
 _SEX = re.compile(r"性\s*别\s*:?\s*(?P<v>男|女)")
 # an age in months, weeks or days ("8月", "3个月", "20天") is under a year: 0 years
@@ -523,10 +524,12 @@ def _field(row: _Row, value: object, start: int, end: int, label_start: int | No
 
 
 def _find_date(rows: Sequence[_Row], label: re.Pattern[str]) -> Field | None:
-    """The first valid date printed within a short distance after ``label`` (same row)."""
+    """The first valid date printed within a short distance after ``label`` (same row), before the next
+    label: "采样时间:  接收时间:2026-11-20" has no collection date."""
     for row in rows:
         for lab in label.finditer(row.text):
             window = row.text[lab.end() : lab.end() + 40]
+            window = window[: m.start()] if (m := _NEXT_LABEL.search(window)) else window
             found = _DATE.search(window) or _COMPACT_DATE.search(window)
             if found is None:
                 continue
@@ -571,7 +574,7 @@ def _find_name(rows: Sequence[_Row]) -> Field | None:
             tail = row.text[lab.end() :]
             stop = _LABEL_WORDS.search(tail)
             tail = tail[: stop.start()] if stop else tail
-            m = re.match(r"\s*(?P<v>[\u4e00-\u9fff·*＊○×]{2,8}|[A-Za-z][A-Za-z .'\-]{1,40}[A-Za-z])", tail)
+            m = re.match(r"\s*(?P<v>[\u4e00-\u9fff·*＊○×?]{2,8}|[A-Za-z][A-Za-z .'\-]{1,40}[A-Za-z])", tail)
             if m:
                 start = lab.end() + m.start("v")
                 return _field(row, m.group("v").strip(), start, lab.end() + m.end("v"), lab.start())

@@ -443,3 +443,14 @@ def test_the_catalogue_has_every_code_with_loinc_units_and_plausibility():
     assert (cat["egfr"].loinc, cat["inr"].loinc, cat["plt"].loinc) == ("98979-8", "6301-6", "777-3")
     assert plausibility_table()["creatinine"] == ("umol/L", 20.0, 2000.0)
     assert plausibility_table()["inr"] == ("{INR}", 0.5, 10.0)
+
+
+def test_a_masked_patient_name_is_kept_as_printed():
+    ex = read(ocr_page([["姓名：王*明", "性别：男", "", ""]]))
+    assert ex.patient_name is not None
+    assert ex.patient_name.value == "王*明"
+
+
+def test_a_missing_collection_date_is_not_taken_from_the_next_label():
+    ex = read(ocr_page([["采样时间：", "接收时间：2026-11-20 09:35", "", ""]], columns=(40, 400, 900, 1300)))
+    assert ex.collected_on is None
