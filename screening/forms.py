@@ -40,11 +40,11 @@ def _item_code(item: Any) -> str:
 class QuestionnaireForm(forms.Form):
     """One required yes/no question per item; ``answers()`` gives ``{item: bool}`` for ``hold_create``.
 
+    >>> from django.utils import translation
     >>> form = QuestionnaireForm(items=["diabetes", "metformin"], data={"q_diabetes": "yes"})
-    >>> form.is_valid()
-    False
-    >>> str(form.errors["q_metformin"][0])
-    'Please answer this question.'
+    >>> with translation.override("en"):
+    ...     (form.is_valid(), str(form.errors["q_metformin"][0]))
+    (False, 'Please answer this question.')
     >>> form = QuestionnaireForm(items=["diabetes"], data={"q_diabetes": "no"})
     >>> form.is_valid(), form.answers()
     (True, {'diabetes': False})
