@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from screening.pipeline.catalogue import ANALYTE_CODES as CATALOGUE_CODES
+from screening.pipeline.validate import ckd_epi_2021
+
 UMOL_PER_MG_DL_CREATININE = 88.4
 
 # kind "range": low-high, flag L below low and H above high; "lt": "<high", H at or above high;
@@ -172,49 +175,12 @@ ANALYTES: dict[str, AnalyteDef] = {
     )
 }
 
-ANALYTE_CODES: tuple[str, ...] = (
-    "creatinine",
-    "urea",
-    "uric_acid",
-    "egfr",
-    "cystatin_c",
-    "pt",
-    "inr",
-    "aptt",
-    "fibrinogen",
-    "d_dimer",
-    "wbc",
-    "rbc",
-    "hgb",
-    "plt",
-    "hcg",
-    "alt",
-    "ast",
-    "tbil",
-    "glucose",
-    "potassium",
-    "sodium",
-)
+# The pipeline's codes: the generator prints exactly the analytes the catalogue knows (plus EXTRA_CODES).
+ANALYTE_CODES: tuple[str, ...] = CATALOGUE_CODES
 EXTRA_CODES: tuple[str, ...] = ("hct", "mcv", "neut_pct", "lymph_pct")
 
 # Creatinine in mg/dL: the µmol/L bounds divided by 88.4, as such labs print them.
 CREATININE_MG_DL_REF = {"M": ("0.64", "1.26"), "F": ("0.46", "0.92")}
-
-
-def ckd_epi_2021(scr_mg_dl: float, age_years: float, female: bool) -> float:
-    """eGFR (mL/min/1.73 m²) by the race-free CKD-EPI 2021 creatinine equation (Inker 2021).
-
-    >>> round(ckd_epi_2021(1.0, 60, female=False), 1)
-    86.2
-    >>> round(ckd_epi_2021(0.8, 60, female=True), 1)
-    84.3
-    >>> round(ckd_epi_2021(88 / 88.4, 50, female=False), 1)
-    92.2
-    """
-    kappa, alpha = (0.7, -0.241) if female else (0.9, -0.302)
-    ratio = scr_mg_dl / kappa
-    sex_factor = 1.012 if female else 1.0
-    return 142 * min(ratio, 1) ** alpha * max(ratio, 1) ** -1.200 * 0.9938**age_years * sex_factor
 
 
 def ckd_epi_2009(scr_mg_dl: float, age_years: float, female: bool) -> float:
