@@ -7,7 +7,7 @@ test_commands); everything after it (scores, rules, decision, case, booking, mes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +15,6 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 
-from hospital.celery import app as celery_app
 from medcard.models import AuditEvent, User
 from reservations import notifications
 from reservations import services as reservations
@@ -39,15 +38,7 @@ NO = {
 RISK = {**NO, "diabetes": True}
 
 
-@pytest.fixture(autouse=True)
-def _eager_tasks_and_empty_outbox() -> Iterator[None]:
-    """Tasks run in the test's process when enqueued; each test starts with an empty sandbox outbox."""
-    eager, propagates = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    notifications.outbox.clear()
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = eager, propagates
-    notifications.outbox.clear()
+pytestmark = pytest.mark.usefixtures("eager_tasks")
 
 
 def screened_session(

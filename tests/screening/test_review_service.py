@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from hospital.celery import app as celery_app
 from medcard.models import AuditEvent, User
 from reservations import notifications
 from reservations.models import Booking, Slot
@@ -29,16 +28,7 @@ from screening.services import registry
 from tests import factories
 from tests.screening.test_cases import NO, RISK, hold, screened_session, send_report, stub_reader
 
-
-@pytest.fixture(autouse=True)
-def _eager_tasks(settings, tmp_path: Path) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    eager, propagates = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    notifications.outbox.clear()
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = eager, propagates
-    notifications.outbox.clear()
+pytestmark = pytest.mark.usefixtures("eager_tasks", "private_media")
 
 
 @pytest.fixture

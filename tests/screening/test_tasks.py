@@ -6,7 +6,7 @@ One test reads a real PDF (its text layer: no OCR); the others stub the reader.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,7 @@ import pytest
 from celery.exceptions import Retry
 from django.db import IntegrityError, connection, transaction
 
-from hospital.celery import app as celery_app
 from medcard.models import User
-from reservations import notifications
 from reservations.models import Booking
 from screening import selectors, tasks
 from screening.models import ScreeningCase, ScreeningRun, Upload
@@ -30,15 +28,7 @@ from tests.screening.test_cases import RISK, hold, screened_session, stub_reader
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(autouse=True)
-def _eager_tasks(settings, tmp_path: Path) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    eager, propagates = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    notifications.outbox.clear()
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = eager, propagates
-    notifications.outbox.clear()
+pytestmark = pytest.mark.usefixtures("eager_tasks", "private_media")
 
 
 @pytest.fixture
