@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -19,9 +19,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from hospital.celery import app as celery_app
 from medcard.models import User
-from reservations import notifications
 from screening import services
 from screening.ml import registry as ml_registry
 from screening.ml.features import FIELD_FEATURES
@@ -39,15 +37,7 @@ KIND_ANALYTE = FIELD_FEATURES.index("kind_analyte")
 Capture = Callable[..., Any]
 
 
-@pytest.fixture(autouse=True)
-def _eager_tasks(settings, tmp_path: Path) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    settings.MEDIA_ROOT = tmp_path / "media"
-    eager, propagates = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    notifications.outbox.clear()
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = eager, propagates
-    notifications.outbox.clear()
+pytestmark = pytest.mark.usefixtures("eager_tasks", "private_media")
 
 
 @pytest.fixture
