@@ -21,12 +21,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(DEV) exec -- $(BIN)/mypy .
 
-# Benchmarks print their figures; the desk bench needs PostgreSQL (DATABASE_URL or the local server).
+# Benchmarks print their figures; the desk and surge benches need PostgreSQL and Redis (DATABASE_URL/REDIS_URL or
+# the local servers); the screening bench needs a CJK font (fonts-noto-cjk) for its generated reports.
 bench: $(STAMP)
 	$(DEV) exec -- $(BIN)/python bench/dosing.py
 	$(DEV) exec -- $(BIN)/python bench/medcard_tokens.py
 	$(DEV) exec -- $(BIN)/python bench/medcard_desk.py
 	$(DEV) exec -- $(BIN)/python bench/booking_surge.py
+	$(DEV) exec -- $(BIN)/python bench/screening.py
 
 venv: $(STAMP)
 
