@@ -34,6 +34,7 @@ _DEV_SECRET_MAKERS = {
     "FIELD_ENCRYPTION_KEYS": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "BLIND_INDEX_KEY": lambda: secrets.token_urlsafe(32),
     "CARD_TOKEN_SIGNING_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+    "WECHAT_APP_SECRET": lambda: secrets.token_hex(16),  # the sandbox's WeChat OAuth checks it
 }
 
 

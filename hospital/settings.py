@@ -344,6 +344,9 @@ WECHATPAY = {
     "apiv3_key": env_str("WECHATPAY_APIV3_KEY", default=""),
     "api_base": env_str("WECHATPAY_API_BASE", default="https://api.mch.weixin.qq.com"),
 }
+# The WeChat Official Account's AppSecret (appid WECHATPAY_APPID): exchanges the web OAuth code for the
+# patient's openid, which JSAPI payment inside WeChat's browser needs.
+WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET", default="")
 ALIPAY = {
     "app_id": env_str("ALIPAY_APP_ID", default=""),
     "app_private_key_pem": env_str("ALIPAY_APP_PRIVATE_KEY", default=""),
@@ -360,6 +363,7 @@ if not PAYMENT_SANDBOX and not DEBUG:
         "WECHATPAY_PLATFORM_PUBLIC_KEY_ID",
         "WECHATPAY_PLATFORM_PUBLIC_KEY",
         "WECHATPAY_APIV3_KEY",
+        "WECHAT_APP_SECRET",
         "ALIPAY_APP_ID",
         "ALIPAY_APP_PRIVATE_KEY",
         "ALIPAY_PUBLIC_KEY",

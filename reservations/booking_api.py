@@ -193,6 +193,14 @@ class PaymentApi(APIView):
             ref_name = "PaymentRequest"
 
         channel = serializers.ChoiceField(choices=["wechatpay", "alipay"])
+        trade_type = serializers.ChoiceField(
+            choices=["h5", "jsapi"],
+            default="h5",
+            help_text="h5 (default): go to pay_url. jsapi: WeChat Pay inside WeChat (channel wechatpay "
+            "only); the answer's jsapi_params go to WeixinJSBridge.invoke('getBrandWCPayRequest', …). "
+            "Needs the account's openid from the WeChat OAuth step (the web page's 'Pay with WeChat'); "
+            "without it the answer is 409 openid_required.",
+        )
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -201,32 +209,40 @@ class PaymentApi(APIView):
         order_no = serializers.CharField()
         channel = serializers.CharField()
         amount = serializers.DecimalField(max_digits=8, decimal_places=2)
-        pay_url = serializers.CharField()
+        pay_url = serializers.CharField(help_text="Empty for trade_type jsapi.")
+        jsapi_params = serializers.DictField(
+            child=serializers.CharField(),
+            required=False,
+            allow_null=True,
+            help_text="For trade_type jsapi: appId, timeStamp, nonceStr, package (prepay_id=…), signType "
+            "(RSA) and paySign, as getBrandWCPayRequest takes them; null otherwise.",
+        )
 
     @extend_schema(
         request=InputSerializer,
         responses={201: OutputSerializer},
         parameters=[IDEMPOTENCY_HEADER],
-        summary="Start paying a held number: go to pay_url",
+        summary="Start paying a held number: go to pay_url (or, for jsapi, invoke the WeChat bridge)",
     )
     def post(self, request: Request, booking_id: int) -> Response:
         _own(request, booking_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         channel = data.validated_data["channel"]
+        jsapi = data.validated_data["trade_type"] == "jsapi"
 
         def pay() -> Made:
             started = services.payment_start(
-                account=_account(request), booking_id=booking_id, channel=channel
+                account=_account(request), booking_id=booking_id, channel=channel, jsapi=jsapi
             )
             payment = started.payment
             body = {"order_no": payment.order_no, "channel": channel, "amount": str(payment.amount),
-                    "pay_url": started.pay_url}  # fmt: skip
+                    "pay_url": started.pay_url, "jsapi_params": started.jsapi_params}  # fmt: skip
             return 201, body
 
-        return _answer(
-            request, endpoint=f"bookings/{booking_id}/payments", payload={"channel": channel}, make=pay
-        )
+        # An H5 request keeps the key payload it always had, so retries across this change still match.
+        payload = {"channel": channel, "trade_type": "jsapi"} if jsapi else {"channel": channel}
+        return _answer(request, endpoint=f"bookings/{booking_id}/payments", payload=payload, make=pay)
 
 
 class CancelApi(APIView):

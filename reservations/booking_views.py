@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from medcard import selectors as medcard_selectors
+from medcard.models import User
 from medcard.views import patient_required
 from reservations import schedules, selectors, services
 from reservations.models import Booking, Slot
+from reservations.payments import wechat_oauth
+from reservations.payments.base import GatewayError
+from reservations.payments.keys import wechatpay_config
+from reservations.services.payments import wechat_openid_get, wechat_openid_record
 from screening import forms as screening_forms
 
 
@@ -115,6 +122,7 @@ def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
         card = booking.patient.cards.filter(status="active").values_list("number", flat=True).first() or ""
         voucher = f"BK:{booking.pk}:{card}"
         context["voucher_svg"] = segno.make(voucher, error="m").svg_inline(scale=4)
+    context["in_wechat"] = _in_wechat(request)
     if booking.status == Booking.Status.HELD and booking.hold_expires_at:
         context["seconds_left"] = max(0, int((booking.hold_expires_at - timezone.now()).total_seconds()))
     return render(request, "reservations/booking_detail.html", context)
@@ -149,3 +157,81 @@ def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Cancelled."))
     return redirect("reservations:booking-detail", booking_id=booking_id)
+
+
+# --- WeChat Pay inside WeChat's own browser (JSAPI) -------------------------------------------------------
+
+
+def _in_wechat(request: HttpRequest) -> bool:
+    """WeChat's in-app browser, where H5 pay is refused and JSAPI is the way to pay."""
+    return "MicroMessenger" in request.headers.get("User-Agent", "")
+
+
+@patient_required
+@never_cache
+@require_GET
+def booking_wechat_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """Pay a held number inside WeChat: learn the openid once (OAuth), then hand the JSAPI parameters to
+    the WeChat bridge; after paying (``?checking=1``) wait for the notification to book the number."""
+    account = cast(User, request.user)
+    booking = services.booking_for_account(account=account, booking_id=booking_id)
+    detail = reverse("reservations:booking-detail", kwargs={"booking_id": booking.pk})
+    if booking.status != Booking.Status.HELD:
+        return redirect(detail)
+    checking_url = (
+        reverse("reservations:booking-wechat-pay", kwargs={"booking_id": booking.pk}) + "?checking=1"
+    )
+    if request.GET.get("checking"):
+        return render(
+            request,
+            "reservations/wechat_pay.html",
+            {"booking": booking, "checking": True, "detail_url": detail, "checking_url": checking_url},
+        )
+    appid = wechatpay_config().appid
+    if not wechat_openid_get(account=account, appid=appid):
+        state = wechat_oauth.state_issue(account_id=account.pk, booking_id=booking.pk)
+        callback = settings.PUBLIC_BASE_URL + reverse("reservations:wechat-oauth-callback")
+        return redirect(wechat_oauth.authorize_url(appid=appid, redirect_uri=callback, state=state))
+    try:
+        started = services.payment_start(
+            account=account,
+            booking_id=booking.pk,
+            channel="wechatpay",
+            jsapi=True,
+        )
+    except services.BookingRefused as exc:
+        messages.error(request, exc.message)
+        return redirect(detail)
+    context = {
+        "booking": booking,
+        "checking": False,
+        "jsapi_params": started.jsapi_params,
+        "detail_url": detail,
+        "checking_url": checking_url,
+        "sandbox_pay_url": (
+            settings.PUBLIC_BASE_URL + reverse("sandbox_gateway:wechat-jsapi-pay")
+            if settings.PAYMENT_SANDBOX
+            else ""
+        ),
+        "return_url": settings.PUBLIC_BASE_URL + checking_url,
+    }
+    return render(request, "reservations/wechat_pay.html", context)
+
+
+@patient_required
+@never_cache
+@require_GET
+def wechat_oauth_callback(request: HttpRequest) -> HttpResponse:
+    """WeChat comes back with ``code`` and our ``state``: keep the openid, go on to pay."""
+    account = cast(User, request.user)
+    try:
+        booking_id = wechat_oauth.state_consume(state=request.GET.get("state", ""), account_id=account.pk)
+        openid = wechat_oauth.code_exchange(appid=wechatpay_config().appid, code=request.GET.get("code", ""))
+    except wechat_oauth.OAuthRefused:
+        message = _("WeChat could not confirm who you are. Please go back to your appointment and try again.")
+        return render(request, "reservations/wechat_pay.html", {"oauth_error": message}, status=400)
+    except GatewayError:
+        message = _("WeChat is busy. Please go back to your appointment and try again.")
+        return render(request, "reservations/wechat_pay.html", {"oauth_error": message}, status=503)
+    wechat_openid_record(account=account, appid=wechatpay_config().appid, openid=openid)
+    return redirect("reservations:booking-wechat-pay", booking_id=booking_id)

@@ -498,3 +498,24 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → {self.status_code}"
+
+
+class WechatOpenid(models.Model):
+    """The WeChat openid of an account for one WeChat appid (from the OAuth snsapi_base step), needed to pay
+    with JSAPI inside WeChat. Never shown to anyone: it only goes to WeChat Pay with the account's orders."""
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    appid = models.CharField(max_length=32)
+    openid = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["account", "appid"], name="reservations_wechatopenid_one_per_app"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"openid of account {self.account_id} for {self.appid}"

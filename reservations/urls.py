@@ -12,6 +12,12 @@ urlpatterns = [
     path("appointments/", booking_views.booking_list, name="bookings"),
     path("appointments/<int:booking_id>/", booking_views.booking_detail, name="booking-detail"),
     path("appointments/<int:booking_id>/pay/", booking_views.booking_pay, name="booking-pay"),
+    path(
+        "appointments/<int:booking_id>/wechat-pay/",
+        booking_views.booking_wechat_pay,
+        name="booking-wechat-pay",
+    ),
+    path("wechat/oauth/callback/", booking_views.wechat_oauth_callback, name="wechat-oauth-callback"),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
     path("staff/sessions/", staff_views.sessions_of_day, name="staff-sessions"),

@@ -201,9 +201,10 @@ def order_create(
     notify_url: str,
     return_url: str,
     expires_at: datetime | None,
+    payer_openid: str = "",
 ) -> tuple[str, dict[str, Any] | None]:
-    """Open an order. The same number again with the same amount returns the first one; with another
-    amount it is refused ("used"), as both providers do."""
+    """Open an order (a WeChat JSAPI one names its payer's openid). The same number again with the same
+    amount returns the first one; with another amount it is refused ("used"), as both providers do."""
     with _locked(order_no):
         existing = order_get(order_no)
         if existing is not None:
@@ -226,9 +227,30 @@ def order_create(
             "notification_id": "",
             "held": False,
             "deliveries": [],
+            "payer_openid": payer_openid,
+            "prepay_id": "",
         }
         _order_put(order)
         return "created", order
+
+
+def prepay_issue(order_no: str) -> str:
+    """The JSAPI prepay id of an order (one per order, as the bridge page needs it to find the order)."""
+    with _locked(order_no):
+        order = order_get(order_no)
+        if order is None:
+            raise GatewayError(f"no sandbox order {order_no}")
+        if not order.get("prepay_id"):
+            order["prepay_id"] = "wx" + secrets.token_hex(16)
+            _order_put(order)
+            cache.set(f"{PREFIX}:prepay:{order['prepay_id']}", order_no, ORDER_TIMEOUT_S)
+        return str(order["prepay_id"])
+
+
+def prepay_order_no(prepay_id: str) -> str | None:
+    """The order a JSAPI prepay id belongs to, or None."""
+    order_no: str | None = cache.get(f"{PREFIX}:prepay:{prepay_id}")
+    return order_no
 
 
 def order_expired(order: dict[str, Any]) -> bool:
@@ -484,13 +506,13 @@ def _wechatpay_notification(
         "appid": config.appid,
         "out_trade_no": order["order_no"],
         "transaction_id": order["transaction_id"],
-        "trade_type": "MWEB",
+        "trade_type": "JSAPI" if order.get("payer_openid") else "MWEB",
         "trade_state": "SUCCESS",
         "trade_state_desc": "支付成功",
         "bank_type": "OTHERS",
         "attach": "",
         "success_time": rfc3339(paid_at),
-        "payer": {"openid": "sandbox-openid"},
+        "payer": {"openid": order.get("payer_openid") or "sandbox-openid"},
         "amount": {
             "total": amount_fen,
             "payer_total": amount_fen,

@@ -6,11 +6,15 @@ the adapters only swap ``api_base`` / ``gateway_url``.
 
 from django.urls import path
 
-from reservations.payments import sandbox_bills, sandbox_views
+from reservations.payments import sandbox_bills, sandbox_views, sandbox_wechat
 
 app_name = "sandbox_gateway"
 urlpatterns = [
     path("wechatpay/v3/pay/transactions/h5", sandbox_views.wechatpay_h5, name="wechatpay-h5"),
+    path("wechatpay/v3/pay/transactions/jsapi", sandbox_wechat.wechatpay_jsapi, name="wechatpay-jsapi"),
+    path("wechat/connect/oauth2/authorize", sandbox_wechat.oauth_authorize, name="wechat-authorize"),
+    path("wechat/sns/oauth2/access_token", sandbox_wechat.oauth_access_token, name="wechat-access-token"),
+    path("wechat/jsapi-pay/", sandbox_wechat.jsapi_pay, name="wechat-jsapi-pay"),
     path(
         "wechatpay/v3/pay/transactions/out-trade-no/<str:order_no>",
         sandbox_views.wechatpay_order,

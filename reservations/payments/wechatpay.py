@@ -1,4 +1,4 @@
-"""WeChat Pay API v3 adapter (direct merchant, H5 payment), signatures implemented with ``cryptography``.
+"""WeChat Pay API v3 adapter (direct merchant, H5 and JSAPI payment), signed with ``cryptography``.
 
 Protocol facts used here, each checked against the official documentation (pay.weixin.qq.com):
 
@@ -12,7 +12,12 @@ Protocol facts used here, each checked against the official documentation (pay.w
   2024-10 get a platform public key whose id starts ``PUB_KEY_ID_`` instead of certificates; that is the
   mode supported here.
 - H5 order: ``POST /v3/pay/transactions/h5`` → ``{"h5_url": …}``; ``redirect_url`` may be appended to bring
-  the patient back. Query: ``GET /v3/pay/transactions/out-trade-no/{no}?mchid=…`` (``trade_state`` SUCCESS,
+  the patient back. JSAPI order (inside WeChat's own browser, where H5 is refused): ``POST
+  /v3/pay/transactions/jsapi`` with ``payer.openid`` (the patient's openid for our appid, from the OAuth
+  snsapi_base step) → ``{"prepay_id": …}``; the page then calls ``WeixinJSBridge.invoke(
+  'getBrandWCPayRequest', {appId, timeStamp, nonceStr, package: "prepay_id=…", signType: "RSA", paySign})``
+  where paySign is SHA256withRSA with the merchant key over ``appId\ntimeStamp\nnonceStr\npackage\n``.
+  Query: ``GET /v3/pay/transactions/out-trade-no/{no}?mchid=…`` (``trade_state`` SUCCESS,
   REFUND, NOTPAY, CLOSED, REVOKED, USERPAYING, PAYERROR). Close: ``POST …/{no}/close`` with ``{"mchid"}`` →
   204. Refund: ``POST /v3/refund/domestic/refunds``; "同一退款单号多次请求只退一笔" (one refund per
   out_refund_no), status SUCCESS, CLOSED, PROCESSING, ABNORMAL.
@@ -40,6 +45,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -177,6 +183,38 @@ def parse_rfc3339(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
+def jsapi_pay_message(app_id: str, timestamp: str, nonce: str, package: str) -> bytes:
+    """The four-line string a JSAPI ``paySign`` covers (v3 rule: each line ends in ``\\n``).
+
+    >>> jsapi_pay_message("wx8888888888888888", "1414561699", "5K8264ILTKCH16CQ", "prepay_id=wx1")
+    b'wx8888888888888888\\n1414561699\\n5K8264ILTKCH16CQ\\nprepay_id=wx1\\n'
+    """
+    return f"{app_id}\n{timestamp}\n{nonce}\n{package}\n".encode()
+
+
+def jsapi_params(*, app_id: str, prepay_id: str, private_key: Any) -> dict[str, str]:
+    """The parameters of ``WeixinJSBridge.invoke('getBrandWCPayRequest', …)`` for a prepay id, signed with
+    the merchant key."""
+    timestamp = str(int(timezone.now().timestamp()))
+    nonce = secrets.token_hex(16).upper()
+    package = f"prepay_id={prepay_id}"
+    return {
+        "appId": app_id,
+        "timeStamp": timestamp,
+        "nonceStr": nonce,
+        "package": package,
+        "signType": "RSA",
+        "paySign": rsa_sign(private_key, jsapi_pay_message(app_id, timestamp, nonce, package)),
+    }
+
+
+@dataclass(frozen=True)
+class JsapiIntent(PaymentIntent):
+    """A JSAPI order: no page to go to; the patient's page hands ``jsapi_params`` to the WeChat bridge."""
+
+    jsapi_params: dict[str, str]
+
+
 class WechatPayGateway:
     """WeChat Pay API v3 for a direct merchant: H5 orders, query, close, refund and payment notifications."""
 
@@ -257,9 +295,20 @@ class WechatPayGateway:
         notify_url: str,
         return_url: str,
         payer_client_ip: str = "127.0.0.1",
+        payer_openid: str = "",
     ) -> PaymentIntent:
-        """Create an H5 order that stops accepting payment at ``expires_at`` (``time_expire``; it does not
-        close the order: call :meth:`close` too)."""
+        """Create an H5 order (a JSAPI one with ``payer_openid``: see :meth:`_create_jsapi_order`) that stops
+        accepting payment at ``expires_at`` (``time_expire``; it does not close the order: call :meth:`close`
+        too)."""
+        if payer_openid:
+            return self._create_jsapi_order(
+                order_no=order_no,
+                amount_fen=amount_fen,
+                description=description,
+                expires_at=expires_at,
+                notify_url=notify_url,
+                payer_openid=payer_openid,
+            )
         payload = {
             "appid": self.config.appid,
             "mchid": self.config.mchid,
@@ -277,6 +326,37 @@ class WechatPayGateway:
         if return_url:
             pay_url += ("&" if "?" in pay_url else "?") + "redirect_url=" + quote(return_url, safe="")
         return PaymentIntent(channel=self.channel, order_no=order_no, pay_url=pay_url)
+
+    def _create_jsapi_order(
+        self,
+        *,
+        order_no: str,
+        amount_fen: int,
+        description: str,
+        expires_at: datetime,
+        notify_url: str,
+        payer_openid: str,
+    ) -> JsapiIntent:
+        """A JSAPI order for the payer's openid; the answer carries the signed bridge parameters."""
+        payload = {
+            "appid": self.config.appid,
+            "mchid": self.config.mchid,
+            "description": description[:127],
+            "out_trade_no": order_no,
+            "time_expire": rfc3339(expires_at),
+            "notify_url": notify_url,
+            "amount": {"total": amount_fen, "currency": "CNY"},
+            "payer": {"openid": payer_openid},
+        }
+        status, data = self._call("POST", "/v3/pay/transactions/jsapi", payload)
+        if status != 200 or not data.get("prepay_id"):
+            raise self._rejected(status, data)
+        params = jsapi_params(
+            app_id=self.config.appid,
+            prepay_id=str(data["prepay_id"]),
+            private_key=self.config.merchant_private_key,
+        )
+        return JsapiIntent(channel=self.channel, order_no=order_no, pay_url="", jsapi_params=params)
 
     def query(self, *, order_no: str) -> GatewayOrder:
         path = (

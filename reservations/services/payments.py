@@ -22,9 +22,11 @@ from django.utils.translation import gettext as _
 
 from medcard.models import User
 from reservations import notifications
-from reservations.models import Booking, Payment, Refund, WaitlistEntry
+from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
 from reservations.payments.base import Notification as GatewayNotification
+from reservations.payments.keys import wechatpay_config
+from reservations.payments.wechatpay import JsapiIntent, WechatPayGateway
 from reservations.services.booking import (
     BookingRefused,
     _release_capacity,
@@ -44,7 +46,18 @@ EXPIRY_BATCH = 200
 @dataclass(frozen=True)
 class PaymentStart:
     payment: Payment
-    pay_url: str
+    pay_url: str  # empty for a WeChat JSAPI order: the page hands ``jsapi_params`` to the WeChat bridge
+    jsapi_params: dict[str, str] | None = None
+
+
+def wechat_openid_get(*, account: User, appid: str) -> str | None:
+    """The account's openid for ``appid``, learnt through WeChat OAuth, or None."""
+    return WechatOpenid.objects.filter(account=account, appid=appid).values_list("openid", flat=True).first()
+
+
+def wechat_openid_record(*, account: User, appid: str, openid: str) -> None:
+    """Keep the account's openid for ``appid`` (one per account and appid; a new one replaces the old)."""
+    WechatOpenid.objects.update_or_create(account=account, appid=appid, defaults={"openid": openid})
 
 
 def _order_no(prefix: str, pk: int) -> str:
@@ -53,12 +66,14 @@ def _order_no(prefix: str, pk: int) -> str:
 
 
 def payment_start(
-    *, account: User, booking_id: int, channel: str, now: datetime | None = None
+    *, account: User, booking_id: int, channel: str, now: datetime | None = None, jsapi: bool = False
 ) -> PaymentStart:
     """Create (or reuse) the gateway order for a held number and return where the patient pays.
 
     Rules: the booking is the account's, held, and its payment window is still open; one open order per
-    channel (a retry reuses it, and the gateway treats the same order number idempotently).
+    channel (a retry reuses it, and the gateway treats the same order number idempotently). ``jsapi``
+    (WeChat Pay inside WeChat's browser) needs the account's openid from the OAuth step, else it is
+    refused with code ``openid_required``.
     """
     now = now or timezone.now()
     if channel not in ONLINE_CHANNELS:
@@ -71,6 +86,14 @@ def payment_start(
     ):
         raise BookingRefused("not_payable", _("This number is not awaiting payment (it may have expired)."))
     booking_payment_check(booking=booking)  # a screened number is paid for only once approved
+    payer_openid = ""
+    if jsapi:
+        if channel != Payment.Channel.WECHATPAY:
+            raise BookingRefused("channel", _("Only WeChat Pay can be paid inside WeChat."))
+        payer_openid = wechat_openid_get(account=account, appid=wechatpay_config().appid) or ""
+        if not payer_openid:
+            message = _("Open this appointment in WeChat and choose Pay with WeChat first.")
+            raise BookingRefused("openid_required", message)
     payment = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED).first()
     if payment is None:
         with transaction.atomic():
@@ -85,19 +108,34 @@ def payment_start(
         "reservations:booking-detail", kwargs={"booking_id": booking.pk}
     )
     try:
-        intent = gateway_for(channel).create_order(
-            order_no=payment.order_no,
-            amount_fen=to_fen(payment.amount),
-            description=description,
-            expires_at=booking.hold_expires_at,
-            notify_url=notify_url,
-            return_url=return_url,
-        )
+        gateway = gateway_for(channel)
+        if payer_openid:
+            assert isinstance(gateway, WechatPayGateway)  # noqa: S101 (checked above: channel is WeChat Pay)
+            intent = gateway.create_order(
+                order_no=payment.order_no,
+                amount_fen=to_fen(payment.amount),
+                description=description,
+                expires_at=booking.hold_expires_at,
+                notify_url=notify_url,
+                return_url=return_url,
+                payer_openid=payer_openid,
+            )
+        else:
+            intent = gateway.create_order(
+                order_no=payment.order_no,
+                amount_fen=to_fen(payment.amount),
+                description=description,
+                expires_at=booking.hold_expires_at,
+                notify_url=notify_url,
+                return_url=return_url,
+            )
     except GatewayError:
         logger.warning(
             "gateway create_order failed", extra={"order_no": payment.order_no, "channel": channel}
         )
         raise BookingRefused("gateway_busy", _("The payment service is busy. Please try again.")) from None
+    if isinstance(intent, JsapiIntent):
+        return PaymentStart(payment=payment, pay_url="", jsapi_params=intent.jsapi_params)
     return PaymentStart(payment=payment, pay_url=intent.pay_url)
 
 
