@@ -389,6 +389,9 @@ class Payment(models.Model):
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
     channel = models.CharField(max_length=10, choices=Channel.choices)
+    # WeChat Pay's order kind ("h5" in a phone browser, "jsapi" inside WeChat): WeChat binds an order number
+    # to the kind it was created with, so each kind gets its own order. Empty for the other channels.
+    trade_type = models.CharField(max_length=8, blank=True, default="")
     order_no = models.CharField(max_length=32, unique=True)
     amount = models.DecimalField(max_digits=8, decimal_places=2)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)

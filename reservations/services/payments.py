@@ -94,14 +94,24 @@ def payment_start(
         if not payer_openid:
             message = _("Open this appointment in WeChat and choose Pay with WeChat first.")
             raise BookingRefused("openid_required", message)
-    payment = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED).first()
+    trade_type = ("jsapi" if jsapi else "h5") if channel == Payment.Channel.WECHATPAY else ""
+    open_orders = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED)
+    payment = open_orders.filter(trade_type=trade_type).first()
     if payment is None:
         with transaction.atomic():
             payment = Payment.objects.create(
-                booking=booking, channel=channel, order_no=f"TMP{secrets.token_hex(8)}", amount=booking.fee
+                booking=booking,
+                channel=channel,
+                trade_type=trade_type,
+                order_no=f"TMP{secrets.token_hex(8)}",
+                amount=booking.fee,
             )
             payment.order_no = _order_no("BK", payment.pk)
             payment.save(update_fields=["order_no"])
+            # The patient switched between WeChat's browser and another one: close the other kind's order so
+            # only one can be paid (one paid anyway before it closed is refunded, as any second payment is).
+            for other in open_orders.exclude(pk=payment.pk).values_list("pk", flat=True):
+                transaction.on_commit(functools.partial(payment_close, payment_id=other))
     description = f"{booking.department.name_zh} 挂号费"
     notify_url = f"{settings.PUBLIC_BASE_URL}/payments/notify/{channel}/"
     return_url = settings.PUBLIC_BASE_URL + reverse(

@@ -225,6 +225,31 @@ def test_outside_wechat_the_h5_path_is_unchanged(patient: User, gateway: list[st
     assert not WechatOpenid.objects.exists()
 
 
+def test_switching_from_a_phone_browser_to_wechat_gives_a_new_order_and_closes_the_first(
+    patient: User, gateway: list[str]
+) -> None:
+    booking = _held(patient)
+    phone = _browser(patient, OTHER_UA)
+    phone.post(
+        reverse("reservations:booking-pay", kwargs={"booking_id": booking.pk}), {"channel": "wechatpay"}
+    )
+    [h5] = Payment.objects.filter(booking=booking)
+    assert h5.trade_type == "h5"
+
+    wechat = _browser(patient)
+    _openid_known(wechat, booking)
+    assert wechat.get(_wechat_pay_url(booking)).status_code == 200
+
+    jsapi = Payment.objects.get(booking=booking, trade_type="jsapi")
+    assert jsapi.order_no != h5.order_no  # WeChat binds an order number to the kind it was created with
+    h5.refresh_from_db()
+    assert h5.status == Payment.Status.CLOSED
+    assert sandbox.order_get(h5.order_no)["state"] == "closed"  # type: ignore[index]
+    # Asking again inside WeChat reuses the JSAPI order.
+    wechat.get(_wechat_pay_url(booking))
+    assert Payment.objects.filter(booking=booking, trade_type="jsapi").count() == 1
+
+
 def test_inside_wechat_the_booking_page_offers_the_jsapi_button(patient: User, gateway: list[str]) -> None:
     booking = _held(patient)
     page = _browser(patient).get(reverse("reservations:booking-detail", kwargs={"booking_id": booking.pk}))
