@@ -166,21 +166,14 @@ def decide_one(spec: ReportSpec, text: TextResult, ex: Extraction, tally: Critic
     The patient is the report's own (name, sex, age from the truth), the visit three days after the fixed
     "today" of the generator.
     """
-    from screening.ml.features import field_keys, field_value
+    from screening.ml.features import reader_scores
     from screening.pipeline.decide import decide
     from screening.pipeline.rules import load_ruleset, questionnaire_for
     from screening.pipeline.validate import PatientFacts
 
     exam = EXAM_FOR[spec.report_type]
     answers = {item: item == "diabetes" for item in questionnaire_for(exam)}
-    confidences = {}
-    for key in field_keys(ex):
-        found = field_value(key, ex)
-        if found is not None:
-            confidences[key] = float(found.score)
-    segments = [seg.score for page in text.pages for seg in page.segments]
-    p_legible = sum(segments) / len(segments) if segments else 0.0
-    p_report = 0.95 if ex.analytes and ex.report_type else (0.6 if ex.analytes else 0.5)
+    document, confidences = reader_scores(text, ex)
     decision = decide(
         ruleset=load_ruleset(exam),
         extractions=[ex],
@@ -189,7 +182,7 @@ def decide_one(spec: ReportSpec, text: TextResult, ex: Extraction, tally: Critic
         visit_date=TODAY + dt.timedelta(days=3),
         today=TODAY,
         confidences=[confidences],
-        document_scores=[(p_report, p_legible)],
+        document_scores=[document],
     )
     tally.outcomes[decision.outcome] = tally.outcomes.get(decision.outcome, 0) + 1
     if decision.outcome == "review":

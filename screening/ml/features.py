@@ -491,3 +491,21 @@ def _egfr_check(extraction: Extraction) -> tuple[float, float]:
 
 def _ratio_f(part: float, whole: float) -> float:
     return part / whole if whole > 0 else 0.0
+
+
+def reader_scores(text: TextResult, extraction: Extraction) -> tuple[tuple[float, float], dict[str, float]]:
+    """Scores without a model: ``((P(lab report), P(legible)), {field key: P(correct)})`` from the reader.
+
+    Each field's reader score stands for its P(correct) and the mean segment score for P(legible);
+    P(lab report) is high only when lab rows were read, and never high enough to decline a file as "not a
+    report" on its own (that needs the document model).
+    """
+    fields: dict[str, float] = {}
+    for key in field_keys(extraction):
+        found = field_value(key, extraction)
+        if found is not None:
+            fields[key] = float(found.score)
+    segments = [segment.score for page in text.pages for segment in page.segments]
+    p_legible = float(statistics.fmean(segments)) if segments else 0.0
+    p_report = (0.95 if extraction.report_type else 0.6) if extraction.analytes else 0.5
+    return (p_report, p_legible), fields

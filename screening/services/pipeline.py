@@ -19,7 +19,6 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from statistics import fmean
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -136,22 +135,11 @@ class Scores:
 
 
 def reader_scores(text: TextResult, extraction: Extraction) -> Scores:
-    """Scores without a model: each field's reader score as its P(correct), the mean reader score as
-    P(legible), and P(lab report) high only when lab rows were read (never high enough to decline a file
-    as "not a report" on its own: that needs the document model)."""
-    from screening.ml.features import field_keys, field_value
+    """Scores without a model (``screening.ml.features.reader_scores``): the reader's own figures."""
+    from screening.ml.features import reader_scores as from_reader
 
-    fields: dict[str, float] = {}
-    for key in field_keys(extraction):
-        found = field_value(key, extraction)
-        if found is not None:
-            fields[key] = float(found.score)
-    segments = [segment.score for page in text.pages for segment in page.segments]
-    p_legible = float(fmean(segments)) if segments else 0.0
-    p_report = (
-        0.95 if extraction.analytes and extraction.report_type else (0.6 if extraction.analytes else 0.5)
-    )
-    return Scores(document=(p_report, p_legible), fields=fields, source="reader", models={})
+    document, fields = from_reader(text, extraction)
+    return Scores(document=document, fields=fields, source="reader", models={})
 
 
 def active_models() -> dict[str, ScreeningModelVersion]:
