@@ -158,24 +158,24 @@ def _tampered_wechat(content: bytes) -> bytes:
 @require_GET
 def wechatpay_tradebill(request: HttpRequest) -> HttpResponse:
     """``GET /v3/bill/tradebill?bill_date=&bill_type=ALL`` → ``{hash_type, hash_value, download_url}``."""
-    from reservations.payments.sandbox_views import _wechat_answer, _wechat_error, _wechat_refusal
+    from reservations.payments.sandbox_views import wechat_answer, wechat_error, wechat_refusal
 
-    refusal = _wechat_refusal(request)
+    refusal = wechat_refusal(request)
     if refusal:
         return refusal
     if request.GET.get("bill_type", "ALL") != "ALL":
-        return _wechat_error(400, "PARAM_ERROR", "sandbox: only bill_type=ALL")
+        return wechat_error(400, "PARAM_ERROR", "sandbox: only bill_type=ALL")
     day = _bill_day(request.GET.get("bill_date", ""))
     if day is None:
-        return _wechat_error(400, "STATEMENT_CREATING", "账单生成中")
+        return wechat_error(400, "STATEMENT_CREATING", "账单生成中")
     if not any(line["order"]["channel"] == Channel.WECHATPAY for line in sandbox.bill_lines(day)):
-        return _wechat_error(400, "NO_STATEMENT_EXIST", "账单不存在")
+        return wechat_error(400, "NO_STATEMENT_EXIST", "账单不存在")
     content = wechatpay_tradebill_csv(day)
     digest = hashlib.sha1(content).hexdigest()  # noqa: S324 (the provider's choice of hash)
     if sandbox.faults_for(None)["bill_tampered"]:
         content = _tampered_wechat(content)
     base = keys.wechatpay_config().api_base
-    return _wechat_answer(
+    return wechat_answer(
         200,
         {
             "hash_type": "SHA1",
@@ -189,14 +189,14 @@ def wechatpay_tradebill(request: HttpRequest) -> HttpResponse:
 @require_GET
 def wechatpay_bill_download(request: HttpRequest) -> HttpResponse:
     """``GET /v3/billdownload/file?token=``: the file itself (a signed request; the answer is unsigned)."""
-    from reservations.payments.sandbox_views import _wechat_error, _wechat_refusal
+    from reservations.payments.sandbox_views import wechat_error, wechat_refusal
 
-    refusal = _wechat_refusal(request)
+    refusal = wechat_refusal(request)
     if refusal:
         return refusal
     content = _stashed(request)
     if content is None:
-        return _wechat_error(400, "INVALID_REQUEST", "下载链接已过期")
+        return wechat_error(400, "INVALID_REQUEST", "下载链接已过期")
     return HttpResponse(content, content_type="application/octet-stream")
 
 

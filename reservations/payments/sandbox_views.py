@@ -59,14 +59,14 @@ ALIPAY_TRADE_STATES = {
 }
 
 
-def _cashier_url(channel: str, order_no: str) -> str:
+def cashier_url(channel: str, order_no: str) -> str:
     return settings.PUBLIC_BASE_URL + reverse("sandbox_gateway:cashier", args=(channel, order_no))
 
 
 # --- WeChat Pay v3 ----------------------------------------------------------------------------------------
 
 
-def _wechat_answer(status: int, payload: dict[str, Any] | None = None) -> HttpResponse:
+def wechat_answer(status: int, payload: dict[str, Any] | None = None) -> HttpResponse:
     """An answer signed with the platform key, as WeChat Pay signs every answer."""
     config = keys.wechatpay_config()
     assert config.platform_private_key is not None  # noqa: S101 (sandbox keys always have it)
@@ -83,15 +83,15 @@ def _wechat_answer(status: int, payload: dict[str, Any] | None = None) -> HttpRe
     return response
 
 
-def _wechat_error(status: int, code: str, message: str) -> HttpResponse:
-    return _wechat_answer(status, {"code": code, "message": message})
+def wechat_error(status: int, code: str, message: str) -> HttpResponse:
+    return wechat_answer(status, {"code": code, "message": message})
 
 
-def _wechat_refusal(request: HttpRequest, order_no: str | None = None) -> HttpResponse | None:
+def wechat_refusal(request: HttpRequest, order_no: str | None = None) -> HttpResponse | None:
     """401 SIGN_ERROR unless the request carries a valid merchant signature (and 500 when the
     ``unavailable`` switch is on); None when the request may proceed."""
     if sandbox.faults_for(order_no)["unavailable"]:
-        return _wechat_error(500, "SYSTEM_ERROR", "系统异常，请稍后重试 (sandbox: unavailable)")
+        return wechat_error(500, "SYSTEM_ERROR", "系统异常，请稍后重试 (sandbox: unavailable)")
     config = keys.wechatpay_config()
     assert config.merchant_public_key is not None  # noqa: S101
     fields = parse_authorization(request.headers.get("Authorization", ""))
@@ -115,11 +115,11 @@ def _wechat_refusal(request: HttpRequest, order_no: str | None = None) -> HttpRe
     )
     if not ok:
         logger.warning("sandbox wechatpay refused a request with a bad signature")
-        return _wechat_error(401, "SIGN_ERROR", "签名错误")
+        return wechat_error(401, "SIGN_ERROR", "签名错误")
     return None
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any] | None:
+def json_body(request: HttpRequest) -> dict[str, Any] | None:
     try:
         data = json.loads(request.body)
     except ValueError:
@@ -131,16 +131,16 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | None:
 @require_POST
 def wechatpay_h5(request: HttpRequest) -> HttpResponse:
     """``POST /v3/pay/transactions/h5``: open an order, answer the cashier's URL as ``h5_url``."""
-    data = _json_body(request)
+    data = json_body(request)
     order_no = str((data or {}).get("out_trade_no", ""))
-    refusal = _wechat_refusal(request, order_no)
+    refusal = wechat_refusal(request, order_no)
     if refusal:
         return refusal
     config = keys.wechatpay_config()
     if data is None or not order_no or not isinstance((data.get("amount") or {}).get("total"), int):
-        return _wechat_error(400, "PARAM_ERROR", "参数错误")
+        return wechat_error(400, "PARAM_ERROR", "参数错误")
     if data.get("mchid") != config.mchid or data.get("appid") != config.appid:
-        return _wechat_error(400, "APPID_MCHID_NOT_MATCH", "AppID和mch_id不匹配")
+        return wechat_error(400, "APPID_MCHID_NOT_MATCH", "AppID和mch_id不匹配")
     outcome, _order = sandbox.order_create(
         channel=Channel.WECHATPAY,
         order_no=order_no,
@@ -151,24 +151,22 @@ def wechatpay_h5(request: HttpRequest) -> HttpResponse:
         expires_at=parse_rfc3339(data.get("time_expire")),
     )
     if outcome == "used":
-        return _wechat_error(403, "OUT_TRADE_NO_USED", "商户订单号重复")
+        return wechat_error(403, "OUT_TRADE_NO_USED", "商户订单号重复")
     prepay_id = "wx" + secrets.token_hex(16)
-    return _wechat_answer(
-        200, {"h5_url": f"{_cashier_url(Channel.WECHATPAY, order_no)}?prepay_id={prepay_id}"}
-    )
+    return wechat_answer(200, {"h5_url": f"{cashier_url(Channel.WECHATPAY, order_no)}?prepay_id={prepay_id}"})
 
 
 @csrf_exempt
 @require_GET
 def wechatpay_order(request: HttpRequest, order_no: str) -> HttpResponse:
     """``GET /v3/pay/transactions/out-trade-no/{no}?mchid=``."""
-    refusal = _wechat_refusal(request, order_no)
+    refusal = wechat_refusal(request, order_no)
     if refusal:
         return refusal
     config = keys.wechatpay_config()
     order = sandbox.order_get(order_no)
     if request.GET.get("mchid") != config.mchid or order is None or order["channel"] != Channel.WECHATPAY:
-        return _wechat_error(404, "ORDER_NOT_EXIST", "订单不存在")
+        return wechat_error(404, "ORDER_NOT_EXIST", "订单不存在")
     payload: dict[str, Any] = {
         "appid": config.appid,
         "mchid": config.mchid,
@@ -186,40 +184,40 @@ def wechatpay_order(request: HttpRequest, order_no: str) -> HttpResponse:
             payer={"openid": "sandbox-openid"},
         )
         payload["amount"].update(payer_total=order["amount_fen"], payer_currency="CNY")
-    return _wechat_answer(200, payload)
+    return wechat_answer(200, payload)
 
 
 @csrf_exempt
 @require_POST
 def wechatpay_close(request: HttpRequest, order_no: str) -> HttpResponse:
     """``POST /v3/pay/transactions/out-trade-no/{no}/close`` → 204."""
-    refusal = _wechat_refusal(request, order_no)
+    refusal = wechat_refusal(request, order_no)
     if refusal:
         return refusal
-    if (_json_body(request) or {}).get("mchid") != keys.wechatpay_config().mchid:
-        return _wechat_error(400, "PARAM_ERROR", "参数错误")
+    if (json_body(request) or {}).get("mchid") != keys.wechatpay_config().mchid:
+        return wechat_error(400, "PARAM_ERROR", "参数错误")
     outcome = sandbox.order_close(order_no)
     if outcome == "not_found":
-        return _wechat_error(404, "ORDER_NOT_EXIST", "订单不存在")
+        return wechat_error(404, "ORDER_NOT_EXIST", "订单不存在")
     if outcome == "paid":
-        return _wechat_error(400, "ORDERPAID", "订单已支付")
+        return wechat_error(400, "ORDERPAID", "订单已支付")
     if outcome == "already_closed":
-        return _wechat_error(400, "ORDER_CLOSED", "订单已关闭")
-    return _wechat_answer(204)
+        return wechat_error(400, "ORDER_CLOSED", "订单已关闭")
+    return wechat_answer(204)
 
 
 @csrf_exempt
 @require_POST
 def wechatpay_refund(request: HttpRequest) -> HttpResponse:
     """``POST /v3/refund/domestic/refunds``: one refund per ``out_refund_no``."""
-    data = _json_body(request) or {}
+    data = json_body(request) or {}
     order_no = str(data.get("out_trade_no", ""))
-    refusal = _wechat_refusal(request, order_no)
+    refusal = wechat_refusal(request, order_no)
     if refusal:
         return refusal
     amount = data.get("amount") or {}
     if not (order_no and data.get("out_refund_no") and isinstance(amount.get("refund"), int)):
-        return _wechat_error(400, "PARAM_ERROR", "参数错误")
+        return wechat_error(400, "PARAM_ERROR", "参数错误")
     outcome, refund, order = sandbox.order_refund(
         order_no=order_no,
         refund_no=str(data["out_refund_no"]),
@@ -228,28 +226,28 @@ def wechatpay_refund(request: HttpRequest) -> HttpResponse:
         notify_url=str(data.get("notify_url") or ""),
     )
     if outcome == "not_found":
-        return _wechat_error(404, "RESOURCE_NOT_EXISTS", "订单不存在")
+        return wechat_error(404, "RESOURCE_NOT_EXISTS", "订单不存在")
     if refund is None or order is None:
         message = {
             "not_paid": "订单未支付",
             "total_mismatch": "订单金额不一致",
             "exceeds": "退款金额超过可退金额",
         }
-        return _wechat_error(400, "INVALID_REQUEST", message.get(outcome, outcome))
-    return _wechat_answer(200, _wechat_refund_payload(order, refund))
+        return wechat_error(400, "INVALID_REQUEST", message.get(outcome, outcome))
+    return wechat_answer(200, _wechat_refund_payload(order, refund))
 
 
 @csrf_exempt
 @require_GET
 def wechatpay_refund_query(request: HttpRequest, refund_no: str) -> HttpResponse:
     """``GET /v3/refund/domestic/refunds/{out_refund_no}``: the refund as the refund call answers it."""
-    refusal = _wechat_refusal(request, sandbox.refund_order_no(refund_no))
+    refusal = wechat_refusal(request, sandbox.refund_order_no(refund_no))
     if refusal:
         return refusal
     refund, order = sandbox.refund_get(refund_no)
     if refund is None or order is None or order["channel"] != Channel.WECHATPAY:
-        return _wechat_error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
-    return _wechat_answer(200, _wechat_refund_payload(order, refund))
+        return wechat_error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+    return wechat_answer(200, _wechat_refund_payload(order, refund))
 
 
 def _wechat_refund_payload(order: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +375,7 @@ def _alipay_wap_pay(params: dict[str, str], biz: dict[str, Any], order_no: str) 
         return HttpResponse(
             "ACQ.CONTEXT_INCONSISTENT 交易信息被篡改", status=400, content_type="text/plain; charset=utf-8"
         )
-    return HttpResponseRedirect(_cashier_url(Channel.ALIPAY, order_no))
+    return HttpResponseRedirect(cashier_url(Channel.ALIPAY, order_no))
 
 
 def _alipay_query(method: str, order_no: str) -> HttpResponse:

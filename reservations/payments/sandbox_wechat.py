@@ -20,11 +20,11 @@ from django.views.decorators.http import require_GET, require_POST
 from reservations.payments import keys, sandbox
 from reservations.payments.base import Channel, rsa_verify
 from reservations.payments.sandbox_views import (
-    _cashier_url,
-    _json_body,
-    _wechat_answer,
-    _wechat_error,
-    _wechat_refusal,
+    cashier_url,
+    json_body,
+    wechat_answer,
+    wechat_error,
+    wechat_refusal,
 )
 from reservations.payments.wechatpay import jsapi_pay_message, parse_rfc3339
 
@@ -100,19 +100,19 @@ def oauth_access_token(request: HttpRequest) -> HttpResponse:
 @require_POST
 def wechatpay_jsapi(request: HttpRequest) -> HttpResponse:
     """``POST /v3/pay/transactions/jsapi``: open an order for ``payer.openid``, answer its ``prepay_id``."""
-    data = _json_body(request)
+    data = json_body(request)
     order_no = str((data or {}).get("out_trade_no", ""))
-    refusal = _wechat_refusal(request, order_no)
+    refusal = wechat_refusal(request, order_no)
     if refusal:
         return refusal
     config = keys.wechatpay_config()
     if data is None or not order_no or not isinstance((data.get("amount") or {}).get("total"), int):
-        return _wechat_error(400, "PARAM_ERROR", "参数错误")
+        return wechat_error(400, "PARAM_ERROR", "参数错误")
     openid = str((data.get("payer") or {}).get("openid") or "")
     if not openid:
-        return _wechat_error(400, "PARAM_ERROR", "缺少参数 payer.openid")
+        return wechat_error(400, "PARAM_ERROR", "缺少参数 payer.openid")
     if data.get("mchid") != config.mchid or data.get("appid") != config.appid:
-        return _wechat_error(400, "APPID_MCHID_NOT_MATCH", "AppID和mch_id不匹配")
+        return wechat_error(400, "APPID_MCHID_NOT_MATCH", "AppID和mch_id不匹配")
     outcome, order = sandbox.order_create(
         channel=Channel.WECHATPAY,
         order_no=order_no,
@@ -124,8 +124,8 @@ def wechatpay_jsapi(request: HttpRequest) -> HttpResponse:
         payer_openid=openid,
     )
     if outcome == "used" or order is None:
-        return _wechat_error(403, "OUT_TRADE_NO_USED", "商户订单号重复")
-    return _wechat_answer(200, {"prepay_id": sandbox.prepay_issue(order_no)})
+        return wechat_error(403, "OUT_TRADE_NO_USED", "商户订单号重复")
+    return wechat_answer(200, {"prepay_id": sandbox.prepay_issue(order_no)})
 
 
 def _bridge_refusal(message: str) -> HttpResponse:
@@ -155,7 +155,7 @@ def jsapi_pay(request: HttpRequest) -> HttpResponse:
     order_no = sandbox.prepay_order_no(prepay_id) if params["package"].startswith("prepay_id=") else None
     if not order_no:
         return _bridge_refusal("prepay_id")
-    target = _cashier_url(Channel.WECHATPAY, order_no)
+    target = cashier_url(Channel.WECHATPAY, order_no)
     redirect_url = request.GET.get("redirect_url", "")
     if redirect_url and _ours(request, redirect_url):
         target += "?" + urlencode({"redirect_url": redirect_url})
