@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from reservations.payments import sandbox
+from reservations.payments import sandbox, tasks
+from reservations.payments.base import Notification
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +25,20 @@ def sandbox_mode(settings, monkeypatch, sandbox_key_dir) -> None:  # type: ignor
     settings.LANGUAGE_CODE = "en"
     monkeypatch.setattr(sandbox, "notify_transport", sandbox.client_transport())
     monkeypatch.setattr(sandbox, "RETRY_TIME_SCALE", 0.0)
+
+
+@pytest.fixture
+def received(sandbox_mode, monkeypatch) -> Iterator[list[Notification]]:  # type: ignore[no-untyped-def]
+    """Sandbox mode with in-process delivery; collects what reaches the reservations service."""
+    monkeypatch.setattr(
+        sandbox,
+        "enqueue_delivery",
+        lambda order_no, countdown_s: tasks.sandbox_notification_deliver.apply(args=(order_no,)),
+    )
+    notifications: list[Notification] = []
+    monkeypatch.setattr(
+        "reservations.services.payment_notification_receive",
+        lambda *, notification: notifications.append(notification),
+        raising=False,
+    )
+    yield notifications

@@ -3,7 +3,6 @@ answers and notifications signed with the Alipay key and verified by our adapter
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -11,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from reservations.payments import keys, sandbox, tasks
+from reservations.payments import keys, sandbox
 from reservations.payments.alipay import AlipayGateway, sign_content
 from reservations.payments.base import (
     Channel,
@@ -31,23 +30,6 @@ pytestmark = pytest.mark.urls("tests.reservations.payment_test_urls")
 NOTIFY_URL = "http://127.0.0.1:8000/payments/notify/alipay/"
 RETURN_URL = "http://127.0.0.1:8000/appointments/42/"
 ORDER_NO = "R20261128002"
-
-
-@pytest.fixture
-def received(sandbox_mode, monkeypatch) -> Iterator[list[Notification]]:  # type: ignore[no-untyped-def]
-    """Sandbox mode with in-process delivery; collects what reaches the reservations service."""
-    monkeypatch.setattr(
-        sandbox,
-        "enqueue_delivery",
-        lambda order_no, countdown_s: tasks.sandbox_notification_deliver.apply(args=(order_no,)),
-    )
-    notifications: list[Notification] = []
-    monkeypatch.setattr(
-        "reservations.services.payment_notification_receive",
-        lambda *, notification: notifications.append(notification),
-        raising=False,
-    )
-    yield notifications
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ notification signed by the sandbox's platform key and verified by our adapter, a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -32,23 +31,6 @@ pytestmark = pytest.mark.urls("tests.reservations.payment_test_urls")
 
 NOTIFY_URL = "http://127.0.0.1:8000/payments/notify/wechatpay/"
 RETURN_URL = "http://127.0.0.1:8000/appointments/42/"
-
-
-@pytest.fixture
-def received(sandbox_mode, monkeypatch) -> Iterator[list[Notification]]:  # type: ignore[no-untyped-def]
-    """Sandbox mode with in-process delivery; collects what reaches the reservations service."""
-    monkeypatch.setattr(
-        sandbox,
-        "enqueue_delivery",
-        lambda order_no, countdown_s: tasks.sandbox_notification_deliver.apply(args=(order_no,)),
-    )
-    notifications: list[Notification] = []
-    monkeypatch.setattr(
-        "reservations.services.payment_notification_receive",
-        lambda *, notification: notifications.append(notification),
-        raising=False,
-    )
-    yield notifications
 
 
 @pytest.fixture
