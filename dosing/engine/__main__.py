@@ -13,7 +13,6 @@ from pathlib import Path
 
 from dosing.engine.case import CaseError, run_case
 
-
 USAGE = """usage: python -m dosing.engine CASE.json
        python -m dosing.engine -          (read the case from standard input)
        python -m dosing.engine --help

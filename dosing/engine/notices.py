@@ -61,8 +61,8 @@ STATUS_TO_FAILURE = {
 }
 
 # Plausible single doses (mg/kg of the weight at the time of the dose). ASHP/IDSA/PIDS/SIDP 2020 (Rybak et
-# al., Am J Health-Syst Pharm 2020;77:835-864; shared/reference/dosing.md section 4.1): adult loading 20-35 mg/kg,
-# maintenance 15-20 mg/kg every 8-12 h; children 60-80 mg/kg/day in 4 doses (15-20 mg/kg per dose); the
+# al., Am J Health-Syst Pharm 2020;77:835-864; shared/reference/dosing.md section 4.1): adult loading 20-35
+# mg/kg, maintenance 15-20 mg/kg every 8-12 h; children 60-80 mg/kg/day in 4 doses (15-20 mg/kg per dose); the
 # Chinese 2020 guideline loads 20-30 mg/kg. The band runs from a quarter of the smallest usual dose (a
 # deliberately small dose in renal failure, 250 mg for 100 kg, still passes) to about 1.4 times the largest
 # loading dose, so that a unit slip (1 mg for 1000 mg, 10 g for 1 g) or a decimal slip (100 for 1000 mg in an
