@@ -50,12 +50,26 @@ DAYS_PER_YEAR = 365.25
 
 
 class SimulationInputError(ValueError):
-    """A job's inputs are invalid; ``row`` and ``column`` locate the problem in an uploaded CSV."""
+    """A job's inputs are invalid.
 
-    def __init__(self, message: str, *, row: int | None = None, column: str | None = None) -> None:
+    ``row`` (1 = the header) and ``column`` locate the problem in an uploaded CSV; ``code`` and ``params``
+    (stable, like the case warnings) let a caller word it in its reader's language; the message is English.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        code: str = "invalid",
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.row = row
         self.column = column
+        self.code = code
+        self.params = dict(params or {})
 
 
 # --- Named virtual populations ------------------------------------------------------------------------------
@@ -208,21 +222,29 @@ def _csv_rows(text: str, *, max_rows: int) -> tuple[list[str], list[dict[str, st
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:
-        raise SimulationInputError("the CSV file is empty; its first line must name the columns", row=1)
+        raise SimulationInputError(
+            "the CSV file is empty; its first line must name the columns", row=1, code="csv_empty"
+        )
     reader.fieldnames = header
     rows = []
     for row in reader:
         if None in row:
             raise SimulationInputError(
-                "this row has more values than the header has columns", row=reader.line_num
+                "this row has more values than the header has columns",
+                row=reader.line_num,
+                code="csv_extra_values",
             )
         if all(not (v or "").strip() for v in row.values()):
             continue
         rows.append({k: (v or "").strip() for k, v in row.items()} | {"__line__": str(reader.line_num)})
         if len(rows) > max_rows:
-            raise SimulationInputError(f"the CSV file has more than {max_rows} rows")
+            raise SimulationInputError(
+                f"the CSV file has more than {max_rows} rows",
+                code="csv_too_many_rows",
+                params={"max": max_rows},
+            )
     if not rows:
-        raise SimulationInputError("the CSV file has a header but no rows", row=2)
+        raise SimulationInputError("the CSV file has a header but no rows", row=2, code="csv_no_rows")
     return header, rows
 
 
@@ -230,14 +252,24 @@ def _csv_number(row: Mapping[str, str], column: str, low: float, high: float) ->
     line = int(row["__line__"])
     raw = row.get(column, "")
     if raw == "":
-        raise SimulationInputError("a value is missing", row=line, column=column)
+        raise SimulationInputError("a value is missing", row=line, column=column, code="csv_missing_value")
     try:
         value = float(raw)
     except ValueError:
-        raise SimulationInputError(f"{raw!r} is not a number", row=line, column=column) from None
+        raise SimulationInputError(
+            f"{raw!r} is not a number",
+            row=line,
+            column=column,
+            code="csv_not_a_number",
+            params={"value": raw},
+        ) from None
     if not math.isfinite(value) or not low <= value <= high:
         raise SimulationInputError(
-            f"{raw} is outside the accepted range {low:g} to {high:g}", row=line, column=column
+            f"{raw} is outside the accepted range {low:g} to {high:g}",
+            row=line,
+            column=column,
+            code="csv_out_of_range",
+            params={"value": raw, "low": low, "high": high},
         )
     return value
 
@@ -253,7 +285,9 @@ def _csv_covariates(header: Sequence[str], row: Mapping[str, str]) -> dict[str, 
         elif column == "sex":
             raw = row.get("sex", "").lower()
             if raw not in SEX_VALUES:
-                raise SimulationInputError("sex must be male or female", row=line, column="sex")
+                raise SimulationInputError(
+                    "sex must be male or female", row=line, column="sex", code="csv_bad_sex"
+                )
             out["MALE"] = SEX_VALUES[raw]
         elif column.isupper():  # a model covariate such as DIAL or MANNITOL
             out[column] = _csv_number(row, column, -1e6, 1e6)
@@ -288,7 +322,10 @@ def parse_covariate_csv(text: str) -> list[dict[str, float]]:
     _check_header(header, allowed=set(CSV_COLUMNS) | {"sex"})
     if "scr_mg_dl" in header and "scr_umol_l" in header:
         raise SimulationInputError(
-            "give creatinine once: scr_mg_dl or scr_umol_l", row=1, column="scr_umol_l"
+            "give creatinine once: scr_mg_dl or scr_umol_l",
+            row=1,
+            column="scr_umol_l",
+            code="csv_creatinine_twice",
         )
     return [_csv_covariates(header, row) for row in rows]
 
@@ -297,7 +334,9 @@ def _check_header(header: Sequence[str], *, allowed: set[str]) -> None:
     seen: set[str] = set()
     for column in header:
         if column in seen:
-            raise SimulationInputError(f"column {column!r} appears twice", row=1, column=column)
+            raise SimulationInputError(
+                f"column {column!r} appears twice", row=1, column=column, code="csv_duplicate_column"
+            )
         seen.add(column)
         if column not in allowed and not (column.isupper() and column.isidentifier()):
             raise SimulationInputError(
@@ -305,6 +344,8 @@ def _check_header(header: Sequence[str], *, allowed: set[str]) -> None:
                 "covariates)",
                 row=1,
                 column=column,
+                code="csv_unknown_column",
+                params={"expected": sorted(allowed)},
             )
 
 
@@ -415,7 +456,9 @@ def pta_spec(doc: Mapping[str, Any]) -> PtaSpec:
         covariate_arrays(model, _chunk_patients(spec, 0, min(spec.n_patients, 10)))
     except ModelError as exc:
         source = f"population {population}" if population else "the CSV"
-        raise SimulationInputError(f"{exc} ({source} does not provide it)") from None
+        raise SimulationInputError(
+            f"{exc} ({source} does not provide it)", code="model_needs_covariate", params={"detail": str(exc)}
+        ) from None
     return spec
 
 
@@ -596,7 +639,9 @@ def parse_cohort_csv(text: str) -> list[CohortPatient]:
     _check_header(header, allowed=set(CSV_COLUMNS) | {"sex"} | COHORT_COLUMNS)
     for column in ("patient_id", "event", "time_h"):
         if column not in header:
-            raise SimulationInputError(f"the column {column!r} is missing", row=1, column=column)
+            raise SimulationInputError(
+                f"the column {column!r} is missing", row=1, column=column, code="csv_missing_column"
+            )
     cov_header = [h for h in header if h not in COHORT_COLUMNS]
     order: list[str] = []
     covs: dict[str, dict[str, float]] = {}
@@ -607,7 +652,9 @@ def parse_cohort_csv(text: str) -> list[CohortPatient]:
         line = int(row["__line__"])
         pid = row["patient_id"]
         if not pid:
-            raise SimulationInputError("a value is missing", row=line, column="patient_id")
+            raise SimulationInputError(
+                "a value is missing", row=line, column="patient_id", code="csv_missing_value"
+            )
         if pid not in covs:
             order.append(pid)
             covs[pid] = _csv_covariates(cov_header, row)
@@ -622,7 +669,9 @@ def parse_cohort_csv(text: str) -> list[CohortPatient]:
             levels[pid].append(Observation(t, conc))
             level_lines.setdefault((pid, t), line)
         else:
-            raise SimulationInputError("event must be dose or level", row=line, column="event")
+            raise SimulationInputError(
+                "event must be dose or level", row=line, column="event", code="csv_bad_event"
+            )
     patients = []
     for pid in order:
         for o in levels[pid]:
@@ -631,6 +680,8 @@ def parse_cohort_csv(text: str) -> list[CohortPatient]:
                     f"the level at {o.time_h:g} h of patient {pid} comes before any of the patient's doses",
                     row=level_lines[(pid, o.time_h)],
                     column="time_h",
+                    code="csv_level_before_dose",
+                    params={"patient_id": pid, "time_h": o.time_h},
                 )
         if not levels[pid]:
             continue  # nothing to predict: a patient without levels does not count
@@ -643,7 +694,7 @@ def parse_cohort_csv(text: str) -> list[CohortPatient]:
             )
         )
     if not patients:
-        raise SimulationInputError("no patient in the cohort has a level to predict")
+        raise SimulationInputError("no patient in the cohort has a level to predict", code="cohort_no_levels")
     return patients
 
 
@@ -658,7 +709,11 @@ def evaluation_spec(doc: Mapping[str, Any]) -> EvaluationSpec:
         try:
             model.covariate_env(p.covariates)
         except ModelError as exc:
-            raise SimulationInputError(f"patient {p.patient_id}: {exc}") from None
+            raise SimulationInputError(
+                f"patient {p.patient_id}: {exc}",
+                code="model_needs_covariate",
+                params={"detail": f"patient {p.patient_id}: {exc}"},
+            ) from None
     return EvaluationSpec(model.id, tuple(patients), int(_num(doc, "chunk_size", 1, 10_000, 25)))
 
 
