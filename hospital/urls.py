@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/", include("medcard.urls")),
     path("booking/", include("reservations.urls")),
     path("screening/", include("screening.urls")),
+    path("dosing/", include("dosing.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -45,10 +45,13 @@ def engine_version() -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def _engine_spec(kind: str, spec: dict[str, Any]) -> simulate.PtaSpec | simulate.EvaluationSpec:
+def _engine_spec(
+    kind: str, spec: dict[str, Any], input_csv: str
+) -> simulate.PtaSpec | simulate.EvaluationSpec:
+    """The engine's job from the stored inputs (an evaluation's cohort is the uploaded CSV, stored once)."""
     if kind == BatchJob.Kind.PTA:
         return simulate.pta_spec(spec)
-    return simulate.evaluation_spec(spec)
+    return simulate.evaluation_spec({**spec, "cohort_csv": input_csv})
 
 
 def batch_job_create(
@@ -56,11 +59,14 @@ def batch_job_create(
 ) -> BatchJob:
     """Validate a job's inputs with the engine, store the job and queue its chunks after commit.
 
-    Raises ``simulate.SimulationInputError`` (nothing stored) when the inputs are invalid.
+    ``spec`` is the engine's job document (``simulate.pta_spec`` / ``simulate.evaluation_spec``) except that
+    an evaluation's cohort comes as ``input_csv``. Raises ``simulate.SimulationInputError`` (nothing
+    stored) when the inputs are invalid.
     """
     if kind not in BatchJob.Kind.values:
         raise simulate.SimulationInputError(f"unknown kind {kind!r}")
-    engine_spec = _engine_spec(kind, spec)
+    spec = {k: v for k, v in spec.items() if k != "cohort_csv"}
+    engine_spec = _engine_spec(kind, spec, input_csv)
     with transaction.atomic():
         job = BatchJob.objects.create(
             kind=kind,
@@ -103,7 +109,7 @@ def batch_chunk_store(*, job_id: int, index: int) -> bool:
         status=BatchJob.Status.RUNNING, started_at=timezone.now()
     )
     started = time.perf_counter()
-    spec = _engine_spec(job.kind, job.spec)  # the inputs were validated at creation; this re-parses them
+    spec = _engine_spec(job.kind, job.spec, job.input_csv)  # validated at creation; parsed again here
     if isinstance(spec, simulate.PtaSpec):
         result = simulate.pta_chunk(spec, index)
     else:
@@ -132,7 +138,7 @@ def batch_job_finish(*, job_id: int) -> bool:
     if job.status != BatchJob.Status.RUNNING or job.chunks_done < job.n_chunks:
         return False
     partials = list(BatchChunk.objects.filter(job=job).order_by("index").values_list("result", flat=True))
-    spec = _engine_spec(job.kind, job.spec)
+    spec = _engine_spec(job.kind, job.spec, job.input_csv)
     if isinstance(spec, simulate.PtaSpec):
         result = simulate.pta_merge(spec, partials)
     else:
