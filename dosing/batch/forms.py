@@ -136,7 +136,7 @@ class PtaForm(forms.Form):
         self.csv_text = ""
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         regimens = []
@@ -215,7 +215,7 @@ class EvaluationForm(forms.Form):
         self.csv_text = ""
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         try:

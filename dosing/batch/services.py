@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -94,7 +95,7 @@ def batch_job_enqueue(*, job_id: int) -> None:
     stored = set(BatchChunk.objects.filter(job=job).values_list("index", flat=True))
     missing = [k for k in range(job.n_chunks) if k not in stored]
     if missing:
-        group(tasks.batch_chunk.s(job.pk, k) for k in missing).apply_async()
+        group(tasks.batch_chunk.s(job.pk, k) for k in missing).apply_async(queue=settings.DOSING_BATCH_QUEUE)
 
 
 def batch_chunk_store(*, job_id: int, index: int) -> bool:
