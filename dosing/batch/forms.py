@@ -139,7 +139,17 @@ class PtaForm(forms.Form):
         data = super().clean() or {}
         if self.errors:
             return data
-        regimens = []
+        low, high = data.get("trough_low"), data.get("trough_high")
+        spec: dict[str, Any] = {
+            "model": data["model"],
+            "regimens": [],
+            "n_patients": data["n_patients"],
+            "seed": data["seed"],
+            "auc24_low": data["auc24_low"],
+            "auc24_high": data["auc24_high"],
+        }
+        if low is not None and high is not None:
+            spec["trough_low_mg_per_l"], spec["trough_high_mg_per_l"] = low, high
         for k in range(1, REGIMEN_ROWS + 1):
             row = [data.get(f"{name}_{k}") for name in ("dose", "interval", "infusion")]
             if all(v is None for v in row):
@@ -150,24 +160,13 @@ class PtaForm(forms.Form):
             dose, interval, infusion = (float(v) for v in row)  # type: ignore[arg-type]
             if infusion > interval:
                 self.add_error(f"infusion_{k}", _("The infusion cannot last longer than the interval."))
-            regimens.append({"dose_mg": dose, "interval_h": interval, "infusion_h": infusion})
-        if data["auc24_low"] >= data["auc24_high"]:
+            spec["regimens"].append({"dose_mg": dose, "interval_h": interval, "infusion_h": infusion})
+        if spec["auc24_low"] >= spec["auc24_high"]:
             self.add_error("auc24_high", _("The upper AUC24 bound must be above the lower one."))
-        low, high = data.get("trough_low"), data.get("trough_high")
         if (low is None) != (high is None):
             self.add_error("trough_high", _("Give both trough bounds, or neither."))
         elif low is not None and high is not None and low >= high:
             self.add_error("trough_high", _("The upper trough bound must be above the lower one."))
-        spec: dict[str, Any] = {
-            "model": data["model"],
-            "regimens": regimens,
-            "n_patients": data["n_patients"],
-            "seed": data["seed"],
-            "auc24_low": data["auc24_low"],
-            "auc24_high": data["auc24_high"],
-        }
-        if low is not None and high is not None:
-            spec["trough_low_mg_per_l"], spec["trough_high_mg_per_l"] = low, high
         if data["population"] == CSV_POPULATION:
             upload = data.get("covariates_file")
             if upload is None:

@@ -42,7 +42,7 @@ P3,level,11.5,,,6.1,,,,
 
 
 def client_for(user: User) -> Client:
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the site's default language is Chinese
     client.force_login(user)
     return client
 
