@@ -59,7 +59,7 @@ def other_pharmacist(db: None) -> User:
 
 @pytest.fixture
 def eager(django_capture_on_commit_callbacks: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
-    """Run the chunk tasks inline when the job's transaction commits (the real-worker test runs them apart)."""
+    """Run the chunk tasks inline when the job's transaction commits (test_batch_worker runs real ones)."""
     saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
     celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
     try:

@@ -1,4 +1,4 @@
-"""Batch API (/api/v1/dosing/batch/): pharmacists' sessions only, the project's error envelope, in the schema."""
+"""Batch API (/api/v1/dosing/batch/): pharmacists' sessions only, the project's error envelope, schema."""
 
 from __future__ import annotations
 

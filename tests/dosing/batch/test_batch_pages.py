@@ -1,4 +1,4 @@
-"""Batch pages: pharmacists create, follow and download jobs; anyone else gets 404; bad input stores nothing."""
+"""Batch pages: pharmacists create, follow and download jobs; others get 404; bad input stores nothing."""
 
 from __future__ import annotations
 
