@@ -311,8 +311,8 @@ def parse_covariate_csv(text: str) -> list[dict[str, float]]:
 
     Examples
     --------
-    >>> parse_covariate_csv("age_years,sex,weight_kg,scr_umol_l\\n64,male,82,97\\n")[0]["SCR"]
-    1.0972850678733033
+    >>> round(parse_covariate_csv("age_years,sex,weight_kg,scr_umol_l\\n64,male,82,97\\n")[0]["SCR"], 4)
+    1.0973
     >>> parse_covariate_csv("age_years,weight\\n64,82\\n")
     Traceback (most recent call last):
     ...
