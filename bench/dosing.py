@@ -226,10 +226,9 @@ def bench_batch_workers() -> None:
     )
     print(f"  PTA (AUC24 400-600): {line}")
 
-    from hospital.devserver import dev_environment
+    from _local import bench_database_url  # bench/ is on the path: it holds this script
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from _local import bench_database_url
+    from hospital.devserver import dev_environment
 
     env = dev_environment()
     env["DATABASE_URL"] = bench_database_url(env)
