@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "hospital",  # the shell: cross-app commands (seed_demo)
     "medcard",
     "reservations",
     "screening",

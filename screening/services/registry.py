@@ -16,9 +16,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import User
 from screening.models import ScreeningModelVersion
-from screening.services.cases import AppError
 
 logger = logging.getLogger(__name__)
 

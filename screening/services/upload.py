@@ -26,7 +26,9 @@ from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
 from reservations.services import booking_for_account
+from screening import tasks
 from screening.models import ScreeningCase, Upload
+from screening.services.cases import case_upload_received
 from screening.uploads import AppError, inspect_and_derive
 
 logger = logging.getLogger(__name__)
@@ -119,8 +121,6 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
             )
             case = ScreeningCase.objects.filter(booking=booking).first()
             if case is not None:
-                from screening.services.cases import case_upload_received
-
                 case_upload_received(case=case, now=timezone.now())
                 # One chain per upload (read, then decide), once the upload row is committed.
                 transaction.on_commit(
@@ -138,8 +138,6 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
 def pipeline_enqueue(*, upload_id: int, case_id: int) -> None:
     """Queue the upload's chain: ``screening.extract`` (on the OCR queue), then ``screening.decide_case``."""
     from celery import chain
-
-    from screening import tasks
 
     chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)).apply_async()
 
