@@ -122,11 +122,13 @@ def booking_notify(*, booking_id: int, kind: str) -> None:
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown notification kind {kind!r}; use one of {', '.join(KINDS)}.")
-    from reservations.tasks_notifications import booking_notify as task
 
     # robust: the booking has committed by then, so a broker hiccup must not turn it into an error page for
     # the patient; Django logs the failed enqueue instead.
-    transaction.on_commit(lambda: task.delay(booking_id, kind), robust=True)
+    # Local: the task module imports this one at load (for its retry exception), so it is looked up here.
+    from reservations import tasks_notifications
+
+    transaction.on_commit(lambda: tasks_notifications.booking_notify.delay(booking_id, kind), robust=True)
 
 
 # --- Rendering ---------------------------------------------------------------------------------------------
