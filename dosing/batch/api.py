@@ -1,7 +1,7 @@
 """API of the batch simulations (mounted at /api/v1/dosing/batch/): parse, authorise, call a service.
 
 Pharmacists only, with their session (anyone else signed in gets 404, as on the pages); a job is seen only by
-the pharmacist who created it. Errors use the project's envelope (``hospital.api``); a bad CSV is refused on
+the pharmacist who created it. Errors use the project's envelope (``core.api``); a bad CSV is refused on
 its field with the row and column named.
 """
 

@@ -21,11 +21,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from celery import group
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from dosing.batch import tasks
 from dosing.batch.models import BatchChunk, BatchJob
 from dosing.engine import simulate
 from medcard.models import User
@@ -87,10 +89,6 @@ def batch_job_create(
 
 def batch_job_enqueue(*, job_id: int) -> None:
     """Queue every chunk not stored yet, as one Celery group (any number of workers take them)."""
-    from celery import group
-
-    from dosing.batch import tasks
-
     job = BatchJob.objects.get(pk=job_id)
     stored = set(BatchChunk.objects.filter(job=job).values_list("index", flat=True))
     missing = [k for k in range(job.n_chunks) if k not in stored]
