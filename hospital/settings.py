@@ -314,6 +314,12 @@ if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
 # Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
 # default, Celery's own queue, works with the single worker of the dev runner.
 SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+# RESERVATION_NOTIFIERS: where patient messages go (dotted paths of notifier classes). The sandbox outbox and
+# the console until an SMS or WeChat template provider is configured.
+RESERVATION_NOTIFIERS = env_list(
+    "RESERVATION_NOTIFIERS",
+    ["reservations.notifications.SandboxNotifier", "reservations.notifications.ConsoleNotifier"],
+)
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
 # Batch simulation chunks (CPU-bound numpy, seconds each) may get their own workers: DOSING_BATCH_QUEUE names
 # their queue (default Celery's own, which the dev runner's single worker reads).

@@ -61,9 +61,10 @@ def _imports(path: Path) -> Iterator[Import]:
             continue
         here = lines[node.lineno - 1]
         above = lines[node.lineno - 2] if node.lineno > 1 else ""
-        reason = (here.split("#", 1)[1] if "#" in here else "") or (
-            above.strip()[1:] if above.strip().startswith("#") else ""
-        )
+        trailing = here.split("#", 1)[1].strip() if "#" in here else ""
+        if trailing.startswith(("noqa", "type:")):
+            trailing = ""  # a linter's pragma is not a reason
+        reason = trailing or (above.strip()[1:] if above.strip().startswith("#") else "")
         for target in targets:
             top = target.split(".")[0]
             if top in ALLOWED:

@@ -144,7 +144,7 @@ def _sha256_json(value: Any) -> str:
 
 def audit_sampled() -> bool:
     """Draw whether an automatic decision goes to the blind audit (``SCREENING_AUDIT_SAMPLE``)."""
-    share = float(getattr(settings, "SCREENING_AUDIT_SAMPLE", 0.03))
+    share = settings.SCREENING_AUDIT_SAMPLE
     return secrets.randbelow(1_000_000) < share * 1_000_000
 
 

@@ -17,8 +17,8 @@ from django.utils.formats import date_format
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from core.clock import HOSPITAL_TZ
 from reservations import notifications
-from reservations.schedules import HOSPITAL_TZ
 from screening import reasons, tasks
 from screening.models import ScreeningCase
 

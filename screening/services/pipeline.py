@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.clock import local_today
 from reservations.models import Booking
-from reservations.schedules import local_today
 from screening import selectors
 from screening.ml.features import page_stats
 from screening.ml.features import reader_scores as from_reader
@@ -161,9 +161,8 @@ def model_scores(
     models = active_models() if models is None else models
     if not models:
         return base
-    from screening.ml import registry
-    from screening.ml.doctype import DocTypeClassifier
-    from screening.ml.fieldconf import FieldConfidence
+    # Local: scikit-learn and joblib load only where a model scores (the worker), not in every web process.
+    from screening.ml import doctype, fieldconf, registry
 
     document, fields = base.document, dict(base.fields)
     used: dict[str, dict[str, str]] = {}
@@ -171,13 +170,13 @@ def model_scores(
         doc_model = models.get("doctype")
         if doc_model is not None:
             doctype = registry.load("doctype", doc_model.version)
-            assert isinstance(doctype, DocTypeClassifier)  # noqa: S101 -- load() checks the task's type
+            assert isinstance(doctype, doctype.DocTypeClassifier)  # noqa: S101 -- load() checks the task's type
             document = registry.score_document(text, extraction, doctype)
             used["doctype"] = {"version": doc_model.version, "sha256": doc_model.sha256}
         field_model = models.get("fieldconf")
         if field_model is not None:
             fieldconf = registry.load("fieldconf", field_model.version)
-            assert isinstance(fieldconf, FieldConfidence)  # noqa: S101
+            assert isinstance(fieldconf, fieldconf.FieldConfidence)  # noqa: S101
             fields.update(registry.score_fields(extraction, fieldconf, page_stats(text)))
             used["fieldconf"] = {"version": field_model.version, "sha256": field_model.sha256}
     except Exception:  # a broken model must not lose a patient's report: the reader's scores stand

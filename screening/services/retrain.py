@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 
 from core.errors import AppError
 from medcard.models import User
+from screening.ml import registry
 from screening.ml.features import FIELD_FEATURES, field_features, page_stats
 from screening.models import FieldCorrection, ScreeningModelVersion, ScreeningReview, ScreeningRun
 from screening.pipeline.text import text_result_from_json
@@ -230,8 +231,6 @@ def fieldconf_retrain(
     another. The slow part (training, writing files) runs outside any transaction. The labels are numbers
     derived from stored readings; no person sees patient data, so no read is audited.
     """
-    from screening.ml import registry
-
     if actor is not None and (not actor.is_authenticated or actor.kind != User.Kind.STAFF):
         raise AppError("actor_not_staff", "A model is retrained by a named member of staff.")
     folder = directory or registry.ARTEFACTS  # read now, so tests can point it at a temporary directory

@@ -33,17 +33,16 @@ from screening.uploads import AppError, inspect_and_derive
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_UPLOADS_PER_BOOKING = 10
 STORAGE_FOLDER = "screening"
 FILENAME_MAX_CHARS = 120
 
 
 def max_uploads_per_booking() -> int:
-    return int(getattr(settings, "SCREENING_MAX_UPLOADS_PER_BOOKING", DEFAULT_MAX_UPLOADS_PER_BOOKING))
+    return settings.SCREENING_MAX_UPLOADS_PER_BOOKING
 
 
 def keep_originals() -> bool:
-    return bool(getattr(settings, "SCREENING_KEEP_ORIGINALS", False))
+    return settings.SCREENING_KEEP_ORIGINALS
 
 
 def clean_filename(filename: str) -> str:

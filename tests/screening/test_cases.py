@@ -534,3 +534,23 @@ def test_confirming_by_api_shows_the_new_payment_deadline(
     assert dt.datetime.fromisoformat(body["hold_expires_at"]) == booking.hold_expires_at  # the new deadline
     again = client.post(url + "confirm/", {"correct": True}, content_type="application/json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_confirmable"
+
+
+@pytest.mark.django_db
+def test_a_move_to_a_screened_session_is_refused_and_changes_nothing(patient: User) -> None:
+    """Rescheduling applies the target's rules as a new hold would: a screened exam needs its questions and
+    a case, which a move cannot give, so an unscreened number cannot become a payable screened exam."""
+    plain = factories.clinic_session(capacity=2, fee="50.00", hour=8)
+    booking = reservations.hold_create(
+        account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=plain.slots.get().pk
+    )
+    screened = screened_session(mode="live", fee="50.00")
+    with pytest.raises(AppError) as refused:
+        reservations.booking_reschedule(
+            account=patient, booking_id=booking.pk, new_slot_id=screened.slots.get().pk
+        )
+    assert (refused.value.code, refused.value.status) == ("screening_required", 409)
+    booking.refresh_from_db()
+    assert (booking.status, booking.slot_id) == ("held", plain.slots.get().pk)
+    assert not Booking.objects.filter(session=screened).exists()
+    assert not ScreeningCase.objects.exists()

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reservations.schedules import local_today
+from core.clock import local_today
 from screening import reasons
 from screening.management.commands.screening_extract import read_report, registered_models
 from screening.pipeline.decide import decide
