@@ -459,6 +459,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "medcard.models.User.Kind",
         "DepartmentKindEnum": "reservations.models.Department.Kind",
+        "BatchJobKindEnum": "dosing.batch.models.BatchJob.Kind",
+        "BatchJobStatusEnum": "dosing.batch.models.BatchJob.Status",
     },
 }
 
