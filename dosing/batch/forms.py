@@ -26,6 +26,12 @@ POPULATION_LABELS = {
     "neonates": _("Neonates in intensive care"),
 }
 CSV_POPULATION = "csv"
+# each regimen row: field name, label, bounds, the first row's initial value
+REGIMEN_FIELDS = (
+    ("dose", _("Regimen %(k)s: dose (mg)"), 1, 10000, 1000),
+    ("interval", _("Regimen %(k)s: every (h)"), 1, 168, 12),
+    ("infusion", _("Regimen %(k)s: infusion (h)"), 0, 24, 1),
+)
 
 # The engine's refusal codes, worded for pharmacists (the engine's own messages are English).
 INPUT_MESSAGES = {
@@ -110,28 +116,14 @@ class PtaForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for k in range(1, REGIMEN_ROWS + 1):
-            first = k == 1
-            self.fields[f"dose_{k}"] = forms.FloatField(
-                label=_("Regimen %(k)s: dose (mg)") % {"k": k},
-                min_value=1,
-                max_value=10000,
-                required=first,
-                initial=1000 if first else None,
-            )
-            self.fields[f"interval_{k}"] = forms.FloatField(
-                label=_("Regimen %(k)s: every (h)") % {"k": k},
-                min_value=1,
-                max_value=168,
-                required=first,
-                initial=12 if first else None,
-            )
-            self.fields[f"infusion_{k}"] = forms.FloatField(
-                label=_("Regimen %(k)s: infusion (h)") % {"k": k},
-                min_value=0,
-                max_value=24,
-                required=first,
-                initial=1 if first else None,
-            )
+            for name, label, low, high, first_value in REGIMEN_FIELDS:
+                self.fields[f"{name}_{k}"] = forms.FloatField(
+                    label=label % {"k": k},
+                    min_value=low,
+                    max_value=high,
+                    required=k == 1,
+                    initial=first_value if k == 1 else None,
+                )
         self.spec: dict[str, Any] = {}
         self.csv_text = ""
 

@@ -39,6 +39,8 @@ def _wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> o
 class Workers:
     """Starts workers on one private queue and always stops them (bounded: every wait has a timeout)."""
 
+    include = "tests.hospital.celery_probe"  # the test-only tasks the workers load
+
     def __init__(self, env: dict[str, str], queue: str) -> None:
         self.env, self.queue = env, queue
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -46,7 +48,7 @@ class Workers:
     def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
         cmd = [
             sys.executable, "-m", "celery", "-A", "hospital", "worker",
-            "--include", "tests.hospital.celery_probe", "--queues", self.queue, "--concurrency", "1",
+            "--include", self.include, "--queues", self.queue, "--concurrency", "1",
             "--hostname", f"{self.queue}-{len(self.procs)}@%h", "--without-gossip", "--without-mingle",
             "--loglevel", "WARNING",
         ]  # fmt: skip

@@ -8,8 +8,6 @@ real ones.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from dosing.engine import simulate
 from hospital.devserver import dev_environment
 from medcard.models import User
 from tests.conftest import redis_url_for_tests, require_or_skip
-from tests.hospital.test_worker import ROOT, Workers, _wait_for
+from tests.hospital.test_worker import Workers, _wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -51,20 +49,7 @@ def _database_url() -> str:
 class BatchWorkers(Workers):
     """The hospital's worker command, plus the probe that counts (and once blocks) chunk computations."""
 
-    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "hospital", "worker",
-            "--include", "tests.dosing.batch.batch_worker_probe", "--queues", self.queue,
-            "--concurrency", "1",
-            "--hostname", f"{self.queue}-{len(self.procs)}@%h", "--without-gossip", "--without-mingle",
-            "--loglevel", "WARNING",
-        ]  # fmt: skip
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.procs.append(proc)
-        return proc
+    include = "tests.dosing.batch.batch_worker_probe"
 
 
 @pytest.fixture
