@@ -25,6 +25,45 @@ POPULATION_LABELS = {
     "neurosurgical": _("Adults after neurosurgery (Wei 2022 cohort)"),
     "neonates": _("Neonates in intensive care"),
 }
+# The engine's population descriptions and sources (dosing.engine.simulate.NAMED_POPULATIONS), worded for
+# the form in the page's language.
+POPULATION_NOTES = {
+    "adult_general": (
+        _(
+            "Age 58 ± 16 years (18–90), 60 % men, weight log-normal (median 70 kg for men, 58 kg for women, "
+            "CV 18 %), height 170 ± 7 / 159 ± 6 cm, creatinine log-normal (median 0.85 / 0.68 mg/dL, "
+            "geometric SD 1.4, 0.3–6 mg/dL)."
+        ),
+        _(
+            "Illustrative: rounded from the cohort descriptions of the Chinese adult models in the "
+            "reference; not a survey. Check against local data."
+        ),
+    ),
+    "elderly": (
+        _(
+            "Age 78 ± 6 years (65–100), 55 % men, weight log-normal (median 64 / 54 kg, CV 18 %), height "
+            "166 ± 7 / 155 ± 6 cm, creatinine log-normal (median 1.0 / 0.85 mg/dL, geometric SD 1.45)."
+        ),
+        _("Illustrative: centred on Ji 2017 (Beijing, median age 78). Check against local data."),
+    ),
+    "neurosurgical": (
+        _(
+            "Age 52.4 ± 15.1 years (18–89), 66 % men, weight 69.7 ± 13.1 kg (37.5–130), creatinine "
+            "log-normal (median 57 µmol/L, geometric SD 1.45), 60 % on mannitol."
+        ),
+        _(
+            "The Wei 2022 cohort (Beijing Tiantan, 560 patients); the creatinine median gives the cohort's "
+            "median eGFR of 115 mL/min at its mean age. Heights are assumed."
+        ),
+    ),
+    "neonates": (
+        _(
+            "Gestational age 33 ± 4 weeks (23–42), postnatal age 1–28 days, birth weight about the 50th "
+            "centile for gestational age (CV 15 %), creatinine log-normal (median 0.55 mg/dL)."
+        ),
+        _("Illustrative: birth weights from Fenton 2013 50th centiles, rounded; check before relying on it."),
+    ),
+}
 CSV_POPULATION = "csv"
 # each regimen row: field name, label, bounds, the first row's initial value
 REGIMEN_FIELDS = (

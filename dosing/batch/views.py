@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dosing.batch import selectors, services
-from dosing.batch.forms import POPULATION_LABELS, REGIMEN_ROWS, EvaluationForm, PtaForm
+from dosing.batch.forms import POPULATION_LABELS, POPULATION_NOTES, REGIMEN_ROWS, EvaluationForm, PtaForm
 from dosing.batch.models import BatchJob
 from dosing.engine import simulate
 from medcard import roles
@@ -82,7 +82,7 @@ def new_evaluation(request: HttpRequest) -> HttpResponse:
 
 def _new_context(form: PtaForm | EvaluationForm, kind: str) -> dict[str, object]:
     populations = [
-        (p.id, POPULATION_LABELS[p.id], p.description, p.source) for p in simulate.NAMED_POPULATIONS.values()
+        (pid, POPULATION_LABELS[pid], *POPULATION_NOTES[pid]) for pid in simulate.NAMED_POPULATIONS
     ]
     regimen_rows = []
     if isinstance(form, PtaForm):
@@ -101,6 +101,19 @@ def _new_context(form: PtaForm | EvaluationForm, kind: str) -> dict[str, object]
     }
 
 
+INPUT_LABELS = {
+    "job": gettext_lazy("Job"),
+    "kind": gettext_lazy("Kind"),
+    "model": gettext_lazy("Model"),
+    "engine_version": gettext_lazy("Engine version"),
+    "population": gettext_lazy("Virtual patients"),
+    "n_patients": gettext_lazy("Number of virtual patients"),
+    "seed": gettext_lazy("Random seed"),
+    "chunk_size": gettext_lazy("Patients per part"),
+    "auc24_target": gettext_lazy("Target AUC24 (mg·h/L)"),
+    "trough_target": gettext_lazy("Target trough (mg/L)"),
+    "cohort": gettext_lazy("Cohort CSV"),
+}
 STAGE_LABELS = {
     "population_all": gettext_lazy("A priori, every level"),
     "a_priori": gettext_lazy("A priori, first level"),
@@ -120,7 +133,9 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         stages = [(STAGE_LABELS[s], m) for s, m in job.result["metrics"].items()]
     context = {
         "job": job,
-        "inputs": selectors.batch_job_inputs(job=job),
+        "inputs": [
+            (INPUT_LABELS.get(name, name), value) for name, value in selectors.batch_job_inputs(job=job)
+        ],
         "refresh_seconds": None if job.finished else REFRESH_SECONDS,
         "stages": stages,
     }
