@@ -124,6 +124,15 @@ STAGE_LABELS = {
 }
 
 
+def _input_value(job: BatchJob, name: str, value: str) -> str:
+    """An input as the pharmacist reads it: the kind and a named population in words (the CSV keeps codes)."""
+    if name == "kind":
+        return str(job.get_kind_display())
+    if name == "population" and value in POPULATION_LABELS:
+        return str(POPULATION_LABELS[value])
+    return value
+
+
 @require_GET
 @role_required(roles.PHARMACIST)
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
