@@ -29,4 +29,7 @@ def _counted_pta_chunk(spec: simulate.PtaSpec, index: int) -> dict[str, Any]:
     return result
 
 
-simulate.pta_chunk = _counted_pta_chunk
+# Only inside the test's workers (they get BATCH_PROBE_KEY): pytest also imports this file, for its doctests,
+# and the test process itself must keep the real computation.
+if "BATCH_PROBE_KEY" in os.environ:
+    simulate.pta_chunk = _counted_pta_chunk
