@@ -131,7 +131,7 @@ class HoldApi(APIView):
         responses={201: BookingOut},
         parameters=[IDEMPOTENCY_HEADER],
         summary="Hold a number (409 with code 'full' and waitlist=true when the time is full)",
-        description="A screened examination's number is held until its screening approves it (409 "
+        description="A screened examination's number is held until its screening approves it (422 "
         "screening_answers when the answers are missing or unknown); payment is refused meanwhile (409 "
         "screening_pending). Follow it at /api/v1/bookings/{id}/screening/.",
     )

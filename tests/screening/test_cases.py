@@ -486,7 +486,7 @@ def test_the_hold_api_takes_the_answers_and_payment_api_refuses_until_approved(
     body = {"patient_id": factories.verified_patient_of(patient).pk, "slot_id": session.slots.get().pk}
     missing = client.post("/api/v1/bookings/holds/", body, content_type="application/json",
                           HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
-    assert missing.status_code == 409 and missing.json()["error"]["code"] == "screening_answers"
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "screening_answers"
     with django_capture_on_commit_callbacks(execute=True):
         held = client.post(
             "/api/v1/bookings/holds/", {**body, "answers": RISK}, content_type="application/json"
