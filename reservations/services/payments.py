@@ -20,7 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from medcard.models import User
+from medcard.models import AuditEvent, User
+from medcard.services.audit import audit_record
 from reservations import notifications, tasks
 from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
@@ -210,7 +211,7 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
     if booking.status != Booking.Status.HELD:
         raise AppError("not_payable", _("This number is not awaiting payment."))
     booking_payment_check(booking=booking)
-    with transaction.atomic():
+    with transaction.atomic():  # the payment, the booked number and the audit row land together or not at all
         payment = Payment.objects.create(
             booking=booking,
             channel=Payment.Channel.DESK,
@@ -220,7 +221,17 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
         )
         payment.order_no = _order_no("DK", payment.pk)
         payment.save(update_fields=["order_no"])
-    _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
+        _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
+        audit_record(
+            actor=staff,
+            patient=booking.patient,
+            action=AuditEvent.Action.DESK_PAYMENT,
+            target=f"booking {booking.pk}",
+            changes={
+                "status": [Booking.Status.HELD, Booking.Status.BOOKED],
+                "paid": [None, str(booking.fee)],
+            },
+        )
     payment.refresh_from_db()
     return payment
 

@@ -108,7 +108,7 @@ def review_decide(
     The review, the corrections (each tied to the extraction run it corrects), a run and an audit row are
     written in one transaction.
     """
-    if not user_has_role(user=staff, role=roles.FRONT_DESK):
+    if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
         raise Http404("No such screening case.")
     if decision not in (ScreeningReview.Decision.APPROVE, ScreeningReview.Decision.DECLINE):
         raise AppError("decision_invalid")

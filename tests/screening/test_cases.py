@@ -413,7 +413,7 @@ def test_a_screened_number_cannot_be_moved(patient: User) -> None:
 
 @pytest.mark.django_db
 def test_an_outsider_gets_404_from_every_case_service_and_selector(
-    patient: User, outsider: User, desk: User
+    patient: User, outsider: User, clinician: User
 ) -> None:
     booking = hold(patient, screened_session(), RISK)
     case = case_of(booking)
@@ -430,7 +430,7 @@ def test_an_outsider_gets_404_from_every_case_service_and_selector(
     with pytest.raises(Http404):
         services.review_decide(staff=patient, case=case, decision="approve", reason="fine")
     assert selectors.case_for_account(account=patient, booking_id=booking.pk) == case
-    assert selectors.case_for_staff(staff=desk, case_id=case.pk) == case
+    assert selectors.case_for_staff(staff=clinician, case_id=case.pk) == case
 
 
 @pytest.mark.django_db
