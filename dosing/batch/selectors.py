@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from dosing.batch.models import BatchJob
+from dosing.engine import simulate
 from medcard import roles
 from medcard.models import User
 from medcard.selectors import user_has_role
@@ -124,6 +125,7 @@ def batch_job_results_csv(*, job: BatchJob, part: str = "summary") -> str:
             writer.writerow([*values, *(_cell(row.get(c)) for c in PREDICTION_COLUMNS)])
     else:
         writer.writerow([*names, "stage", *METRIC_COLUMNS])
-        for stage, metrics in job.result["metrics"].items():
+        for stage in simulate.STAGES:  # in this order: PostgreSQL's jsonb does not keep the keys' order
+            metrics = job.result["metrics"][stage]
             writer.writerow([*values, stage, *(_cell(metrics.get(c)) for c in METRIC_COLUMNS)])
     return out.getvalue()

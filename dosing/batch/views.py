@@ -139,7 +139,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.batch_job_get(user=_user(request), job_id=job_id)
     stages = []
     if job.kind == BatchJob.Kind.EVALUATION and job.result:
-        stages = [(STAGE_LABELS[s], m) for s, m in job.result["metrics"].items()]
+        # in the engine's order: PostgreSQL's jsonb does not keep the keys' order
+        stages = [(STAGE_LABELS[s], job.result["metrics"][s]) for s in simulate.STAGES]
     context = {
         "job": job,
         "inputs": [

@@ -721,7 +721,7 @@ def _stage(previous_levels: int) -> str:
     return "a_priori" if previous_levels == 0 else f"after_{min(previous_levels, 3)}"
 
 
-STAGES = ("a_priori", "population_all", "after_1", "after_2", "after_3", "bayesian_all")
+STAGES = ("a_priori", "population_all", "after_1", "after_2", "after_3", "bayesian_all")  # display order
 
 
 def evaluation_chunk(spec: EvaluationSpec, index: int) -> dict[str, Any]:
