@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from core.clock import local_today
 from medcard.models import User
 from reservations.models import Booking, Slot
-from reservations.schedules import local_today
-from reservations.services.booking import booking_payment_check
+from reservations.services.gates import booking_payment_check
 from screening import services
 from screening.models import ScreeningCase, ScreeningRun
 from screening.synth import ReportSpec, make_spec, render_bytes
@@ -60,6 +60,17 @@ def read_values(case: ScreeningCase) -> dict[str, float]:
     return {a["code"]: a["value"] for run in runs for a in run.outputs["extraction"]["analytes"]}
 
 
+def biopsy(
+    patient: User, capture: Capture, coagulation: tuple[ReportSpec, str], blood: tuple[ReportSpec, str]
+) -> tuple[Booking, ScreeningCase, dict[str, float]]:
+    """Hold a high-bleeding-risk biopsy, send both reports; the booking, its case and the values read."""
+    with capture(execute=True):
+        booking = hold(patient, screened_session(exam="biopsy_high_risk"), BIOPSY_NO)
+    send(patient, booking, capture, coagulation, blood)
+    case = ScreeningCase.objects.get(booking=booking)
+    return booking, case, read_values(case)
+
+
 def critical(case: ScreeningCase) -> dict[str, Any]:
     return {f["name"]: f["value"] for f in case.critical_fields}
 
@@ -82,6 +93,7 @@ def test_a_photographed_renal_report_with_a_normal_creatinine_is_approved_once_t
         services.case_confirm(account=patient, booking_id=booking.pk, correct=True)
     case.refresh_from_db()
     assert (case.status, case.decided_by) == ("approved", "system")
+    booking.refresh_from_db()
     booking_payment_check(booking=booking)  # payment is open
 
 
@@ -123,13 +135,9 @@ def test_coagulation_and_blood_count_within_limits_are_approved_for_a_biopsy(
     patient: User, django_capture_on_commit_callbacks: Capture
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    with capture(execute=True):
-        booking = hold(patient, screened_session(exam="biopsy_high_risk"), BIOPSY_NO)
     coagulation = report(34, "coagulation", font="noto-serif-sc", inr=1.02)
     blood = report(35, "blood_count", font="noto-sans-sc", plt=213)
-    send(patient, booking, capture, (coagulation, "scan"), (blood, "photo"))
-    case = ScreeningCase.objects.get(booking=booking)
-    values = read_values(case)
+    booking, case, values = biopsy(patient, capture, (coagulation, "scan"), (blood, "photo"))
     assert (values["inr"], values["plt"]) == (1.02, 213.0)
     assert (case.status, case.reason_codes) == ("confirm", [])
     assert critical(case) == {"inr": 1.02, "plt": 213.0}
@@ -142,14 +150,11 @@ def test_coagulation_and_blood_count_within_limits_are_approved_for_a_biopsy(
 def test_a_raised_inr_and_low_platelets_send_a_biopsy_to_staff_with_both_reasons(
     patient: User, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    capture = django_capture_on_commit_callbacks
-    with capture(execute=True):
-        booking = hold(patient, screened_session(exam="biopsy_high_risk"), BIOPSY_NO)
     coagulation = report(36, "coagulation", font="noto-sans-mono-sc", inr=2.1)
     blood = report(37, "blood_count", font="noto-serif-sc", plt=38)
-    send(patient, booking, capture, (coagulation, "photo"), (blood, "scan"))
-    case = ScreeningCase.objects.get(booking=booking)
-    values = read_values(case)
+    _, case, values = biopsy(
+        patient, django_capture_on_commit_callbacks, (coagulation, "photo"), (blood, "scan")
+    )
     assert (values["inr"], values["plt"]) == (2.1, 38.0)
     assert case.status == "review"
     assert {"inr_gt_1_8", "plt_lt_50"} <= set(case.reason_codes)
@@ -158,13 +163,9 @@ def test_a_raised_inr_and_low_platelets_send_a_biopsy_to_staff_with_both_reasons
 def test_another_persons_coagulation_report_is_declined_for_a_biopsy(
     patient: User, django_capture_on_commit_callbacks: Capture
 ) -> None:
-    capture = django_capture_on_commit_callbacks
-    with capture(execute=True):
-        booking = hold(patient, screened_session(exam="biopsy_high_risk"), BIOPSY_NO)
     coagulation = report(38, "coagulation", font="noto-sans-sc", name="李建国", inr=0.98)
     blood = report(39, "blood_count", font="noto-sans-sc", name="李建国", plt=250)
-    send(patient, booking, capture, (coagulation, "photo"), (blood, "photo"))
-    case = ScreeningCase.objects.get(booking=booking)
+    _, case, _ = biopsy(patient, django_capture_on_commit_callbacks, (coagulation, "photo"), (blood, "photo"))
     names = {
         run.outputs["extraction"]["patient_name"]["value"]
         for run in ScreeningRun.objects.filter(case=case, step="extract")

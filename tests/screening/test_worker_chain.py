@@ -10,8 +10,6 @@ and Redis; in CI a missing one fails the test.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -29,7 +27,7 @@ from medcard.models import User
 from screening import services
 from screening.models import ScreeningCase, ScreeningRun
 from tests.conftest import redis_url_for_tests, require_or_skip
-from tests.hospital.test_worker import _wait_for
+from tests.hospital.test_worker import Workers, _wait_for
 from tests.screening.test_cases import RISK, hold, screened_session
 from tests.screening.test_real_ocr_decisions import report
 
@@ -37,35 +35,21 @@ pytestmark = [pytest.mark.worker, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class ScreeningWorkers:
-    """``celery worker`` subprocesses with the application's tasks, each on the queues it is given."""
+class ScreeningWorkers(Workers):
+    """``celery worker`` subprocesses with the application's tasks (no probes), each on the queues given."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, queues: str) -> None:
+    def start(self, queues: str = "", **extra_env: str) -> subprocess.Popen[bytes]:
         cmd = [
-            sys.executable, "-m", "celery", "-A", "hospital", "worker", "--queues", queues,
-            "--concurrency", "1",
-            "--hostname", f"{queues.replace(',', '+')}@%h", "--without-gossip", "--without-mingle",
-            "--loglevel", "WARNING",
+            sys.executable, "-m", "celery", "-A", "hospital", "worker", "--queues", queues or self.queue,
+            "--concurrency", "1", "--hostname", f"{len(self.procs)}-{self.queue}@%h", "--without-gossip",
+            "--without-mingle", "--loglevel", "WARNING",
         ]  # fmt: skip
-        self.procs.append(
-            subprocess.Popen(cmd, cwd=ROOT, env=self.env, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        self.procs.append(proc)
+        return proc
 
 
 @pytest.fixture
@@ -100,7 +84,7 @@ def workers(
     celery_app.conf.task_routes = {"screening.extract": {"queue": names["ocr"]}}
     celery_app.conf.task_default_queue = names["default"]
     celery_app.conf.task_always_eager = False
-    launcher = ScreeningWorkers(env)
+    launcher = ScreeningWorkers(env, run)
     store = redis.Redis.from_url(url)
     try:
         yield launcher, names
