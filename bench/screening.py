@@ -16,9 +16,8 @@ photo turned a quarter, and ``pdf_image``, an image-only PDF) and as a text-laye
 * the decisions, one per report (``EXAM_FOR``: each report screened for the exam its type serves, with the
   reader's scores as confidences: the platform's behaviour until a field-confidence model is activated), split
   into those that rest on values read from the report (an analyte or a collection date a rule used) and those
-  that rest on no value read (a required result the report type does not carry, an optional one too old), and
-  the
-  decision-critical fields wrong among those that automatic approvals and declines rested on.
+  that rest on no value read (a required result the report type does not carry, an optional one too old),
+  and the decision-critical fields wrong among those that automatic approvals and declines rested on.
 
 Targets (the issue): values, units, flags and reference ranges >= 99 % on clean and scan, >= 97 % on photo;
 <= 4 s per page (p95) on 2 cores; no decision-critical field wrong among those used automatically.
