@@ -10,8 +10,6 @@ and Redis; in CI a missing one fails the test.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,30 +30,12 @@ from tests.screening.test_cases import RISK, hold, screened_session
 from tests.screening.test_real_ocr_decisions import report
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(600)]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class ScreeningWorkers(Workers):
-    """``celery worker`` subprocesses with the application's tasks (no probes), each on the queues given."""
-
-    def start(self, queues: str = "", **extra_env: str) -> subprocess.Popen[bytes]:
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "hospital", "worker", "--queues", queues or self.queue,
-            "--concurrency", "1", "--hostname", f"{len(self.procs)}-{self.queue}@%h", "--without-gossip",
-            "--without-mingle", "--loglevel", "WARNING",
-        ]  # fmt: skip
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env={**self.env, **extra_env}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.procs.append(proc)
-        return proc
 
 
 @pytest.fixture
 def workers(
     transactional_db: None, settings: Any, tmp_path: Path
-) -> Iterator[tuple[ScreeningWorkers, dict[str, str]]]:
+) -> Iterator[tuple[Workers, dict[str, str]]]:
     """Private queues for this run; the test's process routes to them as the workers' settings do."""
     require_or_skip(connection.vendor == "postgresql", "a real worker needs the PostgreSQL test database")
     url = redis_url_for_tests()
@@ -84,7 +64,7 @@ def workers(
     celery_app.conf.task_routes = {"screening.extract": {"queue": names["ocr"]}}
     celery_app.conf.task_default_queue = names["default"]
     celery_app.conf.task_always_eager = False
-    launcher = ScreeningWorkers(env, run)
+    launcher = Workers(env, run)
     store = redis.Redis.from_url(url)
     try:
         yield launcher, names
@@ -105,11 +85,11 @@ def _status(booking_id: int) -> Callable[[], str]:
 
 
 def test_an_upload_is_read_on_the_ocr_queue_and_decided_and_announced_by_real_workers(
-    patient: User, workers: tuple[ScreeningWorkers, dict[str, str]]
+    patient: User, workers: tuple[Workers, dict[str, str]]
 ) -> None:
     launcher, names = workers
     store = redis.Redis.from_url(names["redis"])
-    launcher.start(names["default"])  # decisions and messages only, for now
+    launcher.start(names["default"], probes=False)  # decisions and messages only, for now
     booking = hold(patient, screened_session(), RISK)
     spec = report(41, "renal_function", font="noto-serif-sc", creatinine=92)
     from screening.synth import render_bytes
@@ -122,7 +102,7 @@ def test_an_upload_is_read_on_the_ocr_queue_and_decided_and_announced_by_real_wo
     assert ScreeningCase.objects.get(booking=booking).status == "processing"
     assert not ScreeningRun.objects.filter(upload=upload, step="extract").exists()
 
-    launcher.start(names["ocr"])
+    launcher.start(names["ocr"], probes=False)
     _wait_for(lambda: _status(booking.pk)() != "processing", 300, "the workers to read and decide")
     extract = ScreeningRun.objects.get(upload=upload, step="extract")
     assert (extract.status, extract.ocr_engine["name"]) == ("ok", "rapidocr")
