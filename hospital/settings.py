@@ -327,6 +327,11 @@ SMS_CODE_MIN_INTERVAL_SECONDS = 60
 SMS_CODES_PER_NUMBER_PER_HOUR = 5
 SMS_CODES_PER_IP_PER_HOUR = env_int("SMS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 
+# --- Booking surge -----------------------------------------------------------------------------------------
+# The WSGI shield (reservations/shield.py) answers holds for slices known to be full before Django runs;
+# HOLD_SHIELD=false serves every hold through Django (the surge benchmark measures the database path so).
+HOLD_SHIELD = env_bool("HOLD_SHIELD", True)
+
 # --- Payments ----------------------------------------------------------------------------------------------
 # With PAYMENT_SANDBOX (the default on dev machines) a local sandbox gateway under /sandbox-gateway/ plays
 # WeChat Pay and Alipay with their real protocols and test keys generated into PAYMENT_SANDBOX_KEY_DIR.
