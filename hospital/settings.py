@@ -331,6 +331,10 @@ SMS_CODES_PER_IP_PER_HOUR = env_int("SMS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 # The WSGI shield (reservations/shield.py) answers holds for slices known to be full before Django runs;
 # HOLD_SHIELD=false serves every hold through Django (the surge benchmark measures the database path so).
 HOLD_SHIELD = env_bool("HOLD_SHIELD", True)
+# How long the availability pages' and API's rows stay cached (reservations/discovery.py); every change of
+# the numbers moves the department to a new cache version at once, so this only bounds what an edit outside
+# the services (the admin) may leave stale. 0 turns the cache off.
+AVAILABILITY_CACHE_SECONDS = env_int("AVAILABILITY_CACHE_SECONDS", 30, minimum=0, maximum=3600)
 
 # --- Payments ----------------------------------------------------------------------------------------------
 # With PAYMENT_SANDBOX (the default on dev machines) a local sandbox gateway under /sandbox-gateway/ plays

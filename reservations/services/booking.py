@@ -25,6 +25,7 @@ from hospital.api import error_body as api_error_body
 from medcard import selectors as medcard_selectors
 from medcard.models import Patient, User
 from reservations import notifications, schedules
+from reservations.discovery import availability_changed
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, BookingRule, Payment, Session, Slot
 from reservations.services.money import money
 
@@ -159,11 +160,15 @@ def _mark_full(slot_id: int) -> None:
 def _take_capacity(slot_id: int) -> bool:
     # The race for the last numbers: a compare-and-set in the database, so two requests can never both take
     # the last one (and the check constraint taken <= capacity backs it up).
-    return Slot.objects.filter(pk=slot_id, taken__lt=F("capacity")).update(taken=F("taken") + 1) == 1
+    if Slot.objects.filter(pk=slot_id, taken__lt=F("capacity")).update(taken=F("taken") + 1) != 1:
+        return False
+    availability_changed(slot_id=slot_id)  # the availability pages' cached counts
+    return True
 
 
 def _release_capacity(slot_id: int) -> None:
     Slot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1)
+    availability_changed(slot_id=slot_id)
     transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from medcard.models import User
 from reservations import notifications
+from reservations.discovery import availability_changed
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
 from reservations.services.booking import BookingRefused, _full_hint_key
 from reservations.services.payments import payments_settle_cancelled
@@ -45,6 +46,8 @@ def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | N
             notifications.booking_notify(booking_id=booking.pk, kind="session_stopped")
             cancelled += 1
         Slot.objects.filter(session_id=session_id).update(taken=0)
+        department_id = Session.objects.values_list("department_id", flat=True).get(pk=session_id)
+        availability_changed(department_id=department_id)
         WaitlistEntry.objects.filter(session_id=session_id, status=WaitlistEntry.Status.WAITING).update(
             status=WaitlistEntry.Status.CLOSED
         )
@@ -64,6 +67,7 @@ def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
         if updated != 1:
             raise BookingRefused("session_stopped", _("Extra numbers can only be added to an open session."))
         slot = Slot.objects.get(pk=slot_id)
+        availability_changed(slot_id=slot_id)
         transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
         transaction.on_commit(lambda: waitlist_offer_task(session_id=slot.session_id))
     return slot

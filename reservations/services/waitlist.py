@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from medcard.models import Patient, User
 from reservations import notifications, schedules
+from reservations.discovery import availability_changed
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
 from reservations.services.booking import BookingRefused, _verified_patient, screening_hold_deadline
 from reservations.services.money import money
@@ -96,6 +97,7 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
                 entry.save(update_fields=["status"])
                 continue
             Slot.objects.filter(pk=slot.pk, taken__lt=F("capacity")).update(taken=F("taken") + 1)
+            availability_changed(department_id=session.department_id)
             # A screened exam's offer is held for its screening like any hold (no questionnaire was asked
             # when joining: the case goes to staff, who ask), never booked or paid without it.
             plan = screening_services.case_plan_unanswered(exam_code=session.clinic_type.screening_exam)
