@@ -73,8 +73,8 @@ Booking.objects.filter(account__in=accounts, status__in=["held", "booked"]).upda
 stamp = timezone.now().strftime("%m%d%H%M%S%f")
 slots = []
 # One session per phase of the run (each phase cancels the previous phase's numbers first).
-for phase in range({phases}):
-    session = factories.clinic_session(capacity={capacity}, fee="50.00", days_ahead=2,
+for phase, capacity in enumerate({capacities}):
+    session = factories.clinic_session(capacity=capacity, fee="50.00", days_ahead=2,
                                        department_code=f"surge-{stamp}-{phase}",
                                        doctor_code=f"surge-{stamp}-{phase}")
     slots.append(session.slots.get().pk)
@@ -357,15 +357,22 @@ def dsn_of(url: str) -> str:
     return f"host={parts.hostname} port={parts.port or 5432} dbname={database} user={parts.username}"
 
 
+def seed_script(*, patients: int, capacities: list[int]) -> str:
+    """The seeding script for ``manage.py shell -c``: ``patients`` signed-in patients (kept between runs) and
+    one fresh session per capacity, each with one slice of that many numbers."""
+    return SEED.replace("{patients}", str(patients)).replace("{capacities}", repr(capacities))
+
+
 def seed(env: dict[str, str], *, patients: int, capacity: int, phases: int) -> dict[str, Any]:
     """Seed (or reuse) the patients and their signed-in sessions, and one fresh slice per phase."""
-    code = (
-        SEED.replace("{patients}", str(patients))
-        .replace("{capacity}", str(capacity))
-        .replace("{phases}", str(phases))
-    )
     done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            seed_script(patients=patients, capacities=[capacity] * phases),
+        ],
         cwd=ROOT,
         env=env,
         check=False,

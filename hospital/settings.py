@@ -166,6 +166,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Behind PgBouncer in transaction mode (docs/deploy.md) a connection may change server between transactions:
+# no server-side cursors (they live past a transaction). The server's TimeZone must be UTC, so Django never
+# sets it per session.
+if env_bool("DATABASE_TRANSACTION_POOLING", False):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker, cache and Celery ------------------------------------------------------------------------------
