@@ -562,6 +562,7 @@ def main() -> int:
     print(f"multihost: {load()} at the start", flush=True)
     started = time.monotonic()
     cluster = Cluster(args.subnet, Path(tempfile.mkdtemp(prefix="hospital-multihost-")))
+    print(f"multihost: the hosts are the network namespaces {cluster.tag}-*", flush=True)
 
     def on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
