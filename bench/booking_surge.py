@@ -612,6 +612,7 @@ def main() -> int:
         f"(kept for later runs); {phases} fresh session(s) with one slice of {args.capacity} numbers"
     )
     phones = [(Phone(base, key), patient_id) for key, patient_id in plan["clients"]]
+    raw_before = raw_sql_ceiling(dsn, args.clients, len(phones), args.capacity)
     log_path = Path(env["HOSPITAL_VAR_DIR"]) / "bench-surge-server.log"
     results: dict[str, SurgeResult] = {}
     pay_statuses: Counter[int] = Counter()
@@ -640,8 +641,15 @@ def main() -> int:
                 stop_app(processes)
             give_back(dsn, plan["slots"][phase])
 
-    # The raw SQL ceiling runs once the app's processes (and their database connections) are gone.
-    raw = raw_sql_ceiling(dsn, args.clients, len(phones), args.capacity)
+    # The raw SQL ceiling runs before the app's processes start and again once they (and their database
+    # connections) are gone; on a shared machine the load moves, so the higher of the two is the ceiling
+    # (the ratio errs low, never high).
+    raw_after = raw_sql_ceiling(dsn, args.clients, len(phones), args.capacity)
+    raw = max(raw_before, raw_after, key=lambda ceiling: ceiling.attempts_per_s)
+    print(
+        f"  raw SQL runs: before the app {raw_before.attempts_per_s:.0f} attempts/s, after it "
+        f"{raw_after.attempts_per_s:.0f}; the ceiling is the higher"
+    )
     print(
         f"surge: {len(phones)} holds fired by {args.clients} concurrent clients at one slice of "
         f"{args.capacity} (gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, Redis)"
