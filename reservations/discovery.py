@@ -144,7 +144,7 @@ def _cached(department_id: int, name: str, compute: Callable[[], _T]) -> _T:
     if found is None:
         found = compute()
         cache.set(key, found, ttl)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 @dataclass(frozen=True)
