@@ -131,20 +131,25 @@ def availability_saved(sender: type, instance: Session | Slot, **kwargs: object)
 
 
 def _cached(department_id: int, name: str, compute: Callable[[], _T]) -> _T:
-    """``compute()``, kept under the department's current version for AVAILABILITY_CACHE_SECONDS."""
+    """``compute()``, kept under the department's current version for AVAILABILITY_CACHE_SECONDS.
+
+    The version and the rows are read in one round trip: the rows are stored with the version they were
+    computed under and count only while that is still the department's version."""
     ttl = int(getattr(settings, "AVAILABILITY_CACHE_SECONDS", 0))
     if ttl <= 0:
         return compute()
-    version = cache.get(_version_key(department_id))
+    version_key, key = _version_key(department_id), f"availability:{department_id}:{name}"
+    found = cache.get_many([version_key, key])
+    version = found.get(version_key)
     if version is None:
-        cache.add(_version_key(department_id), secrets.token_hex(6), timeout=None)
-        version = cache.get(_version_key(department_id))
-    key = f"availability:{department_id}:{version}:{name}"
-    found: Any = cache.get(key)
-    if found is None:
-        found = compute()
-        cache.set(key, found, ttl)
-    return found
+        cache.add(version_key, secrets.token_hex(6), timeout=None)
+        version = cache.get(version_key)
+    stored: Any = found.get(key)
+    if stored is not None and stored[0] == version:
+        return stored[1]  # type: ignore[no-any-return]
+    rows = compute()
+    cache.set(key, (version, rows), ttl)
+    return rows
 
 
 @dataclass(frozen=True)
