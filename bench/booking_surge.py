@@ -562,6 +562,27 @@ def report_surge(label: str, result: SurgeResult, raw: RawCeiling, attempts: int
     return ratio
 
 
+def production_environment(**extra: str) -> tuple[dict[str, str], str]:
+    """The environment of a benchmark's app processes and the base URL they will serve on: the production
+    configuration (DEBUG off: no query log, no static-file autorefresh), with the dev runner's throwaway
+    secrets, the sandbox gateway, and plain HTTP on a free loopback port."""
+    env = dev_environment()
+    env["DATABASE_URL"] = bench_database_url(env)
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
+    base = f"http://127.0.0.1:{free_port()}"
+    env.update(
+        PUBLIC_BASE_URL=base,
+        PAYMENT_SANDBOX="true",
+        ALLOW_SANDBOX_BACKENDS="true",
+        LOG_LEVEL="WARNING",
+        DJANGO_DEBUG="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        **extra,
+    )
+    return env, base
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=2000)
@@ -579,23 +600,9 @@ def main() -> int:
     args = parser.parse_args()
     print(f"booking surge: {load()} at the start")
 
-    env = dev_environment()
-    env["DATABASE_URL"] = bench_database_url(env)
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
+    env, base = production_environment()
     dsn = dsn_of(env["DATABASE_URL"])
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    # The production configuration (DEBUG off: no query log, no static-file autorefresh), with the dev
-    # runner's throwaway secrets, the sandbox gateway, and plain HTTP on the loopback.
-    env.update(
-        PUBLIC_BASE_URL=base,
-        PAYMENT_SANDBOX="true",
-        ALLOW_SANDBOX_BACKENDS="true",
-        LOG_LEVEL="WARNING",
-        DJANGO_DEBUG="false",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
-    )
+    port = int(base.rsplit(":", 1)[1])
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     # With DEBUG off, pages name their static files through the collected manifest, as in a deployment.

@@ -22,9 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._local import bench_database_url, free_port, percentile  # noqa: E402
-from bench.booking_surge import _fire_requests, load, start_app, stop_app, wait_up  # noqa: E402
-from hospital.devserver import dev_environment  # noqa: E402
+from bench._local import percentile  # noqa: E402
+from bench.booking_surge import _fire_requests, load, production_environment, start_app, stop_app, wait_up  # noqa: E402
 
 PICK = """
 import json
@@ -52,21 +51,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
     print(f"browse storm: {load()} at the start")
-    env = dev_environment()
-    env["DATABASE_URL"] = bench_database_url(env)
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env.update(
-        PUBLIC_BASE_URL=base,
-        PAYMENT_SANDBOX="true",
-        ALLOW_SANDBOX_BACKENDS="true",
-        LOG_LEVEL="WARNING",
-        DJANGO_DEBUG="false",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
-        DJANGO_SETTINGS_MODULE="bench._browse_settings",
-    )
+    env, base = production_environment(DJANGO_SETTINGS_MODULE="bench._browse_settings")
+    port = int(base.rsplit(":", 1)[1])
     python = sys.executable
     for command in (["migrate", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"], ["seed_demo"]):
         subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
