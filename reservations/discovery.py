@@ -26,6 +26,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
@@ -122,8 +124,13 @@ def availability_changed(*, department_id: int | None = None, slot_id: int | Non
     transaction.on_commit(lambda: cache.set(key, secrets.token_hex(6), timeout=None))
 
 
+@receiver(post_save, sender=Session, dispatch_uid="availability-session-saved")
+@receiver(post_delete, sender=Session, dispatch_uid="availability-session-deleted")
+@receiver(post_save, sender=Slot, dispatch_uid="availability-slot-saved")
+@receiver(post_delete, sender=Slot, dispatch_uid="availability-slot-deleted")
 def availability_saved(sender: type, instance: Session | Slot, **kwargs: object) -> None:
-    """Signal receiver: a session or slice was saved or deleted one by one."""
+    """Signal receiver: a session or slice saved or deleted one by one (the admin, session generation); the
+    services' bulk updates call ``availability_changed`` themselves."""
     if isinstance(instance, Session):
         availability_changed(department_id=instance.department_id)
     else:

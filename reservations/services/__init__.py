@@ -1,8 +1,8 @@
 """Writes of the reservations app, by sub-domain; import from here."""
 
+from reservations.services import reconciliation, refunds
 from reservations.services.booking import (
     booking_cancel,
-    booking_for_account,
     booking_reschedule,
     hold_create,
     slot_known_full,
@@ -34,7 +34,6 @@ __all__ = [
     "PaymentStart",
     "booking_cancel",
     "booking_check_in",
-    "booking_for_account",
     "booking_reschedule",
     "demo_departments_seed",
     "desk_payment_record",
@@ -48,7 +47,9 @@ __all__ = [
     "payment_start",
     "payments_reconcile_day",
     "payments_reconcile_unknown",
+    "reconciliation",
     "refund_process",
+    "refunds",
     "session_stop",
     "slot_extra_add",
     "slot_known_full",

@@ -14,7 +14,6 @@ from datetime import datetime
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -34,6 +33,8 @@ from reservations.models import (
     Session,
     Slot,
 )
+from reservations.selectors import booking_for_account
+from reservations.services import payments, waitlist
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -43,18 +44,6 @@ def _local(moment: datetime) -> str:
     return date_format(timezone.localtime(moment), "Y-m-d H:i")
 
 
-def booking_for_account(*, account: User, booking_id: int) -> Booking:
-    """The account's booking, or Http404 (also for bookings that exist but belong to another account)."""
-    booking = (
-        Booking.objects.select_related("session__department", "session__doctor", "slot", "patient")
-        .filter(pk=booking_id, account=account)
-        .first()
-    )
-    if booking is None:
-        raise Http404("No such booking on this account.")
-    return booking
-
-
 def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
     slot = (
         Slot.objects.select_related("session__department", "session__clinic_type", "session__doctor")
@@ -62,7 +51,7 @@ def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
         .first()
     )
     if slot is None:
-        raise Http404("No such time slice.")
+        raise AppError("not_found", _("There is no such time slice."))
     session = slot.session
     if session.status != Session.Status.OPEN:
         raise AppError("session_stopped", _("This session has been stopped: %(reason)s") % {
@@ -289,8 +278,6 @@ def _cancel_and_release(
     """Inside a transaction: cancel the booking if it is still ``from_status``, give its number back, settle
     its payments and offer the number to the waitlist after commit. False when the booking changed meanwhile.
     """
-    from reservations.services import payments, waitlist
-
     # Compare-and-set: a payment, the expiry sweep or a second cancel racing this one settle on one outcome.
     changed = Booking.objects.filter(pk=booking.pk, status=from_status).update(
         status=Booking.Status.CANCELLED, cancel_reason=reason[:200], updated_at=now
@@ -340,8 +327,6 @@ def booking_reschedule(
     Rules: the new slice is bookable now, has the same fee (the payment moves with the booking), and the
     patient's rules hold counting the old booking as gone. The old number goes back to its slice.
     """
-    from reservations.services import waitlist
-
     now = now or timezone.now()
     old = booking_for_account(account=account, booking_id=booking_id)
     if old.status not in (Booking.Status.HELD, Booking.Status.BOOKED):

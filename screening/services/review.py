@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 
 from medcard import roles
@@ -15,6 +14,8 @@ from medcard.models import AuditEvent, User
 from medcard.selectors import user_has_role
 from medcard.services.audit import audit_record
 from reservations.models import Booking
+from screening import selectors
+from screening.ml.features import field_value
 from screening.models import FieldCorrection, ScreeningCase, ScreeningReview, ScreeningRun
 from screening.services.cases import (
     AppError,
@@ -24,6 +25,7 @@ from screening.services.cases import (
     case_transition,
     event_run,
 )
+from screening.services.pipeline import extraction_from_json
 
 
 def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
@@ -41,9 +43,6 @@ def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
 def _read_value(runs: list[ScreeningRun], key: str) -> tuple[int | None, str]:
     """The extraction run and the value read for a field key (``analyte:creatinine``, or qualified by the
     upload's index among the case's files: ``0/analyte:creatinine``)."""
-    from screening.ml.features import field_value
-    from screening.services.pipeline import extraction_from_json
-
     index_text, _, bare = key.rpartition("/")
     candidates = runs if not index_text.isdigit() else runs[int(index_text) : int(index_text) + 1]
     for run in candidates:
@@ -64,8 +63,6 @@ def _corrections_clean(
 ) -> list[dict[str, Any]]:
     """Corrections as rows: from ``{field key: corrected value}`` (the value read is looked up) or from
     dicts with ``field_key``, ``corrected_value`` and optionally ``read_value`` and ``run_id``."""
-    from screening import selectors
-
     runs = selectors.case_extraction_runs(case=case)
     if isinstance(corrections, Mapping):
         items: list[Mapping[str, Any]] = [
@@ -103,15 +100,15 @@ def review_decide(
     """A reviewer approves or declines a case (from ``selectors.case_for_staff``), with a reason and the
     values they corrected (``{field key: corrected value}``, or dicts, see ``_corrections_clean``).
 
-    Rules: front-desk staff only (Http404 for anyone else, as for a missing case); a reason is required. An
+    Rules: clinicians only (``not_found`` for anyone else, as for a missing case); a reason is required. An
     open case whose number is still held is decided: approved starts the payment window, declined releases
     the number and tells the patient the reason. An automatic decision sampled for the blind audit is
     recorded as an audit (``blind_audit``) and changes nothing. Everything else is refused (``not_open``).
     The review, the corrections (each tied to the extraction run it corrects), a run and an audit row are
     written in one transaction.
     """
-    if not user_has_role(user=staff, role=roles.FRONT_DESK):
-        raise Http404("No such screening case.")
+    if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
+        raise AppError("not_found")  # as for a missing case: nothing tells an outsider the case exists
     if decision not in (ScreeningReview.Decision.APPROVE, ScreeningReview.Decision.DECLINE):
         raise AppError("decision_invalid")
     reason = reason.strip()
