@@ -153,7 +153,7 @@ def _cached(department_id: int, name: str, compute: Callable[[], _T]) -> _T:
         version = cache.get(version_key)
     stored: Any = found.get(key)
     if stored is not None and stored[0] == version:
-        return stored[1]  # type: ignore[no-any-return]
+        return stored[1]
     rows = compute()
     cache.set(key, (version, rows), ttl)
     return rows
