@@ -1,8 +1,8 @@
 """The morning release on several hosts: network namespaces on this machine play a load balancer, two web
 hosts, PgBouncer, PostgreSQL, Redis, two Celery worker hosts and beat; the surge runs against the balancer.
 
-Run as root (it creates network namespaces): ``sudo .venv/bin/python bench/multihost.py`` (``--patients 120
---capacity 40`` is the CI variant, about two minutes). See docs/deploy.md for the layout.
+Run as root (it creates network namespaces): ``sudo .venv/bin/python bench/multihost.py`` (``--patients 80
+--capacity 30`` is the CI variant, about two minutes). See docs/deploy.md for the layout.
 
 Every host is a network namespace wired to one bridge, and the bridge lives in a namespace of its own too:
 the private addresses (10.231.0.0/24 by default) exist only inside namespaces this script creates, and no

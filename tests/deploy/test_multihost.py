@@ -1,8 +1,8 @@
 """The platform on several hosts (network namespaces on this machine): the CI variant of bench/multihost.py.
 
 It needs root, ``ip netns``, haproxy, pgbouncer, redis-server and PostgreSQL's server binaries (CI installs
-them: .ci/run); elsewhere it skips, saying why. About two minutes: 120 patients, 40 numbers in the failover
-surge, one web host and one worker host killed mid-run.
+them: .ci/run); elsewhere it skips, saying why. Two to three and a half minutes: 80 patients, 30 numbers in
+the failover surge, one web host and one worker host killed mid-run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_the_surge_on_two_web_hosts_loses_nothing_when_a_web_host_and_a_worker_h
     why = preflight()
     require_or_skip(why is None, f"multi-host run: {why}")
     done = subprocess.run(
-        [sys.executable, "bench/multihost.py", "--patients", "120", "--capacity", "40", "--clients", "16",
+        [sys.executable, "bench/multihost.py", "--patients", "80", "--capacity", "30", "--clients", "16",
          "--timeout", "330"],
         cwd=ROOT, capture_output=True, text=True, timeout=380, check=False,
     )  # fmt: skip
