@@ -333,6 +333,10 @@ SMS_CODES_PER_IP_PER_HOUR = env_int("SMS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 # Otherwise the merchant's real credentials are required.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 PAYMENT_SANDBOX = env_bool("PAYMENT_SANDBOX", DEBUG)
+if PAYMENT_SANDBOX:
+    # The sandbox gateway is an app of its own (views, cashier template, delivery tasks); a process without
+    # PAYMENT_SANDBOX never loads its code, and hospital/urls.py mounts its URLs under the same switch.
+    INSTALLED_APPS.append("reservations.payments.sandbox")
 PAYMENT_SANDBOX_KEY_DIR = VAR_DIR / "sandbox-keys"
 WECHATPAY = {
     "mchid": env_str("WECHATPAY_MCHID", default=""),

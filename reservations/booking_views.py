@@ -20,9 +20,9 @@ from medcard.models import User
 from medcard.views import patient_required
 from reservations import schedules, selectors, services
 from reservations.models import Booking, Slot
-from reservations.payments import wechat_oauth
 from reservations.payments.base import GatewayError
 from reservations.payments.keys import wechatpay_config
+from reservations.payments.wechatpay import oauth as wechat_oauth
 from reservations.services.payments import wechat_openid_get, wechat_openid_record
 from screening import forms as screening_forms
 

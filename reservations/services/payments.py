@@ -26,7 +26,7 @@ from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatO
 from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
 from reservations.payments.base import Notification as GatewayNotification
 from reservations.payments.keys import wechatpay_config
-from reservations.payments.wechatpay import JsapiIntent, WechatPayGateway
+from reservations.payments.wechatpay.client import JsapiIntent, WechatPayGateway
 from reservations.services.booking import (
     BookingRefused,
     _release_capacity,

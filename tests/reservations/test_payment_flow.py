@@ -16,14 +16,16 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import notifications, services
 from reservations.models import Booking, Payment, Refund
-from reservations.payments import base, sandbox
+from reservations.payments import base
+from reservations.payments.sandbox import gateway as sandbox
 from tests import factories
+from tests.reservations.payment_transport import client_transport
 
 
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Route gateway calls and notifications in-process; collect the orders whose notifications are due."""
-    transport = sandbox.client_transport(Client())
+    transport = client_transport(Client())
     monkeypatch.setattr(
         "reservations.services.payments.gateway_for", functools.partial(base.gateway_for, transport=transport)
     )

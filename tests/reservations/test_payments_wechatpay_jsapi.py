@@ -16,10 +16,13 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import services
 from reservations.models import Booking, Payment, WechatOpenid
-from reservations.payments import base, keys, sandbox, wechat_oauth
+from reservations.payments import base, keys
 from reservations.payments.base import rsa_verify
-from reservations.payments.wechatpay import jsapi_pay_message
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.wechatpay import oauth as wechat_oauth
+from reservations.payments.wechatpay.signatures import jsapi_pay_message
 from tests import factories
+from tests.reservations.payment_transport import client_transport
 
 pytestmark = [
     pytest.mark.urls("tests.reservations.payment_test_urls"),
@@ -38,7 +41,7 @@ def gateway(sandbox_mode, settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """The sandbox in-process: gateway calls, the OAuth code exchange and notifications; collects the orders
     whose notifications are due."""
     settings.WECHAT_APP_SECRET = "sandbox-app-secret-for-tests"
-    transport = sandbox.client_transport(Client())
+    transport = client_transport(Client())
     monkeypatch.setattr(
         "reservations.services.payments.gateway_for", functools.partial(base.gateway_for, transport=transport)
     )

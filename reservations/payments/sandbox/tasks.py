@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from reservations.payments import sandbox
+from reservations.payments.sandbox import gateway as sandbox
 
 
 @shared_task(

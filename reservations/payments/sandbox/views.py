@@ -24,13 +24,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from reservations.payments import keys, sandbox
-from reservations.payments.alipay import (
-    china_time,
-    parse_china_time,
-    response_node,
-    sign_content,
-)
+from reservations.payments import keys
+from reservations.payments.alipay.signatures import china_time, parse_china_time, response_node, sign_content
 from reservations.payments.base import (
     Channel,
     GatewayOrderState,
@@ -39,7 +34,8 @@ from reservations.payments.base import (
     rsa_verify,
     yuan_to_fen,
 )
-from reservations.payments.wechatpay import (
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.wechatpay.signatures import (
     MAX_CLOCK_SKEW_S,
     parse_authorization,
     parse_rfc3339,
@@ -330,7 +326,7 @@ def alipay_gateway(request: HttpRequest) -> HttpResponse:
     if method == "alipay.trade.fastpay.refund.query":
         return _alipay_refund_query(method, order_no, str(biz.get("out_request_no") or order_no))
     if method == "alipay.data.dataservice.bill.downloadurl.query":
-        from reservations.payments import sandbox_bills
+        from reservations.payments.sandbox import bills as sandbox_bills
 
         return sandbox_bills.alipay_bill_url(method, biz)
     if method == "alipay.trade.close":
@@ -531,11 +527,31 @@ def cashier(request: HttpRequest, channel: str, order_no: str) -> HttpResponse:
             message = _("Payment cancelled.")
         elif action == "options":
             scope = None if request.POST.get("scope") == "all" else order_no
+            if scope is None and not _is_staff(request):
+                # Global switches change every patient's payments on a shared training system (#14.14):
+                # staff only. A patient may still set faults on the order in front of them.
+                context = _cashier_context(request, order, channel, return_url)
+                context["message"] = _("Only staff can change the options for all orders.")
+                return render(request, "payment_sandbox/cashier.html", context, status=403)
             sandbox.faults_clear(scope)
             sandbox.faults_set(scope, **_faults_from_form(request))
             message = _("Sandbox options saved.")
         order = sandbox.order_get(order_no) or order
-    context = {
+    context = _cashier_context(request, order, channel, return_url)
+    context["message"] = message
+    return render(request, "payment_sandbox/cashier.html", context)
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_authenticated and getattr(user, "kind", "") == "staff")
+
+
+def _cashier_context(
+    request: HttpRequest, order: dict[str, Any], channel: str, return_url: str
+) -> dict[str, Any]:
+    order_no = order["order_no"]
+    return {
         "order": order,
         "channel_name": _("WeChat Pay") if channel == Channel.WECHATPAY else _("Alipay"),
         "amount_yuan": fen_to_yuan(order["amount_fen"]),
@@ -543,6 +559,5 @@ def cashier(request: HttpRequest, channel: str, order_no: str) -> HttpResponse:
         "redirect_url": return_url,
         "faults": sandbox.faults_for(order_no),
         "is_wechatpay": channel == Channel.WECHATPAY,
-        "message": message,
+        "can_set_global": _is_staff(request),
     }
-    return render(request, "sandbox_gateway/cashier.html", context)
