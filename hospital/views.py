@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from hospital import api
+from core import api
 from hospital.health import health_status
 
 TEXT_SIZE_COOKIE = "text_size"

@@ -67,10 +67,10 @@ def forget_local_hints() -> None:
 def _full_payload(language: str) -> bytes:
     payload = _payloads.get(language)
     if payload is None:
-        from reservations.services.booking import BookingRefused
+        from reservations.services.booking import AppError
 
         with translation.override(language):
-            body = BookingRefused.full().error_body()
+            body = AppError("full").body()
         payload = _payloads[language] = json.dumps(body, ensure_ascii=False).encode()
     return payload
 

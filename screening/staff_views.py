@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image
 
+from core.errors import AppError
 from medcard import roles
 from medcard.models import User
 from medcard.views import role_required
@@ -363,7 +364,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
                 corrections=form.corrections(),
             )
-        except services.ScreeningRefused as exc:
+        except AppError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Decision saved."))

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.errors import AppError
 from medcard.models import User
 from medcard.views import patient_required
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
@@ -153,7 +154,7 @@ def booking_uploads(request: HttpRequest, booking_id: int) -> HttpResponse:
                 services.upload_accept(
                     account=account, booking_id=booking_id, filename=name, data=uploads.read_capped(uploaded)
                 )
-            except services.UploadRefused as exc:
+            except AppError as exc:
                 messages.error(request, f"{name}: {exc.message}" if name else exc.message)
             else:
                 messages.success(request, _("Received %(name)s.") % {"name": name or _("your file")})
@@ -193,7 +194,7 @@ def booking_confirm(request: HttpRequest, booking_id: int) -> HttpResponse:
         return redirect("screening:booking-uploads", booking_id=booking_id)
     try:
         services.case_confirm(account=request.user, booking_id=booking_id, correct=form.is_correct())  # type: ignore[arg-type]
-    except services.ScreeningRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
     else:
         if form.is_correct():
@@ -214,7 +215,7 @@ def booking_review_request(request: HttpRequest, booking_id: int) -> HttpRespons
     upload_next = request.POST.get("then") == "upload"
     try:
         services.case_review_request(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
-    except services.ScreeningRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
     else:
         if upload_next:

@@ -1,7 +1,6 @@
 """Writes of the reservations app, by sub-domain; import from here."""
 
 from reservations.services.booking import (
-    BookingRefused,
     booking_cancel,
     booking_for_account,
     booking_reschedule,
@@ -9,7 +8,7 @@ from reservations.services.booking import (
     slot_known_full,
 )
 from reservations.services.demo import demo_departments_seed
-from reservations.services.idempotency import Answer, IdempotencyConflict, idempotent
+from reservations.services.idempotency import Answer, idempotent
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.payments import (
     PaymentStart,
@@ -32,8 +31,6 @@ from reservations.services.waitlist import (
 
 __all__ = [
     "Answer",
-    "BookingRefused",
-    "IdempotencyConflict",
     "PaymentStart",
     "booking_cancel",
     "booking_check_in",

@@ -27,13 +27,8 @@ from reservations.payments.base import GatewayError, GatewayOrderState, Notifica
 from reservations.payments.base import Notification as GatewayNotification
 from reservations.payments.keys import wechatpay_config
 from reservations.payments.wechatpay.client import JsapiIntent, WechatPayGateway
-from reservations.services.booking import (
-    BookingRefused,
-    _release_capacity,
-    booking_for_account,
-    booking_payment_check,
-    screening_hold_lapsed,
-)
+from reservations.services.booking import AppError, _release_capacity, booking_for_account
+from reservations.services.gates import booking_payment_check, hold_gate_lapsed
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.refunds import LATE_PAYMENT_REASON, refund_notify_url, refund_settle
 
@@ -77,23 +72,23 @@ def payment_start(
     """
     now = now or timezone.now()
     if channel not in ONLINE_CHANNELS:
-        raise BookingRefused("channel", _("Choose WeChat Pay or Alipay."))
+        raise AppError("channel")
     booking = booking_for_account(account=account, booking_id=booking_id)
     if (
         booking.status != Booking.Status.HELD
         or booking.hold_expires_at is None
         or booking.hold_expires_at <= now
     ):
-        raise BookingRefused("not_payable", _("This number is not awaiting payment (it may have expired)."))
+        raise AppError("not_payable")
     booking_payment_check(booking=booking)  # a screened number is paid for only once approved
     payer_openid = ""
     if jsapi:
         if channel != Payment.Channel.WECHATPAY:
-            raise BookingRefused("channel", _("Only WeChat Pay can be paid inside WeChat."))
+            raise AppError("channel", _("Only WeChat Pay can be paid inside WeChat."))
         payer_openid = wechat_openid_get(account=account, appid=wechatpay_config().appid) or ""
         if not payer_openid:
             message = _("Open this appointment in WeChat and choose Pay with WeChat first.")
-            raise BookingRefused("openid_required", message)
+            raise AppError("openid_required", message)
     trade_type = ("jsapi" if jsapi else "h5") if channel == Payment.Channel.WECHATPAY else ""
     open_orders = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED)
     payment = open_orders.filter(trade_type=trade_type).first()
@@ -143,7 +138,7 @@ def payment_start(
         logger.warning(
             "gateway create_order failed", extra={"order_no": payment.order_no, "channel": channel}
         )
-        raise BookingRefused("gateway_busy", _("The payment service is busy. Please try again.")) from None
+        raise AppError("gateway_busy") from None
     if isinstance(intent, JsapiIntent):
         return PaymentStart(payment=payment, pay_url="", jsapi_params=intent.jsapi_params)
     return PaymentStart(payment=payment, pay_url=intent.pay_url)
@@ -212,7 +207,7 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
     """Front desk took the fee in cash or by card: the held number is booked."""
     booking = Booking.objects.get(pk=booking_id)
     if booking.status != Booking.Status.HELD:
-        raise BookingRefused("not_payable", _("This number is not awaiting payment."))
+        raise AppError("not_payable", _("This number is not awaiting payment."))
     booking_payment_check(booking=booking)
     with transaction.atomic():
         payment = Payment.objects.create(
@@ -335,8 +330,9 @@ def holds_expire_due(*, now: datetime | None = None) -> int:
             WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
                 status=WaitlistEntry.Status.LAPSED
             )
-            # A number held for its screening lapsed for want of a report or a decision, not of a payment.
-            if not screening_hold_lapsed(booking_id=booking_id):
+            # A number held for its gate (a screening) lapsed for want of a report or a decision, not of a
+            # payment: the gate says so.
+            if not hold_gate_lapsed(booking=booking):
                 notifications.booking_notify(booking_id=booking_id, kind="expired")
             offer = functools.partial(waitlist.waitlist_offer_task, session_id=booking.session_id)
             transaction.on_commit(offer)

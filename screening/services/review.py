@@ -9,7 +9,6 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from medcard import roles
 from medcard.models import AuditEvent, User
@@ -18,7 +17,7 @@ from medcard.services.audit import audit_record
 from reservations.models import Booking
 from screening.models import FieldCorrection, ScreeningCase, ScreeningReview, ScreeningRun
 from screening.services.cases import (
-    ScreeningRefused,
+    AppError,
     Status,
     Transition,
     case_lock,
@@ -78,7 +77,7 @@ def _corrections_clean(
     for item in items:
         key = str(item.get("field_key", "")).strip()
         if not key:
-            raise ScreeningRefused("correction_invalid", _("Each correction needs the field it corrects."))
+            raise AppError("correction_invalid")
         run_id, read = _read_value(runs, key)
         rows.append(
             {
@@ -114,10 +113,10 @@ def review_decide(
     if not user_has_role(user=staff, role=roles.FRONT_DESK):
         raise Http404("No such screening case.")
     if decision not in (ScreeningReview.Decision.APPROVE, ScreeningReview.Decision.DECLINE):
-        raise ScreeningRefused("decision_invalid", _("Choose approve or decline."))
+        raise AppError("decision_invalid")
     reason = reason.strip()
     if not reason:
-        raise ScreeningRefused("reason_required", _("Give a reason for the decision."))
+        raise AppError("reason_required")
     rows = _corrections_clean(case, corrections)
     now = now or timezone.now()
     with transaction.atomic():
@@ -129,9 +128,9 @@ def review_decide(
         )
         if not blind:
             if not case.is_open:
-                raise ScreeningRefused("not_open", _("This case has already been decided."))
+                raise AppError("not_open")
             if case.booking.status != Booking.Status.HELD:
-                raise ScreeningRefused("booking_closed", _("This appointment is no longer held."))
+                raise AppError("booking_closed")
         run_ids = {
             pk
             for pk in ScreeningRun.objects.filter(case=case, step=ScreeningRun.Step.EXTRACT).values_list(
@@ -175,5 +174,5 @@ def review_decide(
         status = Status.APPROVED if decision == ScreeningReview.Decision.APPROVE else Status.DECLINED
         change = Transition(status=status, decided_by=ScreeningCase.DecidedBy.STAFF)
         if not case_transition(case=case, change=change, run=run, actor=staff, now=now):
-            raise ScreeningRefused("changed", _("This case changed meanwhile. Please reload."))
+            raise AppError("changed")
     return review

@@ -27,7 +27,7 @@ from medcard.services.audit import audit_record
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
 from reservations.services import booking_for_account
 from screening.models import ScreeningCase, Upload
-from screening.uploads import UploadRefused, inspect_and_derive
+from screening.uploads import AppError, inspect_and_derive
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +57,13 @@ def clean_filename(filename: str) -> str:
     return printable.strip()[:FILENAME_MAX_CHARS]
 
 
-def _too_many(limit: int) -> UploadRefused:
-    return UploadRefused(
-        "too_many_uploads",
-        _("This appointment already has %(n)d files, the most it takes. For more, please ask the hospital.")
-        % {"n": limit},
-    )
+def _too_many(limit: int) -> AppError:
+    return AppError("too_many_uploads", n=limit)
 
 
 def _check_booking(booking: Booking) -> None:
     if booking.status not in ACTIVE_BOOKING_STATES:
-        raise UploadRefused(
+        raise AppError(
             "booking_closed", _("This appointment is no longer active, so no files can be added to it.")
         )
     if Upload.objects.filter(booking=booking).count() >= max_uploads_per_booking():
@@ -79,7 +75,7 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
 
     Rules: the booking is the account's (Http404 otherwise, also for bookings that exist) and still active; it
     has fewer than ``SCREENING_MAX_UPLOADS_PER_BOOKING`` uploads; the bytes pass ``inspect_and_derive``
-    (``UploadRefused`` with a stable code otherwise). The derivative is stored under a random name in
+    (``AppError`` with a stable code otherwise). The derivative is stored under a random name in
     ``screening/``; the original only when ``SCREENING_KEEP_ORIGINALS`` is on.
 
     No audit row: ``medcard.AuditEvent.Action`` has no upload action yet (the upload row itself records

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.errors import AppError
 from medcard.models import User
 from screening import services
 from screening.ml import registry as ml_registry
@@ -153,15 +154,15 @@ def test_too_few_labelled_fields_or_only_kept_ones_are_refused(
 ) -> None:
     first = reviewed(desk, reads, django_capture_on_commit_callbacks, n=0)
 
-    with pytest.raises(services.ScreeningRefused) as few:
+    with pytest.raises(AppError) as few:
         retrain.corrections_dataset()
     assert few.value.code == "too_few_examples"
     assert "2 labelled fields" in few.value.message and "at least 20" in few.value.message
-    with pytest.raises(services.ScreeningRefused) as one_class:
+    with pytest.raises(AppError) as one_class:
         retrain.corrections_dataset(min_examples=2)
     assert one_class.value.code == "one_class"
     later = first.reviews.get().created_at + timedelta(seconds=1)
-    with pytest.raises(services.ScreeningRefused, match="0 labelled fields"):
+    with pytest.raises(AppError, match="0 labelled fields"):
         retrain.corrections_dataset(since=later, min_examples=1)
 
     with pytest.raises(CommandError, match="retraining needs at least 20"):
@@ -218,6 +219,6 @@ def test_retraining_writes_a_shadow_version_and_the_active_one_stays_active(
     assert isinstance(ml_registry.load("fieldconf", "1.2.0", artefacts), FieldConfidence)
     assert not (COMMITTED / "fieldconf-1.2.0.json").exists()
 
-    with pytest.raises(services.ScreeningRefused) as again:  # a published version never changes
+    with pytest.raises(AppError) as again:  # a published version never changes
         retrain.fieldconf_retrain(base_version="1.1.0", new_version="1.2.0", actor=desk)
     assert again.value.code == "version_taken"

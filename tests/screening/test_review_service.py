@@ -12,10 +12,11 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import AuditEvent, User
 from reservations import notifications
 from reservations.models import Booking, Slot
-from reservations.services.booking import booking_payment_check
+from reservations.services.gates import booking_payment_check
 from screening import selectors, services
 from screening.models import (
     FieldCorrection,
@@ -94,18 +95,18 @@ def test_a_reviewer_declines_and_the_number_is_released_with_their_reason(
     assert in_review.decline_note == "Report is not yours."
     (message,) = notifications.sandbox_messages(kind="screening_declined", channel="sms")
     assert "Report is not yours." in message.text
-    with pytest.raises(services.ScreeningRefused) as refused:  # a reviewer's decline is final
+    with pytest.raises(AppError) as refused:  # a reviewer's decline is final
         services.case_review_request(account=booking.account, booking_id=booking.pk)
     assert refused.value.code == "not_reviewable"
 
 
 @pytest.mark.django_db
 def test_a_decision_needs_a_reason_and_an_open_case(in_review: ScreeningCase, desk: User) -> None:
-    with pytest.raises(services.ScreeningRefused) as no_reason:
+    with pytest.raises(AppError) as no_reason:
         services.review_decide(staff=desk, case=in_review, decision="approve", reason="  ")
     assert no_reason.value.code == "reason_required"
     services.review_decide(staff=desk, case=in_review, decision="approve", reason="ok")
-    with pytest.raises(services.ScreeningRefused) as decided:
+    with pytest.raises(AppError) as decided:
         services.review_decide(staff=desk, case=in_review, decision="decline", reason="changed my mind")
     assert decided.value.code == "not_open"
     assert ScreeningReview.objects.count() == 1
@@ -240,10 +241,10 @@ def test_models_are_registered_in_shadow_and_one_is_active_per_task(
 @pytest.mark.django_db
 def test_a_changed_artefact_and_an_unapproved_activation_are_refused(artefacts: Any, patient: User) -> None:
     registry.models_sync()
-    with pytest.raises(services.ScreeningRefused):
+    with pytest.raises(AppError):
         registry.model_activate(task="doctype", version="1.0.0", approved_by=patient)
     artefacts[0]["artefact_sha256"] = "c" * 64
-    with pytest.raises(services.ScreeningRefused) as changed:
+    with pytest.raises(AppError) as changed:
         registry.models_sync()
     assert changed.value.code == "artefact_changed"
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.http import Http404
 
+from core.errors import AppError
 from medcard.models import AuditEvent, User
 from reservations import services as reservations
 from reservations.models import Booking
@@ -93,7 +94,7 @@ def test_a_pdf_upload_records_its_page_count(patient: User) -> None:
 @pytest.mark.django_db
 def test_a_refused_file_leaves_no_row_and_no_file(patient: User, _media: Path) -> None:
     booking = booking_of(patient)
-    with pytest.raises(services.UploadRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _accept(patient, booking, samples.jpeg() + samples.zip_bytes())
     assert refused.value.code == "polyglot"
     assert not Upload.objects.exists() and _stored(_media) == []
@@ -115,7 +116,7 @@ def test_too_many_uploads_for_one_booking_are_refused(patient: User, settings, _
     booking = booking_of(patient)
     _accept(patient, booking)
     _accept(patient, booking)
-    with pytest.raises(services.UploadRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _accept(patient, booking)
     assert refused.value.code == "too_many_uploads"
     assert Upload.objects.count() == 2 and len(_stored(_media)) == 2
@@ -125,7 +126,7 @@ def test_too_many_uploads_for_one_booking_are_refused(patient: User, settings, _
 def test_a_cancelled_booking_takes_no_uploads(patient: User) -> None:
     booking = booking_of(patient)
     reservations.booking_cancel(account=patient, booking_id=booking.pk, reason="")
-    with pytest.raises(services.UploadRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _accept(patient, booking)
     assert refused.value.code == "booking_closed"
 

@@ -10,7 +10,7 @@ from reservations.payments.sandbox import gateway as sandbox
 
 
 @shared_task(
-    name="reservations.payments.sandbox_notification_deliver", bind=True, acks_late=True, max_retries=None
+    name="payment_sandbox.notification_deliver", bind=True, acks_late=True, max_retries=None
 )
 def sandbox_notification_deliver(self: Any, order_no: str) -> str:
     """POST the notification; when the receiver does not answer success, retry on the provider's schedule
@@ -27,7 +27,7 @@ def sandbox_notification_deliver(self: Any, order_no: str) -> str:
 
 
 @shared_task(
-    name="reservations.payments.sandbox_refund_notification_deliver",
+    name="payment_sandbox.refund_notification_deliver",
     bind=True,
     acks_late=True,
     max_retries=None,

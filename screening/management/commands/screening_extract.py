@@ -32,7 +32,7 @@ def read_report(path: str) -> tuple[dict[str, Any], Any, Any, pipeline.Scores]:
     a file that is refused or cannot be read."""
     from screening.pipeline.structure import structure
     from screening.pipeline.text import TextError, read_file
-    from screening.uploads import UploadRefused, inspect_and_derive
+    from screening.uploads import AppError, inspect_and_derive
 
     try:
         data = Path(path).read_bytes()
@@ -41,7 +41,7 @@ def read_report(path: str) -> tuple[dict[str, Any], Any, Any, pipeline.Scores]:
     try:
         derived = inspect_and_derive(data)
         text = read_file(derived.data, pipeline.READ_KIND[derived.kind])
-    except UploadRefused as exc:
+    except AppError as exc:
         raise CommandError(f"{path}: refused ({exc.code}): {exc.message}") from None
     except TextError as exc:
         raise CommandError(f"{path}: cannot be read ({exc.code}): {exc.message}") from None
