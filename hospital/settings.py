@@ -338,6 +338,9 @@ if PAYMENT_SANDBOX:
     # PAYMENT_SANDBOX never loads its code, and hospital/urls.py mounts its URLs under the same switch.
     INSTALLED_APPS.append("reservations.payments.sandbox")
 PAYMENT_SANDBOX_KEY_DIR = VAR_DIR / "sandbox-keys"
+# The outpatient front desk's telephone, shown where something cannot be done online (a paid same-day
+# appointment cannot be cancelled online). The default is a placeholder: set the hospital's real number.
+OUTPATIENT_DESK_PHONE = env_str("OUTPATIENT_DESK_PHONE", default="021-0000 0000")
 WECHATPAY = {
     "mchid": env_str("WECHATPAY_MCHID", default=""),
     "appid": env_str("WECHATPAY_APPID", default=""),
