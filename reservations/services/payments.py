@@ -225,7 +225,7 @@ def payment_return_check(
         return PaymentCheck.NOT_PAID
     if returned:
         started = cache.get_or_set(f"payment-check:{payment.pk}:since", now.timestamp(), timeout=3600)
-        if now.timestamp() - float(started) < CHECK_QUERY_AFTER.total_seconds():
+        if now.timestamp() - float(started or now.timestamp()) < CHECK_QUERY_AFTER.total_seconds():
             return PaymentCheck.CHECKING
     if not cache.add(f"payment-check:{payment.pk}:asked", 1, timeout=CHECK_QUERY_EVERY_S):
         return cache.get(f"payment-check:{payment.pk}:verdict", PaymentCheck.CHECKING)
