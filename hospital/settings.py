@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "hospital",  # the shell: cross-app commands (seed_demo)
     "medcard",
     "reservations",
     "screening",
@@ -313,6 +314,12 @@ if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
 # Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
 # default, Celery's own queue, works with the single worker of the dev runner.
 SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+# RESERVATION_NOTIFIERS: where patient messages go (dotted paths of notifier classes). The sandbox outbox and
+# the console until an SMS or WeChat template provider is configured.
+RESERVATION_NOTIFIERS = env_list(
+    "RESERVATION_NOTIFIERS",
+    ["reservations.notifications.SandboxNotifier", "reservations.notifications.ConsoleNotifier"],
+)
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
 # OCR (onnxruntime) holds large buffers: a worker process is replaced after it grew past this (KiB; checked
 # after each task). Each reading step is capped at 60 s soft / 90 s hard (screening/tasks.py).

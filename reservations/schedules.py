@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from core.clock import HOSPITAL_TZ, local_datetime, local_today
 from reservations.models import BookingRule, Department, Session, Slot, WeeklyTemplate
@@ -157,6 +159,8 @@ def booking_rule_for(*, department: Department) -> BookingRule:
     return rule
 
 
+@receiver(post_save, sender=BookingRule, dispatch_uid="booking-rules-saved")
+@receiver(post_delete, sender=BookingRule, dispatch_uid="booking-rules-deleted")
 def booking_rules_changed(**kwargs: object) -> None:
     """Signal receiver: forget every cached rule (a default's change reaches every department using it)."""
     cache.delete_many([_rule_cache_key(pk) for pk in Department.objects.values_list("pk", flat=True)])

@@ -8,8 +8,5 @@ class ScreeningConfig(AppConfig):
     verbose_name = "Screening"
 
     def ready(self) -> None:
-        # Registering needs the models loaded, so it happens here and not at import time.
-        from reservations.gates import gate_register
-        from screening.gate import ScreeningGate
-
-        gate_register(ScreeningGate())
+        # Local: the gate registers itself with reservations when its module loads (models must be ready).
+        from screening import gate  # noqa: F401

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from reservations.gates import GatePlan
+from reservations.gates import GatePlan, gate_register
 from reservations.models import Booking, Session
 from screening import forms, selectors
 from screening.pipeline.rules import ruleset_ids
@@ -57,3 +57,6 @@ class ScreeningGate:
 
     def choices(self) -> list[tuple[str, str]]:
         return [(exam, exam) for exam in ruleset_ids()]
+
+
+gate_register(ScreeningGate())

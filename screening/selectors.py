@@ -65,7 +65,7 @@ def exam_mode(*, exam_code: str) -> str:
     if not exam_code:
         return ScreeningExamSetting.Mode.OFF
     row = ScreeningExamSetting.objects.filter(exam_code=exam_code).values_list("mode", flat=True).first()
-    return row or str(getattr(settings, "SCREENING_DEFAULT_MODE", ScreeningExamSetting.Mode.SHADOW))
+    return row or settings.SCREENING_DEFAULT_MODE
 
 
 def exam_is_screened(*, exam_code: str) -> bool:
@@ -80,7 +80,7 @@ def exam_review_hours(*, exam_code: str) -> int:
         .values_list("review_hours", flat=True)
         .first()
     )
-    return int(row) if row else int(getattr(settings, "SCREENING_REVIEW_HOURS", 24))
+    return int(row) if row else settings.SCREENING_REVIEW_HOURS
 
 
 def case_for_booking(*, booking: Booking) -> ScreeningCase | None:

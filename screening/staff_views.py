@@ -30,6 +30,7 @@ from medcard.views import role_required
 from screening import reasons, selectors, services
 from screening.forms import QUESTIONS, DecisionForm
 from screening.models import ScreeningCase, ScreeningRun, Upload
+from screening.pipeline.text import PDF_RENDER_DPI  # numpy and the OCR reader load only when needed
 
 REVIEWER_ROLE = roles.FRONT_DESK
 WAITING_LONG = timedelta(hours=4)
@@ -53,8 +54,6 @@ def _page_png(upload: Upload, *, page: int, rotation_deg: int) -> bytes:
         image.load()
     else:
         import pypdfium2  # only this view needs it
-
-        from screening.pipeline.text import PDF_RENDER_DPI  # numpy and the OCR reader load only when needed
 
         document = pypdfium2.PdfDocument(data)
         try:

@@ -39,10 +39,8 @@ from core.errors import AppError
 
 pillow_heif.register_heif_opener()
 
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-# Phones take 12-megapixel photos, a few take 48-50 (reference §5.2); a 50-MP RGB image is ~150 MB decoded.
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
-DEFAULT_MAX_PDF_PAGES = 10
+# The caps are settings (SCREENING_MAX_UPLOAD_BYTES, _IMAGE_PIXELS, _PDF_PAGES): phones take 12-megapixel
+# photos, a few 48-50 (reference §5.2), and a 50-MP RGB image is ~150 MB decoded.
 JPEG_QUALITY = 90
 
 # Signatures of other containers that must not hide inside or behind an allowed file.
@@ -82,15 +80,15 @@ class Derived:
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "SCREENING_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
+    return settings.SCREENING_MAX_UPLOAD_BYTES
 
 
 def max_image_pixels() -> int:
-    return int(getattr(settings, "SCREENING_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
+    return settings.SCREENING_MAX_IMAGE_PIXELS
 
 
 def max_pdf_pages() -> int:
-    return int(getattr(settings, "SCREENING_MAX_PDF_PAGES", DEFAULT_MAX_PDF_PAGES))
+    return settings.SCREENING_MAX_PDF_PAGES
 
 
 class Readable(Protocol):
@@ -261,7 +259,7 @@ def check_structure(data: bytes, kind: str) -> None:
     >>> check_structure(b"%PDF-1.7\\n...\\n%%EOF\\n<html>", "pdf")
     Traceback (most recent call last):
     ...
-    screening.AppError: polyglot: ...
+    AppError: polyglot: ...
     """
     ends: dict[str, Callable[[bytes], int]] = {"jpeg": _jpeg_end, "png": _png_end, "heic": _heif_end,
                                                "pdf": _pdf_end}  # fmt: skip

@@ -31,6 +31,7 @@ from reservations.services import booking_for_account
 from screening import reasons, selectors, services, uploads
 from screening.forms import ConfirmForm
 from screening.models import ScreeningCase, Upload
+from screening.pipeline.catalogue import catalogue  # the analyte table loads on first use only
 
 
 @dataclass
@@ -88,8 +89,6 @@ def confirmation_values(case: ScreeningCase) -> list[dict[str, str]]:
     """The values read that the decision rests on, as printed ("Creatinine", "88 µmol/L"), then their
     collection date. Values the pipeline derived (eGFR recomputed from creatinine) are not shown: the
     patient can only check what is on their report."""
-    from screening.pipeline.catalogue import catalogue  # the analyte table loads on first use only
-
     analytes = catalogue()
     chinese = (get_language() or "").startswith("zh")
     rows: list[dict[str, str]] = []

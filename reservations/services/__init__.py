@@ -1,5 +1,6 @@
 """Writes of the reservations app, by sub-domain; import from here."""
 
+from reservations.services import reconciliation, refunds
 from reservations.services.booking import (
     booking_cancel,
     booking_for_account,
@@ -48,7 +49,9 @@ __all__ = [
     "payment_start",
     "payments_reconcile_day",
     "payments_reconcile_unknown",
+    "reconciliation",
     "refund_process",
+    "refunds",
     "session_stop",
     "slot_extra_add",
     "slot_known_full",

@@ -33,6 +33,7 @@ from reservations.models import (
     Session,
     Slot,
 )
+from reservations.services import payments, waitlist
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -282,8 +283,6 @@ def _cancel_and_release(
     """Inside a transaction: cancel the booking if it is still ``from_status``, give its number back, settle
     its payments and offer the number to the waitlist after commit. False when the booking changed meanwhile.
     """
-    from reservations.services import payments, waitlist
-
     # Compare-and-set: a payment, the expiry sweep or a second cancel racing this one settle on one outcome.
     changed = Booking.objects.filter(pk=booking.pk, status=from_status).update(
         status=Booking.Status.CANCELLED, cancel_reason=reason[:200], updated_at=now
@@ -333,8 +332,6 @@ def booking_reschedule(
     Rules: the new slice is bookable now, has the same fee (the payment moves with the booking), and the
     patient's rules hold counting the old booking as gone. The old number goes back to its slice.
     """
-    from reservations.services import waitlist
-
     now = now or timezone.now()
     old = booking_for_account(account=account, booking_id=booking_id)
     if old.status not in (Booking.Status.HELD, Booking.Status.BOOKED):

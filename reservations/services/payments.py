@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from medcard.models import User
-from reservations import notifications
+from reservations import notifications, tasks
 from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import (
     GatewayError,
@@ -34,6 +34,7 @@ from reservations.payments.base import (
 from reservations.payments.base import Notification as GatewayNotification
 from reservations.payments.keys import wechatpay_config
 from reservations.payments.wechatpay.client import JsapiIntent, WechatPayGateway
+from reservations.services import waitlist
 from reservations.services.booking import AppError, _release_capacity, booking_for_account
 from reservations.services.gates import booking_payment_check, hold_gate_lapsed
 from reservations.services.money import from_fen, money, to_fen
@@ -350,9 +351,8 @@ def _refund_create(*, payment: Payment, reason: str) -> Refund:
 
 
 def refund_enqueue(*, refund_id: int) -> None:
-    from reservations.tasks import refund_process
 
-    transaction.on_commit(lambda: refund_process.delay(refund_id))
+    transaction.on_commit(lambda: tasks.refund_process.delay(refund_id))
 
 
 def payments_settle_cancelled(*, booking: Booking, reason: str) -> None:
@@ -408,8 +408,6 @@ def payment_close(*, payment_id: int) -> None:
 def holds_expire_due(*, now: datetime | None = None) -> int:
     """Expire holds whose payment window has passed: close the gateway order first, then give the number back
     and offer it to the waitlist. A payment confirmed meanwhile wins (the hold is booked, not expired)."""
-    from reservations.services import waitlist
-
     now = now or timezone.now()
     expired = 0
     due = list(

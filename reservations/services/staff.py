@@ -15,6 +15,7 @@ from reservations import notifications
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
 from reservations.services.booking import AppError, _full_hint_key
 from reservations.services.payments import payments_settle_cancelled
+from reservations.services.waitlist import waitlist_offer_task
 
 REASON_MIN_LENGTH = 2
 
@@ -53,8 +54,6 @@ def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | N
 
 def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
     """Add extra numbers to a slice; they go to the waitlist first, then to anyone."""
-    from reservations.services.waitlist import waitlist_offer_task
-
     if not 1 <= count <= 20:
         raise AppError("count")
     with transaction.atomic():

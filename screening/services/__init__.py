@@ -1,5 +1,6 @@
 """Writes of the screening app, by sub-domain; import from here."""
 
+from screening.services import notify
 from screening.services.cases import (
     CasePlan,
     answers_clean,
@@ -38,6 +39,7 @@ __all__ = [
     "keep_originals",
     "max_uploads_per_booking",
     "next_status",
+    "notify",
     "pipeline_enqueue",
     "questionnaire_items",
     "review_decide",

@@ -33,8 +33,9 @@ from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations.models import Booking
 from reservations.services import gates as gate_services
-from screening import selectors
+from screening import selectors, tasks
 from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun
+from screening.pipeline.rules import questionnaire_for
 from screening.services import notify
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ class CasePlan:
 
 def questionnaire_items(*, exam_code: str) -> tuple[str, ...]:
     """The questionnaire items of an exam's rules (none when the exam has no rules file)."""
-    from screening.pipeline.rules import questionnaire_for
-
     try:
         return tuple(questionnaire_for(exam_code))
     except (KeyError, ValueError):  # a missing or broken rules file: the decision step sends it to staff
@@ -133,8 +132,6 @@ def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCa
 
 def decide_enqueue(*, case_id: int) -> None:
     """Queue a decision of the case (call after commit)."""
-    from screening import tasks
-
     tasks.decide_case.delay(case_id)
 
 
@@ -147,7 +144,7 @@ def _sha256_json(value: Any) -> str:
 
 def audit_sampled() -> bool:
     """Draw whether an automatic decision goes to the blind audit (``SCREENING_AUDIT_SAMPLE``)."""
-    share = float(getattr(settings, "SCREENING_AUDIT_SAMPLE", 0.03))
+    share = settings.SCREENING_AUDIT_SAMPLE
     return secrets.randbelow(1_000_000) < share * 1_000_000
 
 

@@ -16,16 +16,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import User
+from screening.ml import registry
 from screening.models import ScreeningModelVersion
-from screening.services.cases import AppError
 
 logger = logging.getLogger(__name__)
 
 
 def _artefacts_dir(directory: Path | None) -> Path:
-    from screening.ml import registry
-
     return directory or registry.ARTEFACTS
 
 
@@ -33,8 +32,6 @@ def models_sync(*, directory: Path | None = None) -> list[ScreeningModelVersion]
     """Register every artefact in the registry directory not yet in the table (in ``shadow``); return the
     new rows. A registered version whose artefact checksum changed is refused (a published version never
     changes): AppError ``artefact_changed``."""
-    from screening.ml import registry
-
     created = []
     for meta in registry.list_versions(directory=_artefacts_dir(directory)):
         existing = ScreeningModelVersion.objects.filter(task=meta["task"], version=meta["version"]).first()
@@ -83,8 +80,6 @@ def model_activate(
     Rules: the version is registered and its artefact loads (checksum and feature layout verified); the
     task's active version is retired in the same transaction (the database allows one active per task).
     """
-    from screening.ml import registry
-
     if not approved_by.is_authenticated or approved_by.kind != User.Kind.STAFF:
         raise AppError("approver_not_staff", "A model is approved by a named member of staff.")
     try:

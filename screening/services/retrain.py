@@ -20,10 +20,14 @@ import numpy as np
 import numpy.typing as npt
 from django.db import IntegrityError, transaction
 
+from core.errors import AppError
 from medcard.models import User
+from screening.ml import registry
+from screening.ml.features import FIELD_FEATURES, field_features, page_stats
 from screening.models import FieldCorrection, ScreeningModelVersion, ScreeningReview, ScreeningRun
+from screening.pipeline.text import text_result_from_json
 from screening.pipeline.types import Extraction
-from screening.services.cases import AppError
+from screening.services.pipeline import extraction_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +98,6 @@ def _decision_behind(case_id: int, reviewed_at: datetime) -> ScreeningRun | None
 def _run_features(run: ScreeningRun) -> tuple[Extraction, dict[str, float]]:
     """The stored extraction of an extraction run and its page statistics (empty without stored text:
     ``field_features`` then falls back to the extraction's own quality figures)."""
-    from screening.ml.features import page_stats
-    from screening.pipeline.text import text_result_from_json
-    from screening.services.pipeline import extraction_from_json
-
     extraction = extraction_from_json(run.outputs.get("extraction") or {})
     text = run.outputs.get("text")
     stats = page_stats(text_result_from_json(text)) if isinstance(text, dict) and text.get("pages") else {}
@@ -124,8 +124,6 @@ def corrections_dataset(
     Refused (AppError): fewer than ``min_examples`` labelled fields (``too_few_examples``), or one
     class only (``one_class``: a model cannot learn what a wrong value looks like from kept ones alone).
     """
-    from screening.ml.features import FIELD_FEATURES, field_features
-
     names = tuple(feature_names) if feature_names is not None else FIELD_FEATURES
     reviews = ScreeningReview.objects.filter(staff__kind=User.Kind.STAFF)
     if since is not None:
@@ -233,8 +231,6 @@ def fieldconf_retrain(
     another. The slow part (training, writing files) runs outside any transaction. The labels are numbers
     derived from stored readings; no person sees patient data, so no read is audited.
     """
-    from screening.ml import registry
-
     if actor is not None and (not actor.is_authenticated or actor.kind != User.Kind.STAFF):
         raise AppError("actor_not_staff", "A model is retrained by a named member of staff.")
     folder = directory or registry.ARTEFACTS  # read now, so tests can point it at a temporary directory

@@ -15,6 +15,8 @@ from medcard.models import AuditEvent, User
 from medcard.selectors import user_has_role
 from medcard.services.audit import audit_record
 from reservations.models import Booking
+from screening import selectors
+from screening.ml.features import field_value
 from screening.models import FieldCorrection, ScreeningCase, ScreeningReview, ScreeningRun
 from screening.services.cases import (
     AppError,
@@ -24,6 +26,7 @@ from screening.services.cases import (
     case_transition,
     event_run,
 )
+from screening.services.pipeline import extraction_from_json
 
 
 def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
@@ -41,9 +44,6 @@ def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
 def _read_value(runs: list[ScreeningRun], key: str) -> tuple[int | None, str]:
     """The extraction run and the value read for a field key (``analyte:creatinine``, or qualified by the
     upload's index among the case's files: ``0/analyte:creatinine``)."""
-    from screening.ml.features import field_value
-    from screening.services.pipeline import extraction_from_json
-
     index_text, _, bare = key.rpartition("/")
     candidates = runs if not index_text.isdigit() else runs[int(index_text) : int(index_text) + 1]
     for run in candidates:
@@ -64,8 +64,6 @@ def _corrections_clean(
 ) -> list[dict[str, Any]]:
     """Corrections as rows: from ``{field key: corrected value}`` (the value read is looked up) or from
     dicts with ``field_key``, ``corrected_value`` and optionally ``read_value`` and ``run_id``."""
-    from screening import selectors
-
     runs = selectors.case_extraction_runs(case=case)
     if isinstance(corrections, Mapping):
         items: list[Mapping[str, Any]] = [

@@ -26,22 +26,23 @@ from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
 from reservations.services import booking_for_account
+from screening import tasks
 from screening.models import ScreeningCase, Upload
+from screening.services.cases import case_upload_received
 from screening.uploads import AppError, inspect_and_derive
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_UPLOADS_PER_BOOKING = 10
 STORAGE_FOLDER = "screening"
 FILENAME_MAX_CHARS = 120
 
 
 def max_uploads_per_booking() -> int:
-    return int(getattr(settings, "SCREENING_MAX_UPLOADS_PER_BOOKING", DEFAULT_MAX_UPLOADS_PER_BOOKING))
+    return settings.SCREENING_MAX_UPLOADS_PER_BOOKING
 
 
 def keep_originals() -> bool:
-    return bool(getattr(settings, "SCREENING_KEEP_ORIGINALS", False))
+    return settings.SCREENING_KEEP_ORIGINALS
 
 
 def clean_filename(filename: str) -> str:
@@ -119,8 +120,6 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
             )
             case = ScreeningCase.objects.filter(booking=booking).first()
             if case is not None:
-                from screening.services.cases import case_upload_received
-
                 case_upload_received(case=case, now=timezone.now())
                 # One chain per upload (read, then decide), once the upload row is committed.
                 transaction.on_commit(
@@ -138,8 +137,6 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
 def pipeline_enqueue(*, upload_id: int, case_id: int) -> None:
     """Queue the upload's chain: ``screening.extract`` (on the OCR queue), then ``screening.decide_case``."""
     from celery import chain
-
-    from screening import tasks
 
     chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)).apply_async()
 

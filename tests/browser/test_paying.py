@@ -16,11 +16,11 @@ import time_machine
 from django.test import Client
 from playwright.sync_api import Browser, Page, expect
 
+from core.clock import HOSPITAL_TZ, local_today
 from medcard.models import User
 from reservations import notifications, services
 from reservations.models import Booking, Payment, Refund
 from reservations.payments.sandbox import gateway as sandbox
-from reservations.schedules import HOSPITAL_TZ, local_today
 from tests import factories
 from tests.browser.conftest import PHONE
 from tests.reservations.payment_worker import app_worker, sent_kinds, wait_for

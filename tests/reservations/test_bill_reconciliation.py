@@ -17,6 +17,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from core.clock import HOSPITAL_TZ
 from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import services, tasks
@@ -25,7 +26,6 @@ from reservations.payments import base
 from reservations.payments.base import BillRowKind, gateway_for
 from reservations.payments.sandbox import bills as sandbox_bills
 from reservations.payments.sandbox import gateway as sandbox
-from reservations.schedules import HOSPITAL_TZ
 from reservations.services.reconciliation import payments_reconcile_report
 from tests import factories
 from tests.reservations.payment_transport import client_transport

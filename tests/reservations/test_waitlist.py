@@ -93,3 +93,25 @@ def test_the_waitlist_closes_at_its_cut_off(patient: User, outsider: User) -> No
         services.waitlist_join(account=other, patient_id=_pid(other), session_id=session.pk, now=late)
     assert refused.value.code == "waitlist_closed"
     assert timezone.now() < late
+
+
+@pytest.mark.django_db
+def test_a_free_sessions_offer_is_booked_with_its_payment_row_and_never_asks_to_pay(
+    patient: User, outsider: User, django_capture_on_commit_callbacks
+) -> None:
+    """The offer goes through the same door as any hold: a free number is booked with its zero-fee payment
+    row, and the patient is told it is booked (not asked to pay 0.00)."""
+    from reservations import notifications
+
+    session = _full_session(patient, fee="0.00")
+    services.waitlist_join(account=outsider, patient_id=_pid(outsider), session_id=session.pk)
+    services.booking_cancel(account=patient, booking_id=Booking.objects.get(account=patient).pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.waitlist_offer_next(session_id=session.pk) == 1
+    offer = Booking.objects.get(account=outsider)
+    assert (offer.status, offer.from_waitlist, offer.hold_expires_at) == ("booked", True, None)
+    (payment,) = offer.payments.all()
+    assert (payment.channel, payment.status, payment.amount) == ("free", "paid", 0)
+    assert WaitlistEntry.objects.get(account=outsider).status == "converted"
+    kinds = [m.kind for m in notifications.sandbox_messages() if m.account_id == outsider.pk]
+    assert "booked" in kinds and "waitlist_offer" not in kinds

@@ -173,7 +173,7 @@ def test_a_hold_on_a_screened_session_opens_a_case_and_payment_is_refused(
     assert booking.hold_expires_at is not None and booking.hold_expires_at > timezone.now() + timedelta(
         hours=1
     )
-    with pytest.raises(reservations.AppError) as refused:
+    with pytest.raises(AppError) as refused:
         reservations.payment_start(account=patient, booking_id=booking.pk, channel="wechatpay")
     assert refused.value.code == "screening_pending"
     assert "send your test report" in refused.value.message
@@ -182,13 +182,13 @@ def test_a_hold_on_a_screened_session_opens_a_case_and_payment_is_refused(
 @pytest.mark.django_db
 def test_answers_must_cover_the_exams_questions_and_nothing_else(patient: User) -> None:
     session = screened_session()
-    with pytest.raises(reservations.AppError) as missing:
+    with pytest.raises(AppError) as missing:
         hold(patient, session, {"diabetes": False})
     assert missing.value.code == "screening_answers" and "kidney_disease" in missing.value.message
-    with pytest.raises(reservations.AppError) as unknown:
+    with pytest.raises(AppError) as unknown:
         hold(patient, session, {**NO, "smoker": True})
     assert unknown.value.code == "screening_answers" and "smoker" in unknown.value.message
-    with pytest.raises(reservations.AppError):
+    with pytest.raises(AppError):
         hold(patient, session, {**NO, "diabetes": "perhaps"})
     assert not Booking.objects.exists() and session.slots.get().taken == 0
 
@@ -234,7 +234,7 @@ def test_a_good_report_asks_the_patient_to_confirm_then_approves(
         "creatinine",
         "egfr_recomputed",
     ] or case.critical_fields
-    with pytest.raises(reservations.AppError):
+    with pytest.raises(AppError):
         booking_payment_check(booking=booking)
     with django_capture_on_commit_callbacks(execute=True):
         services.case_confirm(account=patient, booking_id=booking.pk, correct=True)
@@ -265,7 +265,7 @@ def test_a_patient_who_says_the_values_are_wrong_goes_to_review(
     assert (case.status, case.patient_confirmed, booking.status) == ("review", False, "held")
     assert case.review_due_at is not None
     assert "screening_review" in [m.kind for m in notifications.sandbox_messages(channel="sms")]
-    with pytest.raises(reservations.AppError) as refused:
+    with pytest.raises(AppError) as refused:
         booking_payment_check(booking=booking)
     assert "reviewing" in refused.value.message
 
@@ -358,7 +358,7 @@ def test_in_shadow_mode_every_case_goes_to_staff_with_the_would_be_decision_logg
     assert (case.decision["outcome"], case.decision["mode"]) == ("approve", "shadow")
     run = ScreeningRun.objects.get(case=case, step="decide")
     assert run.outputs["decision"]["outcome"] == "approve" and run.rules_version == "ct_contrast@1.0.0"
-    with pytest.raises(reservations.AppError):
+    with pytest.raises(AppError):
         booking_payment_check(booking=booking)
 
 
@@ -401,7 +401,7 @@ def test_a_screened_number_cannot_be_moved(patient: User) -> None:
     session = screened_session(capacity=2)
     booking = hold(patient, session, RISK)
     other = factories.clinic_session(capacity=2, fee="50.00", hour=14)
-    with pytest.raises(reservations.AppError) as refused:
+    with pytest.raises(AppError) as refused:
         reservations.booking_reschedule(
             account=patient, booking_id=booking.pk, new_slot_id=other.slots.get().pk
         )
@@ -470,7 +470,7 @@ def test_a_waitlist_offer_of_a_screened_number_is_held_for_screening(
     # Unanswered questions count as possible risk factors: a report is asked for, and staff decide.
     assert (offered.status, case.answers, case.status) == ("held", {}, "awaiting_upload")
     assert "questionnaire_incomplete" in case.reason_codes
-    with pytest.raises(reservations.AppError):
+    with pytest.raises(AppError):
         booking_payment_check(booking=offered)
 
 
@@ -508,7 +508,7 @@ def test_a_number_held_for_screening_does_not_stop_another_booking_until_approve
     other = factories.clinic_session(capacity=2, fee="40.00", department_code="cardiology", days_ahead=2)
     assert hold(patient, other).status == "held"  # an ordinary number, awaiting payment
     third = factories.clinic_session(capacity=2, fee="40.00", department_code="dermatology", days_ahead=3)
-    with pytest.raises(reservations.AppError) as refused:
+    with pytest.raises(AppError) as refused:
         hold(patient, third)
     assert refused.value.code == "hold_pending"
 
@@ -534,3 +534,23 @@ def test_confirming_by_api_shows_the_new_payment_deadline(
     assert dt.datetime.fromisoformat(body["hold_expires_at"]) == booking.hold_expires_at  # the new deadline
     again = client.post(url + "confirm/", {"correct": True}, content_type="application/json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_confirmable"
+
+
+@pytest.mark.django_db
+def test_a_move_to_a_screened_session_is_refused_and_changes_nothing(patient: User) -> None:
+    """Rescheduling applies the target's rules as a new hold would: a screened exam needs its questions and
+    a case, which a move cannot give, so an unscreened number cannot become a payable screened exam."""
+    plain = factories.clinic_session(capacity=2, fee="50.00", hour=8)
+    booking = reservations.hold_create(
+        account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=plain.slots.get().pk
+    )
+    screened = screened_session(mode="live", fee="50.00")
+    with pytest.raises(AppError) as refused:
+        reservations.booking_reschedule(
+            account=patient, booking_id=booking.pk, new_slot_id=screened.slots.get().pk
+        )
+    assert (refused.value.code, refused.value.status) == ("screening_required", 409)
+    booking.refresh_from_db()
+    assert (booking.status, booking.slot_id) == ("held", plain.slots.get().pk)
+    assert not Booking.objects.filter(session=screened).exists()
+    assert not ScreeningCase.objects.exists()

@@ -16,6 +16,7 @@ from reservations.payments.base import rsa_sign
 AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
 PROBE_SIGNATURE_PREFIX = "WECHATPAY/SIGNTEST/"
 MAX_CLOCK_SKEW_S = 300
+# The providers' protocol zone (China Standard Time), fixed by their formats, not the hospital's setting.
 CHINA = ZoneInfo("Asia/Shanghai")
 
 
