@@ -12,17 +12,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
+from django.core.cache import cache, caches
 from django.db import connection
 
 from hospital.devserver import dev_environment
+from reservations import notifications
 from tests.conftest import redis_url_for_tests, require_or_skip
+from tests.hospital.test_worker import _wait_for as wait_for
+
+__all__ = ["app_worker", "sent_kinds", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[2]
 # The worker consumes Celery's default queue in this run's own Redis database (REDIS_URL: one per helper
@@ -30,23 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "celery"
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
 def sent_kinds(booking_id: int) -> set[str]:
     """The kinds of message the platform sent about a booking, from any process: each send claims a key in
     the shared cache first (notifications.booking_notify_send), and the worker's outbox is its own memory."""
-    from django.core.cache import cache
-
-    from reservations import notifications
-
     path = notifications.notifier_paths()[0]
     return {
         kind
@@ -116,8 +106,6 @@ def app_worker(*, live_url: str, settings: Any, var_dir: Path) -> Iterator[redis
 def _disconnect_redis_caches() -> None:
     """Close the Redis cache's pooled sockets this process (and the live server's thread) opened, so none is
     left for the garbage collector to find open after the test."""
-    from django.core.cache import caches
-
-    for cache in caches.all(initialized_only=True):
-        for pool in getattr(getattr(cache, "_cache", None), "_pools", {}).values():
+    for backend in caches.all(initialized_only=True):
+        for pool in getattr(getattr(backend, "_cache", None), "_pools", {}).values():
             pool.disconnect()
