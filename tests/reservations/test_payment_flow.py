@@ -273,3 +273,22 @@ def test_the_payment_status_is_the_account_holders_alone(
     client = Client()
     client.force_login(outsider)
     assert client.get(f"/booking/appointments/{booking.pk}/payment-status/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_asks_for_confirmation_and_only_the_account_holder_sees_it(
+    patient: User, outsider: User, gateway: list[str]
+) -> None:
+    booking = _held(patient)
+    stranger = Client()
+    stranger.force_login(outsider)
+    assert stranger.get(f"/booking/appointments/{booking.pk}/cancel/").status_code == 404
+    client = Client()
+    client.force_login(patient)
+    page = client.get(f"/booking/appointments/{booking.pk}/cancel/").content.decode()
+    assert 'data-testid="cancel-confirm"' in page
+    booking.refresh_from_db()
+    assert booking.status == "held"  # looking at the confirmation changes nothing
+    client.post(f"/booking/appointments/{booking.pk}/cancel/")
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"
