@@ -39,7 +39,6 @@ def _safe_next(request: HttpRequest) -> str:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-
     roles = user_roles(user=request.user) if request.user.is_authenticated else []
     return render(request, "hospital/home.html", {"user_roles": roles})
 

@@ -19,7 +19,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import AppError
 from medcard import roles, selectors, services, tokens
 from medcard.models import Patient, PatientLink, User
 
@@ -364,15 +363,12 @@ class DeskRevealApi(APIView):
         patient = Patient.objects.filter(pk=patient_id).first()
         if patient is None:
             raise NotFound()
-        try:
-            value = services.desk_reveal(
-                staff=request.user,  # type: ignore[arg-type]
-                patient=patient,
-                field=data.validated_data["field"],
-                reason=data.validated_data["reason"],
-            )
-        except AppError as exc:
-            raise ValidationError({"reason": [exc.message]}) from None
+        value = services.desk_reveal(
+            staff=request.user,  # type: ignore[arg-type]
+            patient=patient,
+            field=data.validated_data["field"],
+            reason=data.validated_data["reason"],
+        )
         return Response(self.OutputSerializer({"field": data.validated_data["field"], "value": value}).data)
 
 

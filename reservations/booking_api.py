@@ -131,7 +131,7 @@ class HoldApi(APIView):
         responses={201: BookingOut},
         parameters=[IDEMPOTENCY_HEADER],
         summary="Hold a number (409 with code 'full' and waitlist=true when the time is full)",
-        description="A screened examination's number is held until its screening approves it (409 "
+        description="A screened examination's number is held until its screening approves it (422 "
         "screening_answers when the answers are missing or unknown); payment is refused meanwhile (409 "
         "screening_pending). Follow it at /api/v1/bookings/{id}/screening/.",
     )
@@ -161,7 +161,7 @@ class BookingListApi(APIView):
 
 def _own(request: Request, booking_id: int) -> Booking:
     try:
-        return services.booking_for_account(account=_account(request), booking_id=booking_id)
+        return selectors.booking_for_account(account=_account(request), booking_id=booking_id)
     except Http404:
         raise NotFound() from None
 

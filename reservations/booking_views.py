@@ -116,7 +116,7 @@ def booking_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
     account = cast(User, request.user)
-    booking = services.booking_for_account(account=account, booking_id=booking_id)
+    booking = selectors.booking_for_account(account=account, booking_id=booking_id)
     check = ""
     returned = bool(request.GET.get("checking"))
     if booking.status == Booking.Status.HELD:
@@ -191,7 +191,7 @@ def booking_payment_status(request: HttpRequest, booking_id: int) -> JsonRespons
 def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
     """GET: the confirmation page, saying what cancelling will do; POST: cancel."""
     if request.method == "GET":
-        booking = services.booking_for_account(account=cast(User, request.user), booking_id=booking_id)
+        booking = selectors.booking_for_account(account=cast(User, request.user), booking_id=booking_id)
         context = {"booking": booking, "payment": selectors.booking_payment(booking=booking)}
         context.update(_cancellation(booking))
         return render(request, "reservations/booking_cancel.html", context)
@@ -223,7 +223,7 @@ def booking_wechat_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
     """Pay a held number inside WeChat: learn the openid once (OAuth), then hand the JSAPI parameters to
     the WeChat bridge; after paying (``?checking=1``) wait for the notification to book the number."""
     account = cast(User, request.user)
-    booking = services.booking_for_account(account=account, booking_id=booking_id)
+    booking = selectors.booking_for_account(account=account, booking_id=booking_id)
     detail = reverse("reservations:booking-detail", kwargs={"booking_id": booking.pk})
     if booking.status != Booking.Status.HELD:
         return redirect(detail)

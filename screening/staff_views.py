@@ -32,7 +32,7 @@ from screening.forms import QUESTIONS, DecisionForm
 from screening.models import ScreeningCase, ScreeningRun, Upload
 from screening.pipeline.text import PDF_RENDER_DPI  # numpy and the OCR reader load only when needed
 
-REVIEWER_ROLE = roles.FRONT_DESK
+REVIEWER_ROLE = roles.SCREENING_REVIEWER
 WAITING_LONG = timedelta(hours=4)
 LOW_SCORE = 0.95  # below this a decision-critical field is never used automatically (reference §6.1 step 4)
 

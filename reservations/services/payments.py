@@ -21,7 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from medcard.models import User
+from core.errors import AppError
+from medcard.models import AuditEvent, User
+from medcard.services.audit import audit_record
 from reservations import notifications, tasks
 from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import (
@@ -34,8 +36,9 @@ from reservations.payments.base import (
 from reservations.payments.base import Notification as GatewayNotification
 from reservations.payments.keys import wechatpay_config
 from reservations.payments.wechatpay.client import JsapiIntent, WechatPayGateway
+from reservations.selectors import booking_for_account
 from reservations.services import waitlist
-from reservations.services.booking import AppError, _release_capacity, booking_for_account
+from reservations.services.booking import _release_capacity
 from reservations.services.gates import booking_payment_check, hold_gate_lapsed
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.refunds import (
@@ -312,7 +315,7 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
     if booking.status != Booking.Status.HELD:
         raise AppError("not_payable", _("This number is not awaiting payment."))
     booking_payment_check(booking=booking)
-    with transaction.atomic():
+    with transaction.atomic():  # the payment, the booked number and the audit row land together or not at all
         payment = Payment.objects.create(
             booking=booking,
             channel=Payment.Channel.DESK,
@@ -322,7 +325,17 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
         )
         payment.order_no = _order_no("DK", payment.pk)
         payment.save(update_fields=["order_no"])
-    _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
+        _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
+        audit_record(
+            actor=staff,
+            patient=booking.patient,
+            action=AuditEvent.Action.DESK_PAYMENT,
+            target=f"booking {booking.pk}",
+            changes={
+                "status": [Booking.Status.HELD, Booking.Status.BOOKED],
+                "paid": [None, str(booking.fee)],
+            },
+        )
     payment.refresh_from_db()
     return payment
 

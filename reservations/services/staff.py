@@ -10,7 +10,8 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from medcard.models import User
+from medcard.models import AuditEvent, User
+from medcard.services.audit import audit_record
 from reservations import notifications
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
 from reservations.services.booking import AppError, _full_hint_key
@@ -33,6 +34,14 @@ def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | N
         )
         if changed != 1:
             raise AppError("session_stopped", _("This session is already stopped."))
+        audit_record(
+            actor=staff,
+            patient=None,
+            action=AuditEvent.Action.SESSION_STOPPED,
+            reason=reason,
+            target=f"session {session_id}",
+            changes={"status": [Session.Status.OPEN, Session.Status.STOPPED]},
+        )
         cancelled = 0
         for booking in Booking.objects.select_for_update().filter(
             session_id=session_id, status__in=ACTIVE_BOOKING_STATES
@@ -63,6 +72,16 @@ def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
         if updated != 1:
             raise AppError("session_stopped", _("Extra numbers can only be added to an open session."))
         slot = Slot.objects.get(pk=slot_id)
+        audit_record(
+            actor=staff,
+            patient=None,
+            action=AuditEvent.Action.EXTRA_NUMBERS_ADDED,
+            target=f"slot {slot_id}",
+            changes={
+                "capacity": [slot.capacity - count, slot.capacity],
+                "extra": [slot.extra - count, slot.extra],
+            },
+        )
         transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
         transaction.on_commit(lambda: waitlist_offer_task(session_id=slot.session_id))
     return slot
@@ -82,4 +101,14 @@ def booking_check_in(*, staff: User | None, booking_id: int, now: datetime | Non
         )
         booking.status, booking.queue_number = Booking.Status.CHECKED_IN, last + 1
         booking.save(update_fields=["status", "queue_number", "updated_at"])
+        audit_record(
+            actor=staff,
+            patient=booking.patient,
+            action=AuditEvent.Action.CHECKED_IN,
+            target=f"booking {booking.pk}",
+            changes={
+                "status": [Booking.Status.BOOKED, Booking.Status.CHECKED_IN],
+                "queue_number": [None, last + 1],
+            },
+        )
     return booking

@@ -205,6 +205,8 @@ def case_transition(
         fields="screening_case",
         reason=",".join(change.reason_codes or [])[:300],
         detail=f"case {case.pk} of booking {booking.pk}: {case.status} -> {change.status}",
+        target=f"screening case {case.pk}",
+        changes={"status": [case.status, change.status]},
     )
     # The number may have lapsed or been cancelled meanwhile: then the patient has nothing to act on.
     if change.status == Status.APPROVED:

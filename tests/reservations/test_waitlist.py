@@ -97,12 +97,15 @@ def test_the_waitlist_closes_at_its_cut_off(patient: User, outsider: User) -> No
 
 @pytest.mark.django_db
 def test_a_free_sessions_offer_is_booked_with_its_payment_row_and_never_asks_to_pay(
-    patient: User, outsider: User, django_capture_on_commit_callbacks
+    patient: User, outsider: User, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
     """The offer goes through the same door as any hold: a free number is booked with its zero-fee payment
     row, and the patient is told it is booked (not asked to pay 0.00)."""
+    from hospital.celery import app as celery_app
     from reservations import notifications
 
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    notifications.outbox.clear()
     session = _full_session(patient, fee="0.00")
     services.waitlist_join(account=outsider, patient_id=_pid(outsider), session_id=session.pk)
     services.booking_cancel(account=patient, booking_id=Booking.objects.get(account=patient).pk)

@@ -413,7 +413,7 @@ def test_a_screened_number_cannot_be_moved(patient: User) -> None:
 
 @pytest.mark.django_db
 def test_an_outsider_gets_404_from_every_case_service_and_selector(
-    patient: User, outsider: User, desk: User
+    patient: User, outsider: User, clinician: User
 ) -> None:
     booking = hold(patient, screened_session(), RISK)
     case = case_of(booking)
@@ -430,7 +430,7 @@ def test_an_outsider_gets_404_from_every_case_service_and_selector(
     with pytest.raises(Http404):
         services.review_decide(staff=patient, case=case, decision="approve", reason="fine")
     assert selectors.case_for_account(account=patient, booking_id=booking.pk) == case
-    assert selectors.case_for_staff(staff=desk, case_id=case.pk) == case
+    assert selectors.case_for_staff(staff=clinician, case_id=case.pk) == case
 
 
 @pytest.mark.django_db
@@ -486,7 +486,7 @@ def test_the_hold_api_takes_the_answers_and_payment_api_refuses_until_approved(
     body = {"patient_id": factories.verified_patient_of(patient).pk, "slot_id": session.slots.get().pk}
     missing = client.post("/api/v1/bookings/holds/", body, content_type="application/json",
                           HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
-    assert missing.status_code == 409 and missing.json()["error"]["code"] == "screening_answers"
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "screening_answers"
     with django_capture_on_commit_callbacks(execute=True):
         held = client.post(
             "/api/v1/bookings/holds/", {**body, "answers": RISK}, content_type="application/json"

@@ -148,15 +148,15 @@ def test_a_failed_insert_removes_the_files_already_written(patient: User, _media
 
 
 @pytest.mark.django_db
-def test_only_the_owner_and_front_desk_reach_an_upload(
-    patient: User, outsider: User, desk: User, pharmacist: User
+def test_only_the_owner_and_clinicians_reach_an_upload(
+    patient: User, outsider: User, clinician: User, pharmacist: User
 ) -> None:
     upload = _accept(patient, booking_of(patient))
     assert selectors.upload_for_account(account=patient, upload_id=upload.pk) == upload
-    assert selectors.upload_for_staff(staff=desk, upload_id=upload.pk) == upload
+    assert selectors.upload_for_staff(staff=clinician, upload_id=upload.pk) == upload
     for attempt in (
         lambda: selectors.upload_for_account(account=outsider, upload_id=upload.pk),
-        lambda: selectors.upload_for_account(account=desk, upload_id=upload.pk),
+        lambda: selectors.upload_for_account(account=clinician, upload_id=upload.pk),
         lambda: selectors.upload_for_staff(staff=pharmacist, upload_id=upload.pk),
         lambda: selectors.upload_for_staff(staff=patient, upload_id=upload.pk),
         lambda: selectors.uploads_for_booking(account=outsider, booking_id=upload.booking_id),
@@ -166,10 +166,10 @@ def test_only_the_owner_and_front_desk_reach_an_upload(
 
 
 @pytest.mark.django_db
-def test_a_staff_read_is_audited_for_the_patient(patient: User, desk: User) -> None:
+def test_a_staff_read_is_audited_for_the_patient(patient: User, clinician: User) -> None:
     upload = _accept(patient, booking_of(patient))
-    services.upload_staff_read_record(staff=desk, upload=upload)
-    event = AuditEvent.objects.get(actor=desk)
+    services.upload_staff_read_record(staff=clinician, upload=upload)
+    event = AuditEvent.objects.get(actor=clinician)
     assert event.patient == factories.verified_patient_of(patient)
     assert event.actor_is_staff and event.fields == "screening_upload" and event.action == "upload_viewed"
 
