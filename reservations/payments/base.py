@@ -233,21 +233,6 @@ def urllib_transport(
         raise GatewayError(f"{method} {url.split('?')[0]} failed: {error}") from error
 
 
-def gateway_for(channel: str, transport: Transport | None = None) -> Gateway:
-    """The adapter for ``channel``, built from settings (or from the sandbox's test keys)."""
-    from reservations.payments import keys
-
-    if channel == Channel.WECHATPAY:
-        from reservations.payments.wechatpay.client import WechatPayGateway
-
-        return WechatPayGateway(keys.wechatpay_config(), transport=transport)
-    if channel == Channel.ALIPAY:
-        from reservations.payments.alipay.client import AlipayGateway
-
-        return AlipayGateway(keys.alipay_config(), transport=transport)
-    raise ValueError(f"no payment gateway for channel {channel!r}")
-
-
 # --- Small shared helpers -----------------------------------------------------------------------------
 
 

@@ -31,9 +31,9 @@ from reservations.payments.base import (
     GatewayOrderState,
     NotificationRejected,
     OrderPaid,
-    gateway_for,
 )
 from reservations.payments.base import Notification as GatewayNotification
+from reservations.payments.gateways import gateway_for
 from reservations.payments.keys import wechatpay_config
 from reservations.payments.wechatpay.client import JsapiIntent, WechatPayGateway
 from reservations.selectors import booking_for_account

@@ -25,8 +25,8 @@ from reservations.payments.base import (
     NotificationRejected,
     RefundNotification,
     RefundResult,
-    gateway_for,
 )
+from reservations.payments.gateways import gateway_for
 from reservations.services.money import to_fen
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,9 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import services, tasks
 from reservations.models import Payment, ReconciliationReport
-from reservations.payments import base
-from reservations.payments.base import BillRowKind, gateway_for
+from reservations.payments import gateways
+from reservations.payments.base import BillRowKind
+from reservations.payments.gateways import gateway_for
 from reservations.payments.sandbox import bills as sandbox_bills
 from reservations.payments.sandbox import gateway as sandbox
 from reservations.services.reconciliation import payments_reconcile_report
@@ -46,7 +47,7 @@ def gateway(sandbox_mode, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  #
     for module in ("payments", "refunds", "reconciliation"):
         monkeypatch.setattr(
             f"reservations.services.{module}.gateway_for",
-            functools.partial(base.gateway_for, transport=transport),
+            functools.partial(gateways.gateway_for, transport=transport),
         )
     monkeypatch.setattr(sandbox, "notify_transport", transport)
     monkeypatch.setattr(sandbox, "enqueue_delivery", lambda order_no, countdown_s: None)

@@ -18,7 +18,7 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import notifications, services
 from reservations.models import Booking, Payment, Refund
-from reservations.payments import base
+from reservations.payments import gateways
 from reservations.payments.sandbox import gateway as sandbox
 from tests import factories
 from tests.reservations.payment_transport import client_transport
@@ -29,7 +29,8 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Route gateway calls and notifications in-process; collect the orders whose notifications are due."""
     transport = client_transport(Client())
     monkeypatch.setattr(
-        "reservations.services.payments.gateway_for", functools.partial(base.gateway_for, transport=transport)
+        "reservations.services.payments.gateway_for",
+        functools.partial(gateways.gateway_for, transport=transport),
     )
     monkeypatch.setattr(sandbox, "notify_transport", transport)
     due: list[str] = []

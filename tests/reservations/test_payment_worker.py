@@ -19,7 +19,8 @@ from django.utils import timezone
 from medcard.models import User
 from reservations import services
 from reservations.models import Booking, Payment, Refund
-from reservations.payments.base import Channel, GatewayOrderState, gateway_for
+from reservations.payments.base import Channel, GatewayOrderState
+from reservations.payments.gateways import gateway_for
 from reservations.payments.sandbox import gateway as sandbox
 from tests import factories
 from tests.reservations.payment_worker import app_worker, sent_kinds, wait_for

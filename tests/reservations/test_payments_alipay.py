@@ -22,9 +22,9 @@ from reservations.payments.base import (
     Notification,
     NotificationRejected,
     OrderPaid,
-    gateway_for,
     rsa_verify,
 )
+from reservations.payments.gateways import gateway_for
 from reservations.payments.sandbox import gateway as sandbox
 from tests.reservations.payment_transport import client_transport
 

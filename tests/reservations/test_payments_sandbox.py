@@ -16,7 +16,8 @@ from django.test import Client
 from django.utils import timezone
 
 from reservations.payments import keys
-from reservations.payments.base import Channel, GatewayRejected, gateway_for
+from reservations.payments.base import Channel, GatewayRejected
+from reservations.payments.gateways import gateway_for
 from reservations.payments.sandbox import gateway as sandbox
 from reservations.payments.sandbox import tasks
 from reservations.payments.wechatpay.client import WechatPayGateway

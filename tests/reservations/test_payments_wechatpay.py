@@ -23,8 +23,8 @@ from reservations.payments.base import (
     Notification,
     NotificationRejected,
     OrderPaid,
-    gateway_for,
 )
+from reservations.payments.gateways import gateway_for
 from reservations.payments.sandbox import gateway as sandbox
 from reservations.payments.sandbox import tasks
 from reservations.payments.wechatpay.client import WechatPayGateway

@@ -16,7 +16,7 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import services
 from reservations.models import Booking, Payment, WechatOpenid
-from reservations.payments import base, keys
+from reservations.payments import gateways, keys
 from reservations.payments.base import rsa_verify
 from reservations.payments.sandbox import gateway as sandbox
 from reservations.payments.wechatpay import oauth as wechat_oauth
@@ -43,7 +43,8 @@ def gateway(sandbox_mode, settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     settings.WECHAT_APP_SECRET = "sandbox-app-secret-for-tests"
     transport = client_transport(Client())
     monkeypatch.setattr(
-        "reservations.services.payments.gateway_for", functools.partial(base.gateway_for, transport=transport)
+        "reservations.services.payments.gateway_for",
+        functools.partial(gateways.gateway_for, transport=transport),
     )
     monkeypatch.setattr(
         wechat_oauth, "code_exchange", functools.partial(wechat_oauth.code_exchange, transport=transport)

@@ -17,8 +17,9 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import notifications, services
 from reservations.models import Booking, Payment, Refund
-from reservations.payments import base, keys
-from reservations.payments.base import Channel, ForgedNotification, gateway_for
+from reservations.payments import gateways, keys
+from reservations.payments.base import Channel, ForgedNotification
+from reservations.payments.gateways import gateway_for
 from reservations.payments.sandbox import gateway as sandbox
 from reservations.services import refunds
 from tests import factories
@@ -37,7 +38,7 @@ def refund_deliveries(sandbox_mode, monkeypatch: pytest.MonkeyPatch) -> Iterator
     for module in ("payments", "refunds"):
         monkeypatch.setattr(
             f"reservations.services.{module}.gateway_for",
-            functools.partial(base.gateway_for, transport=transport),
+            functools.partial(gateways.gateway_for, transport=transport),
         )
     monkeypatch.setattr(sandbox, "notify_transport", transport)
     monkeypatch.setattr(sandbox, "enqueue_delivery", lambda order_no, countdown_s: None)

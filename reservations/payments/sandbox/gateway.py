@@ -49,6 +49,9 @@ from reservations.payments.base import (
     rsa_sign,
     urllib_transport,
 )
+
+# The tasks module imports this one too: each only looks the other's names up when called.
+from reservations.payments.sandbox import tasks as delivery_tasks
 from reservations.payments.wechatpay.notifications import aes_gcm_encrypt
 from reservations.payments.wechatpay.signatures import (
     AUTH_SCHEME,
@@ -87,16 +90,12 @@ notify_transport: Transport = urllib_transport
 
 def enqueue_delivery(order_no: str, countdown_s: float) -> None:
     """Schedule the first delivery of an order's notification (tests replace this to run it inline)."""
-    from reservations.payments.sandbox.tasks import sandbox_notification_deliver
-
-    sandbox_notification_deliver.apply_async(args=(order_no,), countdown=max(0.0, countdown_s))
+    delivery_tasks.sandbox_notification_deliver.apply_async(args=(order_no,), countdown=max(0.0, countdown_s))
 
 
 def enqueue_refund_delivery(order_no: str, refund_no: str, countdown_s: float) -> None:
     """Schedule the first delivery of a refund's notification (tests replace this to run it inline)."""
-    from reservations.payments.sandbox.tasks import sandbox_refund_notification_deliver
-
-    sandbox_refund_notification_deliver.apply_async(
+    delivery_tasks.sandbox_refund_notification_deliver.apply_async(
         args=(order_no, refund_no), countdown=max(0.0, countdown_s)
     )
 

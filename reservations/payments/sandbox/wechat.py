@@ -20,13 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 from reservations.payments import keys
 from reservations.payments.base import Channel, rsa_verify
 from reservations.payments.sandbox import gateway as sandbox
-from reservations.payments.sandbox.views import (
-    cashier_url,
+from reservations.payments.sandbox.answers import (
     json_body,
     wechat_answer,
     wechat_error,
     wechat_refusal,
 )
+from reservations.payments.sandbox.views import cashier_url
 from reservations.payments.wechatpay.signatures import jsapi_pay_message, parse_rfc3339
 
 logger = logging.getLogger(__name__)
