@@ -228,11 +228,11 @@ def payment_return_check(
     if payment is None or payment.channel not in ONLINE_CHANNELS:
         return PaymentCheck.NOT_PAID
     if returned:
-        started = cache.get_or_set(f"payment-check:{payment.pk}:since", now.timestamp(), timeout=3600)
+        started = cache.get_or_set(f"payment-check:{payment.order_no}:since", now.timestamp(), timeout=3600)
         if now.timestamp() - float(started or now.timestamp()) < CHECK_QUERY_AFTER.total_seconds():
             return PaymentCheck.CHECKING
-    if not cache.add(f"payment-check:{payment.pk}:asked", 1, timeout=CHECK_QUERY_EVERY_S):
-        return cache.get(f"payment-check:{payment.pk}:verdict", PaymentCheck.CHECKING)
+    if not cache.add(f"payment-check:{payment.order_no}:asked", 1, timeout=CHECK_QUERY_EVERY_S):
+        return cache.get(f"payment-check:{payment.order_no}:verdict", PaymentCheck.CHECKING)
     try:
         order = gateway_for(payment.channel).query(order_no=payment.order_no)
     except GatewayError:
@@ -244,7 +244,7 @@ def payment_return_check(
         booking.refresh_from_db()
         return PaymentCheck.BOOKED if booking.status == Booking.Status.BOOKED else PaymentCheck.NOT_HELD
     verdict = PaymentCheck.NOT_PAID if order.state != GatewayOrderState.PAID else PaymentCheck.CHECKING
-    cache.set(f"payment-check:{payment.pk}:verdict", verdict, timeout=CHECK_QUERY_EVERY_S)
+    cache.set(f"payment-check:{payment.order_no}:verdict", verdict, timeout=CHECK_QUERY_EVERY_S)
     return verdict
 
 

@@ -74,7 +74,7 @@ def test_after_paying_the_page_says_checking_until_the_worker_delivers_the_notif
         # The rule is said before paying: cancellable online (tomorrow's appointment) until the deadline.
         expect(page.get_by_test_id("cancellation-rule")).to_contain_text("可在线取消")
         page.get_by_role("button", name="微信支付").click()
-        _pay_at_cashier(page, delay_s=3)
+        _pay_at_cashier(page, delay_s=10)  # long enough to see the return page before it lands
 
         # Back on the appointment: no "awaiting payment", no pay buttons, but "checking".
         expect(page.get_by_test_id("payment-checking")).to_contain_text(CHECKING)
