@@ -8,10 +8,6 @@ points the test process's cache at the worker's Redis instead of the suite's pri
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +20,11 @@ from django.db import connection
 from hospital.devserver import dev_environment
 from reservations import notifications
 from tests.conftest import redis_url_for_tests, require_or_skip
+from tests.hospital.test_worker import Workers
 from tests.hospital.test_worker import _wait_for as wait_for
 
 __all__ = ["app_worker", "sent_kinds", "wait_for"]
 
-ROOT = Path(__file__).resolve().parents[2]
 # The worker consumes Celery's default queue in this run's own Redis database (REDIS_URL: one per helper
 # and per CI job), which the suite otherwise only fills in eager mode; left-overs are dropped first.
 QUEUE = "celery"
@@ -80,24 +76,12 @@ def app_worker(*, live_url: str, settings: Any, var_dir: Path) -> Iterator[redis
         "HOSPITAL_VAR_DIR": str(var_dir),
         "WORKER_HEARTBEAT_SECONDS": "1",
     }
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "hospital", "worker", "--queues", QUEUE, "--concurrency", "1",
-        "--hostname", f"payments-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-        "--loglevel", "WARNING",
-    ]  # fmt: skip
-    log = (var_dir / "worker.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log)
+    workers = Workers(env, QUEUE)  # the worker tests' launcher: always stopped, every wait bounded
+    workers.start(probes=False)
     try:
         yield store
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+        workers.stop_all()
         store.delete(QUEUE)
         store.close()
         _disconnect_redis_caches()
