@@ -322,6 +322,9 @@ RESERVATION_NOTIFIERS = env_list(
     ["reservations.notifications.SandboxNotifier", "reservations.notifications.ConsoleNotifier"],
 )
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
+# Batch simulation chunks (CPU-bound numpy, seconds each) may get their own workers: DOSING_BATCH_QUEUE names
+# their queue (default Celery's own, which the dev runner's single worker reads).
+DOSING_BATCH_QUEUE = env_str("DOSING_BATCH_QUEUE", default="celery")
 # OCR (onnxruntime) holds large buffers: a worker process is replaced after it grew past this (KiB; checked
 # after each task). Each reading step is capped at 60 s soft / 90 s hard (screening/tasks.py).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1_500_000, minimum=100_000)
@@ -464,6 +467,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "medcard.models.User.Kind",
         "DepartmentKindEnum": "reservations.models.Department.Kind",
+        "BatchJobKindEnum": "dosing.batch.models.BatchJob.Kind",
+        "BatchJobStatusEnum": "dosing.batch.models.BatchJob.Status",
     },
 }
 
