@@ -358,7 +358,14 @@ AVAILABILITY_CACHE_SECONDS = env_int("AVAILABILITY_CACHE_SECONDS", 30, minimum=0
 # Otherwise the merchant's real credentials are required.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 PAYMENT_SANDBOX = env_bool("PAYMENT_SANDBOX", DEBUG)
+if PAYMENT_SANDBOX:
+    # The sandbox gateway is an app of its own (views, cashier template, delivery tasks); a process without
+    # PAYMENT_SANDBOX never loads its code, and hospital/urls.py mounts its URLs under the same switch.
+    INSTALLED_APPS.append("reservations.payments.sandbox")
 PAYMENT_SANDBOX_KEY_DIR = VAR_DIR / "sandbox-keys"
+# The outpatient front desk's telephone, shown where something cannot be done online (a paid same-day
+# appointment cannot be cancelled online). The default is a placeholder: set the hospital's real number.
+OUTPATIENT_DESK_PHONE = env_str("OUTPATIENT_DESK_PHONE", default="021-0000 0000")
 WECHATPAY = {
     "mchid": env_str("WECHATPAY_MCHID", default=""),
     "appid": env_str("WECHATPAY_APPID", default=""),

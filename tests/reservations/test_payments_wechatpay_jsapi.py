@@ -16,10 +16,13 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import services
 from reservations.models import Booking, Payment, WechatOpenid
-from reservations.payments import base, keys, sandbox, wechat_oauth
+from reservations.payments import gateways, keys
 from reservations.payments.base import rsa_verify
-from reservations.payments.wechatpay import jsapi_pay_message
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.wechatpay import oauth as wechat_oauth
+from reservations.payments.wechatpay.signatures import jsapi_pay_message
 from tests import factories
+from tests.reservations.payment_transport import client_transport
 
 pytestmark = [
     pytest.mark.urls("tests.reservations.payment_test_urls"),
@@ -38,9 +41,10 @@ def gateway(sandbox_mode, settings, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """The sandbox in-process: gateway calls, the OAuth code exchange and notifications; collects the orders
     whose notifications are due."""
     settings.WECHAT_APP_SECRET = "sandbox-app-secret-for-tests"
-    transport = sandbox.client_transport(Client())
+    transport = client_transport(Client())
     monkeypatch.setattr(
-        "reservations.services.payments.gateway_for", functools.partial(base.gateway_for, transport=transport)
+        "reservations.services.payments.gateway_for",
+        functools.partial(gateways.gateway_for, transport=transport),
     )
     monkeypatch.setattr(
         wechat_oauth, "code_exchange", functools.partial(wechat_oauth.code_exchange, transport=transport)
@@ -284,6 +288,7 @@ def test_the_api_answers_jsapi_params_once_the_openid_is_known(patient: User, ga
     alipay_jsapi = client.post(
         url, {"channel": "alipay", "trade_type": "jsapi"}, content_type="application/json"
     )
+    # The request itself is wrong (Alipay has no JSAPI): the catalogue's "channel" refusal, 422.
     assert alipay_jsapi.status_code == 422 and alipay_jsapi.json()["error"]["code"] == "channel"
 
 
