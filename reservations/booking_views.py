@@ -278,9 +278,8 @@ def wechat_oauth_callback(request: HttpRequest) -> HttpResponse:
     try:
         booking_id = wechat_oauth.state_consume(state=request.GET.get("state", ""), account_id=account.pk)
         openid = wechat_oauth.code_exchange(appid=wechatpay_config().appid, code=request.GET.get("code", ""))
-    except wechat_oauth.OAuthRefused:
-        message = _("WeChat could not confirm who you are. Please go back to your appointment and try again.")
-        return render(request, "reservations/wechat_pay.html", {"oauth_error": message}, status=400)
+    except AppError as refusal:
+        return render(request, "reservations/wechat_pay.html", {"oauth_error": refusal.message}, status=400)
     except GatewayError:
         message = _("WeChat is busy. Please go back to your appointment and try again.")
         return render(request, "reservations/wechat_pay.html", {"oauth_error": message}, status=503)
