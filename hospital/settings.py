@@ -313,6 +313,12 @@ if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
 # Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
 # default, Celery's own queue, works with the single worker of the dev runner.
 SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+
+# --- Dosing (pharmacists' dose calculator and its API) -----------------------------------------------------
+# Calls per minute one institution's API key may make (DRF throttling; answers 429 beyond).
+DOSING_API_CALLS_PER_MINUTE = env_int("DOSING_API_CALLS_PER_MINUTE", 120, minimum=1, maximum=100_000)
+# Posterior samples behind credible bands and probabilities of target attainment on the pages and the API.
+DOSING_SAMPLES = env_int("DOSING_SAMPLES", 300, minimum=50, maximum=5000)
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
 # OCR (onnxruntime) holds large buffers: a worker process is replaced after it grew past this (KiB; checked
 # after each task). Each reading step is capped at 60 s soft / 90 s hard (screening/tasks.py).

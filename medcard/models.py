@@ -266,6 +266,8 @@ class AuditEvent(models.Model):
         SCREENING_VIEWED = "screening_viewed", _("Screening case viewed")
         SCREENING_DECIDED = "screening_decided", _("Screening decided")
         SCREENING_CONFIRMED = "screening_confirmed", _("Screening values confirmed by the patient")
+        DOSING_COURSE_VIEWED = "dosing_course_viewed", _("Dosing course viewed")
+        DOSING_COURSE_CHANGED = "dosing_course_changed", _("Dosing course changed")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
