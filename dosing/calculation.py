@@ -19,7 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from dosing.engine import CaseError, Component, ModelError, Dose, Subject, Target, fit_map, forecast, load_model, run_case
+from dosing.engine import (
+    CaseError,
+    Component,
+    ModelError,
+    Dose,
+    Subject,
+    Target,
+    fit_map,
+    forecast,
+    load_model,
+    run_case,
+)
 from dosing.engine.case import parse_history, parse_patient
 from dosing.engine.estimation import Predictor
 from dosing.engine.forecast import model_weights, steady_state_posterior
@@ -151,7 +162,12 @@ def regimen_exposure(
 
 
 def curves(
-    components: Sequence[Component], chosen: ChosenRegimen | None, *, first_h: float, until_h: float, samples: int
+    components: Sequence[Component],
+    chosen: ChosenRegimen | None,
+    *,
+    first_h: float,
+    until_h: float,
+    samples: int,
 ) -> dict[str, Any]:
     """Individual curve with its credible band and the population (typical) curve over the history plus
     the regimen on screen, on at most ``MAX_PLOT_POINTS`` times."""
@@ -159,7 +175,8 @@ def curves(
     times = np.arange(first_h, until_h + 1e-9, step)
     future = planned_doses(chosen, until_h) if chosen is not None else []
     with_plan = [
-        Component(replace(c.subject, doses=c.subject.doses + tuple(future)), c.fit, c.weight) for c in components
+        Component(replace(c.subject, doses=c.subject.doses + tuple(future)), c.fit, c.weight)
+        for c in components
     ]
     fc = forecast(with_plan, times, n_samples=samples, seed=0)
     weights = np.array([c.weight for c in with_plan], dtype=float)
@@ -202,7 +219,12 @@ def by_level(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[dict[st
             continue
         weights = model_weights([f.ofv for _, f in comps])
         cl = float(sum(w * f.parameters["CL"] for w, (_, f) in zip(weights, comps, strict=True)))
-        v1 = float(sum(w * f.parameters.get("V1", f.parameters.get("V", 0.0)) for w, (_, f) in zip(weights, comps, strict=True)))
+        v1 = float(
+            sum(
+                w * f.parameters.get("V1", f.parameters.get("V", 0.0))
+                for w, (_, f) in zip(weights, comps, strict=True)
+            )
+        )
         rows.append(
             {
                 "levels": k,
@@ -227,7 +249,11 @@ class Calculation:
 
 
 def calculate(
-    case: Mapping[str, Any], *, now_h: float, chosen: ChosenRegimen | None = None, samples: int = FORECAST_SAMPLES
+    case: Mapping[str, Any],
+    *,
+    now_h: float,
+    chosen: ChosenRegimen | None = None,
+    samples: int = FORECAST_SAMPLES,
 ) -> Calculation:
     """Run the case and compute the plot and exposure of ``chosen`` (default: the recommended regimen).
 
@@ -250,8 +276,12 @@ def calculate(
             loading_dose_mg=rec.get("loading_dose_mg"),
             loading_infusion_h=rec.get("loading_infusion_h"),
         )
-    exposure = regimen_exposure(components, chosen, target_from_case(run), samples=samples) if chosen else None
+    exposure = (
+        regimen_exposure(components, chosen, target_from_case(run), samples=samples) if chosen else None
+    )
     times = [d["time"] for d in case.get("doses") or []] + [lv["time"] for lv in case.get("levels") or []]
     first = min([*times, now_h])
     until = max(now_h, chosen.start_h if chosen else now_h) + 48.0
-    return Calculation(result, chosen, exposure, curves(components, chosen, first_h=first, until_h=until, samples=samples))
+    return Calculation(
+        result, chosen, exposure, curves(components, chosen, first_h=first, until_h=until, samples=samples)
+    )

@@ -8,6 +8,7 @@ versions behind them. Other institutions reach the API with hashed, revocable ke
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -180,12 +181,16 @@ class Course(models.Model):
                 name="dosing_course_patient_or_initials",
                 condition=Q(patient__isnull=False) | ~Q(initials=""),
             ),
-            models.CheckConstraint(name="dosing_course_status_valid", condition=Q(status__in=["active", "closed"])),
+            models.CheckConstraint(
+                name="dosing_course_status_valid", condition=Q(status__in=["active", "closed"])
+            ),
             models.CheckConstraint(name="dosing_course_sex_valid", condition=Q(sex__in=["female", "male"])),
             models.CheckConstraint(
                 name="dosing_course_creatinine_unit_valid", condition=Q(creatinine_unit__in=CREATININE_UNITS)
             ),
-            models.CheckConstraint(name="dosing_course_target_valid", condition=Q(target_kind__in=TARGET_KINDS)),
+            models.CheckConstraint(
+                name="dosing_course_target_valid", condition=Q(target_kind__in=TARGET_KINDS)
+            ),
             models.CheckConstraint(
                 name="dosing_course_values_positive",
                 condition=Q(weight_kg__gt=0, creatinine_value__gt=0, age_years__gte=0),
@@ -237,6 +242,13 @@ class DoseEntry(AppendOnly, models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount_mg} mg at {self.given_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def last_at(self) -> datetime:
+        """The start of the line's last dose (the first one when it does not repeat)."""
+        if self.repeat_count and self.repeat_interval_h:
+            return self.given_at + timedelta(hours=float(self.repeat_interval_h) * self.repeat_count)
+        return self.given_at
 
 
 class LevelEntry(AppendOnly, models.Model):

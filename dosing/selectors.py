@@ -27,7 +27,9 @@ AUC24_ALERT_MG_H_PER_L = 600.0
 
 
 def is_pharmacist(*, user: Any) -> bool:
-    return bool(user is not None and user.is_authenticated and user_has_role(user=user, role=roles.PHARMACIST))
+    return bool(
+        user is not None and user.is_authenticated and user_has_role(user=user, role=roles.PHARMACIST)
+    )
 
 
 def course_for_pharmacist(*, user: Any, course_id: int) -> Course:
@@ -55,14 +57,18 @@ def course_for_api_key(*, api_key: ApiKey, course_id: int) -> Course:
 def course_doses(*, course: Course) -> list[DoseEntry]:
     """The current dose lines (latest version of each, removals left out), in time order."""
     return list(
-        DoseEntry.objects.filter(course=course, removed=False, superseded_by__isnull=True).order_by("given_at", "id")
+        DoseEntry.objects.filter(course=course, removed=False, superseded_by__isnull=True).order_by(
+            "given_at", "id"
+        )
     )
 
 
 def course_levels(*, course: Course) -> list[LevelEntry]:
     """The current levels (latest version of each, removals left out), in time order."""
     return list(
-        LevelEntry.objects.filter(course=course, removed=False, superseded_by__isnull=True).order_by("drawn_at", "id")
+        LevelEntry.objects.filter(course=course, removed=False, superseded_by__isnull=True).order_by(
+            "drawn_at", "id"
+        )
     )
 
 
@@ -84,7 +90,12 @@ def course_fits(*, course: Course) -> QuerySet[CourseFit]:
 
 
 def course_latest_signature(*, course: Course) -> SignedRegimen | None:
-    return SignedRegimen.objects.filter(course=course).select_related("pharmacist").order_by("-signed_at", "-id").first()
+    return (
+        SignedRegimen.objects.filter(course=course)
+        .select_related("pharmacist")
+        .order_by("-signed_at", "-id")
+        .first()
+    )
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -117,7 +128,11 @@ def course_case(*, course: Course) -> tuple[dict[str, Any], datetime]:
     patient |= {k: float(v) for k, v in optional.items() if v is not None}
     dose_rows = []
     for d in doses:
-        row: dict[str, Any] = {"time": hours(d.given_at), "amount_mg": float(d.amount_mg), "duration_h": float(d.infusion_h)}
+        row: dict[str, Any] = {
+            "time": hours(d.given_at),
+            "amount_mg": float(d.amount_mg),
+            "duration_h": float(d.infusion_h),
+        }
         if d.repeat_count:
             row["repeat"] = {"count": d.repeat_count, "interval_h": float(d.repeat_interval_h or 0)}
         dose_rows.append(row)
@@ -125,7 +140,11 @@ def course_case(*, course: Course) -> tuple[dict[str, Any], datetime]:
     if course.target_kind == Course.TargetKind.CHINESE_GUIDELINE:
         target = {"kind": "chinese_guideline"}
     else:
-        target = {"kind": course.target_kind, "auc24_low": float(course.auc24_low), "auc24_high": float(course.auc24_high)}
+        target = {
+            "kind": course.target_kind,
+            "auc24_low": float(course.auc24_low),
+            "auc24_high": float(course.auc24_high),
+        }
         if course.target_kind == Course.TargetKind.AUC24_TROUGH:
             target |= {
                 "trough_low_mg_per_l": _num(course.trough_low_mg_per_l),
@@ -174,7 +193,9 @@ def worklist(*, pharmacist: User, now: datetime | None = None) -> list[WorklistR
     an AUC24 above 600 mg·h/L, or an overdue level; the next dose (of the signed regimen, or as
     recommended) and the next level due."""
     now = now or timezone.now()
-    courses = Course.objects.filter(pharmacist=pharmacist, status=Course.Status.ACTIVE, institution__isnull=True)
+    courses = Course.objects.filter(
+        pharmacist=pharmacist, status=Course.Status.ACTIVE, institution__isnull=True
+    )
     rows = []
     for course in courses.select_related("patient"):
         fit = course_latest_fit(course=course)
@@ -192,8 +213,15 @@ def worklist(*, pharmacist: User, now: datetime | None = None) -> list[WorklistR
             overdue = not LevelEntry.objects.filter(
                 course=course, drawn_at__gte=course.next_level_due_at - timedelta(hours=2), removed=False
             ).exists()
-        rows.append(WorklistRow(course, next_dose, course.next_level_due_at, trough, auc, overdue, signed is not None))
-    rows.sort(key=lambda r: (not (r.level_overdue or r.trough_high or r.auc_high), r.next_dose_at or now + timedelta(days=365)))
+        rows.append(
+            WorklistRow(course, next_dose, course.next_level_due_at, trough, auc, overdue, signed is not None)
+        )
+    rows.sort(
+        key=lambda r: (
+            not (r.level_overdue or r.trough_high or r.auc_high),
+            r.next_dose_at or now + timedelta(days=365),
+        )
+    )
     return rows
 
 

@@ -25,7 +25,16 @@ from django.utils.translation import gettext as _
 
 from dosing import calculation
 from dosing.engine import CaseError
-from dosing.models import ApiKey, Course, CourseEvent, CourseFit, DoseEntry, Institution, LevelEntry, SignedRegimen
+from dosing.models import (
+    ApiKey,
+    Course,
+    CourseEvent,
+    CourseFit,
+    DoseEntry,
+    Institution,
+    LevelEntry,
+    SignedRegimen,
+)
 from dosing.selectors import course_case, course_doses, course_levels
 from medcard.models import Patient, User
 from medcard.services import audit_record
@@ -61,11 +70,16 @@ class CourseDetails:
 DETAIL_FIELDS = tuple(CourseDetails.__dataclass_fields__)
 
 
-def _record(course: Course, action: str, *, actor: User | None, api_key: ApiKey | None, **detail: Any) -> None:
+def _record(
+    course: Course, action: str, *, actor: User | None, api_key: ApiKey | None, **detail: Any
+) -> None:
     CourseEvent.objects.create(course=course, action=action, actor=actor, api_key=api_key, detail=detail)
     if course.patient_id is not None and actor is not None:
         audit_record(
-            actor=actor, patient=course.patient, action="dosing_course_changed", detail=f"course {course.pk}: {action}"
+            actor=actor,
+            patient=course.patient,
+            action="dosing_course_changed",
+            detail=f"course {course.pk}: {action}",
         )
 
 
@@ -75,7 +89,9 @@ def _check_engine(course: Course) -> None:
     try:
         calculation.check_case(case)
     except CaseError as exc:
-        raise ValidationError(_("The dose engine cannot use these values: %(reason)s") % {"reason": exc}) from None
+        raise ValidationError(
+            _("The dose engine cannot use these values: %(reason)s") % {"reason": exc}
+        ) from None
 
 
 def _apply_target(course: Course, kind: str) -> None:
@@ -117,7 +133,9 @@ def _bump(course: Course) -> None:
 
 
 @transaction.atomic
-def course_update_details(*, course: Course, actor: User | None, details: CourseDetails, api_key: ApiKey | None = None) -> Course:
+def course_update_details(
+    *, course: Course, actor: User | None, details: CourseDetails, api_key: ApiKey | None = None
+) -> Course:
     """Change the patient's details (weight, creatinine ...); the previous values are kept in the event."""
     before = {name: str(getattr(course, name)) for name in DETAIL_FIELDS}
     for name in DETAIL_FIELDS:
@@ -184,13 +202,18 @@ def doses_add(
     for i, line in enumerate(lines):
         _check_dose_line(line, now)
         if i and line.given_at < lines[i - 1].given_at:
-            raise ValidationError({"given_at": _("Times are out of order: this dose is earlier than the one above.")})
+            raise ValidationError(
+                {"given_at": _("Times are out of order: this dose is earlier than the one above.")}
+            )
     entries = [
-        DoseEntry.objects.create(course=course, entered_by=actor, api_key=api_key, **line.__dict__) for line in lines
+        DoseEntry.objects.create(course=course, entered_by=actor, api_key=api_key, **line.__dict__)
+        for line in lines
     ]
     _bump(course)
     _check_engine(course)
-    _record(course, CourseEvent.Action.DOSE_ADDED, actor=actor, api_key=api_key, entries=[e.pk for e in entries])
+    _record(
+        course, CourseEvent.Action.DOSE_ADDED, actor=actor, api_key=api_key, entries=[e.pk for e in entries]
+    )
     course_fit(course=course, actor=actor, api_key=api_key)
     return entries
 
@@ -199,17 +222,26 @@ def _check_level(course: Course, drawn_at: datetime, conc: Decimal, now: datetim
     if conc <= 0:
         raise ValidationError({"conc_mg_per_l": _("A level must be more than 0 mg/L.")})
     if conc > 150:
-        raise ValidationError({"conc_mg_per_l": _("Above 150 mg/L is implausible for vancomycin; check the unit (mg/L).")})
+        raise ValidationError(
+            {"conc_mg_per_l": _("Above 150 mg/L is implausible for vancomycin; check the unit (mg/L).")}
+        )
     if drawn_at > now:
         raise ValidationError({"drawn_at": _("This time is in the future; enter levels that were measured.")})
     first = min((d.given_at for d in course_doses(course=course)), default=None)
     if first is None or drawn_at <= first:
-        raise ValidationError({"drawn_at": _("This level is before the first recorded dose; enter the doses first.")})
+        raise ValidationError(
+            {"drawn_at": _("This level is before the first recorded dose; enter the doses first.")}
+        )
 
 
 @transaction.atomic
 def level_add(
-    *, course: Course, actor: User | None, drawn_at: datetime, conc_mg_per_l: Decimal, api_key: ApiKey | None = None
+    *,
+    course: Course,
+    actor: User | None,
+    drawn_at: datetime,
+    conc_mg_per_l: Decimal,
+    api_key: ApiKey | None = None,
 ) -> LevelEntry:
     """Add a measured level, then re-fit: the course shows how this level moved the estimate."""
     _check_level(course, drawn_at, conc_mg_per_l, timezone.now())
@@ -225,7 +257,12 @@ def level_add(
 
 @transaction.atomic
 def dose_correct(
-    *, course: Course, actor: User | None, entry: DoseEntry, line: DoseLine | None, api_key: ApiKey | None = None
+    *,
+    course: Course,
+    actor: User | None,
+    entry: DoseEntry,
+    line: DoseLine | None,
+    api_key: ApiKey | None = None,
 ) -> DoseEntry:
     """Replace a dose line by a corrected one (or remove it with ``line=None``); the old version stays."""
     # A concurrent correction of the same line would leave two successors: the one-to-one 'supersedes'
@@ -241,7 +278,9 @@ def dose_correct(
         action = CourseEvent.Action.DOSE_REMOVED
     else:
         _check_dose_line(line, timezone.now())
-        new = DoseEntry.objects.create(course=course, supersedes=entry, entered_by=actor, api_key=api_key, **line.__dict__)
+        new = DoseEntry.objects.create(
+            course=course, supersedes=entry, entered_by=actor, api_key=api_key, **line.__dict__
+        )
         action = CourseEvent.Action.DOSE_CHANGED
     _bump(course)
     _check_engine(course)
@@ -298,7 +337,9 @@ def course_calculate(
     """Run the engine on the course as it stands (nothing stored): the page's preview of a chosen regimen."""
     case, origin = course_case(course=course)
     now = now or timezone.now()
-    events = [d.last_at for d in course_doses(course=course)] + [lv.drawn_at for lv in course_levels(course=course)]
+    events = [d.last_at for d in course_doses(course=course)] + [
+        lv.drawn_at for lv in course_levels(course=course)
+    ]
     now_h = _hours(origin, max([now, *events]))
     return calculation.calculate(case, now_h=now_h, chosen=chosen, samples=settings.DOSING_SAMPLES), origin
 
@@ -351,11 +392,15 @@ def regimen_sign(
     # A level entered while the pharmacist looked at the page would make the signature rest on an old fit.
     locked = Course.objects.select_for_update().get(pk=course.pk)
     if locked.revision != fit.course_revision:
-        raise ValidationError(_("The course changed since this recommendation; review the new fit before signing."))
+        raise ValidationError(
+            _("The course changed since this recommendation; review the new fit before signing.")
+        )
     if chosen.dose_mg <= 0 or chosen.interval_h <= 0 or chosen.infusion_h <= 0:
         raise ValidationError(_("Dose, interval and infusion time must be more than 0."))
     if chosen.dose_mg > 4000 or chosen.interval_h > 96 or chosen.infusion_h > chosen.interval_h:
-        raise ValidationError(_("This regimen is impossible: check the dose, the interval and the infusion time."))
+        raise ValidationError(
+            _("This regimen is impossible: check the dose, the interval and the infusion time.")
+        )
     calc, origin = course_calculate(course=course, chosen=chosen)
     if calc.exposure is None:
         raise ValidationError(_("No model could be fitted, so no regimen can be signed."))
@@ -395,7 +440,9 @@ def course_close(*, course: Course, actor: User) -> None:
 def course_record_open(*, course: Course, actor: User) -> None:
     """A staff member opened a course of a registered patient: an audited read of personal data."""
     if course.patient_id is not None:
-        audit_record(actor=actor, patient=course.patient, action="dosing_course_viewed", detail=f"course {course.pk}")
+        audit_record(
+            actor=actor, patient=course.patient, action="dosing_course_viewed", detail=f"course {course.pk}"
+        )
 
 
 # --- API keys -----------------------------------------------------------------------------------------------
@@ -412,10 +459,14 @@ def api_key_create(*, institution: Institution, name: str) -> tuple[ApiKey, str]
     """A new key for ``institution``: returns the row and the clear key, which is never stored."""
     prefix = secrets.token_hex(4)
     clear = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(institution=institution, name=name, prefix=prefix, key_sha256=api_key_hash(clear))
+    key = ApiKey.objects.create(
+        institution=institution, name=name, prefix=prefix, key_sha256=api_key_hash(clear)
+    )
     return key, clear
 
 
 def api_key_revoke(*, prefix: str) -> bool:
     """Revoke a key by its prefix; True when an active key was revoked."""
-    return bool(ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    return bool(
+        ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    )

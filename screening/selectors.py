@@ -249,7 +249,9 @@ def latest_analyte_for_patient(*, patient_id: int, code: str) -> AnalyteReading 
     each file), or ``None``. Values the reader could not put a number on are skipped."""
     runs = (
         ScreeningRun.objects.filter(
-            case__booking__patient_id=patient_id, step=ScreeningRun.Step.EXTRACT, status=ScreeningRun.Status.OK
+            case__booking__patient_id=patient_id,
+            step=ScreeningRun.Step.EXTRACT,
+            status=ScreeningRun.Status.OK,
         )
         .select_related("case")
         .order_by("-created_at", "-id")[:50]
