@@ -57,7 +57,7 @@ class CourseForm(forms.Form):
         choices=[("", gettext_lazy("— choose the unit —")), *Course.CreatinineUnit.choices],
     )
     creatinine_on = forms.DateField(
-        label=gettext_lazy("Creatinine measured on"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("Creatinine measured on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     creatinine_source = forms.CharField(required=False, widget=forms.HiddenInput)
     gestational_age_weeks = forms.DecimalField(
