@@ -88,7 +88,7 @@ class ApiKeyThrottle(SimpleRateThrottle):
 
 
 class DosingApi(APIView):
-    """Base of the dosing endpoints: both kinds of callers, the throttle, and one ApiCall row per keyed call."""
+    """Base of the dosing endpoints: both kinds of callers, the throttle, one ApiCall row per keyed call."""
 
     authentication_classes = (ApiKeyAuthentication, authentication.SessionAuthentication)
     permission_classes = (PharmacistOrApiKey,)
@@ -99,10 +99,13 @@ class DosingApi(APIView):
         key = getattr(request, "_auth", None)
         if isinstance(key, ApiKey):
             ApiCall.objects.create(
-                api_key=key, institution_id=key.institution_id, method=request.method or "",
-                path=request.path[:300], status_code=response.status_code,
+                api_key=key,
+                institution_id=key.institution_id,
+                method=request.method or "",
+                path=request.path[:300],
+                status_code=response.status_code,
                 course_id_requested=kwargs.get("course_id"),
-            )  # fmt: skip
+            )
         return response
 
     def course(self, request: Request, course_id: int) -> Course:
@@ -138,7 +141,9 @@ class CourseIn(serializers.Serializer):
     indication = serializers.CharField(max_length=120, required=False, default="")
     sex = serializers.ChoiceField(choices=Course.Sex.choices)
     age_years = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=120)
-    weight_kg = serializers.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0.2"), max_value=400)
+    weight_kg = serializers.DecimalField(
+        max_digits=6, decimal_places=2, min_value=Decimal("0.2"), max_value=400
+    )
     height_cm = serializers.DecimalField(
         max_digits=5,
         decimal_places=1,
@@ -250,8 +255,13 @@ class DoseIn(serializers.Serializer):
     given_at = serializers.DateTimeField(help_text="ISO 8601 with its UTC offset.")
     amount_mg = serializers.DecimalField(max_digits=7, decimal_places=1)
     infusion_h = serializers.DecimalField(max_digits=4, decimal_places=2)
-    repeat_count = serializers.IntegerField(min_value=0, max_value=200, required=False, default=0,
-                                            help_text="Further identical doses after this one.")  # fmt: skip
+    repeat_count = serializers.IntegerField(
+        min_value=0,
+        max_value=200,
+        required=False,
+        default=0,
+        help_text="Further identical doses after this one.",
+    )
     repeat_interval_h = serializers.DecimalField(
         max_digits=5, decimal_places=2, required=False, allow_null=True, default=None
     )
@@ -408,12 +418,16 @@ class CourseRecommendApi(DosingApi):
                     **{k: v for k, v in rec.items() if k != "next_dose_time_h"},
                     "next_dose_time": _at(origin, rec.get("next_dose_time_h")),
                 },
-                "regimen": None if calc.chosen is None else {
-                    **calc.chosen.__dict__, "start": _at(origin, calc.chosen.start_h), **(calc.exposure or {}),
+                "regimen": None
+                if calc.chosen is None
+                else {
+                    **calc.chosen.__dict__,
+                    "start": _at(origin, calc.chosen.start_h),
+                    **(calc.exposure or {}),
                 },
                 "engine_version": calculation.engine_version(),
             }
-        )  # fmt: skip
+        )
 
 
 class CourseReportApi(DosingApi):

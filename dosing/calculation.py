@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from dosing.engine import (
     CaseError,
     Component,
-    ModelError,
     Dose,
+    ModelError,
     Subject,
     Target,
     fit_map,
@@ -37,7 +38,10 @@ from dosing.engine.forecast import model_weights, steady_state_posterior
 
 ENGINE_DIR = Path(__file__).resolve().parent / "engine"
 FORECAST_SAMPLES = 300
-MAX_PLOT_POINTS = 400
+# The plot's band is drawn from fewer samples than the PTA (a 5-95 % band of a curve needs far fewer than a
+# probability to two decimals), on at most 200 times: the curves are most of a page's compute otherwise.
+BAND_SAMPLES = 100
+MAX_PLOT_POINTS = 200
 
 
 @lru_cache(maxsize=1)
@@ -196,6 +200,12 @@ def curves(
 
 
 def by_level(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """See :func:`_by_level` (on one BLAS thread, as :func:`calculate`)."""
+    with threadpool_limits(limits=1):
+        return _by_level(case, result)
+
+
+def _by_level(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """How the estimate moved as levels arrived: the model-averaged clearance and volume, and the current
     regimen's AUC24 at the MAP, with none, one, two ... of the levels (in time order)."""
     levels = sorted(case.get("levels") or [], key=lambda lv: lv["time"])
@@ -259,6 +269,15 @@ def calculate(
 
     Raises the engine's ``CaseError`` for impossible input, before anything is computed.
     """
+    # Small matrices: a multi-threaded BLAS only adds contention between a web server's requests (measured
+    # 2.5x slower per call on a loaded two-core machine), so each calculation runs on one thread.
+    with threadpool_limits(limits=1):
+        return _calculate(case, now_h=now_h, chosen=chosen, samples=samples)
+
+
+def _calculate(
+    case: Mapping[str, Any], *, now_h: float, chosen: ChosenRegimen | None, samples: int
+) -> Calculation:
     # the engine's own forecast is not drawn (this module draws the regimen on screen), so keep it tiny
     run = {**case, "now": now_h, "forecast": {"horizon_h": 0, "step_h": 10000, "samples": samples}}
     result = run_case(run)
@@ -283,5 +302,8 @@ def calculate(
     first = min([*times, now_h])
     until = max(now_h, chosen.start_h if chosen else now_h) + 48.0
     return Calculation(
-        result, chosen, exposure, curves(components, chosen, first_h=first, until_h=until, samples=samples)
+        result,
+        chosen,
+        exposure,
+        curves(components, chosen, first_h=first, until_h=until, samples=min(samples, BAND_SAMPLES)),
     )

@@ -57,7 +57,8 @@ class CourseForm(forms.Form):
         choices=[("", gettext_lazy("— choose the unit —")), *Course.CreatinineUnit.choices],
     )
     creatinine_on = forms.DateField(
-        label=gettext_lazy("Creatinine measured on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=gettext_lazy("Creatinine measured on"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     creatinine_source = forms.CharField(required=False, widget=forms.HiddenInput)
     gestational_age_weeks = forms.DecimalField(
@@ -153,9 +154,12 @@ class DoseLineForm(forms.Form):
         label=gettext_lazy("Infusion (h)"), decimal_places=2, max_digits=4, initial=1
     )
     doses_count = forms.IntegerField(
-        label=gettext_lazy("Number of doses"), min_value=1, max_value=200, initial=1,
+        label=gettext_lazy("Number of doses"),
+        min_value=1,
+        max_value=200,
+        initial=1,
         help_text=gettext_lazy("Doses given at this interval from the start time"),
-    )  # fmt: skip
+    )
     interval_h = forms.DecimalField(
         label=gettext_lazy("Every (h)"), decimal_places=2, max_digits=5, required=False
     )

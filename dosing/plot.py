@@ -65,7 +65,8 @@ def concentration_svg(
         return TOP + plot_h - min(max(c, 0.0), y1) / y1 * plot_h
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" class="conc-plot" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        'class="conc-plot" '
         f'aria-label="{escape(labels.y_axis)}" data-testid="plot">'
     ]
     # grid and axes
@@ -97,7 +98,8 @@ def concentration_svg(
     if target_band:
         lo, hi = target_band
         out.append(
-            f'<rect x="{LEFT}" y="{sy(hi):.1f}" width="{plot_w}" height="{sy(lo) - sy(hi):.1f}" class="target">'
+            f'<rect x="{LEFT}" y="{sy(hi):.1f}" width="{plot_w}" height="{sy(lo) - sy(hi):.1f}" '
+            'class="target">'
             f"<title>{escape(labels.target)}</title></rect>"
         )
     lower, upper = curves.get("lower") or [], curves.get("upper") or []
@@ -110,7 +112,8 @@ def concentration_svg(
     ]
     if population:
         out.append(
-            f'<path d="{_path(population)}" class="population"><title>{escape(labels.population)}</title></path>'
+            f'<path d="{_path(population)}" class="population">'
+            f"<title>{escape(labels.population)}</title></path>"
         )
     individual = [
         (sx(t), sy(v)) for t, v in zip(times, curves.get("individual") or [], strict=False) if v is not None

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
-from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Polygon, Rect, String
+from reportlab.graphics.shapes import Circle, Drawing, Line, Polygon, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -168,11 +168,17 @@ def _build(course: Course, language: str) -> bytes:
         table(
             [
                 [_("Patient"), _("Ward / bed"), _("Sex"), _("Age"), _("Weight"), _("Height")],
-                [who, f"{course.ward} {course.bed}".strip() or "—", course.get_sex_display(), f"{course.age_years:g} y",
-                 f"{course.weight_kg:g} kg", f"{course.height_cm:g} cm" if course.height_cm else "—"],
+                [
+                    who,
+                    f"{course.ward} {course.bed}".strip() or "—",
+                    course.get_sex_display(),
+                    f"{course.age_years:g} y",
+                    f"{course.weight_kg:g} kg",
+                    f"{course.height_cm:g} cm" if course.height_cm else "—",
+                ],
             ]
         )
-    )  # fmt: skip
+    )
     source = course.creatinine_source or _("entered by the pharmacist")
     story.append(
         Paragraph(
@@ -190,7 +196,8 @@ def _build(course: Course, language: str) -> bytes:
         story.append(
             Paragraph(
                 _(
-                    "Neonate: gestational age %(ga)s weeks, postnatal age %(pna)s days, postmenstrual age %(pma)s weeks, birth weight %(bw)s kg."
+                    "Neonate: gestational age %(ga)s weeks, postnatal age %(pna)s days, "
+                    "postmenstrual age %(pma)s weeks, birth weight %(bw)s kg."
                 )
                 % {
                     "ga": _fmt(course.gestational_age_weeks),
@@ -231,7 +238,8 @@ def _build(course: Course, language: str) -> bytes:
             story.append(
                 Paragraph(
                     _(
-                        "Blue: individual prediction with its 90% credible band; grey dashes: population; red dots: measured levels; green: target."
+                        "Blue: individual prediction with its 90% credible band; grey dashes: population; "
+                        "red dots: measured levels; green: target."
                     ),
                     small,
                 )
@@ -249,9 +257,15 @@ def _build(course: Course, language: str) -> bytes:
         for m in result.get("models") or []:
             p, t = m.get("parameters") or {}, m.get("typical_parameters") or {}
             v_key = "v1_l" if "v1_l" in p else "v_l"
-            model_rows.append([m["id"], f"{m['weight']:.2f}", model_status_words(m["status"]),
-                               f"{_fmt(p.get('cl_l_per_h'), 2)} / {_fmt(t.get('cl_l_per_h'), 2)}",
-                               f"{_fmt(p.get(v_key))} / {_fmt(t.get(v_key))}"])  # fmt: skip
+            model_rows.append(
+                [
+                    m["id"],
+                    f"{m['weight']:.2f}",
+                    model_status_words(m["status"]),
+                    f"{_fmt(p.get('cl_l_per_h'), 2)} / {_fmt(t.get('cl_l_per_h'), 2)}",
+                    f"{_fmt(p.get(v_key))} / {_fmt(t.get(v_key))}",
+                ]
+            )
         story.append(table(model_rows))
         for w in result.get("warnings") or []:
             story.append(Paragraph("• " + warning_words(w).text, base))
@@ -276,15 +290,25 @@ def _build(course: Course, language: str) -> bytes:
         story.append(
             table(
                 [
-                    [_("Predicted AUC24 (mg·h/L)"), _("Trough (mg/L)"), _("Peak (mg/L)"), _("Probability of target attainment")],
-                    [f"{signed.auc24_mg_h_per_l:.0f}", f"{signed.trough_mg_per_l:.1f}", f"{signed.peak_mg_per_l:.1f}",
-                     f"{signed.pta:.0%}" if signed.pta is not None else "—"],
+                    [
+                        _("Predicted AUC24 (mg·h/L)"),
+                        _("Trough (mg/L)"),
+                        _("Peak (mg/L)"),
+                        _("Probability of target attainment"),
+                    ],
+                    [
+                        f"{signed.auc24_mg_h_per_l:.0f}",
+                        f"{signed.trough_mg_per_l:.1f}",
+                        f"{signed.peak_mg_per_l:.1f}",
+                        f"{signed.pta:.0%}" if signed.pta is not None else "—",
+                    ],
                 ]
             )
-        )  # fmt: skip
+        )
         advice = _(
-            "Monitoring: draw a trough level within 30 minutes before the dose due at %(when)s (the fourth dose of "
-            "this regimen) and, for an AUC estimate, a second level 1 to 2 hours after the end of an infusion; "
+            "Monitoring: draw a trough level within 30 minutes before the dose due at %(when)s (the fourth "
+            "dose of this regimen) and, for an AUC estimate, a second level 1 to 2 hours after the end of an "
+            "infusion; "
             "re-check the serum creatinine at least every 2 to 3 days, daily if it changes."
         ) % {"when": _local(signed.next_dose_at + timedelta(hours=float(signed.interval_h) * 3))}
         story.append(Paragraph(advice, base))
@@ -333,7 +357,15 @@ def _build(course: Course, language: str) -> bytes:
         )
     )
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=15 * mm, bottomMargin=15 * mm,
-                            title=_("Vancomycin dosing report"), author=hospital)  # fmt: skip
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=15 * mm,
+        bottomMargin=15 * mm,
+        title=_("Vancomycin dosing report"),
+        author=hospital,
+    )
     doc.build(story)
     return buffer.getvalue()

@@ -272,9 +272,15 @@ def dose_correct(
         raise ValidationError(_("This line was already changed; reload the course."))
     if line is None:
         new = DoseEntry.objects.create(
-            course=course, supersedes=entry, removed=True, entered_by=actor, api_key=api_key,
-            given_at=entry.given_at, amount_mg=entry.amount_mg, infusion_h=entry.infusion_h,
-        )  # fmt: skip
+            course=course,
+            supersedes=entry,
+            removed=True,
+            entered_by=actor,
+            api_key=api_key,
+            given_at=entry.given_at,
+            amount_mg=entry.amount_mg,
+            infusion_h=entry.infusion_h,
+        )
         action = CourseEvent.Action.DOSE_REMOVED
     else:
         _check_dose_line(line, timezone.now())
@@ -305,16 +311,25 @@ def level_correct(
         raise ValidationError(_("This line was already changed; reload the course."))
     if drawn_at is None or conc_mg_per_l is None:
         new = LevelEntry.objects.create(
-            course=course, supersedes=entry, removed=True, entered_by=actor, api_key=api_key,
-            drawn_at=entry.drawn_at, conc_mg_per_l=entry.conc_mg_per_l,
-        )  # fmt: skip
+            course=course,
+            supersedes=entry,
+            removed=True,
+            entered_by=actor,
+            api_key=api_key,
+            drawn_at=entry.drawn_at,
+            conc_mg_per_l=entry.conc_mg_per_l,
+        )
         action = CourseEvent.Action.LEVEL_REMOVED
     else:
         _check_level(course, drawn_at, conc_mg_per_l, timezone.now())
         new = LevelEntry.objects.create(
-            course=course, supersedes=entry, drawn_at=drawn_at, conc_mg_per_l=conc_mg_per_l,
-            entered_by=actor, api_key=api_key,
-        )  # fmt: skip
+            course=course,
+            supersedes=entry,
+            drawn_at=drawn_at,
+            conc_mg_per_l=conc_mg_per_l,
+            entered_by=actor,
+            api_key=api_key,
+        )
         action = CourseEvent.Action.LEVEL_CHANGED
     _bump(course)
     _check_engine(course)
@@ -377,9 +392,12 @@ def course_fit(*, course: Course, actor: User | None, api_key: ApiKey | None = N
         duration_ms=int((time.monotonic() - clock) * 1000),
     )
     CourseEvent.objects.create(
-        course=course, action=CourseEvent.Action.FITTED, actor=actor, api_key=api_key,
+        course=course,
+        action=CourseEvent.Action.FITTED,
+        actor=actor,
+        api_key=api_key,
         detail={"fit": fit.pk, "status": fit.status, "levels": fit.levels_count},
-    )  # fmt: skip
+    )
     return fit
 
 

@@ -252,9 +252,26 @@ def _course_page(request: HttpRequest, course: Course, *, status: int = 200, **f
 
 
 def _details_initial(course: Course) -> dict[str, Any]:
-    names = ("initials", "ward", "bed", "indication", "sex", "age_years", "weight_kg", "height_cm",
-             "creatinine_value", "creatinine_unit", "creatinine_on", "creatinine_source", "gestational_age_weeks",
-             "postnatal_age_days", "postmenstrual_age_weeks", "birth_weight_kg", "model_choice", "target_kind")  # fmt: skip
+    names = (
+        "initials",
+        "ward",
+        "bed",
+        "indication",
+        "sex",
+        "age_years",
+        "weight_kg",
+        "height_cm",
+        "creatinine_value",
+        "creatinine_unit",
+        "creatinine_on",
+        "creatinine_source",
+        "gestational_age_weeks",
+        "postnatal_age_days",
+        "postmenstrual_age_weeks",
+        "birth_weight_kg",
+        "model_choice",
+        "target_kind",
+    )
     return {name: getattr(course, name) for name in names}
 
 
@@ -340,9 +357,12 @@ def dose_edit(request: HttpRequest, course_id: int, entry_id: int) -> HttpRespon
     if entry is None:
         raise Http404
     initial = {
-        "given_at": timezone.localtime(entry.given_at), "amount_mg": entry.amount_mg, "infusion_h": entry.infusion_h,
-        "doses_count": entry.repeat_count + 1, "interval_h": entry.repeat_interval_h,
-    }  # fmt: skip
+        "given_at": timezone.localtime(entry.given_at),
+        "amount_mg": entry.amount_mg,
+        "infusion_h": entry.infusion_h,
+        "doses_count": entry.repeat_count + 1,
+        "interval_h": entry.repeat_interval_h,
+    }
     form = DoseLineForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if "remove" in request.POST:
@@ -392,9 +412,12 @@ def level_edit(request: HttpRequest, course_id: int, entry_id: int) -> HttpRespo
         if form.is_valid():
             try:
                 services.level_correct(
-                    course=course, actor=request.user, entry=entry,  # type: ignore[arg-type]
-                    drawn_at=form.cleaned_data["drawn_at"], conc_mg_per_l=form.conc_mg_per_l,
-                )  # fmt: skip
+                    course=course,
+                    actor=request.user,
+                    entry=entry,  # type: ignore[arg-type]
+                    drawn_at=form.cleaned_data["drawn_at"],
+                    conc_mg_per_l=form.conc_mg_per_l,
+                )
             except ValidationError as exc:
                 _apply_errors(form, exc)
             else:
@@ -420,9 +443,11 @@ def course_use_screening_creatinine(request: HttpRequest, course_id: int) -> Htt
     value = reading.value_canonical if reading.value_canonical is not None else reading.value
     initial = _details_initial(course)
     initial.update(
-        creatinine_value=Decimal(str(round(value, 2))), creatinine_unit="umol/L", creatinine_on=reading.collected_on,
+        creatinine_value=Decimal(str(round(value, 2))),
+        creatinine_unit="umol/L",
+        creatinine_on=reading.collected_on,
         creatinine_source=f"screening upload {reading.upload_id} (booking {reading.booking_id})",
-    )  # fmt: skip
+    )
     form = CourseForm({k: "" if v is None else v for k, v in initial.items()}, editing=True)
     if form.is_valid():
         try:
@@ -473,9 +498,12 @@ def course_sign(request: HttpRequest, course_id: int) -> HttpResponse:
         origin = datetime.fromisoformat(fit.result["origin"])
         try:
             services.regimen_sign(
-                course=course, actor=request.user, fit=fit, chosen=_chosen_from(form, origin),  # type: ignore[arg-type]
+                course=course,
+                actor=request.user,
+                fit=fit,
+                chosen=_chosen_from(form, origin),  # type: ignore[arg-type]
                 note=request.POST.get("note", ""),
-            )  # fmt: skip
+            )
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:

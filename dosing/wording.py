@@ -23,7 +23,8 @@ WARNING_TEXTS = {
     "infusion_fast": gettext_lazy("A dose ran faster than 1 g per hour (risk of infusion reaction)."),
     "bolus": gettext_lazy("A dose is recorded without an infusion time; vancomycin is infused: check it."),
     "covariate_out_of_range": gettext_lazy(
-        "The patient is outside the population a model was built on (%(detail)s); its prediction is less certain."
+        "The patient is outside the population a model was built on (%(detail)s); "
+        "its prediction is less certain."
     ),
     "level_after_now": gettext_lazy(
         "A level is timed after the time of the decision; check the date and time."
@@ -35,7 +36,8 @@ WARNING_TEXTS = {
         "A dose looks implausible for the patient's weight; check the amount (mg)."
     ),
     "unexplained_level": gettext_lazy(
-        "A level is far from what the fitted curve can explain; check its time, the doses before it and the sample."
+        "A level is far from what the fitted curve can explain; "
+        "check its time, the doses before it and the sample."
     ),
 }
 

@@ -20,10 +20,18 @@ from tests.dosing.conftest import START
 pytestmark = pytest.mark.django_db
 
 COURSE = {
-    "initials": "LM", "ward": "ICU", "bed": "3", "sex": "female", "age_years": "58", "weight_kg": "64",
-    "height_cm": "162", "creatinine_value": "1.1", "creatinine_unit": "mg/dL", "creatinine_on": "2026-11-20",
+    "initials": "LM",
+    "ward": "ICU",
+    "bed": "3",
+    "sex": "female",
+    "age_years": "58",
+    "weight_kg": "64",
+    "height_cm": "162",
+    "creatinine_value": "1.1",
+    "creatinine_unit": "mg/dL",
+    "creatinine_on": "2026-11-20",
     "model_choice": "goti_2018",
-}  # fmt: skip
+}
 
 
 def _key(code: str) -> str:
@@ -53,9 +61,18 @@ def _course_with_levels(client: Client) -> int:
     response = _post(client, "/api/v1/dosing/courses/", COURSE)
     assert response.status_code == 201, response.content
     course_id = response.json()["id"]
-    doses = {"doses": [{"given_at": START.isoformat(), "amount_mg": "1500", "infusion_h": "1.5"},
-                       {"given_at": (START + timedelta(hours=12)).isoformat(), "amount_mg": "1000", "infusion_h": "1",
-                        "repeat_count": 2, "repeat_interval_h": "12"}]}  # fmt: skip
+    doses = {
+        "doses": [
+            {"given_at": START.isoformat(), "amount_mg": "1500", "infusion_h": "1.5"},
+            {
+                "given_at": (START + timedelta(hours=12)).isoformat(),
+                "amount_mg": "1000",
+                "infusion_h": "1",
+                "repeat_count": 2,
+                "repeat_interval_h": "12",
+            },
+        ]
+    }
     assert _post(client, f"/api/v1/dosing/courses/{course_id}/doses/", doses).status_code == 201
     for hours, conc in ((35.5, "13.0"), (37.5, "29.0")):
         level = {"drawn_at": (START + timedelta(hours=hours)).isoformat(), "conc_mg_per_l": conc}
@@ -70,8 +87,16 @@ def test_an_institution_creates_fits_and_gets_a_recommendation_and_report(key_a:
     assert fit["status"] == "ok" and fit["models"][0]["status"] == "converged" and len(fit["by_level"]) == 3
     rec = _post(client, f"/api/v1/dosing/courses/{course_id}/recommend/").json()
     assert rec["recommendation"]["maintenance"]["dose_mg"] > 0 and rec["regimen"]["pta"] is not None
-    mine = _post(client, f"/api/v1/dosing/courses/{course_id}/recommend/",
-                 {"dose_mg": 1250, "interval_h": 12, "infusion_h": 1.5, "start": (START + timedelta(hours=48)).isoformat()}).json()  # fmt: skip
+    mine = _post(
+        client,
+        f"/api/v1/dosing/courses/{course_id}/recommend/",
+        {
+            "dose_mg": 1250,
+            "interval_h": 12,
+            "infusion_h": 1.5,
+            "start": (START + timedelta(hours=48)).isoformat(),
+        },
+    ).json()
     assert mine["regimen"]["dose_mg"] == 1250 and mine["regimen"]["auc24_mg_h_per_l"] > 0
     pdf = client.get(f"/api/v1/dosing/courses/{course_id}/report.pdf?lang=en")
     assert pdf["Content-Type"] == "application/pdf"
@@ -86,7 +111,11 @@ def test_another_institutions_key_gets_404_on_a_course_not_its_own(key_a: str, k
     for response in (
         other.get(f"/api/v1/dosing/courses/{course_id}/"),
         _post(other, f"/api/v1/dosing/courses/{course_id}/fit/"),
-        _post(other, f"/api/v1/dosing/courses/{course_id}/levels/", {"drawn_at": START.isoformat(), "conc_mg_per_l": "9"}),
+        _post(
+            other,
+            f"/api/v1/dosing/courses/{course_id}/levels/",
+            {"drawn_at": START.isoformat(), "conc_mg_per_l": "9"},
+        ),
         other.get(f"/api/v1/dosing/courses/{course_id}/report.pdf"),
     ):
         assert response.status_code == 404
@@ -134,7 +163,9 @@ def test_bad_input_gets_field_messages_and_stores_nothing(key_a: str) -> None:
     assert not LevelEntry.objects.exists()
 
 
-def test_outsiders_without_a_key_or_the_pharmacist_role_are_refused(key_a: str, patient_client: Client, desk: User) -> None:
+def test_outsiders_without_a_key_or_the_pharmacist_role_are_refused(
+    key_a: str, patient_client: Client, desk: User
+) -> None:
     course_id = _course_with_levels(_client(key_a))
     desk_client = Client()
     desk_client.force_login(desk)
@@ -142,7 +173,9 @@ def test_outsiders_without_a_key_or_the_pharmacist_role_are_refused(key_a: str, 
         assert client.get(f"/api/v1/dosing/courses/{course_id}/").status_code in (401, 403)
 
 
-def test_pharmacists_use_the_api_with_their_session_for_the_hospitals_courses(key_a: str, pharmacist: User) -> None:
+def test_pharmacists_use_the_api_with_their_session_for_the_hospitals_courses(
+    key_a: str, pharmacist: User
+) -> None:
     theirs = _course_with_levels(_client(key_a))
     client = Client()
     client.force_login(pharmacist)

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 
 from dosing import selectors, services
-from dosing.models import CourseEvent, CourseFit, DoseEntry, LevelEntry, SignedRegimen
 from dosing.calculation import ChosenRegimen
+from dosing.models import CourseEvent, CourseFit, DoseEntry, LevelEntry, SignedRegimen
 from medcard.models import AuditEvent, Card, User
 from tests import factories
 from tests.dosing.conftest import START, details
@@ -29,9 +29,13 @@ def test_doses_with_a_repeating_line_are_fitted_a_priori(course) -> None:  # typ
 
 
 def test_each_new_level_refits_and_shows_how_it_moved_the_estimate(course, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
-    services.level_add(course=course, actor=pharmacist, drawn_at=START + timedelta(hours=35.5), conc_mg_per_l=Decimal("14.2"))
+    services.level_add(
+        course=course, actor=pharmacist, drawn_at=START + timedelta(hours=35.5), conc_mg_per_l=Decimal("14.2")
+    )
     first = selectors.course_latest_fit(course=course)
-    services.level_add(course=course, actor=pharmacist, drawn_at=START + timedelta(hours=37), conc_mg_per_l=Decimal("31.5"))
+    services.level_add(
+        course=course, actor=pharmacist, drawn_at=START + timedelta(hours=37), conc_mg_per_l=Decimal("31.5")
+    )
     second = selectors.course_latest_fit(course=course)
     assert first is not None and second is not None and second.pk != first.pk
     assert (first.levels_count, second.levels_count) == (1, 2)
@@ -65,7 +69,11 @@ def test_a_corrected_dose_keeps_the_earlier_version(course, pharmacist: User) ->
 )
 def test_impossible_doses_are_refused_and_nothing_is_stored(course, pharmacist: User, line, field) -> None:  # type: ignore[no-untyped-def]
     before = (DoseEntry.objects.count(), CourseFit.objects.count(), CourseEvent.objects.count())
-    values = {"given_at": START + timedelta(hours=1), "amount_mg": Decimal(500), "infusion_h": Decimal(1)} | line
+    values = {
+        "given_at": START + timedelta(hours=1),
+        "amount_mg": Decimal(500),
+        "infusion_h": Decimal(1),
+    } | line
     with pytest.raises(ValidationError) as exc:
         services.doses_add(course=course, actor=pharmacist, lines=[services.DoseLine(**values)])
     assert field in exc.value.message_dict
@@ -73,7 +81,10 @@ def test_impossible_doses_are_refused_and_nothing_is_stored(course, pharmacist: 
 
 
 def test_doses_out_of_order_are_refused(course, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
-    lines = [services.DoseLine(START + timedelta(hours=3), Decimal(500), Decimal(1)), services.DoseLine(START + timedelta(hours=1), Decimal(500), Decimal(1))]
+    lines = [
+        services.DoseLine(START + timedelta(hours=3), Decimal(500), Decimal(1)),
+        services.DoseLine(START + timedelta(hours=1), Decimal(500), Decimal(1)),
+    ]
     with pytest.raises(ValidationError) as exc:
         services.doses_add(course=course, actor=pharmacist, lines=lines)
     assert "given_at" in exc.value.message_dict
@@ -81,22 +92,30 @@ def test_doses_out_of_order_are_refused(course, pharmacist: User) -> None:  # ty
 
 def test_a_level_before_the_first_dose_is_refused(course, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError) as exc:
-        services.level_add(course=course, actor=pharmacist, drawn_at=START - timedelta(hours=1), conc_mg_per_l=Decimal(10))
+        services.level_add(
+            course=course, actor=pharmacist, drawn_at=START - timedelta(hours=1), conc_mg_per_l=Decimal(10)
+        )
     assert "drawn_at" in exc.value.message_dict
     assert not LevelEntry.objects.exists()
 
 
 def test_an_impossible_creatinine_is_refused_by_the_engine_checks(frozen, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError):
-        services.course_create(actor=pharmacist, details=details(creatinine_value=Decimal(97), creatinine_unit="mg/dL"))
+        services.course_create(
+            actor=pharmacist, details=details(creatinine_value=Decimal(97), creatinine_unit="mg/dL")
+        )
     assert not selectors.worklist(pharmacist=pharmacist)
 
 
 def test_signing_stores_the_regimen_pharmacist_and_versions(course, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
-    services.level_add(course=course, actor=pharmacist, drawn_at=START + timedelta(hours=35.5), conc_mg_per_l=Decimal("14.2"))
+    services.level_add(
+        course=course, actor=pharmacist, drawn_at=START + timedelta(hours=35.5), conc_mg_per_l=Decimal("14.2")
+    )
     fit = selectors.course_latest_fit(course=course)
     assert fit is not None
-    signed = services.regimen_sign(course=course, actor=pharmacist, fit=fit, chosen=ChosenRegimen(1250, 12, 1.5, 48))
+    signed = services.regimen_sign(
+        course=course, actor=pharmacist, fit=fit, chosen=ChosenRegimen(1250, 12, 1.5, 48)
+    )
     assert signed.pharmacist == pharmacist and signed.dose_mg == Decimal(1250)
     assert signed.engine_version == fit.engine_version and signed.model_versions == fit.model_versions
     assert 0 < signed.trough_mg_per_l < signed.peak_mg_per_l and signed.pta is not None
@@ -106,7 +125,9 @@ def test_signing_stores_the_regimen_pharmacist_and_versions(course, pharmacist: 
 
 def test_signing_on_an_old_fit_is_refused(course, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
     old = selectors.course_latest_fit(course=course)
-    services.level_add(course=course, actor=pharmacist, drawn_at=START + timedelta(hours=35.5), conc_mg_per_l=Decimal("14.2"))
+    services.level_add(
+        course=course, actor=pharmacist, drawn_at=START + timedelta(hours=35.5), conc_mg_per_l=Decimal("14.2")
+    )
     with pytest.raises(ValidationError):
         services.regimen_sign(course=course, actor=pharmacist, fit=old, chosen=ChosenRegimen(1000, 12, 1, 48))  # type: ignore[arg-type]
     assert not SignedRegimen.objects.exists()
@@ -114,7 +135,11 @@ def test_signing_on_an_old_fit_is_refused(course, pharmacist: User) -> None:  # 
 
 def test_worklist_flags_a_high_trough_and_auc(frozen, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
     course = services.course_create(actor=pharmacist, details=details(creatinine_value=Decimal(250)))
-    services.doses_add(course=course, actor=pharmacist, lines=[services.DoseLine(START, Decimal(1500), Decimal("1.5"), 2, Decimal(12))])
+    services.doses_add(
+        course=course,
+        actor=pharmacist,
+        lines=[services.DoseLine(START, Decimal(1500), Decimal("1.5"), 2, Decimal(12))],
+    )
     [row] = selectors.worklist(pharmacist=pharmacist)
     assert row.trough_high and row.auc_high and row.next_dose_at is not None
 
@@ -142,13 +167,19 @@ def test_worklist_page_lists_the_course(course, pharmacist_client: Client) -> No
 
 def test_course_page_shows_the_plot_without_javascript(course, pharmacist_client: Client) -> None:  # type: ignore[no-untyped-def]
     html = pharmacist_client.get(f"/dosing/courses/{course.pk}/").content.decode()
-    assert "<svg" in html and 'class="individual"' in html and 'class="population"' in html and 'class="band"' in html
+    assert (
+        "<svg" in html
+        and 'class="individual"' in html
+        and 'class="population"' in html
+        and 'class="band"' in html
+    )
 
 
 def test_editing_a_regimen_updates_the_curve(course, pharmacist_client: Client) -> None:  # type: ignore[no-untyped-def]
     base = pharmacist_client.get(f"/dosing/courses/{course.pk}/").content.decode()
     edited = pharmacist_client.get(
-        f"/dosing/courses/{course.pk}/", {"dose_mg": "1750", "interval_h": "12", "infusion_h": "2", "start": "2026-11-22T08:00"}
+        f"/dosing/courses/{course.pk}/",
+        {"dose_mg": "1750", "interval_h": "12", "infusion_h": "2", "start": "2026-11-22T08:00"},
     ).content.decode()
     assert "1750 mg" in edited and base.split("<svg")[1] != edited.split("<svg")[1]
 
@@ -161,9 +192,17 @@ def test_editing_a_regimen_updates_the_curve(course, pharmacist_client: Client) 
         ({"doses-0-given_at": "2026-11-30T08:00"}, "future"),
     ],
 )
-def test_bad_dose_rows_get_a_message_on_the_field_and_store_nothing(course, pharmacist_client: Client, row, message) -> None:  # type: ignore[no-untyped-def]
-    data = {"doses-TOTAL_FORMS": "3", "doses-INITIAL_FORMS": "0", "doses-0-given_at": "2026-11-21T20:00",
-            "doses-0-amount_mg": "1000", "doses-0-infusion_h": "1", "doses-0-doses_count": "1"} | row  # fmt: skip
+def test_bad_dose_rows_get_a_message_on_the_field_and_store_nothing(
+    course, pharmacist_client: Client, row, message
+) -> None:  # type: ignore[no-untyped-def]
+    data = {
+        "doses-TOTAL_FORMS": "3",
+        "doses-INITIAL_FORMS": "0",
+        "doses-0-given_at": "2026-11-21T20:00",
+        "doses-0-amount_mg": "1000",
+        "doses-0-infusion_h": "1",
+        "doses-0-doses_count": "1",
+    } | row
     before = DoseEntry.objects.count()
     response = pharmacist_client.post(f"/dosing/courses/{course.pk}/doses/", data)
     assert response.status_code == 400
@@ -172,20 +211,33 @@ def test_bad_dose_rows_get_a_message_on_the_field_and_store_nothing(course, phar
 
 
 def test_a_level_without_its_unit_is_refused(course, pharmacist_client: Client) -> None:  # type: ignore[no-untyped-def]
-    response = pharmacist_client.post(f"/dosing/courses/{course.pk}/levels/", {"drawn_at": "2026-11-21T19:30", "conc": "14.2", "unit": ""})
+    response = pharmacist_client.post(
+        f"/dosing/courses/{course.pk}/levels/", {"drawn_at": "2026-11-21T19:30", "conc": "14.2", "unit": ""}
+    )
     assert response.status_code == 400 and not LevelEntry.objects.exists()
 
 
 def test_a_creatinine_without_its_unit_is_refused(frozen, pharmacist_client: Client) -> None:  # type: ignore[no-untyped-def]
-    data = {"initials": "AB", "sex": "male", "age_years": "60", "weight_kg": "70", "creatinine_value": "90",
-            "creatinine_unit": "", "creatinine_on": "2026-11-20", "model_choice": "auto", "target_kind": "auc24"}  # fmt: skip
+    data = {
+        "initials": "AB",
+        "sex": "male",
+        "age_years": "60",
+        "weight_kg": "70",
+        "creatinine_value": "90",
+        "creatinine_unit": "",
+        "creatinine_on": "2026-11-20",
+        "model_choice": "auto",
+        "target_kind": "auc24",
+    }
     response = pharmacist_client.post("/dosing/courses/new/", data)
     assert response.status_code == 400 and "creatinine_unit" in response.content.decode()
     assert not selectors.worklist(pharmacist=User.objects.get(username="pharm1"))
 
 
 @pytest.mark.parametrize("who", ["anonymous", "patient", "desk", "administrator"])
-def test_a_course_is_404_to_anyone_but_pharmacists(course, who, patient_client: Client, desk: User, administrator: User) -> None:  # type: ignore[no-untyped-def]
+def test_a_course_is_404_to_anyone_but_pharmacists(
+    course, who, patient_client: Client, desk: User, administrator: User
+) -> None:  # type: ignore[no-untyped-def]
     client = Client()
     if who == "patient":
         client = patient_client
@@ -194,18 +246,36 @@ def test_a_course_is_404_to_anyone_but_pharmacists(course, who, patient_client: 
     for url in (f"/dosing/courses/{course.pk}/", f"/dosing/courses/{course.pk}/report.pdf"):
         response = client.get(url)
         assert response.status_code in ((302,) if who == "anonymous" else (404,))
-    response = client.post(f"/dosing/courses/{course.pk}/levels/", {"drawn_at": "2026-11-21T19:30", "conc": "14", "unit": "mg/L"})
+    response = client.post(
+        f"/dosing/courses/{course.pk}/levels/", {"drawn_at": "2026-11-21T19:30", "conc": "14", "unit": "mg/L"}
+    )
     assert response.status_code in (302, 404) and not LevelEntry.objects.exists()
 
 
-def test_opening_a_linked_course_is_audited(frozen, pharmacist: User, pharmacist_client: Client, patient: User) -> None:  # type: ignore[no-untyped-def]
+def test_opening_a_linked_course_is_audited(
+    frozen, pharmacist: User, pharmacist_client: Client, patient: User
+) -> None:  # type: ignore[no-untyped-def]
     card = Card.objects.filter(patient__links__account=patient).first()
-    data = {"card_number": card.number, "sex": "male", "age_years": "46", "weight_kg": "70", "creatinine_value": "90",
-            "creatinine_unit": "umol/L", "creatinine_on": "2026-11-20", "model_choice": "goti_2018", "target_kind": "auc24"}  # fmt: skip
+    data = {
+        "card_number": card.number,
+        "sex": "male",
+        "age_years": "46",
+        "weight_kg": "70",
+        "creatinine_value": "90",
+        "creatinine_unit": "umol/L",
+        "creatinine_on": "2026-11-20",
+        "model_choice": "goti_2018",
+        "target_kind": "auc24",
+    }
     response = pharmacist_client.post("/dosing/courses/new/", data)
     assert response.status_code == 302
     pharmacist_client.get(response["Location"])
-    assert AuditEvent.objects.filter(actor=pharmacist, patient=card.patient, action="dosing_course_viewed").count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            actor=pharmacist, patient=card.patient, action="dosing_course_viewed"
+        ).count()
+        == 1
+    )
     assert AuditEvent.objects.filter(action="dosing_course_changed", patient=card.patient).exists()
 
 

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         action = options["action"]
         if action == "create":
             institution, _ = Institution.objects.get_or_create(
-                code=options["institution"], defaults={"name": options["institution_name"] or options["institution"]}
+                code=options["institution"],
+                defaults={"name": options["institution_name"] or options["institution"]},
             )
             key, clear = services.api_key_create(institution=institution, name=options["name"])
             self.stdout.write(f"prefix {key.prefix} for {institution.code}")
