@@ -60,7 +60,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return "Api-Key"
 
 
-class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "dosing.api.ApiKeyAuthentication"
     name = "institutionApiKey"
 

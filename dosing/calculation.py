@@ -214,7 +214,7 @@ def _by_level(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[dict[s
     periods = parse_patient(case["patient"], clock)
     doses, _, resets = parse_history({**case, "levels": []}, clock)
     models = [load_model(i) for i in ids]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k in range(len(levels) + 1):
         _, obs, _ = parse_history({**case, "levels": levels[:k]}, clock)
         comps = []

@@ -20,7 +20,7 @@ DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 60
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
-def _model_choices() -> list[tuple[str, str]]:
+def _model_choices() -> list[tuple[str, Any]]:
     return [
         ("auto", gettext_lazy("Automatic: every suitable model, averaged")),
         *((m, m) for m in available_models()),
@@ -137,7 +137,7 @@ class CourseForm(forms.Form):
     def details(self) -> CourseDetails:
         data = self.cleaned_data
         names = CourseDetails.__dataclass_fields__
-        values = {k: data.get(k) for k in names if k in data}
+        values: dict[str, Any] = {k: data.get(k) for k in names if k in data}
         for key in ("initials", "ward", "bed", "indication", "creatinine_source"):
             values[key] = (values.get(key) or "").strip()
         return CourseDetails(**values)
@@ -203,7 +203,7 @@ class DoseLineForm(forms.Form):
         )
 
 
-class _DoseFormSet(forms.BaseFormSet):  # type: ignore[type-arg]
+class _DoseFormSet(forms.BaseFormSet):
     def clean(self) -> None:
         previous = None
         for form in self.forms:

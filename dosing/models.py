@@ -203,7 +203,7 @@ class Course(models.Model):
     @property
     def label(self) -> str:
         """How the patient is named on staff pages: the masked name, or the initials; with ward and bed."""
-        who = self.patient.masked_name if self.patient_id else self.initials
+        who = self.patient.masked_name if self.patient is not None else self.initials
         where = " ".join(p for p in (self.ward, self.bed) if p)
         return f"{who} · {where}" if where else who
 

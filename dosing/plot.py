@@ -124,9 +124,9 @@ def concentration_svg(
     for t in doses_h:
         if x0 <= t <= x1:
             out.append(f'<path d="M{sx(t):.1f},{TOP + plot_h} l-4,8 h8 Z" class="dose"/>')
-    for t in curves.get("planned_doses_h") or []:
-        if t is not None and x0 <= t <= x1:
-            out.append(f'<path d="M{sx(t):.1f},{TOP + plot_h} l-4,8 h8 Z" class="dose planned"/>')
+    for planned in curves.get("planned_doses_h") or []:
+        if planned is not None and x0 <= planned <= x1:
+            out.append(f'<path d="M{sx(planned):.1f},{TOP + plot_h} l-4,8 h8 Z" class="dose planned"/>')
     if now_h is not None and x0 <= now_h <= x1:
         x = sx(now_h)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + plot_h}" class="now"/>')

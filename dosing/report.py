@@ -163,7 +163,7 @@ def _build(course: Course, language: str) -> bytes:
         return t
 
     story.append(Paragraph(_("Patient"), h2))
-    who = course.patient.masked_name if course.patient_id else course.initials
+    who = course.patient.masked_name if course.patient is not None else course.initials
     story.append(
         table(
             [

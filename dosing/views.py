@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -32,6 +32,11 @@ from medcard.views import role_required
 pharmacist_only = role_required(roles.PHARMACIST)
 
 
+def _user(request: HttpRequest) -> User:
+    """The signed-in pharmacist (``pharmacist_only`` has already required one)."""
+    return cast(User, request.user)
+
+
 def _batch_url() -> str:
     """The batch simulations' pages (another part of the dosing app; a plain path until they exist)."""
     try:
@@ -52,7 +57,7 @@ def _apply_errors(form: Any, exc: ValidationError) -> None:
 @never_cache
 @require_GET
 def worklist(request: HttpRequest) -> HttpResponse:
-    rows = selectors.worklist(pharmacist=request.user)  # type: ignore[arg-type]
+    rows = selectors.worklist(pharmacist=_user(request))
     return render(
         request, "dosing/worklist.html", {"rows": rows, "batch_url": _batch_url(), "now": timezone.now()}
     )
@@ -65,7 +70,7 @@ def course_new(request: HttpRequest) -> HttpResponse:
     form = CourseForm(request.POST or None, initial={"creatinine_on": timezone.localdate()})
     if request.method == "POST" and form.is_valid():
         try:
-            course = services.course_create(actor=request.user, details=form.details(), patient=form.patient)  # type: ignore[arg-type]
+            course = services.course_create(actor=_user(request), details=form.details(), patient=form.patient)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -284,7 +289,7 @@ def _course(request: HttpRequest, course_id: int) -> Course:
 @require_GET
 def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
     course = _course(request, course_id)
-    services.course_record_open(course=course, actor=request.user)  # type: ignore[arg-type]
+    services.course_record_open(course=course, actor=_user(request))
     return _course_page(request, course)
 
 
@@ -295,8 +300,8 @@ def course_details(request: HttpRequest, course_id: int) -> HttpResponse:
     form = CourseForm(request.POST, editing=True)
     if form.is_valid():
         try:
-            services.course_update_details(course=course, actor=request.user, details=form.details())  # type: ignore[arg-type]
-            services.course_fit(course=course, actor=request.user)  # type: ignore[arg-type]
+            services.course_update_details(course=course, actor=_user(request), details=form.details())
+            services.course_fit(course=course, actor=_user(request))
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -312,12 +317,12 @@ def course_doses(request: HttpRequest, course_id: int) -> HttpResponse:
     course = _course(request, course_id)
     formset = DoseFormSet(request.POST, prefix="doses")
     if formset.is_valid():
-        lines = formset.lines()
+        lines = formset.lines()  # type: ignore[attr-defined]
         if not lines:
             formset.forms[0].add_error("given_at", _("Enter at least one dose."))
         else:
             try:
-                services.doses_add(course=course, actor=request.user, lines=lines)  # type: ignore[arg-type]
+                services.doses_add(course=course, actor=_user(request), lines=lines)
             except ValidationError as exc:
                 _apply_errors(formset.forms[0], exc)
             else:
@@ -335,9 +340,9 @@ def course_level(request: HttpRequest, course_id: int) -> HttpResponse:
         try:
             services.level_add(
                 course=course,
-                actor=request.user,
+                actor=_user(request),
                 drawn_at=form.cleaned_data["drawn_at"],
-                conc_mg_per_l=form.conc_mg_per_l,  # type: ignore[arg-type]
+                conc_mg_per_l=form.conc_mg_per_l,
             )
         except ValidationError as exc:
             _apply_errors(form, exc)
@@ -366,14 +371,14 @@ def dose_edit(request: HttpRequest, course_id: int, entry_id: int) -> HttpRespon
     form = DoseLineForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if "remove" in request.POST:
-            services.dose_correct(course=course, actor=request.user, entry=entry, line=None)  # type: ignore[arg-type]
+            services.dose_correct(course=course, actor=_user(request), entry=entry, line=None)
             messages.success(
                 request, _("Dose removed (the earlier version is kept) and the course re-fitted.")
             )
             return redirect("dosing:course", course_id=course.pk)
         if form.is_valid():
             try:
-                services.dose_correct(course=course, actor=request.user, entry=entry, line=form.line())  # type: ignore[arg-type]
+                services.dose_correct(course=course, actor=_user(request), entry=entry, line=form.line())
             except ValidationError as exc:
                 _apply_errors(form, exc)
             else:
@@ -404,7 +409,7 @@ def level_edit(request: HttpRequest, course_id: int, entry_id: int) -> HttpRespo
     )
     if request.method == "POST":
         if "remove" in request.POST:
-            services.level_correct(course=course, actor=request.user, entry=entry)  # type: ignore[arg-type]
+            services.level_correct(course=course, actor=_user(request), entry=entry)
             messages.success(
                 request, _("Level removed (the earlier version is kept) and the course re-fitted.")
             )
@@ -413,8 +418,8 @@ def level_edit(request: HttpRequest, course_id: int, entry_id: int) -> HttpRespo
             try:
                 services.level_correct(
                     course=course,
-                    actor=request.user,
-                    entry=entry,  # type: ignore[arg-type]
+                    actor=_user(request),
+                    entry=entry,
                     drawn_at=form.cleaned_data["drawn_at"],
                     conc_mg_per_l=form.conc_mg_per_l,
                 )
@@ -451,8 +456,8 @@ def course_use_screening_creatinine(request: HttpRequest, course_id: int) -> Htt
     form = CourseForm({k: "" if v is None else v for k, v in initial.items()}, editing=True)
     if form.is_valid():
         try:
-            services.course_update_details(course=course, actor=request.user, details=form.details())  # type: ignore[arg-type]
-            services.course_fit(course=course, actor=request.user)  # type: ignore[arg-type]
+            services.course_update_details(course=course, actor=_user(request), details=form.details())
+            services.course_fit(course=course, actor=_user(request))
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -467,7 +472,7 @@ def course_use_screening_creatinine(request: HttpRequest, course_id: int) -> Htt
 def course_refit(request: HttpRequest, course_id: int) -> HttpResponse:
     course = _course(request, course_id)
     try:
-        services.course_fit(course=course, actor=request.user)  # type: ignore[arg-type]
+        services.course_fit(course=course, actor=_user(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("dosing:course", course_id=course.pk)
@@ -499,9 +504,9 @@ def course_sign(request: HttpRequest, course_id: int) -> HttpResponse:
         try:
             services.regimen_sign(
                 course=course,
-                actor=request.user,
+                actor=_user(request),
                 fit=fit,
-                chosen=_chosen_from(form, origin),  # type: ignore[arg-type]
+                chosen=_chosen_from(form, origin),
                 note=request.POST.get("note", ""),
             )
         except ValidationError as exc:
@@ -516,7 +521,7 @@ def course_sign(request: HttpRequest, course_id: int) -> HttpResponse:
 @require_POST
 def course_close(request: HttpRequest, course_id: int) -> HttpResponse:
     course = _course(request, course_id)
-    services.course_close(course=course, actor=request.user)  # type: ignore[arg-type]
+    services.course_close(course=course, actor=_user(request))
     messages.success(request, _("Course closed."))
     return redirect("dosing:worklist")
 
@@ -525,7 +530,7 @@ def course_close(request: HttpRequest, course_id: int) -> HttpResponse:
 @require_GET
 def course_report(request: HttpRequest, course_id: int) -> HttpResponse:
     course = _course(request, course_id)
-    services.course_record_open(course=course, actor=request.user)  # type: ignore[arg-type]
+    services.course_record_open(course=course, actor=_user(request))
     language = request.GET.get("lang") or request.LANGUAGE_CODE
     pdf = report.course_report_pdf(
         course=course, language=language, viewer=request.user if isinstance(request.user, User) else None
