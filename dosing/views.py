@@ -70,7 +70,8 @@ def course_new(request: HttpRequest) -> HttpResponse:
     form = CourseForm(request.POST or None, initial={"creatinine_on": timezone.localdate()})
     if request.method == "POST" and form.is_valid():
         try:
-            course = services.course_create(actor=_user(request), details=form.details(), patient=form.patient)
+            details = form.details()
+            course = services.course_create(actor=_user(request), details=details, patient=form.patient)
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:

@@ -282,3 +282,69 @@ def test_opening_a_linked_course_is_audited(
 def test_a_pharmacist_lands_on_the_worklist_after_sign_in(db, pharmacist: User) -> None:  # type: ignore[no-untyped-def]
     response = Client().post("/accounts/staff-login/", {"username": "pharm1", "password": factories.PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/dosing/"
+
+
+def test_the_creatinine_read_by_screening_is_offered_and_used(
+    frozen, pharmacist: User, pharmacist_client: Client, patient: User, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from screening.models import ScreeningCase, ScreeningRun
+    from screening.pipeline.types import Analyte, Extraction, Field, to_json
+    from tests.screening.test_upload_service import booking_of
+
+    settings.MEDIA_ROOT = tmp_path
+    booking = booking_of(patient)
+    case = ScreeningCase.objects.create(booking=booking, exam_code="ct_contrast", mode="live")
+    creatinine = Analyte(
+        code="creatinine",
+        loinc="2160-0",
+        name_en="Creatinine",
+        name_zh="肌酐",
+        raw_name="肌酐",
+        value=1.3,
+        value_raw="1.3",
+        unit="mg/dL",
+        value_canonical=114.92,
+        unit_canonical="umol/L",
+    )
+    extraction = to_json(
+        Extraction(analytes=(creatinine,), collected_on=Field(dt.date(2026, 11, 19), "2026-11-19", 0.99))
+    )
+    ScreeningRun.objects.create(
+        case=case,
+        step="extract",
+        key="extract:test",
+        input_sha256="a" * 64,
+        outputs={"extraction": extraction},
+    )
+    linked = services.course_create(
+        actor=pharmacist, details=details(initials=""), patient=factories.verified_patient_of(patient)
+    )
+    html = pharmacist_client.get(f"/dosing/courses/{linked.pk}/").content.decode()
+    assert "1.3 mg/dL" in html and "2026-11-19" in html
+    response = pharmacist_client.post(f"/dosing/courses/{linked.pk}/screening-creatinine/")
+    assert response.status_code == 302
+    linked.refresh_from_db()
+    assert (linked.creatinine_value, linked.creatinine_unit, str(linked.creatinine_on)) == (
+        Decimal("114.92"),
+        "umol/L",
+        "2026-11-19",
+    )
+    assert linked.creatinine_source.startswith("screening")
+
+
+def test_engine_warnings_are_worded_and_unknown_codes_fall_back_to_the_engines_words() -> None:
+    from django.utils import translation
+
+    from dosing.wording import warning_words
+
+    with translation.override("zh-hans"):
+        known = warning_words(
+            "levels[0] at 3.5 h was drawn during an infusion (3-4 h); check the sampling time"
+        )
+        coded = warning_words({"code": "dose_after_now", "message": "dose at 50 h is after now"})
+        unknown = warning_words({"code": "brand_new_code", "message": "something new the engine says"})
+    assert known.code == "level_during_infusion" and "滴注过程中" in known.text
+    assert coded.code == "dose_after_now" and "晚于决策时间" in coded.text
+    assert unknown.text == "something new the engine says"
