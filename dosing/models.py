@@ -208,7 +208,25 @@ class Course(models.Model):
         return f"{who} · {where}" if where else who
 
 
-class DoseEntry(AppendOnly, models.Model):
+class VersionedEntry(AppendOnly, models.Model):
+    """A line of a course's history: a correction is a new row that ``supersedes`` this one, a removal a row
+    with ``removed`` set; who entered it (a pharmacist, or an institution's API key) and when."""
+
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    removed = models.BooleanField(default=False)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class DoseEntry(VersionedEntry):
     """One line of the dose history ("1000 mg over 1 h at 08:00, then × 3 every 12 h"), append-only."""
 
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="dose_entries")
@@ -219,15 +237,6 @@ class DoseEntry(AppendOnly, models.Model):
     repeat_interval_h = models.DecimalField(
         _("every (h)"), max_digits=5, decimal_places=2, null=True, blank=True
     )
-    supersedes = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
-    )
-    removed = models.BooleanField(default=False)
-    entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ("given_at", "id")
@@ -251,21 +260,12 @@ class DoseEntry(AppendOnly, models.Model):
         return self.given_at
 
 
-class LevelEntry(AppendOnly, models.Model):
+class LevelEntry(VersionedEntry):
     """One measured vancomycin concentration with its clock time, append-only like the doses."""
 
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="level_entries")
     drawn_at = models.DateTimeField(_("drawn at"))
     conc_mg_per_l = models.DecimalField(_("level (mg/L)"), max_digits=6, decimal_places=2)
-    supersedes = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
-    )
-    removed = models.BooleanField(default=False)
-    entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ("drawn_at", "id")

@@ -136,7 +136,8 @@ def _bump(course: Course) -> None:
 def course_update_details(
     *, course: Course, actor: User | None, details: CourseDetails, api_key: ApiKey | None = None
 ) -> Course:
-    """Change the patient's details (weight, creatinine ...); the previous values are kept in the event."""
+    """Change the patient's details (weight, creatinine ...), then re-fit; the previous values are kept in
+    the event."""
     before = {name: str(getattr(course, name)) for name in DETAIL_FIELDS}
     for name in DETAIL_FIELDS:
         if name != "target_kind":
@@ -151,6 +152,7 @@ def course_update_details(
     after = {name: str(getattr(course, name)) for name in DETAIL_FIELDS}
     changed = {k: [before[k], after[k]] for k in DETAIL_FIELDS if before[k] != after[k]}
     _record(course, CourseEvent.Action.DETAILS_CHANGED, actor=actor, api_key=api_key, changed=changed)
+    course_fit(course=course, actor=actor, api_key=api_key)
     return course
 
 

@@ -298,15 +298,20 @@ def course_detail(request: HttpRequest, course_id: int) -> HttpResponse:
 @require_POST
 def course_details(request: HttpRequest, course_id: int) -> HttpResponse:
     course = _course(request, course_id)
-    form = CourseForm(request.POST, editing=True)
+    return _save_details(
+        request, course, CourseForm(request.POST, editing=True), _("Details saved and the course re-fitted.")
+    )
+
+
+def _save_details(request: HttpRequest, course: Course, form: CourseForm, done: str) -> HttpResponse:
+    """Save the patient's details from ``form`` (the service re-fits), or show the page with the errors."""
     if form.is_valid():
         try:
             services.course_update_details(course=course, actor=_user(request), details=form.details())
-            services.course_fit(course=course, actor=_user(request))
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, _("Details saved and the course re-fitted."))
+            messages.success(request, done)
             return redirect("dosing:course", course_id=course.pk)
     course.refresh_from_db()
     return _course_page(request, course, status=400, details_form=form)
@@ -455,17 +460,9 @@ def course_use_screening_creatinine(request: HttpRequest, course_id: int) -> Htt
         creatinine_source=f"screening upload {reading.upload_id} (booking {reading.booking_id})",
     )
     form = CourseForm({k: "" if v is None else v for k, v in initial.items()}, editing=True)
-    if form.is_valid():
-        try:
-            services.course_update_details(course=course, actor=_user(request), details=form.details())
-            services.course_fit(course=course, actor=_user(request))
-        except ValidationError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, _("The creatinine read from the uploaded report is now used."))
-            return redirect("dosing:course", course_id=course.pk)
-    course.refresh_from_db()
-    return _course_page(request, course, status=400, details_form=form)
+    return _save_details(
+        request, course, form, _("The creatinine read from the uploaded report is now used.")
+    )
 
 
 @pharmacist_only
