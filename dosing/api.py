@@ -404,7 +404,11 @@ class CourseRecommendApi(DosingApi):
                 v["dose_mg"], v["interval_h"], v["infusion_h"], (v["start"] - origin).total_seconds() / 3600.0
             )
         try:
-            calc, origin = services.course_calculate(course=course, chosen=chosen)
+            calc, origin = services.course_calculate(
+                course=course,
+                chosen=chosen,
+                fit=selectors.course_latest_fit(course=course) if chosen else None,
+            )
         except DjangoValidationError as exc:
             raise _invalid(exc) from None
         except calculation.CaseError as exc:

@@ -264,23 +264,32 @@ def calculate(
     now_h: float,
     chosen: ChosenRegimen | None = None,
     samples: int = FORECAST_SAMPLES,
+    fitted: Mapping[str, Any] | None = None,
 ) -> Calculation:
     """Run the case and compute the plot and exposure of ``chosen`` (default: the recommended regimen).
 
+    ``fitted`` is a stored result of this very case: with it and a ``chosen`` regimen, the engine run
+    (recommendation search and its PTAs) is skipped and only the fits, the curves and the chosen regimen's
+    exposure are computed, which is what a preview of an edited regimen needs.
     Raises the engine's ``CaseError`` for impossible input, before anything is computed.
     """
     # Small matrices: a multi-threaded BLAS only adds contention between a web server's requests (measured
     # 2.5x slower per call on a loaded two-core machine), so each calculation runs on one thread.
     with threadpool_limits(limits=1):
-        return _calculate(case, now_h=now_h, chosen=chosen, samples=samples)
+        return _calculate(case, now_h=now_h, chosen=chosen, samples=samples, fitted=fitted)
 
 
 def _calculate(
-    case: Mapping[str, Any], *, now_h: float, chosen: ChosenRegimen | None, samples: int
+    case: Mapping[str, Any],
+    *,
+    now_h: float,
+    chosen: ChosenRegimen | None,
+    samples: int,
+    fitted: Mapping[str, Any] | None,
 ) -> Calculation:
     # the engine's own forecast is not drawn (this module draws the regimen on screen), so keep it tiny
     run = {**case, "now": now_h, "forecast": {"horizon_h": 0, "step_h": 10000, "samples": samples}}
-    result = run_case(run)
+    result = dict(fitted) if fitted is not None and chosen is not None else run_case(run)
     components = _components(run, result)
     if not components:
         return Calculation(result, None, None, None)

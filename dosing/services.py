@@ -349,16 +349,25 @@ def _at(origin: datetime, hours: float | None) -> datetime | None:
 
 
 def course_calculate(
-    *, course: Course, chosen: calculation.ChosenRegimen | None = None, now: datetime | None = None
+    *,
+    course: Course,
+    chosen: calculation.ChosenRegimen | None = None,
+    now: datetime | None = None,
+    fit: CourseFit | None = None,
 ) -> tuple[calculation.Calculation, datetime]:
-    """Run the engine on the course as it stands (nothing stored): the page's preview of a chosen regimen."""
+    """Run the engine on the course as it stands (nothing stored): the page's preview of a chosen regimen.
+    A ``fit`` of the course's current revision saves re-running the recommendation search."""
     case, origin = course_case(course=course)
+    fitted = fit.result if fit is not None and fit.course_revision == course.revision else None
     now = now or timezone.now()
     events = [d.last_at for d in course_doses(course=course)] + [
         lv.drawn_at for lv in course_levels(course=course)
     ]
     now_h = _hours(origin, max([now, *events]))
-    return calculation.calculate(case, now_h=now_h, chosen=chosen, samples=settings.DOSING_SAMPLES), origin
+    calc = calculation.calculate(
+        case, now_h=now_h, chosen=chosen, samples=settings.DOSING_SAMPLES, fitted=fitted
+    )
+    return calc, origin
 
 
 @transaction.atomic
@@ -366,7 +375,7 @@ def course_fit(*, course: Course, actor: User | None, api_key: ApiKey | None = N
     """Fit the course as it stands, recommend, and store it all with the versions behind it."""
     clock = time.monotonic()
     calc, origin = course_calculate(course=course)
-    case, _ = course_case(course=course)
+    case, _ = course_case(course=course)  # the same case the calculation ran (same rows, same transaction)
     result = calc.result
     rec = result.get("recommendation") or {}
     current = result.get("current_regimen_steady_state") or {}
@@ -421,7 +430,7 @@ def regimen_sign(
         raise ValidationError(
             _("This regimen is impossible: check the dose, the interval and the infusion time.")
         )
-    calc, origin = course_calculate(course=course, chosen=chosen)
+    calc, origin = course_calculate(course=course, chosen=chosen, fit=fit)
     if calc.exposure is None:
         raise ValidationError(_("No model could be fitted, so no regimen can be signed."))
     exposure = calc.exposure

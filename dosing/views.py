@@ -227,7 +227,7 @@ def _course_page(request: HttpRequest, course: Course, *, status: int = 200, **f
             regimen_form = RegimenForm(request.GET)
             if regimen_form.is_valid() and fit.course_revision == course.revision:
                 calc, origin = services.course_calculate(
-                    course=course, chosen=_chosen_from(regimen_form, origin)
+                    course=course, chosen=_chosen_from(regimen_form, origin), fit=fit
                 )
                 curves, exposure, chosen, preview = (
                     calc.curves,
