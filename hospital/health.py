@@ -11,6 +11,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from hospital.celery import app
+
 logger = logging.getLogger(__name__)
 
 WORKER_HEARTBEAT_KEY = "platform:worker-heartbeat"
@@ -38,8 +40,6 @@ def _check_database() -> dict[str, Any]:
 
 
 def _check_broker() -> dict[str, Any]:
-    from hospital.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "hospital",  # the shell: cross-app commands (seed_demo)
     "medcard",
     "reservations",
     "screening",
@@ -319,6 +320,12 @@ SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
 DOSING_API_CALLS_PER_MINUTE = env_int("DOSING_API_CALLS_PER_MINUTE", 120, minimum=1, maximum=100_000)
 # Posterior samples behind credible bands and probabilities of target attainment on the pages and the API.
 DOSING_SAMPLES = env_int("DOSING_SAMPLES", 300, minimum=50, maximum=5000)
+# RESERVATION_NOTIFIERS: where patient messages go (dotted paths of notifier classes). The sandbox outbox and
+# the console until an SMS or WeChat template provider is configured.
+RESERVATION_NOTIFIERS = env_list(
+    "RESERVATION_NOTIFIERS",
+    ["reservations.notifications.SandboxNotifier", "reservations.notifications.ConsoleNotifier"],
+)
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
 # OCR (onnxruntime) holds large buffers: a worker process is replaced after it grew past this (KiB; checked
 # after each task). Each reading step is capped at 60 s soft / 90 s hard (screening/tasks.py).
@@ -437,7 +444,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "hospital.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

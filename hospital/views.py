@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from hospital import api
+from core import api
 from hospital.health import health_status
+from medcard.selectors import user_roles
 
 TEXT_SIZE_COOKIE = "text_size"
 TEXT_SIZES = ("normal", "large")
@@ -38,8 +39,6 @@ def _safe_next(request: HttpRequest) -> str:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    from medcard.selectors import user_roles
-
     roles = user_roles(user=request.user) if request.user.is_authenticated else []
     return render(request, "hospital/home.html", {"user_roles": roles})
 

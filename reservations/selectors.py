@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db.models import Count, QuerySet
 
 from medcard.models import User
-from reservations.models import Booking, Department, Payment, Refund, WaitlistEntry
+from reservations import gates
+from reservations.models import Booking, Department, Payment, Refund, Session, WaitlistEntry
 
 
 def department_list(*, kind: str | None = None) -> QuerySet[Department]:
@@ -44,3 +48,12 @@ def waitlist_position(*, entry: WaitlistEntry) -> int:
         .exclude(pk__gt=entry.pk, created_at=entry.created_at)
         .count()
     )
+
+
+def hold_questions(*, session: Session, data: Mapping[str, Any] | None) -> gates.GateForm | None:
+    """The questions a gated session asks with a hold (bound to ``data`` when given), or ``None``."""
+    for gate in gates.gates_all():
+        form = gate.form(session=session, data=data)
+        if form is not None:
+            return form
+    return None

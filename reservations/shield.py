@@ -22,6 +22,8 @@ from typing import Any
 
 from django.utils import translation
 
+from reservations.services.booking import AppError, slot_known_full
+
 HOLD_PATH = "/api/v1/bookings/holds/"
 MAX_BODY_BYTES = 4096
 
@@ -46,7 +48,6 @@ _payloads: dict[str, bytes] = {}  # language -> the refusal's JSON bytes
 
 
 def _known_full(slot_id: int) -> bool:
-    from reservations.services.booking import slot_known_full
 
     now = _clock()
     if _seen_full.get(slot_id, 0.0) > now:
@@ -67,10 +68,8 @@ def forget_local_hints() -> None:
 def _full_payload(language: str) -> bytes:
     payload = _payloads.get(language)
     if payload is None:
-        from reservations.services.booking import BookingRefused
-
         with translation.override(language):
-            body = BookingRefused.full().error_body()
+            body = AppError("full").body()
         payload = _payloads[language] = json.dumps(body, ensure_ascii=False).encode()
     return payload
 

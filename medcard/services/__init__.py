@@ -17,7 +17,7 @@ from medcard.services.accounts import (
 from medcard.services.audit import audit_record
 from medcard.services.demo import DEMO_PATIENT_MOBILE, DEMO_PATIENT_PASSWORD, DEMO_STAFF, demo_accounts_seed
 from medcard.services.desk import (
-    DeskRefusal,
+    AppError,
     DeskResult,
     desk_lookup_card_number,
     desk_lookup_token,
@@ -39,8 +39,8 @@ __all__ = [
     "DEMO_PATIENT_MOBILE",
     "DEMO_PATIENT_PASSWORD",
     "DEMO_STAFF",
+    "AppError",
     "ConsentRequired",
-    "DeskRefusal",
     "DeskResult",
     "PatientDetails",
     "account_deactivate",

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import AppError
 from medcard import cardnumber, tokens
 from medcard.models import AuditEvent, Card, Patient, User
 from medcard.services.accounts import sms_code_check, sms_code_request
@@ -28,14 +29,6 @@ REVEALABLE_FIELDS = ("name", "id_number", "mobile")
 REASON_MIN_LENGTH = 4
 
 
-class DeskRefusal(Exception):
-    """A look-up that must not show anything; ``reason`` is stable, ``message`` is for the screen."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason, self.message = reason, message
-
-
 @dataclass(frozen=True)
 class DeskResult:
     patient: Patient
@@ -43,9 +36,9 @@ class DeskResult:
     method: str
 
 
-def _refuse(staff: User, reason: str, message: str, **extra: object) -> DeskRefusal:
+def _refuse(staff: User, reason: str, message: str, **extra: object) -> AppError:
     logger.warning("desk lookup refused", extra={"staff": staff.username, "reason": reason, **extra})
-    return DeskRefusal(reason, message)
+    return AppError(reason, message)
 
 
 def _found(staff: User, card: Card, method: str) -> DeskResult:
@@ -139,11 +132,9 @@ def desk_reveal(*, staff: User, patient: Patient, field: str, reason: str) -> st
     """Return one unmasked field, only with a stated reason, and audit it in the same transaction."""
     reason = " ".join((reason or "").split())
     if field not in REVEALABLE_FIELDS:
-        raise DeskRefusal("unknown_field", _("This field cannot be revealed."))
+        raise AppError("unknown_field")
     if len(reason) < REASON_MIN_LENGTH:
-        raise DeskRefusal(
-            "reason_missing", _("Give the reason for viewing this field (at least 4 characters).")
-        )
+        raise AppError("reason_missing", _("Give the reason for viewing this field (at least 4 characters)."))
     value = {"name": patient.name, "id_number": patient.id_number, "mobile": patient.mobile}[field]
     with transaction.atomic():
         audit_record(

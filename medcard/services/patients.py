@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from medcard import cardnumber, crypto, identity, idnumber
+from medcard import cardnumber, crypto, identity, idnumber, tasks
 from medcard.models import AuditEvent, Card, Patient, PatientLink, User
 from medcard.services.accounts import mobile_index, mobile_normalise, sms_code_check, sms_code_request
 from medcard.services.audit import audit_record
@@ -223,10 +223,11 @@ def patient_verify(*, patient_id: int) -> str:
 
 
 def _schedule_retry(patient_id: int, attempts: int) -> None:
-    from medcard.tasks import patient_verify_retry
 
     # Backoff 30 s, 60 s, 120 s ... capped at 1 hour.
-    patient_verify_retry.apply_async(args=(patient_id,), countdown=min(3600, 30 * 2 ** max(0, attempts - 1)))
+    tasks.patient_verify_retry.apply_async(
+        args=(patient_id,), countdown=min(3600, 30 * 2 ** max(0, attempts - 1))
+    )
 
 
 def patient_correct(*, account: User, patient: Patient, name: str, id_number: str) -> Patient:

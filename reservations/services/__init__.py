@@ -1,7 +1,7 @@
 """Writes of the reservations app, by sub-domain; import from here."""
 
+from reservations.services import reconciliation, refunds
 from reservations.services.booking import (
-    BookingRefused,
     booking_cancel,
     booking_for_account,
     booking_reschedule,
@@ -9,7 +9,7 @@ from reservations.services.booking import (
     slot_known_full,
 )
 from reservations.services.demo import demo_departments_seed
-from reservations.services.idempotency import Answer, IdempotencyConflict, idempotent
+from reservations.services.idempotency import Answer, idempotent
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.payments import (
     PaymentStart,
@@ -32,8 +32,6 @@ from reservations.services.waitlist import (
 
 __all__ = [
     "Answer",
-    "BookingRefused",
-    "IdempotencyConflict",
     "PaymentStart",
     "booking_cancel",
     "booking_check_in",
@@ -51,7 +49,9 @@ __all__ = [
     "payment_start",
     "payments_reconcile_day",
     "payments_reconcile_unknown",
+    "reconciliation",
     "refund_process",
+    "refunds",
     "session_stop",
     "slot_extra_add",
     "slot_known_full",
