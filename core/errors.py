@@ -38,6 +38,7 @@ class Refusal:
 
 # fmt: off
 CATALOGUE: dict[str, Refusal] = {
+    "not_found": Refusal(NOT_FOUND, _("There is nothing at this address.")),
     # --- Booking: the session, the slice, the patient's rules (409: the state refuses; resend later) ---
     "full": Refusal(CONFLICT, _("This time is fully booked. You can join the waitlist."), {"waitlist": True}),
     "already_booked": Refusal(CONFLICT, _("This patient already has a number in this session.")),

@@ -161,7 +161,7 @@ class BookingListApi(APIView):
 
 def _own(request: Request, booking_id: int) -> Booking:
     try:
-        return services.booking_for_account(account=_account(request), booking_id=booking_id)
+        return selectors.booking_for_account(account=_account(request), booking_id=booking_id)
     except Http404:
         raise NotFound() from None
 

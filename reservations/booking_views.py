@@ -110,7 +110,7 @@ def booking_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
-    booking = services.booking_for_account(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+    booking = selectors.booking_for_account(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
     rule = schedules.booking_rule_for(department=booking.department)
     context: dict[str, Any] = {
         "booking": booking,
@@ -174,7 +174,7 @@ def booking_wechat_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
     """Pay a held number inside WeChat: learn the openid once (OAuth), then hand the JSAPI parameters to
     the WeChat bridge; after paying (``?checking=1``) wait for the notification to book the number."""
     account = cast(User, request.user)
-    booking = services.booking_for_account(account=account, booking_id=booking_id)
+    booking = selectors.booking_for_account(account=account, booking_id=booking_id)
     detail = reverse("reservations:booking-detail", kwargs={"booking_id": booking.pk})
     if booking.status != Booking.Status.HELD:
         return redirect(detail)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Count, QuerySet
+from django.http import Http404
 
 from medcard.models import User
 from reservations import gates
@@ -57,3 +58,15 @@ def hold_questions(*, session: Session, data: Mapping[str, Any] | None) -> gates
         if form is not None:
             return form
     return None
+
+
+def booking_for_account(*, account: User, booking_id: int) -> Booking:
+    """The account's booking, or Http404 (also for bookings that exist but belong to another account)."""
+    booking = (
+        Booking.objects.select_related("session__department", "session__doctor", "slot", "patient")
+        .filter(pk=booking_id, account=account)
+        .first()
+    )
+    if booking is None:
+        raise Http404("No such booking on this account.")
+    return booking

@@ -15,7 +15,7 @@ from medcard import roles
 from medcard.models import User
 from medcard.selectors import user_has_role
 from reservations.models import Booking
-from reservations.services import booking_for_account
+from reservations.selectors import booking_for_account
 from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningReview, ScreeningRun, Upload
 
 

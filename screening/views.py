@@ -27,7 +27,7 @@ from core.errors import AppError
 from medcard.models import User
 from medcard.views import patient_required
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
-from reservations.services import booking_for_account
+from reservations.selectors import booking_for_account
 from screening import reasons, selectors, services, uploads
 from screening.forms import ConfirmForm
 from screening.models import ScreeningCase, Upload

@@ -3,7 +3,6 @@
 from reservations.services import reconciliation, refunds
 from reservations.services.booking import (
     booking_cancel,
-    booking_for_account,
     booking_reschedule,
     hold_create,
     slot_known_full,
@@ -35,7 +34,6 @@ __all__ = [
     "PaymentStart",
     "booking_cancel",
     "booking_check_in",
-    "booking_for_account",
     "booking_reschedule",
     "demo_departments_seed",
     "desk_payment_record",

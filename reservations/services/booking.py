@@ -14,7 +14,6 @@ from datetime import datetime
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -33,6 +32,7 @@ from reservations.models import (
     Session,
     Slot,
 )
+from reservations.selectors import booking_for_account
 from reservations.services import payments, waitlist
 from reservations.services.money import money
 
@@ -43,18 +43,6 @@ def _local(moment: datetime) -> str:
     return date_format(timezone.localtime(moment), "Y-m-d H:i")
 
 
-def booking_for_account(*, account: User, booking_id: int) -> Booking:
-    """The account's booking, or Http404 (also for bookings that exist but belong to another account)."""
-    booking = (
-        Booking.objects.select_related("session__department", "session__doctor", "slot", "patient")
-        .filter(pk=booking_id, account=account)
-        .first()
-    )
-    if booking is None:
-        raise Http404("No such booking on this account.")
-    return booking
-
-
 def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
     slot = (
         Slot.objects.select_related("session__department", "session__clinic_type", "session__doctor")
@@ -62,7 +50,7 @@ def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
         .first()
     )
     if slot is None:
-        raise Http404("No such time slice.")
+        raise AppError("not_found", _("There is no such time slice."))
     session = slot.session
     if session.status != Session.Status.OPEN:
         raise AppError("session_stopped", _("This session has been stopped: %(reason)s") % {

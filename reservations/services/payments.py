@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import AppError
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations import notifications, tasks
@@ -28,8 +29,9 @@ from reservations.payments.base import GatewayError, GatewayOrderState, Notifica
 from reservations.payments.base import Notification as GatewayNotification
 from reservations.payments.keys import wechatpay_config
 from reservations.payments.wechatpay import JsapiIntent, WechatPayGateway
+from reservations.selectors import booking_for_account
 from reservations.services import waitlist
-from reservations.services.booking import AppError, _release_capacity, booking_for_account
+from reservations.services.booking import _release_capacity
 from reservations.services.gates import booking_payment_check, hold_gate_lapsed
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.refunds import LATE_PAYMENT_REASON, refund_notify_url, refund_settle

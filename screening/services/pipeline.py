@@ -169,15 +169,15 @@ def model_scores(
     try:
         doc_model = models.get("doctype")
         if doc_model is not None:
-            doctype = registry.load("doctype", doc_model.version)
-            assert isinstance(doctype, doctype.DocTypeClassifier)  # noqa: S101 -- load() checks the task's type
-            document = registry.score_document(text, extraction, doctype)
+            doc_classifier = registry.load("doctype", doc_model.version)
+            assert isinstance(doc_classifier, doctype.DocTypeClassifier)  # noqa: S101 -- load() checks the task's type
+            document = registry.score_document(text, extraction, doc_classifier)
             used["doctype"] = {"version": doc_model.version, "sha256": doc_model.sha256}
         field_model = models.get("fieldconf")
         if field_model is not None:
-            fieldconf = registry.load("fieldconf", field_model.version)
-            assert isinstance(fieldconf, fieldconf.FieldConfidence)  # noqa: S101
-            fields.update(registry.score_fields(extraction, fieldconf, page_stats(text)))
+            field_classifier = registry.load("fieldconf", field_model.version)
+            assert isinstance(field_classifier, fieldconf.FieldConfidence)  # noqa: S101
+            fields.update(registry.score_fields(extraction, field_classifier, page_stats(text)))
             used["fieldconf"] = {"version": field_model.version, "sha256": field_model.sha256}
     except Exception:  # a broken model must not lose a patient's report: the reader's scores stand
         logger.exception("screening model scoring failed; using the reader's scores")

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 
 from medcard import roles
@@ -101,7 +100,7 @@ def review_decide(
     """A reviewer approves or declines a case (from ``selectors.case_for_staff``), with a reason and the
     values they corrected (``{field key: corrected value}``, or dicts, see ``_corrections_clean``).
 
-    Rules: front-desk staff only (Http404 for anyone else, as for a missing case); a reason is required. An
+    Rules: clinicians only (``not_found`` for anyone else, as for a missing case); a reason is required. An
     open case whose number is still held is decided: approved starts the payment window, declined releases
     the number and tells the patient the reason. An automatic decision sampled for the blind audit is
     recorded as an audit (``blind_audit``) and changes nothing. Everything else is refused (``not_open``).
@@ -109,7 +108,7 @@ def review_decide(
     written in one transaction.
     """
     if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
-        raise Http404("No such screening case.")
+        raise AppError("not_found")  # as for a missing case: nothing tells an outsider the case exists
     if decision not in (ScreeningReview.Decision.APPROVE, ScreeningReview.Decision.DECLINE):
         raise AppError("decision_invalid")
     reason = reason.strip()

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
-from reservations.services import booking_for_account
+from reservations.selectors import booking_for_account
 from screening import tasks
 from screening.models import ScreeningCase, Upload
 from screening.services.cases import case_upload_received
