@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from dosing.batch.models import BatchChunk, BatchJob  # noqa: F401 (the batch simulations' models)
+
 
 class AppendOnly:
     """Rows that are written once: saving an existing row or deleting one raises."""

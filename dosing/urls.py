@@ -1,6 +1,6 @@
-"""Dosing pages (mounted at /dosing/): the pharmacist's worklist and courses."""
+"""Dosing pages (mounted at /dosing/): the pharmacist's worklist and courses, and the batch simulations."""
 
-from django.urls import path
+from django.urls import include, path
 
 from dosing import views
 
@@ -25,4 +25,5 @@ urlpatterns = [
     path("courses/<int:course_id>/sign/", views.course_sign, name="course-sign"),
     path("courses/<int:course_id>/close/", views.course_close, name="course-close"),
     path("courses/<int:course_id>/report.pdf", views.course_report, name="course-report"),
+    path("batch/", include("dosing.batch.urls")),
 ]
