@@ -320,6 +320,12 @@ if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
 # Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
 # default, Celery's own queue, works with the single worker of the dev runner.
 SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+
+# --- Dosing (pharmacists' dose calculator and its API) -----------------------------------------------------
+# Calls per minute one institution's API key may make (DRF throttling; answers 429 beyond).
+DOSING_API_CALLS_PER_MINUTE = env_int("DOSING_API_CALLS_PER_MINUTE", 120, minimum=1, maximum=100_000)
+# Posterior samples behind credible bands and probabilities of target attainment on the pages and the API.
+DOSING_SAMPLES = env_int("DOSING_SAMPLES", 300, minimum=50, maximum=5000)
 # RESERVATION_NOTIFIERS: where patient messages go (dotted paths of notifier classes). The sandbox outbox and
 # the console until an SMS or WeChat template provider is configured.
 RESERVATION_NOTIFIERS = env_list(

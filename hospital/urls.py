@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("medcard.api")),
     path("", include("reservations.api")),
     path("", include("screening.api")),
+    path("", include("dosing.api")),
     path("dosing/batch/", include("dosing.batch.api")),
 ]
 
