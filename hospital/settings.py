@@ -123,6 +123,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hospital.middleware.NulByteMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -412,6 +413,13 @@ MEDIA_ROOT = VAR_DIR / "media"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
 )
+# TRUSTED_PROXIES: the reverse proxies' addresses or networks (comma-separated, CIDR allowed). Behind them the
+# client's address is read from X-Forwarded-For (hospital/clientip.py); it is what per-network limits count.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+try:
+    _trusted_networks = [ipaddress.ip_network(value, strict=False) for value in TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must be IP addresses or networks: {exc}.") from None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Load balancers probe /healthz over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
