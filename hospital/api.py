@@ -15,6 +15,9 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -55,6 +58,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = "not_found" if response.status_code == status.HTTP_404_NOT_FOUND else "permission_denied"
         response.data = error_body(code, " ".join(_flatten(response.data.get("detail", ""))))
     return response
+
+
+class CsrfRequired(BasePermission):
+    """CSRF protection for endpoints that create a session (sign-in), even for anonymous requests.
+
+    DRF's SessionAuthentication checks CSRF only once a user is signed in, so without this a cross-site form
+    could post the attacker's own credentials and sign the victim's browser into the attacker's account
+    (login CSRF). Clients take the token from ``GET /api/v1/auth/csrf/`` (cookie and body) and send it back
+    in the ``X-CSRFToken`` header.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        SessionAuthentication().enforce_csrf(request)  # raises PermissionDenied("CSRF Failed: ...")
+        return True
 
 
 def json_not_found(request: HttpRequest) -> JsonResponse:
