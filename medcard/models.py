@@ -298,3 +298,16 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("Audit events are append-only.")
+
+
+class AttemptCounter(models.Model):
+    """Tries counted per key in a fixed window: wrong passwords per account and per source, wrong second
+    factors per card at the desk. Kept in the database, not the cache: a limit that guards personal data must
+    hold under parallel requests and while Redis is down (see ``medcard.services.throttle``)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -9,7 +9,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +18,7 @@ from medcard import cardnumber, tokens
 from medcard.models import AuditEvent, Card, Patient, User
 from medcard.services.accounts import sms_code_check, sms_code_request
 from medcard.services.audit import audit_record
+from medcard.services.throttle import attempt_claim, attempt_release
 
 logger = logging.getLogger(__name__)
 
@@ -95,30 +95,31 @@ def desk_lookup_card_number(
             "revoked",
             _("This card is no longer valid (%(status)s).") % {"status": card.get_status_display()},
         )
-    failures = cache.get(_failures_key(number), 0)
-    if failures >= SECOND_FACTOR_MAX_FAILURES:
-        raise _refuse(
-            staff, "locked", _("Too many wrong second factors for this card; try again in an hour.")
-        )
-    if id_last4:
-        if id_last4.strip().upper() == card.patient.id_number[-4:].upper():
-            return _found(staff, card, "card_number+id_last4")
-    elif sms_code:
-        try:
-            sms_code_check(mobile=card.patient.mobile, code=sms_code, purpose=f"desk:{number}")
-        except ValidationError:
-            logger.info("desk sms code refused", extra={"card": number})  # counted as wrong just below
-        else:
-            return _found(staff, card, "card_number+sms")
-    else:
+    if not id_last4 and not sms_code:
         raise _refuse(
             staff,
             "second_factor_missing",
             _("A card number needs a second factor: the last 4 characters of the ID number, or an SMS code."),
         )
-    # Counted by an atomic increment: parallel guesses from several desks are all counted.
-    cache.add(_failures_key(number), 0, timeout=SECOND_FACTOR_WINDOW_S)
-    cache.incr(_failures_key(number))
+    # A try is taken before the answer is checked, under a row lock: 30 parallel guesses get exactly
+    # SECOND_FACTOR_MAX_FAILURES checks, not as many as read the count before anyone wrote it back.
+    key = _failures_key(number)
+    if not attempt_claim(key=key, limit=SECOND_FACTOR_MAX_FAILURES, window_s=SECOND_FACTOR_WINDOW_S):
+        raise _refuse(
+            staff, "locked", _("Too many wrong second factors for this card; try again in an hour.")
+        )
+    if id_last4:
+        if id_last4.strip().upper() == card.patient.id_number[-4:].upper():
+            attempt_release(key=key)  # a right answer is not a failure
+            return _found(staff, card, "card_number+id_last4")
+    else:
+        try:
+            sms_code_check(mobile=card.patient.mobile, code=sms_code, purpose=f"desk:{number}")
+        except ValidationError:
+            logger.info("desk sms code refused", extra={"card": number})  # the try taken above stays spent
+        else:
+            attempt_release(key=key)
+            return _found(staff, card, "card_number+sms")
     raise _refuse(staff, "second_factor_wrong", _("The second factor is wrong."), card=number)
 
 

@@ -1,0 +1,40 @@
+"""The desk's second-factor limit under parallel guesses, on PostgreSQL with real connections."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from medcard import roles, services
+from medcard.models import Patient
+from tests import factories
+from tests.conftest import require_or_skip
+from tests.reservations.test_concurrency import _at_once
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GUESSES = 30
+
+
+def test_thirty_parallel_wrong_second_factors_get_exactly_five_tries() -> None:
+    require_or_skip(connection.vendor == "postgresql", "row locks and concurrent connections need PostgreSQL")
+    account = factories.patient_account()
+    holder = Patient.objects.get(links__account=account, links__relationship="self")
+    card = holder.cards.get(status="active")
+    desks = [factories.staff(role=roles.FRONT_DESK, username=f"desk-race-{n}") for n in range(3)]
+    wrong = "0000" if holder.id_number[-4:] != "0000" else "1111"
+
+    def guess(n: int) -> str:
+        try:
+            services.desk_lookup_card_number(staff=desks[n % 3], number=card.number, id_last4=wrong)
+        except services.DeskRefusal as exc:
+            return exc.reason
+        return "found"
+
+    results = _at_once([lambda n=n: guess(n) for n in range(GUESSES)])
+    assert Counter(results) == {"second_factor_wrong": 5, "locked": GUESSES - 5}
+    # Even the right answer is refused now: the card number is closed to the desk for the hour.
+    with pytest.raises(services.DeskRefusal, match="locked"):
+        services.desk_lookup_card_number(staff=desks[0], number=card.number, id_last4=holder.id_number[-4:])
