@@ -252,6 +252,9 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Wrong passwords from one source (client address, see TRUSTED_PROXIES) for any names before the source is
+# refused for LOGIN_LOCKOUT_MINUTES; LOGIN_MAX_FAILURES counts one name from one source.
+LOGIN_MAX_FAILURES_PER_SOURCE = env_int("LOGIN_MAX_FAILURES_PER_SOURCE", 20, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -53,8 +53,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("can use the admin site"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
-    failed_login_count = models.PositiveIntegerField(default=0, editable=False)
-    locked_until = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -88,9 +86,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def masked_mobile(self) -> str:
         return crypto.mask_mobile(self.mobile) if self.mobile_ciphertext else ""
-
-    def is_locked(self, *, now: Any = None) -> bool:
-        return self.locked_until is not None and self.locked_until > (now or timezone.now())
 
 
 class Patient(models.Model):

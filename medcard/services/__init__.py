@@ -2,6 +2,10 @@
 
 from medcard.services.accounts import (
     account_deactivate,
+    login_failed,
+    login_succeeded,
+    login_throttled_until,
+    login_throttles_clear,
     mobile_index,
     mobile_normalise,
     patient_account_create,
@@ -10,9 +14,6 @@ from medcard.services.accounts import (
     sms_sign_in,
     staff_create,
     user_for_credentials,
-    user_lock_status,
-    user_login_failed,
-    user_login_succeeded,
 )
 from medcard.services.audit import audit_record
 from medcard.services.demo import DEMO_PATIENT_MOBILE, DEMO_PATIENT_PASSWORD, DEMO_STAFF, demo_accounts_seed
@@ -52,6 +53,10 @@ __all__ = [
     "desk_lookup_token",
     "desk_reveal",
     "desk_send_sms_code",
+    "login_failed",
+    "login_succeeded",
+    "login_throttled_until",
+    "login_throttles_clear",
     "mobile_index",
     "mobile_normalise",
     "patient_account_create",
@@ -64,7 +69,4 @@ __all__ = [
     "sms_sign_in",
     "staff_create",
     "user_for_credentials",
-    "user_lock_status",
-    "user_login_failed",
-    "user_login_succeeded",
 ]
