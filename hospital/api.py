@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
@@ -72,6 +73,18 @@ class CsrfRequired(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         SessionAuthentication().enforce_csrf(request)  # raises PermissionDenied("CSRF Failed: ...")
         return True
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 (a suspicious request, a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``): JSON under /api/."""
+    too_large = isinstance(exception, RequestDataTooBig)
+    if too_large:
+        code, message, status_code = "too_large", _("The request body is too large."), 413
+    else:
+        code, message, status_code = "bad_request", _("The request could not be understood."), 400
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code, message), status=status_code)
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8", status=status_code)
 
 
 def json_not_found(request: HttpRequest) -> JsonResponse:
