@@ -325,6 +325,11 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD
 # Uploaded files are readable by the platform's own user only.
 FILE_UPLOAD_PERMISSIONS = 0o600
 MEDCARD_MAX_FAMILY_MEMBERS = env_int("MEDCARD_MAX_FAMILY_MEMBERS", 5, minimum=0, maximum=20)
+# The desk may unmask a field only of a patient it looked up (card scan, or number + second factor) in the
+# last DESK_REVEAL_WINDOW_MINUTES; unmasking more than DESK_REVEAL_ALERT_PATIENTS_PER_HOUR distinct patients
+# in an hour raises an alert (audit trail page and an ERROR log line).
+DESK_REVEAL_WINDOW_MINUTES = env_int("DESK_REVEAL_WINDOW_MINUTES", 15, minimum=1, maximum=240)
+DESK_REVEAL_ALERT_PATIENTS_PER_HOUR = env_int("DESK_REVEAL_ALERT_PATIENTS_PER_HOUR", 5, minimum=1)
 MEDCARD_MAX_CORRECTIONS = env_int("MEDCARD_MAX_CORRECTIONS", 3, minimum=0, maximum=10)
 SMS_CODE_LIFETIME_SECONDS = 300
 SMS_CODE_MAX_FAILED_ATTEMPTS = 5

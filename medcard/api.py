@@ -400,7 +400,9 @@ class DeskRevealApi(APIView):
         value = serializers.CharField()
 
     @extend_schema(
-        request=InputSerializer, responses=OutputSerializer, summary="Show one unmasked field (audited)"
+        request=InputSerializer,
+        responses=OutputSerializer,
+        summary="Show one unmasked field of a patient you just looked up (audited; 422 not_looked_up)",
     )
     def post(self, request: Request, patient_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -416,6 +418,8 @@ class DeskRevealApi(APIView):
                 reason=data.validated_data["reason"],
             )
         except services.DeskRefusal as exc:
+            if exc.reason == "not_looked_up":
+                raise DeskRefused(detail=exc.message, code=exc.reason) from None
             raise ValidationError({"reason": [exc.message]}) from None
         return Response(self.OutputSerializer({"field": data.validated_data["field"], "value": value}).data)
 

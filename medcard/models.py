@@ -255,6 +255,7 @@ class AuditEvent(models.Model):
         CARD_REVOKED = "card_revoked", _("Card revoked")
         DESK_LOOKUP = "desk_lookup", _("Looked up at the desk")
         FIELD_REVEALED = "field_revealed", _("Unmasked field viewed")
+        REVEAL_ALERT = "reveal_alert", _("Alert: many patients unmasked in an hour")
         ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
         BOOKING_NO_SHOW = "booking_no_show", _("Missed an appointment")
         UPLOAD_VIEWED = "upload_viewed", _("Uploaded result viewed")

@@ -386,7 +386,7 @@ def desk_reveal(request: HttpRequest, patient_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except services.DeskRefusal as exc:
-            form.add_error("reason", exc.message)
+            form.add_error(None if exc.reason == "not_looked_up" else "reason", exc.message)
         else:
             labels = dict(RevealForm.base_fields["field"].choices)  # type: ignore[attr-defined]
             context.update(revealed_field=labels[form.cleaned_data["field"]], value=value)
@@ -404,6 +404,10 @@ def audit_search(request: HttpRequest) -> HttpResponse:
         if card_number or staff_username
         else None
     )
-    return render(
-        request, "medcard/audit_search.html", {"events": events, "card": card_number, "staff": staff_username}
-    )
+    context = {
+        "events": events,
+        "card": card_number,
+        "staff": staff_username,
+        "alerts": selectors.audit_alerts_recent(),
+    }
+    return render(request, "medcard/audit_search.html", context)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -136,8 +137,17 @@ def desk_send_sms_code(*, staff: User, number: str) -> str:
     return card.patient.masked_mobile
 
 
-def desk_reveal(*, staff: User, patient: Patient, field: str, reason: str) -> str:
-    """Return one unmasked field, only with a stated reason, and audit it in the same transaction."""
+def desk_reveal(
+    *, staff: User, patient: Patient, field: str, reason: str, now: datetime | None = None
+) -> str:
+    """Return one unmasked field, only with a stated reason, and audit it in the same transaction.
+
+    Rules: the same staff member must have looked this patient up (scanned the card, or a card number with
+    its second factor) within ``DESK_REVEAL_WINDOW_MINUTES``, so patient ids cannot simply be walked; and a
+    staff member who unmasks more than ``DESK_REVEAL_ALERT_PATIENTS_PER_HOUR`` patients in an hour raises an
+    alert for the administrators (see ``_reveal_alert_if_unusual``).
+    """
+    now = now or timezone.now()
     reason = " ".join((reason or "").split())
     if field not in REVEALABLE_FIELDS:
         raise DeskRefusal("unknown_field", _("This field cannot be revealed."))
@@ -145,9 +155,46 @@ def desk_reveal(*, staff: User, patient: Patient, field: str, reason: str) -> st
         raise DeskRefusal(
             "reason_missing", _("Give the reason for viewing this field (at least 4 characters).")
         )
+    looked_up = AuditEvent.objects.filter(
+        actor=staff,
+        patient=patient,
+        action=AuditEvent.Action.DESK_LOOKUP,
+        at__gt=now - timedelta(minutes=settings.DESK_REVEAL_WINDOW_MINUTES),
+        at__lte=now,
+    ).exists()
+    if not looked_up:
+        raise _refuse(
+            staff,
+            "not_looked_up",
+            _(
+                "Scan this patient's card (or check a card number's second factor) first: fields are "
+                "shown only for a patient you have just looked up."
+            ),
+            patient=patient.pk,
+        )
     value = {"name": patient.name, "id_number": patient.id_number, "mobile": patient.mobile}[field]
     with transaction.atomic():
         audit_record(
             actor=staff, patient=patient, action=AuditEvent.Action.FIELD_REVEALED, fields=field, reason=reason
         )
+        _reveal_alert_if_unusual(staff=staff, now=now)
     return value
+
+
+def _reveal_alert_if_unusual(*, staff: User, now: datetime) -> None:
+    """Past ``DESK_REVEAL_ALERT_PATIENTS_PER_HOUR`` distinct patients unmasked by one staff member in the last
+    hour, record one alert an hour: an audit row the administrators see at the top of the audit trail page,
+    and an ERROR log line for the operators' log monitoring."""
+    hour_ago = now - timedelta(hours=1)
+    mine = AuditEvent.objects.filter(actor=staff, at__gt=hour_ago)
+    patients = mine.filter(action=AuditEvent.Action.FIELD_REVEALED).values("patient").distinct().count()
+    if patients <= settings.DESK_REVEAL_ALERT_PATIENTS_PER_HOUR:
+        return
+    if mine.filter(action=AuditEvent.Action.REVEAL_ALERT).exists():
+        return  # already raised this hour
+    # detail: how many patients, shown translated on the audit trail page
+    audit_record(actor=staff, patient=None, action=AuditEvent.Action.REVEAL_ALERT, detail=str(patients))
+    logger.error(
+        "desk reveal alert: unusual number of patients unmasked",
+        extra={"alert": "desk_reveal", "staff": staff.username, "patients_last_hour": patients},
+    )
