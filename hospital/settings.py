@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -161,10 +162,14 @@ TEMPLATES = [
 DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql", "sqlite"})
 if DATABASE_URL is None and not DEBUG:
     raise ImproperlyConfigured("Set DATABASE_URL (postgres://...) when DJANGO_DEBUG is off.")
+# Django's development server (runserver) handles each request in a new thread and never closes that thread's
+# connection when it ends: with persistent connections every request would leave one open on PostgreSQL
+# until "too many clients". Under runserver each connection is therefore closed after its request.
+_RUNSERVER = sys.argv[1:2] == ["runserver"]
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_max_age=0 if _RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
 }
