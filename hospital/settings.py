@@ -185,9 +185,17 @@ if REDIS_URL is None and not DEBUG:
 VAR_DIR = Path(env_str("HOSPITAL_VAR_DIR", default=str(BASE_DIR / "var")))
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    # Sessions read from Redis and written through to the database: one fewer query on every request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    CACHES = {
+        "default": {
+            # Steps aside while Redis is down: reads miss, writes are skipped (hospital/cache.py).
+            "BACKEND": "hospital.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
+    # Sessions read from Redis and written through to the database: one fewer query on every request; from
+    # the database alone while Redis is down (hospital/cache.py).
+    SESSION_ENGINE = "hospital.cache"
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
@@ -242,7 +250,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "reminders-send": {"task": "reservations.reminders_send", "schedule": crontab(hour=18, minute=0)},
     "no-shows-sweep": {"task": "reservations.no_shows_sweep", "schedule": crontab(minute="*/30")},
     "screening-resume-stuck": {"task": "screening.resume_stuck", "schedule": 300.0},
+    # Tasks the broker could not take while it was down (medcard.services.outbox).
+    "outbox-flush": {"task": "medcard.outbox_flush", "schedule": 60.0},
 }
+# A request that enqueues while Redis is down gives up after one quick retry and the task goes to the outbox
+# (medcard.services.outbox); the result store's own reconnection (20 tries a second apart by default, which
+# a sending request would wait for) is cut to the same.
+_QUICK_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = _QUICK_RETRY
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": _QUICK_RETRY}
 
 # The worker writes a heartbeat every WORKER_HEARTBEAT_SECONDS; /healthz calls it stale after 3 missed beats.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 20, minimum=1)

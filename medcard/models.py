@@ -307,3 +307,28 @@ class AttemptCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"
+
+
+class TaskOutbox(models.Model):
+    """A Celery task that could not be handed to the broker (Redis down) after its transaction committed.
+
+    ``signature`` is the task's Celery signature (JSON); it is sent again by ``outbox_flush`` (after the next
+    successful send in the same process, and every minute by beat), so nothing accepted is lost to an outage.
+    """
+
+    signature = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=1)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["id"], condition=models.Q(sent_at__isnull=True), name="medcard_outbox_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.signature.get('task', '?')} ({'sent' if self.sent_at else 'pending'})"

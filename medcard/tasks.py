@@ -15,3 +15,11 @@ def patient_verify_retry(patient_id: int) -> str:
     if not Patient.objects.filter(pk=patient_id).exists():
         return "gone"
     return patient_verify(patient_id=patient_id)
+
+
+@shared_task(name="medcard.outbox_flush")
+def outbox_flush() -> int:
+    """Send again the tasks the broker could not take while it was down (see medcard.services.outbox)."""
+    from medcard.services.outbox import outbox_flush as flush
+
+    return flush()

@@ -122,11 +122,12 @@ def booking_notify(*, booking_id: int, kind: str) -> None:
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown notification kind {kind!r}; use one of {', '.join(KINDS)}.")
+    from medcard.services.outbox import task_send
     from reservations.tasks_notifications import booking_notify as task
 
-    # robust: the booking has committed by then, so a broker hiccup must not turn it into an error page for
-    # the patient; Django logs the failed enqueue instead.
-    transaction.on_commit(lambda: task.delay(booking_id, kind), robust=True)
+    # The booking has committed by then: a broker outage keeps the task in the outbox (sent again later)
+    # rather than turning it into an error page; robust, so any other failure is only logged.
+    transaction.on_commit(lambda: task_send(task.si(booking_id, kind)), robust=True)
 
 
 # --- Rendering ---------------------------------------------------------------------------------------------

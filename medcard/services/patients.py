@@ -223,10 +223,11 @@ def patient_verify(*, patient_id: int) -> str:
 
 
 def _schedule_retry(patient_id: int, attempts: int) -> None:
+    # Backoff 30 s, 60 s, 120 s ... capped at 1 hour.
+    from medcard.services.outbox import task_send
     from medcard.tasks import patient_verify_retry
 
-    # Backoff 30 s, 60 s, 120 s ... capped at 1 hour.
-    patient_verify_retry.apply_async(args=(patient_id,), countdown=min(3600, 30 * 2 ** max(0, attempts - 1)))
+    task_send(patient_verify_retry.si(patient_id).set(countdown=min(3600, 30 * 2 ** max(0, attempts - 1))))
 
 
 def patient_correct(*, account: User, patient: Patient, name: str, id_number: str) -> Patient:

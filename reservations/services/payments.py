@@ -253,9 +253,10 @@ def _refund_create(*, payment: Payment, reason: str) -> Refund:
 
 
 def refund_enqueue(*, refund_id: int) -> None:
+    from medcard.services.outbox import task_send
     from reservations.tasks import refund_process
 
-    transaction.on_commit(lambda: refund_process.delay(refund_id))
+    transaction.on_commit(lambda: task_send(refund_process.si(refund_id)))
 
 
 def payments_settle_cancelled(*, booking: Booking, reason: str) -> None:

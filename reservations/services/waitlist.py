@@ -129,9 +129,10 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
 
 def waitlist_offer_task(*, session_id: int) -> None:
     """Enqueue an offer round for the session (called after commit by whoever freed a number)."""
+    from medcard.services.outbox import task_send
     from reservations.tasks import waitlist_offer
 
-    waitlist_offer.delay(session_id)
+    task_send(waitlist_offer.si(session_id))
 
 
 def waitlists_close_due(*, now: datetime | None = None) -> int:

@@ -140,9 +140,10 @@ def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCa
 
 def decide_enqueue(*, case_id: int) -> None:
     """Queue a decision of the case (call after commit)."""
+    from medcard.services.outbox import task_send
     from screening import tasks
 
-    tasks.decide_case.delay(case_id)
+    task_send(tasks.decide_case.si(case_id))
 
 
 # --- Moving a case -----------------------------------------------------------------------------------------

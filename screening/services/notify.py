@@ -36,7 +36,9 @@ def case_notify(*, case_id: int, kind: str) -> None:
     from screening import tasks
 
     revision = ScreeningCase.objects.filter(pk=case_id).values_list("revision", flat=True).first() or 0
-    transaction.on_commit(lambda: tasks.case_notify.delay(case_id, kind, revision), robust=True)
+    from medcard.services.outbox import task_send
+
+    transaction.on_commit(lambda: task_send(tasks.case_notify.si(case_id, kind, revision)), robust=True)
 
 
 def _reason_lines(case: ScreeningCase, *, fixable_only: bool) -> list[str]:

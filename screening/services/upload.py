@@ -143,9 +143,10 @@ def pipeline_enqueue(*, upload_id: int, case_id: int) -> None:
     """Queue the upload's chain: ``screening.extract`` (on the OCR queue), then ``screening.decide_case``."""
     from celery import chain
 
+    from medcard.services.outbox import task_send
     from screening import tasks
 
-    chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)).apply_async()
+    task_send(chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)))
 
 
 def upload_staff_read_record(*, staff: User, upload: Upload) -> None:
