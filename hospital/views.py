@@ -12,9 +12,11 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from hospital import api
 from hospital.health import health_status
+from hospital.middleware import CONTENT_SECURITY_POLICY
 
 TEXT_SIZE_COOKIE = "text_size"
 TEXT_SIZES = ("normal", "large")
@@ -34,6 +36,19 @@ def _safe_next(request: HttpRequest) -> str:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
         return "/"
     return target
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI. The split view serves its start-up script as a file (no inline script); Swagger UI adds
+    <style> elements as it renders, so this page alone also allows inline styles."""
+
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().get(request, *args, **kwargs)
+        if response.get("Content-Type", "").startswith("text/html"):
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+                "style-src 'self'", "style-src 'self' 'unsafe-inline'", 1
+            )
+        return response
 
 
 @require_GET

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -40,3 +42,27 @@ def test_a_nul_character_in_an_api_query_answers_the_json_error_format(client: C
     response = client.get("/api/v1/departments/?kind=%00", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "address", ["/", "/booking/departments/", "/api/v1/departments/", "/healthz", "/nowhere/"]
+)
+def test_every_answer_carries_the_content_security_policy(client: Client, address: str) -> None:
+    policy = client.get(address)["Content-Security-Policy"]
+    assert (
+        "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    )
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+
+
+def test_no_template_has_an_inline_script() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    inline = [
+        str(path.relative_to(root))
+        for path in (root / "templates").rglob("*.html")
+        if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", path.read_text())
+    ]
+    assert inline == []
