@@ -35,6 +35,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
     def start(self, parent: Any) -> None:
         from django.conf import settings
 
+        # Local: the Celery app is created before Django is set up, and the heartbeat reads the cache.
         from hospital.health import worker_heartbeat_record
 
         hostname = getattr(parent, "hostname", None) or socket.gethostname()

@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from hospital.cache import cache_status
+from hospital.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def _check_database() -> dict[str, Any]:
 
 
 def _check_broker() -> dict[str, Any]:
-    from hospital.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.translation import gettext as _
 
-from hospital import api
+from core import api
 
 Handler = Callable[[HttpRequest], HttpResponse]
 

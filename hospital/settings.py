@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "hospital",  # the shell: cross-app commands (seed_demo)
     "medcard",
     "reservations",
     "screening",
@@ -134,6 +135,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.RefusalMiddleware",
 ]
 
 ROOT_URLCONF = "hospital.urls"
@@ -340,6 +342,12 @@ if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
 # Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
 # default, Celery's own queue, works with the single worker of the dev runner.
 SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+# RESERVATION_NOTIFIERS: where patient messages go (dotted paths of notifier classes). The sandbox outbox and
+# the console until an SMS or WeChat template provider is configured.
+RESERVATION_NOTIFIERS = env_list(
+    "RESERVATION_NOTIFIERS",
+    ["reservations.notifications.SandboxNotifier", "reservations.notifications.ConsoleNotifier"],
+)
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
 # OCR (onnxruntime) holds large buffers: a worker process is replaced after it grew past this (KiB; checked
 # after each task). Each reading step is capped at 60 s soft / 90 s hard (screening/tasks.py).
@@ -444,7 +452,7 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
 )
 # TRUSTED_PROXIES: the reverse proxies' addresses or networks (comma-separated, CIDR allowed). Behind them the
-# client's address is read from X-Forwarded-For (hospital/clientip.py); it is what per-network limits count.
+# client's address is read from X-Forwarded-For (core/clientip.py); it is what per-network limits count.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 try:
     _trusted_networks = [ipaddress.ip_network(value, strict=False) for value in TRUSTED_PROXIES]
@@ -470,9 +478,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "hospital.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "hospital.parsers.BoundedJSONParser",
+        "core.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

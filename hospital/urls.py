@@ -32,6 +32,6 @@ if settings.PAYMENT_SANDBOX:
     # The local stand-in for WeChat Pay and Alipay (dev, tests, training); never mounted in production.
     urlpatterns.append(path("sandbox-gateway/", include("reservations.payments.sandbox_urls")))
 
-handler400 = "hospital.api.bad_request"
+handler400 = "core.api.bad_request"
 handler404 = "hospital.views.not_found"
 handler500 = "hospital.views.server_error"

@@ -14,9 +14,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from hospital import api
+from core import api
 from hospital.health import health_status
 from hospital.middleware import CONTENT_SECURITY_POLICY
+from medcard.selectors import user_roles
 
 TEXT_SIZE_COOKIE = "text_size"
 TEXT_SIZES = ("normal", "large")
@@ -53,8 +54,6 @@ class ApiDocsView(SpectacularSwaggerSplitView):
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    from medcard.selectors import user_roles
-
     roles = user_roles(user=request.user) if request.user.is_authenticated else []
     return render(request, "hospital/home.html", {"user_roles": roles})
 

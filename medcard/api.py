@@ -21,8 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hospital.api import CsrfRequired
-from hospital.clientip import client_ip
+from core.api import CsrfRequired
+from core.clientip import client_ip
 from medcard import roles, selectors, services, tokens
 from medcard.models import Patient, PatientLink, User
 
@@ -359,27 +359,19 @@ class DeskLookupApi(APIView):
         data.is_valid(raise_exception=True)
         values: dict[str, Any] = data.validated_data
         staff: User = request.user  # type: ignore[assignment]
-        try:
-            if values.get("token"):
-                result = services.desk_lookup_token(staff=staff, token=values["token"])
-            elif values.get("card_number"):
-                result = services.desk_lookup_card_number(
-                    staff=staff,
-                    number=values["card_number"],
-                    id_last4=values.get("id_last4", ""),
-                    sms_code=values.get("sms_code", ""),
-                )
-            else:
-                raise ValidationError({"token": [_("Send a token, or a card number with a second factor.")]})
-        except services.DeskRefusal as exc:
-            raise DeskRefused(detail=exc.message, code=exc.reason) from None
+        if values.get("token"):
+            result = services.desk_lookup_token(staff=staff, token=values["token"])
+        elif values.get("card_number"):
+            result = services.desk_lookup_card_number(
+                staff=staff,
+                number=values["card_number"],
+                id_last4=values.get("id_last4", ""),
+                sms_code=values.get("sms_code", ""),
+            )
+        else:
+            raise ValidationError({"token": [_("Send a token, or a card number with a second factor.")]})
         row = selectors.AccountPatient(result.patient, "", result.card)
         return Response(_PatientOut(row).data)
-
-
-class DeskRefused(APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "refused"
 
 
 class DeskRevealApi(APIView):
@@ -410,17 +402,12 @@ class DeskRevealApi(APIView):
         patient = Patient.objects.filter(pk=patient_id).first()
         if patient is None:
             raise NotFound()
-        try:
-            value = services.desk_reveal(
-                staff=request.user,  # type: ignore[arg-type]
-                patient=patient,
-                field=data.validated_data["field"],
-                reason=data.validated_data["reason"],
-            )
-        except services.DeskRefusal as exc:
-            if exc.reason == "not_looked_up":
-                raise DeskRefused(detail=exc.message, code=exc.reason) from None
-            raise ValidationError({"reason": [exc.message]}) from None
+        value = services.desk_reveal(
+            staff=request.user,  # type: ignore[arg-type]
+            patient=patient,
+            field=data.validated_data["field"],
+            reason=data.validated_data["reason"],
+        )
         return Response(self.OutputSerializer({"field": data.validated_data["field"], "value": value}).data)
 
 

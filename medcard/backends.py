@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
-from hospital.clientip import client_ip
+from core.clientip import client_ip
 from medcard import services
 from medcard.models import User
 

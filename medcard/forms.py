@@ -10,7 +10,7 @@ from django.utils.formats import time_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from hospital.clientip import client_ip
+from core.clientip import client_ip
 from medcard import services
 from medcard.models import Patient, PatientLink, User
 

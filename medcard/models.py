@@ -244,7 +244,8 @@ class SmsCode(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Append-only record of a read or change of a patient's personal data (who, which patient, what, why)."""
+    """Append-only record of a read or change of a patient's personal data, and of every staff action (who,
+    which patient if any, what, on which object, the values before and after, why)."""
 
     class Action(models.TextChoices):
         PATIENT_CREATED = "patient_created", _("Patient added")
@@ -262,6 +263,10 @@ class AuditEvent(models.Model):
         SCREENING_VIEWED = "screening_viewed", _("Screening case viewed")
         SCREENING_DECIDED = "screening_decided", _("Screening decided")
         SCREENING_CONFIRMED = "screening_confirmed", _("Screening values confirmed by the patient")
+        SESSION_STOPPED = "session_stopped", _("Session stopped")
+        EXTRA_NUMBERS_ADDED = "extra_numbers_added", _("Extra numbers added")
+        CHECKED_IN = "checked_in", _("Checked in")
+        DESK_PAYMENT = "desk_payment", _("Fee taken at the desk")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -275,6 +280,10 @@ class AuditEvent(models.Model):
     fields = models.CharField(max_length=200, blank=True, default="")
     reason = models.CharField(max_length=300, blank=True, default="")
     detail = models.CharField(max_length=300, blank=True, default="")
+    # The object a staff action changed ("session 12", "slot 7", "booking 5") and its values before and
+    # after: {"field": [old, new]}.
+    target = models.CharField(max_length=60, blank=True, default="")
+    changes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ("-at", "-id")

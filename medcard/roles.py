@@ -4,6 +4,10 @@ PATIENT = "patient"
 FRONT_DESK = "front_desk"
 PHARMACIST = "pharmacist"
 ADMINISTRATOR = "administrator"
+# Clinicians of the examining or ordering department (radiology for a contrast CT) decide the screening
+# cases the pipeline sends to a person; the front desk does not.
+CLINICIAN = "clinician"
 
-ALL = (PATIENT, FRONT_DESK, PHARMACIST, ADMINISTRATOR)
-STAFF_ROLES = (FRONT_DESK, PHARMACIST, ADMINISTRATOR)
+ALL = (PATIENT, FRONT_DESK, PHARMACIST, ADMINISTRATOR, CLINICIAN)
+STAFF_ROLES = (FRONT_DESK, PHARMACIST, ADMINISTRATOR, CLINICIAN)
+SCREENING_REVIEWER = CLINICIAN

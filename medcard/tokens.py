@@ -228,7 +228,7 @@ def _private_key_from_seed_b64(text: str) -> Ed25519PrivateKey:
 
 def private_key_from_settings() -> Ed25519PrivateKey:
     """The signing key from ``settings.CARD_TOKEN_SIGNING_KEY``; ``ImproperlyConfigured`` if unusable."""
-    value = getattr(settings, "CARD_TOKEN_SIGNING_KEY", None)
+    value = settings.CARD_TOKEN_SIGNING_KEY
     if not isinstance(value, str) or not value.strip():
         raise ImproperlyConfigured("Set CARD_TOKEN_SIGNING_KEY (see README: Configuration).")
     # Cached by value: deriving the key is cheap but not free, and tests that override the setting still get

@@ -22,7 +22,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hospital.clientip import client_ip
+from core.clientip import client_ip
+from core.errors import AppError
 from medcard import cardnumber, roles, selectors, services, sms, tokens
 from medcard.forms import (
     CorrectionForm,
@@ -357,11 +358,11 @@ def desk_scan(request: HttpRequest) -> HttpResponse:
                     id_last4=form.cleaned_data["id_last4"],
                     sms_code=form.cleaned_data["sms_code"],
                 )
-        except services.DeskRefusal as exc:
+        except AppError as exc:
             context.update(refusal=exc, card_number="" if code.upper().startswith(tokens.PREFIX) else code)
             status = 400
         except ValidationError as exc:
-            context.update(refusal=services.DeskRefusal("invalid", exc.messages[0]))
+            context.update(refusal=AppError("invalid", exc.messages[0]))
             status = 400
         else:
             context.update(result=result, form=DeskScanForm())
@@ -385,8 +386,8 @@ def desk_reveal(request: HttpRequest, patient_id: int) -> HttpResponse:
                 field=form.cleaned_data["field"],
                 reason=form.cleaned_data["reason"],
             )
-        except services.DeskRefusal as exc:
-            form.add_error(None if exc.reason == "not_looked_up" else "reason", exc.message)
+        except AppError as exc:
+            form.add_error(None if exc.code == "not_looked_up" else "reason", exc.message)
         else:
             labels = dict(RevealForm.base_fields["field"].choices)  # type: ignore[attr-defined]
             context.update(revealed_field=labels[form.cleaned_data["field"]], value=value)

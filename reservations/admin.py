@@ -7,6 +7,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from reservations import gates
 from reservations.models import ClinicType, Department, Doctor, ReconciliationReport
 
 
@@ -25,7 +26,7 @@ class DoctorAdmin(admin.ModelAdmin[Doctor]):
 
 
 class ClinicTypeForm(forms.ModelForm[ClinicType]):
-    """Only an exam with a rules file (screening/rules/<exam>.toml) can be chosen, or none."""
+    """Only a condition a registered gate offers (a screened exam with a rules file), or none."""
 
     class Meta:
         model = ClinicType
@@ -33,9 +34,8 @@ class ClinicTypeForm(forms.ModelForm[ClinicType]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from screening.pipeline.rules import ruleset_ids
-
-        choices = [("", _("No screening")), *((exam, exam) for exam in ruleset_ids())]
+        gated = [choice for gate in gates.gates_all() for choice in gate.choices()]
+        choices = [("", _("No screening")), *gated]
         self.fields["screening_exam"] = forms.ChoiceField(
             choices=choices, required=False, label=_("screening exam")
         )

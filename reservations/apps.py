@@ -8,14 +8,5 @@ class ReservationsConfig(AppConfig):
     verbose_name = "Reservations"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
-
-        from reservations import schedules
-        from reservations.models import BookingRule
-
-        post_save.connect(
-            schedules.booking_rules_changed, sender=BookingRule, dispatch_uid="booking-rules-saved"
-        )
-        post_delete.connect(
-            schedules.booking_rules_changed, sender=BookingRule, dispatch_uid="booking-rules-deleted"
-        )
+        # Local: receivers connect when their module loads, which needs the models ready first.
+        from reservations import schedules  # noqa: F401

@@ -10,13 +10,14 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hospital.api import error_body
+from core.api import error_body
+from core.errors import AppError
 from medcard import roles
 from medcard.api import IsPatientAccount
 from medcard.models import User
@@ -33,11 +34,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-class Refused(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "refused"
-
-
 class IsFrontDesk(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         return user_has_role(user=_account(request), role=roles.FRONT_DESK)
@@ -46,11 +42,6 @@ class IsFrontDesk(BasePermission):
 def _account(request: Request) -> User:
     """The signed-in account (the permission classes have already required one)."""
     return cast(User, request.user)
-
-
-def _refused(exc: services.BookingRefused) -> APIException:
-    error = Refused(detail=exc.message, code=exc.code)
-    return error
 
 
 class BookingOut(serializers.Serializer):
@@ -91,8 +82,8 @@ def _answer(
     def run() -> services.Answer:
         try:
             status, body = make()
-        except services.BookingRefused as exc:
-            return services.Answer(status=409, body=exc.error_body())
+        except AppError as exc:
+            return services.Answer(status=exc.status, body=exc.body())
         return services.Answer(status=status, body=body)
 
     try:
@@ -103,10 +94,8 @@ def _answer(
             payload=payload,
             run=run,
         )
-    except services.IdempotencyConflict as exc:
-        error = APIException(detail=exc.message, code=exc.code)
-        error.status_code = exc.status
-        raise error from None
+    except AppError:
+        raise  # the API's exception handler answers with the refusal's status and code
     return Response(answer.body, status=answer.status)
 
 
@@ -142,7 +131,7 @@ class HoldApi(APIView):
         responses={201: BookingOut},
         parameters=[IDEMPOTENCY_HEADER],
         summary="Hold a number (409 with code 'full' and waitlist=true when the time is full)",
-        description="A screened examination's number is held until its screening approves it (409 "
+        description="A screened examination's number is held until its screening approves it (422 "
         "screening_answers when the answers are missing or unknown); payment is refused meanwhile (409 "
         "screening_pending). Follow it at /api/v1/bookings/{id}/screening/.",
     )
@@ -172,7 +161,7 @@ class BookingListApi(APIView):
 
 def _own(request: Request, booking_id: int) -> Booking:
     try:
-        return services.booking_for_account(account=_account(request), booking_id=booking_id)
+        return selectors.booking_for_account(account=_account(request), booking_id=booking_id)
     except Http404:
         raise NotFound() from None
 
@@ -331,8 +320,6 @@ class WaitlistApi(APIView):
                 patient_id=data.validated_data["patient_id"],
                 session_id=session_id,
             )
-        except services.BookingRefused as exc:
-            raise _refused(exc) from None
         except Http404:
             raise NotFound() from None
         body = {"id": entry.pk, "status": entry.status, "position": selectors.waitlist_position(entry=entry)}
@@ -357,12 +344,9 @@ class StaffStopSessionApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         staff: User = _account(request)
-        try:
-            cancelled = services.session_stop(
-                staff=staff, session_id=session_id, reason=data.validated_data["reason"]
-            )
-        except services.BookingRefused as exc:
-            raise _refused(exc) from None
+        cancelled = services.session_stop(
+            staff=staff, session_id=session_id, reason=data.validated_data["reason"]
+        )
         return Response({"cancelled": cancelled})
 
 
@@ -381,12 +365,9 @@ class StaffExtraNumbersApi(APIView):
     def post(self, request: Request, slot_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            slot = services.slot_extra_add(
-                staff=_account(request), slot_id=slot_id, count=data.validated_data["count"]
-            )
-        except services.BookingRefused as exc:
-            raise _refused(exc) from None
+        slot = services.slot_extra_add(
+            staff=_account(request), slot_id=slot_id, count=data.validated_data["count"]
+        )
         return Response({"capacity": slot.capacity, "taken": slot.taken})
 
 
@@ -399,10 +380,7 @@ class StaffCheckInApi(APIView):
     def post(self, request: Request, booking_id: int) -> Response:
         if not Booking.objects.filter(pk=booking_id).exists():
             raise NotFound()
-        try:
-            booking = services.booking_check_in(staff=_account(request), booking_id=booking_id)
-        except services.BookingRefused as exc:
-            raise _refused(exc) from None
+        booking = services.booking_check_in(staff=_account(request), booking_id=booking_id)
         return Response(_booking_body(booking))
 
 
@@ -415,10 +393,7 @@ class StaffDeskPaymentApi(APIView):
     def post(self, request: Request, booking_id: int) -> Response:
         if not Booking.objects.filter(pk=booking_id).exists():
             raise NotFound()
-        try:
-            payment = services.desk_payment_record(staff=_account(request), booking_id=booking_id)
-        except services.BookingRefused as exc:
-            raise _refused(exc) from None
+        payment = services.desk_payment_record(staff=_account(request), booking_id=booking_id)
         return Response(_booking_body(payment.booking))
 
 

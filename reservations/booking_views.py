@@ -15,16 +15,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.errors import AppError
 from medcard import selectors as medcard_selectors
 from medcard.models import User
 from medcard.views import patient_required
-from reservations import schedules, selectors, services
+from reservations import gates, schedules, selectors, services
 from reservations.models import Booking, Slot
 from reservations.payments import wechat_oauth
 from reservations.payments.base import GatewayError
 from reservations.payments.keys import wechatpay_config
 from reservations.services.payments import wechat_openid_get, wechat_openid_record
-from screening import forms as screening_forms
 
 
 def _choices(request: HttpRequest) -> list[medcard_selectors.AccountPatient]:
@@ -44,9 +44,9 @@ def hold(request: HttpRequest) -> HttpResponse:
     if slot is None:
         raise Http404
     patients = _choices(request)
-    # A screened exam asks the questions its rules need; the answers go with the hold.
-    questionnaire = screening_forms.questionnaire_for_session(
-        slot.session, data=request.POST if request.method == "POST" else None
+    # A gated session (a screened exam) asks the questions its gate needs; the answers go with the hold.
+    questionnaire = selectors.hold_questions(
+        session=slot.session, data=request.POST if request.method == "POST" else None
     )
     context: dict[str, Any] = {
         "slot": slot,
@@ -67,13 +67,13 @@ def hold(request: HttpRequest) -> HttpResponse:
                 slot_id=slot.pk,
                 answers=answers,
             )
-        except services.BookingRefused as exc:
+        except AppError as exc:
             context.update(refusal=exc, chosen=int(patient_id))
             return render(request, "reservations/hold.html", context, status=409)
         except ValueError:
             raise Http404 from None
-        if questionnaire is not None:  # the next step is sending the test results
-            return redirect("screening:booking-uploads", booking_id=booking.pk)
+        if booking.gate:  # the gate's next step, e.g. sending the test results
+            return redirect(gates.gate_get(booking.gate).next_url(booking=booking))
         return redirect("reservations:booking-detail", booking_id=booking.pk)
     return render(request, "reservations/hold.html", context)
 
@@ -87,7 +87,7 @@ def waitlist_join(request: HttpRequest, session_id: int) -> HttpResponse:
             patient_id=int(request.POST.get("patient_id") or 0),
             session_id=session_id,
         )
-    except services.BookingRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
         return redirect("reservations:bookings")
     position = selectors.waitlist_position(entry=entry)
@@ -110,7 +110,7 @@ def booking_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
-    booking = services.booking_for_account(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+    booking = selectors.booking_for_account(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
     rule = schedules.booking_rule_for(department=booking.department)
     context: dict[str, Any] = {
         "booking": booking,
@@ -137,7 +137,7 @@ def booking_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
             booking_id=booking_id,
             channel=request.POST.get("channel", ""),
         )
-    except services.BookingRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
         return redirect("reservations:booking-detail", booking_id=booking_id)
     return redirect(started.pay_url)
@@ -148,7 +148,7 @@ def booking_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
 def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
     try:
         booking = services.booking_cancel(account=request.user, booking_id=booking_id, reason="patient")  # type: ignore[arg-type]
-    except services.BookingRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
     else:
         if selectors.booking_refund_status(booking=booking):
@@ -174,7 +174,7 @@ def booking_wechat_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
     """Pay a held number inside WeChat: learn the openid once (OAuth), then hand the JSAPI parameters to
     the WeChat bridge; after paying (``?checking=1``) wait for the notification to book the number."""
     account = cast(User, request.user)
-    booking = services.booking_for_account(account=account, booking_id=booking_id)
+    booking = selectors.booking_for_account(account=account, booking_id=booking_id)
     detail = reverse("reservations:booking-detail", kwargs={"booking_id": booking.pk})
     if booking.status != Booking.Status.HELD:
         return redirect(detail)
@@ -199,7 +199,7 @@ def booking_wechat_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
             channel="wechatpay",
             jsapi=True,
         )
-    except services.BookingRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
         return redirect(detail)
     context = {

@@ -18,9 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.clock import local_today
 from reservations import discovery
 from reservations.models import Department, Doctor, HalfDay, Session
-from reservations.schedules import booking_rule_for, local_today
+from reservations.schedules import booking_rule_for
 
 FEE_FIELD: dict[str, Any] = {"max_digits": 8, "decimal_places": 2, "help_text": "Yuan, two decimals."}
 

@@ -10,9 +10,10 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.clock import local_today
 from reservations import discovery
 from reservations.models import Department, Session
-from reservations.schedules import booking_rule_for, local_today, session_is_released, session_release_at
+from reservations.schedules import booking_rule_for, session_is_released, session_release_at
 
 
 @require_GET

@@ -273,6 +273,14 @@ class Slot(models.Model):
 ACTIVE_BOOKING_STATES = ("held", "booked", "checked_in")
 
 
+class GateStatus(models.TextChoices):
+    """Where a gated hold stands: waiting for its condition, or cleared (a failed gate cancels the hold)."""
+
+    PENDING = "pending", _("Waiting for a condition")
+    CLEARED = "cleared", _("Condition met")
+    FAILED = "failed", _("Condition not met")
+
+
 class Booking(models.Model):
     """One patient's number in one session. States and their FHIR Appointment / Slot equivalents are in the
     README (held = pending + busy-tentative, booked = booked + busy, ...)."""
@@ -298,6 +306,10 @@ class Booking(models.Model):
     queue_number = models.PositiveIntegerField(null=True, blank=True)
     from_waitlist = models.BooleanField(default=False)
     cancel_reason = models.CharField(max_length=200, blank=True, default="")
+    # A gate: the held number waits for a condition another app clears or fails (see reservations/gates.py).
+    # ``gate`` names the gate ("" for none); ``gate_status`` is pending until it is cleared or failed.
+    gate = models.CharField(max_length=40, blank=True, default="")
+    gate_status = models.CharField(max_length=8, choices=GateStatus.choices, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -316,6 +328,15 @@ class Booking(models.Model):
                 condition=~Q(status="held") | Q(hold_expires_at__isnull=False),
             ),
             models.CheckConstraint(name="reservations_booking_fee_not_negative", condition=Q(fee__gte=0)),
+            # A gated number is paid for and booked only once its gate is cleared, whatever the code does.
+            models.CheckConstraint(
+                name="reservations_booking_gate_cleared_before_booked",
+                condition=Q(status__in=["held", "cancelled", "expired"]) | ~Q(gate_status="pending"),
+            ),
+            models.CheckConstraint(
+                name="reservations_booking_gate_named",
+                condition=(Q(gate="") & Q(gate_status="")) | (~Q(gate="") & ~Q(gate_status="")),
+            ),
         ]
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["status", "hold_expires_at"], name="reservations_booking_exp"),

@@ -20,10 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core.clock import HOSPITAL_TZ, local_today
 from medcard import crypto
-from medcard.services import audit_record
+from medcard.services import audit_record, task_send
 from reservations.models import Booking, HalfDay, Refund, Session
-from reservations.schedules import HOSPITAL_TZ, local_today
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ KINDS = (
     "expired",
     "late_payment_refunded",
 )
-DEFAULT_NOTIFIERS = [
-    "reservations.notifications.SandboxNotifier",
-    "reservations.notifications.ConsoleNotifier",
-]
 # How long a sent message is remembered against duplicates: far longer than any redelivery (the broker's
 # visibility timeout is an hour) and than the life of a booking's messages.
 SENT_MEMORY = timedelta(days=30)
@@ -101,8 +97,7 @@ def sandbox_messages(*, kind: str | None = None, channel: str | None = None) -> 
 
 
 def notifier_paths() -> list[str]:
-    paths: list[str] = getattr(settings, "RESERVATION_NOTIFIERS", DEFAULT_NOTIFIERS)
-    return list(paths)
+    return list(settings.RESERVATION_NOTIFIERS)
 
 
 @memoize
@@ -122,12 +117,15 @@ def booking_notify(*, booking_id: int, kind: str) -> None:
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown notification kind {kind!r}; use one of {', '.join(KINDS)}.")
-    from medcard.services.outbox import task_send
-    from reservations.tasks_notifications import booking_notify as task
+
+    # Local: the task module imports this one at load (for its retry exception), so it is looked up here.
+    from reservations import tasks_notifications
 
     # The booking has committed by then: a broker outage keeps the task in the outbox (sent again later)
     # rather than turning it into an error page; robust, so any other failure is only logged.
-    transaction.on_commit(lambda: task_send(task.si(booking_id, kind)), robust=True)
+    transaction.on_commit(
+        lambda: task_send(tasks_notifications.booking_notify.si(booking_id, kind)), robust=True
+    )
 
 
 # --- Rendering ---------------------------------------------------------------------------------------------

@@ -13,38 +13,20 @@ moment, exclusive (``now < closes_at``).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils import timezone
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
+from core.clock import HOSPITAL_TZ, local_datetime, local_today
 from reservations.models import BookingRule, Department, Session, Slot, WeeklyTemplate
 
 logger = logging.getLogger(__name__)
 
-# The hospital's zone: rules and templates are written in its local time; storage is UTC.
-HOSPITAL_TZ = ZoneInfo("Asia/Shanghai")
-
-
-def local_datetime(day: date, at: time) -> datetime:
-    """The aware moment of local time ``at`` on local date ``day``, in UTC.
-
-    >>> local_datetime(date(2026, 12, 12), time(7, 0)).isoformat()
-    '2026-12-11T23:00:00+00:00'
-    """
-    return datetime.combine(day, at, tzinfo=HOSPITAL_TZ).astimezone(UTC)
-
-
-def local_today(*, now: datetime | None = None) -> date:
-    """The hospital's calendar date at ``now`` (default: the current moment).
-
-    >>> local_today(now=datetime(2026, 11, 27, 16, 30, tzinfo=UTC))
-    datetime.date(2026, 11, 28)
-    """
-    return (now or timezone.now()).astimezone(HOSPITAL_TZ).date()
+# Rules and templates are written in the hospital's local time (core.clock); storage is UTC.
 
 
 # --- Generation --------------------------------------------------------------------------------------------
@@ -177,6 +159,8 @@ def booking_rule_for(*, department: Department) -> BookingRule:
     return rule
 
 
+@receiver(post_save, sender=BookingRule, dispatch_uid="booking-rules-saved")
+@receiver(post_delete, sender=BookingRule, dispatch_uid="booking-rules-deleted")
 def booking_rules_changed(**kwargs: object) -> None:
     """Signal receiver: forget every cached rule (a default's change reaches every department using it)."""
     cache.delete_many([_rule_cache_key(pk) for pk in Department.objects.values_list("pk", flat=True)])

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db.models import Count, QuerySet
+from django.http import Http404
 
 from medcard.models import User
-from reservations.models import Booking, Department, Payment, Refund, WaitlistEntry
+from reservations import gates
+from reservations.models import Booking, Department, Payment, Refund, Session, WaitlistEntry
 
 
 def department_list(*, kind: str | None = None) -> QuerySet[Department]:
@@ -44,3 +49,24 @@ def waitlist_position(*, entry: WaitlistEntry) -> int:
         .exclude(pk__gt=entry.pk, created_at=entry.created_at)
         .count()
     )
+
+
+def hold_questions(*, session: Session, data: Mapping[str, Any] | None) -> gates.GateForm | None:
+    """The questions a gated session asks with a hold (bound to ``data`` when given), or ``None``."""
+    for gate in gates.gates_all():
+        form = gate.form(session=session, data=data)
+        if form is not None:
+            return form
+    return None
+
+
+def booking_for_account(*, account: User, booking_id: int) -> Booking:
+    """The account's booking, or Http404 (also for bookings that exist but belong to another account)."""
+    booking = (
+        Booking.objects.select_related("session__department", "session__doctor", "slot", "patient")
+        .filter(pk=booking_id, account=account)
+        .first()
+    )
+    if booking is None:
+        raise Http404("No such booking on this account.")
+    return booking

@@ -23,6 +23,10 @@ from typing import Any
 
 from django.utils import translation
 
+from core.api import error_body
+from core.parsers import PARSE_ERROR_MESSAGE
+from reservations.services.booking import AppError, slot_known_full
+
 logger = logging.getLogger(__name__)
 
 HOLD_PATH = "/api/v1/bookings/holds/"
@@ -49,7 +53,6 @@ _payloads: dict[str, bytes] = {}  # language -> the refusal's JSON bytes
 
 
 def _known_full(slot_id: int) -> bool:
-    from reservations.services.booking import slot_known_full
 
     now = _clock()
     if _seen_full.get(slot_id, 0.0) > now:
@@ -70,10 +73,8 @@ def forget_local_hints() -> None:
 def _full_payload(language: str) -> bytes:
     payload = _payloads.get(language)
     if payload is None:
-        from reservations.services.booking import BookingRefused
-
         with translation.override(language):
-            body = BookingRefused.full().error_body()
+            body = AppError("full").body()
         payload = _payloads[language] = json.dumps(body, ensure_ascii=False).encode()
     return payload
 
@@ -124,9 +125,6 @@ def _answer(start_response: Callable[..., Any], status: str, payload: bytes) -> 
 
 
 def _parse_error_payload(language: str) -> bytes:
-    from hospital.api import error_body
-    from hospital.parsers import PARSE_ERROR_MESSAGE
-
     with translation.override(language):
         body = error_body("parse_error", str(PARSE_ERROR_MESSAGE))
     return json.dumps(body, ensure_ascii=False).encode()

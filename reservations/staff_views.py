@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import AppError
 from medcard import roles
 from medcard.views import role_required
 from reservations import services
@@ -52,7 +53,7 @@ def sessions_of_day(request: HttpRequest) -> HttpResponse:
 def _run(request: HttpRequest, action: Any, done: str) -> HttpResponse:
     try:
         action()
-    except services.BookingRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, done)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 # Celery's autodiscovery loads this module only: bring in the app's other task modules.
-from reservations import tasks_notifications, tasks_schedules  # noqa: F401
+from reservations import services, tasks_notifications, tasks_schedules  # noqa: F401
 from reservations.payments import tasks as payment_tasks  # noqa: F401
 from reservations.payments.base import GatewayError
 
@@ -13,16 +13,12 @@ from reservations.payments.base import GatewayError
 @shared_task(name="reservations.holds_expire")
 def holds_expire() -> int:
     """Every minute (beat): expire unpaid holds, close their orders, offer the numbers to the waitlist."""
-    from reservations.services import holds_expire_due, waitlists_close_due
-
-    return holds_expire_due() + waitlists_close_due()
+    return services.holds_expire_due() + services.waitlists_close_due()
 
 
 @shared_task(name="reservations.waitlist_offer")
 def waitlist_offer(session_id: int) -> int:
-    from reservations.services import waitlist_offer_next
-
-    return waitlist_offer_next(session_id=session_id)
+    return services.waitlist_offer_next(session_id=session_id)
 
 
 @shared_task(
@@ -34,31 +30,26 @@ def waitlist_offer(session_id: int) -> int:
 )
 def refund_process(refund_id: int) -> str:
     """Ask the gateway to refund; a transient gateway error is retried with backoff (same refund number)."""
-    from reservations.services import refund_process as process
-
-    return process(refund_id=refund_id)
+    return services.refund_process(refund_id=refund_id)
 
 
 @shared_task(name="reservations.payments_reconcile_unknown")
 def payments_reconcile_unknown() -> int:
     """Every few minutes (beat): ask the gateways about orders we have heard nothing about."""
-    from reservations.services import payments_reconcile_unknown as reconcile
-
-    return reconcile()
+    return services.payments_reconcile_unknown()
 
 
 @shared_task(name="reservations.refunds_follow_up")
 def refunds_follow_up() -> int:
     """Every 10 minutes (beat): ask the gateways again about refunds left requested or processing."""
-    from reservations.services.refunds import refunds_follow_up as follow_up
-
-    return follow_up()
+    return services.refunds.refunds_follow_up()
 
 
 @shared_task(name="reservations.payments_reconcile_bills")
 def payments_reconcile_bills() -> list[str]:
     """Daily (beat, 10:00 and 12:00 China time): reconcile yesterday's bills of both online channels. The
     second run only retries a failed report (bill not ready yet); a finished one is left as it is."""
-    from reservations.services.reconciliation import payments_reconcile_yesterday
-
-    return [f"{report.channel}: {report.status}" for report in payments_reconcile_yesterday()]
+    return [
+        f"{report.channel}: {report.status}"
+        for report in services.reconciliation.payments_reconcile_yesterday()
+    ]

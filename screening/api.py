@@ -15,19 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hospital.api import error_body
 from medcard.api import IsPatientAccount
 from medcard.models import User
 from screening import reasons, selectors, services, uploads
 from screening.models import CASE_STATUSES, ScreeningCase, Upload
-
-# Refusals of the file itself are 4xx by kind; the booking's state and limits are conflicts, as elsewhere.
-REFUSAL_STATUS = {
-    "too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    "type_not_allowed": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    "too_many_uploads": status.HTTP_409_CONFLICT,
-    "booking_closed": status.HTTP_409_CONFLICT,
-}
 
 
 def _account(request: Request) -> User:
@@ -100,9 +91,6 @@ class BookingUploadsApi(APIView):
             )
         except Http404:
             raise NotFound() from None
-        except services.UploadRefused as exc:
-            code = REFUSAL_STATUS.get(exc.code, status.HTTP_422_UNPROCESSABLE_ENTITY)
-            return Response(error_body(exc.code, exc.message), status=code)
         return Response(UploadOut(upload).data, status=status.HTTP_201_CREATED)
 
 
@@ -156,10 +144,6 @@ def _case(request: Request, booking_id: int) -> ScreeningCase:
         raise NotFound() from None
 
 
-def _screening_refused(exc: services.ScreeningRefused) -> Response:
-    return Response(error_body(exc.code, exc.message), status=status.HTTP_409_CONFLICT)
-
-
 class BookingScreeningApi(APIView):
     permission_classes = (IsPatientAccount,)
 
@@ -186,12 +170,9 @@ class ScreeningConfirmApi(APIView):
         _case(request, booking_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            case = services.case_confirm(
-                account=_account(request), booking_id=booking_id, correct=data.validated_data["correct"]
-            )
-        except services.ScreeningRefused as exc:
-            return _screening_refused(exc)
+        case = services.case_confirm(
+            account=_account(request), booking_id=booking_id, correct=data.validated_data["correct"]
+        )
         return Response(ScreeningCaseOut(case).data)
 
 
@@ -205,10 +186,7 @@ class ScreeningReviewRequestApi(APIView):
     )
     def post(self, request: Request, booking_id: int) -> Response:
         _case(request, booking_id)
-        try:
-            case = services.case_review_request(account=_account(request), booking_id=booking_id)
-        except services.ScreeningRefused as exc:
-            return _screening_refused(exc)
+        case = services.case_review_request(account=_account(request), booking_id=booking_id)
         return Response(ScreeningCaseOut(case).data)
 
 
@@ -303,16 +281,13 @@ class StaffDecisionApi(APIView):
         case = _staff_case(request, case_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            services.review_decide(
-                staff=_account(request),
-                case=case,
-                decision=data.validated_data["decision"],
-                reason=data.validated_data["reason"],
-                corrections=data.validated_data.get("corrections", {}),
-            )
-        except services.ScreeningRefused as exc:
-            return _screening_refused(exc)
+        services.review_decide(
+            staff=_account(request),
+            case=case,
+            decision=data.validated_data["decision"],
+            reason=data.validated_data["reason"],
+            corrections=data.validated_data.get("corrections", {}),
+        )
         case.refresh_from_db()
         return Response(StaffCaseOut(case).data)
 

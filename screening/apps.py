@@ -6,3 +6,7 @@ class ScreeningConfig(AppConfig):
 
     name = "screening"
     verbose_name = "Screening"
+
+    def ready(self) -> None:
+        # Local: the gate registers itself with reservations when its module loads (models must be ready).
+        from screening import gate  # noqa: F401

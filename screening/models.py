@@ -13,6 +13,9 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from reservations.models import in_active_language
+from screening.pipeline.rules import load_ruleset
+
 DERIVATIVE_CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "heic": "image/jpeg",  # HEIC is converted: browsers and OCR read JPEG
@@ -156,8 +159,6 @@ class AppendOnly:
 @functools.cache
 def exam_titles(exam_code: str) -> tuple[str, str] | None:
     """The exam's Chinese and English titles from its rules file (read once per process), or ``None``."""
-    from screening.pipeline.rules import load_ruleset
-
     try:
         ruleset = load_ruleset(exam_code)
     except (KeyError, ValueError):
@@ -249,7 +250,6 @@ class ScreeningCase(models.Model):
         titles = exam_titles(self.exam_code)
         if titles is None:
             return str(self.booking.session.clinic_type.name)
-        from reservations.models import in_active_language
 
         return in_active_language(*titles)
 

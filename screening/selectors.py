@@ -15,7 +15,7 @@ from medcard import roles
 from medcard.models import User
 from medcard.selectors import user_has_role
 from reservations.models import Booking
-from reservations.services import booking_for_account
+from reservations.selectors import booking_for_account
 from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningReview, ScreeningRun, Upload
 
 
@@ -33,7 +33,7 @@ def upload_for_account(*, account: User, upload_id: int) -> Upload:
 
 def upload_for_staff(*, staff: User, upload_id: int) -> Upload:
     """Any upload, for front-desk staff (and superusers); Http404 for everyone else."""
-    if not user_has_role(user=staff, role=roles.FRONT_DESK):
+    if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
         raise Http404("No such upload.")
     upload = Upload.objects.select_related("booking__patient").filter(pk=upload_id).first()
     if upload is None:
@@ -65,7 +65,7 @@ def exam_mode(*, exam_code: str) -> str:
     if not exam_code:
         return ScreeningExamSetting.Mode.OFF
     row = ScreeningExamSetting.objects.filter(exam_code=exam_code).values_list("mode", flat=True).first()
-    return row or str(getattr(settings, "SCREENING_DEFAULT_MODE", ScreeningExamSetting.Mode.SHADOW))
+    return row or settings.SCREENING_DEFAULT_MODE
 
 
 def exam_is_screened(*, exam_code: str) -> bool:
@@ -80,7 +80,7 @@ def exam_review_hours(*, exam_code: str) -> int:
         .values_list("review_hours", flat=True)
         .first()
     )
-    return int(row) if row else int(getattr(settings, "SCREENING_REVIEW_HOURS", 24))
+    return int(row) if row else settings.SCREENING_REVIEW_HOURS
 
 
 def case_for_booking(*, booking: Booking) -> ScreeningCase | None:
@@ -103,7 +103,7 @@ def case_for_account(*, account: User, booking_id: int) -> ScreeningCase:
 def case_for_staff(*, staff: User, case_id: int) -> ScreeningCase:
     """Any screening case, for front-desk staff (and superusers); Http404 for everyone else. Reading its
     personal data is audited by the caller (``services.case_staff_read_record``)."""
-    if not user_has_role(user=staff, role=roles.FRONT_DESK):
+    if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
         raise Http404("No such screening case.")
     case = (
         ScreeningCase.objects.select_related(
@@ -170,7 +170,7 @@ def review_queue(*, staff: User, include_audits: bool = True) -> list[QueueRow]:
     """The cases waiting for staff, soonest visit first: every open case in review whose number is still
     held, then (``include_audits``) the automatic decisions sampled for a blind audit and not yet audited.
     Http404 for anyone but front-desk staff."""
-    if not user_has_role(user=staff, role=roles.FRONT_DESK):
+    if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
         raise Http404("No review queue.")
     base = ScreeningCase.objects.select_related(
         "booking__patient", "booking__slot", "booking__session__clinic_type", "booking__session__department"

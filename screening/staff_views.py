@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image
 
+from core.errors import AppError
 from medcard import roles
 from medcard.models import User
 from medcard.views import role_required
@@ -31,7 +32,7 @@ from screening.forms import QUESTIONS, DecisionForm
 from screening.models import ScreeningCase, ScreeningRun, Upload
 from screening.pipeline.render import pdf_page_render
 
-REVIEWER_ROLE = roles.FRONT_DESK
+REVIEWER_ROLE = roles.SCREENING_REVIEWER
 WAITING_LONG = timedelta(hours=4)
 LOW_SCORE = 0.95  # below this a decision-critical field is never used automatically (reference §6.1 step 4)
 
@@ -356,7 +357,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
                 corrections=form.corrections(),
             )
-        except services.ScreeningRefused as exc:
+        except AppError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Decision saved."))

@@ -11,7 +11,9 @@ from celery import shared_task
 from django.core.cache import cache
 
 from reservations.notifications import NotificationDeliveryError
-from screening.services import notify, pipeline
+
+# Only the package here, its members looked up when a task runs: the services enqueue these tasks.
+from screening import services
 
 EXTRACT_RETRIES = 3
 # A file whose reading got the worker killed (hard time limit, out of memory) is given this many deliveries,
@@ -31,12 +33,12 @@ def extract(self, upload_id: int) -> int | None:
     deliveries = cache.incr(deliveries_key)
     worker_lost = deliveries > EXTRACT_MAX_DELIVERIES + EXTRACT_RETRIES
     try:
-        run = pipeline.upload_extract(
+        run = services.pipeline.upload_extract(
             upload_id=upload_id,
             last_attempt=self.request.retries >= EXTRACT_RETRIES,
             give_up="too_many_attempts" if worker_lost else "",
         )
-    except pipeline.StorageUnavailable as exc:
+    except services.pipeline.StorageUnavailable as exc:
         raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
     return run.pk if run is not None else None
 
@@ -44,7 +46,7 @@ def extract(self, upload_id: int) -> int | None:
 @shared_task(name="screening.decide_case", acks_late=True, soft_time_limit=30, time_limit=45)
 def decide_case(case_id: int) -> int | None:
     """Decide a case from everything read so far (nothing happens for the same inputs twice)."""
-    run = pipeline.case_decide(case_id=case_id)
+    run = services.pipeline.case_decide(case_id=case_id)
     return run.pk if run is not None else None
 
 
@@ -53,10 +55,10 @@ def decide_case(case_id: int) -> int | None:
 )
 def case_notify(case_id: int, kind: str, revision: int) -> int:
     """Send one screening message; a duplicate delivery sends nothing (a claim per case, kind, revision)."""
-    return notify.case_notify_send(case_id=case_id, kind=kind, revision=revision)
+    return services.notify.case_notify_send(case_id=case_id, kind=kind, revision=revision)
 
 
 @shared_task(name="screening.resume_stuck")
 def resume_stuck() -> int:
     """Every 5 minutes (beat): queue again the chains and decisions that a lost task left undone."""
-    return pipeline.cases_resume_stuck()
+    return services.pipeline.cases_resume_stuck()

@@ -31,17 +31,16 @@ from typing import Any, Protocol, cast
 import pillow_heif
 import pypdf
 from django.conf import settings
-from django.utils.translation import gettext as _
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pypdf import generic as pdf
 from pypdf.errors import PdfReadWarning, PyPdfError
 
+from core.errors import AppError
+
 pillow_heif.register_heif_opener()
 
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-# Phones take 12-megapixel photos, a few take 48-50 (reference §5.2); a 50-MP RGB image is ~150 MB decoded.
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
-DEFAULT_MAX_PDF_PAGES = 10
+# The caps are settings (SCREENING_MAX_UPLOAD_BYTES, _IMAGE_PIXELS, _PDF_PAGES): phones take 12-megapixel
+# photos, a few 48-50 (reference §5.2), and a 50-MP RGB image is ~150 MB decoded.
 JPEG_QUALITY = 90
 
 # Signatures of other containers that must not hide inside or behind an allowed file.
@@ -59,17 +58,6 @@ PDF_ACTIVE_TYPES = {"/EmbeddedFile", "/Filespec", "/FileAttachment", "/RichMedia
 PDF_MAX_PAGE_PT = (2384.0, 3370.0)  # A0, 841 x 1189 mm: the largest paper a report could be printed on
 PDF_WALK_BUDGET = 200_000  # objects visited at most, so a huge or cyclic object graph cannot hold a worker
 PDF_PAGE_DROPPED_KEYS = ("/Annots", "/AA", "/Metadata", "/PieceInfo", "/Thumb", "/B")
-
-
-class UploadRefused(Exception):
-    """An upload that is refused; nothing was stored.
-
-    ``code`` is stable (the API's error code), ``message`` tells the patient what to do instead.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
 
 
 @dataclass(frozen=True)
@@ -93,15 +81,15 @@ class Derived:
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "SCREENING_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
+    return settings.SCREENING_MAX_UPLOAD_BYTES
 
 
 def max_image_pixels() -> int:
-    return int(getattr(settings, "SCREENING_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
+    return settings.SCREENING_MAX_IMAGE_PIXELS
 
 
 def max_pdf_pages() -> int:
-    return int(getattr(settings, "SCREENING_MAX_PDF_PAGES", DEFAULT_MAX_PDF_PAGES))
+    return settings.SCREENING_MAX_PDF_PAGES
 
 
 class Readable(Protocol):
@@ -117,54 +105,32 @@ def read_capped(stream: Readable) -> bytes:
 # --- Refusals (one place for the messages the patient reads) ------------------------------------------------
 
 
-def _empty() -> UploadRefused:
-    return UploadRefused(
-        "empty", _("The file is empty. Please choose the photo or PDF of your report again.")
-    )
+def _empty() -> AppError:
+    return AppError("empty")
 
 
-def _too_large(limit: int) -> UploadRefused:
-    return UploadRefused(
-        "too_large",
-        _("The file is larger than %(mb)d MB. Please send a smaller photo or a PDF of fewer pages.")
-        % {"mb": max(1, limit // (1024 * 1024))},
-    )
+def _too_large(limit: int) -> AppError:
+    return AppError("too_large", mb=max(1, limit // (1024 * 1024)))
 
 
-def _type_not_allowed() -> UploadRefused:
-    return UploadRefused(
-        "type_not_allowed",
-        _("Only photos (JPEG, PNG, HEIC) and PDF files can be uploaded. Please take a photo of the report."),
-    )
+def _type_not_allowed() -> AppError:
+    return AppError("type_not_allowed")
 
 
-def _too_many_pixels() -> UploadRefused:
-    return UploadRefused(
-        "too_many_pixels",
-        _("The picture is too large. Please take the photo at normal resolution, or send a screenshot."),
-    )
+def _too_many_pixels() -> AppError:
+    return AppError("too_many_pixels")
 
 
-def _truncated() -> UploadRefused:
-    return UploadRefused(
-        "truncated", _("The file is incomplete, perhaps the upload broke off. Please send it again.")
-    )
+def _truncated() -> AppError:
+    return AppError("truncated")
 
 
-def _polyglot() -> UploadRefused:
-    return UploadRefused(
-        "polyglot",
-        _(
-            "The file contains extra data that is not part of the picture or document. Please send a plain "
-            "photo or screenshot of the report (not a motion or live photo), or print it to a new PDF."
-        ),
-    )
+def _polyglot() -> AppError:
+    return AppError("polyglot")
 
 
-def _unreadable() -> UploadRefused:
-    return UploadRefused(
-        "unreadable", _("The file could not be read. Please take a new photo of the report and send that.")
-    )
+def _unreadable() -> AppError:
+    return AppError("unreadable")
 
 
 # --- Sniffing and structure ---------------------------------------------------------------------------------
@@ -294,7 +260,7 @@ def check_structure(data: bytes, kind: str) -> None:
     >>> check_structure(b"%PDF-1.7\\n...\\n%%EOF\\n<html>", "pdf")
     Traceback (most recent call last):
     ...
-    screening.uploads.UploadRefused: polyglot: ...
+    AppError: polyglot: ...
     """
     ends: dict[str, Callable[[bytes], int]] = {"jpeg": _jpeg_end, "png": _png_end, "heic": _heif_end,
                                                "pdf": _pdf_end}  # fmt: skip
@@ -435,35 +401,16 @@ def _derive_pdf(data: bytes, sha256: str) -> Derived:
             warnings.simplefilter("ignore", PdfReadWarning)
             reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted:
-                raise UploadRefused(
-                    "pdf_encrypted",
-                    _("The PDF is protected by a password. Please save or print it as a new PDF first."),
-                )
+                raise AppError("pdf_encrypted")
             page_count = len(reader.pages)
             if page_count == 0:
                 raise _unreadable()
             if page_count > max_pdf_pages():
-                raise UploadRefused(
-                    "too_many_pages",
-                    _("The PDF has more than %(n)d pages. Please send only the pages of the report.")
-                    % {"n": max_pdf_pages()},
-                )
+                raise AppError("too_many_pages", n=max_pdf_pages())
             if any(_pdf_page_too_large(page) for page in reader.pages):
-                raise UploadRefused(
-                    "pdf_page_too_large",
-                    _(
-                        "A page of the PDF is larger than A0 paper. Please print the report to a new PDF "
-                        "on ordinary paper (A4), or take a photo of it."
-                    ),
-                )
+                raise AppError("pdf_page_too_large")
             if any(_pdf_is_active(item) for item in _pdf_objects(reader.trailer)):
-                raise UploadRefused(
-                    "pdf_active_content",
-                    _(
-                        "The PDF contains scripts, attachments or actions. Please print the report to a new "
-                        "PDF, or take a photo of it."
-                    ),
-                )
+                raise AppError("pdf_active_content")
             writer = pypdf.PdfWriter()
             for page in reader.pages:
                 for (
@@ -474,7 +421,7 @@ def _derive_pdf(data: bytes, sha256: str) -> Derived:
             writer.metadata = None  # no document information (author, producer, dates)
             out = io.BytesIO()
             writer.write(out)
-    except UploadRefused:
+    except AppError:
         raise
     except (PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
             RecursionError, struct.error):  # fmt: skip
@@ -494,7 +441,7 @@ def _derive_pdf(data: bytes, sha256: str) -> Derived:
 
 
 def inspect_and_derive(data: bytes) -> Derived:
-    """Check an uploaded file and build its clean derivative, or raise ``UploadRefused``.
+    """Check an uploaded file and build its clean derivative, or raise ``AppError``.
 
     Pure apart from reading the ``SCREENING_MAX_*`` settings: no database, no storage. Slow on large files
     (a full decode), so call it outside any transaction.

@@ -23,13 +23,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.errors import AppError
 from medcard.models import User
 from medcard.views import patient_required
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
-from reservations.services import booking_for_account
+from reservations.selectors import booking_for_account
 from screening import reasons, selectors, services, uploads
 from screening.forms import ConfirmForm
 from screening.models import ScreeningCase, Upload
+from screening.pipeline.catalogue import catalogue  # the analyte table loads on first use only
 
 
 @dataclass
@@ -87,8 +89,6 @@ def confirmation_values(case: ScreeningCase) -> list[dict[str, str]]:
     """The values read that the decision rests on, as printed ("Creatinine", "88 µmol/L"), then their
     collection date. Values the pipeline derived (eGFR recomputed from creatinine) are not shown: the
     patient can only check what is on their report."""
-    from screening.pipeline.catalogue import catalogue  # the analyte table loads on first use only
-
     analytes = catalogue()
     chinese = (get_language() or "").startswith("zh")
     rows: list[dict[str, str]] = []
@@ -153,7 +153,7 @@ def booking_uploads(request: HttpRequest, booking_id: int) -> HttpResponse:
                 services.upload_accept(
                     account=account, booking_id=booking_id, filename=name, data=uploads.read_capped(uploaded)
                 )
-            except services.UploadRefused as exc:
+            except AppError as exc:
                 messages.error(request, f"{name}: {exc.message}" if name else exc.message)
             else:
                 messages.success(request, _("Received %(name)s.") % {"name": name or _("your file")})
@@ -193,7 +193,7 @@ def booking_confirm(request: HttpRequest, booking_id: int) -> HttpResponse:
         return redirect("screening:booking-uploads", booking_id=booking_id)
     try:
         services.case_confirm(account=request.user, booking_id=booking_id, correct=form.is_correct())  # type: ignore[arg-type]
-    except services.ScreeningRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
     else:
         if form.is_correct():
@@ -214,7 +214,7 @@ def booking_review_request(request: HttpRequest, booking_id: int) -> HttpRespons
     upload_next = request.POST.get("then") == "upload"
     try:
         services.case_review_request(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
-    except services.ScreeningRefused as exc:
+    except AppError as exc:
         messages.error(request, exc.message)
     else:
         if upload_next:

@@ -77,6 +77,12 @@ def desk(db: None) -> User:
 
 
 @pytest.fixture
+def clinician(db: None) -> User:
+    """A clinician who decides screening cases (radiology)."""
+    return factories.staff(role=roles.CLINICIAN, username="radiology1")
+
+
+@pytest.fixture
 def pharmacist(db: None) -> User:
     return factories.staff(role=roles.PHARMACIST, username="pharm1")
 

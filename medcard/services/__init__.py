@@ -18,13 +18,14 @@ from medcard.services.accounts import (
 from medcard.services.audit import audit_record
 from medcard.services.demo import DEMO_PATIENT_MOBILE, DEMO_PATIENT_PASSWORD, DEMO_STAFF, demo_accounts_seed
 from medcard.services.desk import (
-    DeskRefusal,
+    AppError,
     DeskResult,
     desk_lookup_card_number,
     desk_lookup_token,
     desk_reveal,
     desk_send_sms_code,
 )
+from medcard.services.outbox import outbox_flush, outbox_pending_count, task_send
 from medcard.services.patients import (
     ConsentRequired,
     PatientDetails,
@@ -40,8 +41,8 @@ __all__ = [
     "DEMO_PATIENT_MOBILE",
     "DEMO_PATIENT_PASSWORD",
     "DEMO_STAFF",
+    "AppError",
     "ConsentRequired",
-    "DeskRefusal",
     "DeskResult",
     "PatientDetails",
     "account_deactivate",
@@ -59,6 +60,8 @@ __all__ = [
     "login_throttles_clear",
     "mobile_index",
     "mobile_normalise",
+    "outbox_flush",
+    "outbox_pending_count",
     "patient_account_create",
     "patient_add",
     "patient_correct",
@@ -68,5 +71,6 @@ __all__ = [
     "sms_code_request",
     "sms_sign_in",
     "staff_create",
+    "task_send",
     "user_for_credentials",
 ]

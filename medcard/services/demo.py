@@ -23,6 +23,7 @@ DEMO_STAFF = (
     ("desk", "demo-desk-2026", "前台 周静 (front desk)", roles.FRONT_DESK),
     ("pharmacist", "demo-pharm-2026", "药师 钱磊 (pharmacist)", roles.PHARMACIST),
     ("admin", "demo-admin-2026", "管理员 孙伟 (administrator)", roles.ADMINISTRATOR),
+    ("radiology", "demo-clinician-2026", "放射科 吴敏 (clinician)", roles.CLINICIAN),
 )
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import AppError
 from medcard import cardnumber, tokens
 from medcard.models import AuditEvent, Card, Patient, User
 from medcard.services.accounts import sms_code_check, sms_code_request
@@ -29,14 +30,6 @@ REVEALABLE_FIELDS = ("name", "id_number", "mobile")
 REASON_MIN_LENGTH = 4
 
 
-class DeskRefusal(Exception):
-    """A look-up that must not show anything; ``reason`` is stable, ``message`` is for the screen."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason, self.message = reason, message
-
-
 @dataclass(frozen=True)
 class DeskResult:
     patient: Patient
@@ -44,9 +37,9 @@ class DeskResult:
     method: str
 
 
-def _refuse(staff: User, reason: str, message: str, **extra: object) -> DeskRefusal:
+def _refuse(staff: User, reason: str, message: str | None = None, **extra: object) -> AppError:
     logger.warning("desk lookup refused", extra={"staff": staff.username, "reason": reason, **extra})
-    return DeskRefusal(reason, message)
+    return AppError(reason, message)
 
 
 def _found(staff: User, card: Card, method: str) -> DeskResult:
@@ -150,11 +143,9 @@ def desk_reveal(
     now = now or timezone.now()
     reason = " ".join((reason or "").split())
     if field not in REVEALABLE_FIELDS:
-        raise DeskRefusal("unknown_field", _("This field cannot be revealed."))
+        raise AppError("unknown_field")
     if len(reason) < REASON_MIN_LENGTH:
-        raise DeskRefusal(
-            "reason_missing", _("Give the reason for viewing this field (at least 4 characters).")
-        )
+        raise AppError("reason_missing", _("Give the reason for viewing this field (at least 4 characters)."))
     looked_up = AuditEvent.objects.filter(
         actor=staff,
         patient=patient,
@@ -163,15 +154,7 @@ def desk_reveal(
         at__lte=now,
     ).exists()
     if not looked_up:
-        raise _refuse(
-            staff,
-            "not_looked_up",
-            _(
-                "Scan this patient's card (or check a card number's second factor) first: fields are "
-                "shown only for a patient you have just looked up."
-            ),
-            patient=patient.pk,
-        )
+        raise _refuse(staff, "not_looked_up", patient=patient.pk)
     value = {"name": patient.name, "id_number": patient.id_number, "mobile": patient.mobile}[field]
     with transaction.atomic():
         audit_record(

@@ -1,15 +1,14 @@
 """Writes of the reservations app, by sub-domain; import from here."""
 
+from reservations.services import reconciliation, refunds
 from reservations.services.booking import (
-    BookingRefused,
     booking_cancel,
-    booking_for_account,
     booking_reschedule,
     hold_create,
     slot_known_full,
 )
 from reservations.services.demo import demo_departments_seed
-from reservations.services.idempotency import Answer, IdempotencyConflict, idempotent
+from reservations.services.idempotency import Answer, idempotent
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.payments import (
     PaymentStart,
@@ -32,12 +31,9 @@ from reservations.services.waitlist import (
 
 __all__ = [
     "Answer",
-    "BookingRefused",
-    "IdempotencyConflict",
     "PaymentStart",
     "booking_cancel",
     "booking_check_in",
-    "booking_for_account",
     "booking_reschedule",
     "demo_departments_seed",
     "desk_payment_record",
@@ -51,7 +47,9 @@ __all__ = [
     "payment_start",
     "payments_reconcile_day",
     "payments_reconcile_unknown",
+    "reconciliation",
     "refund_process",
+    "refunds",
     "session_stop",
     "slot_extra_add",
     "slot_known_full",

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from reservations import discovery, schedules
 from reservations.demo_data import CLINIC_TYPES, DEPARTMENTS, DOCTORS, EXAM_ROOMS, TITLE_CLINIC
 from reservations.models import ClinicType, Department, Doctor, WeeklyTemplate
 
@@ -50,8 +51,6 @@ def demo_schedule_seed() -> int:
     """Clinic types, the hospital's default booking rule, a weekly template per doctor (two half-days a
     week, 30-minute slices of 4 numbers, 1 kept for the desk) and per examination room; then sessions for the
     release horizon. Idempotent. Returns the number of sessions created."""
-    from reservations import discovery, schedules
-
     types = {}
     for code, name_zh, name_en, fee, exam in CLINIC_TYPES:
         types[code], _ = ClinicType.objects.update_or_create(

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from core.errors import AppError
 from medcard.models import User
 from reservations.models import IdempotencyRecord
 
@@ -24,12 +25,6 @@ MAX_KEY_LENGTH = 100
 class Answer:
     status: int
     body: Any
-
-
-class IdempotencyConflict(Exception):
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 def _request_hash(endpoint: str, payload: Any) -> str:
@@ -44,9 +39,7 @@ def idempotent(
     if not key:
         return run()
     if len(key) > MAX_KEY_LENGTH:
-        raise IdempotencyConflict(
-            "idempotency_key_invalid", "The Idempotency-Key is too long (100 at most).", 400
-        )
+        raise AppError("idempotency_key_invalid")
     digest = _request_hash(endpoint, payload)
     try:
         with transaction.atomic():
@@ -56,15 +49,9 @@ def idempotent(
     except IntegrityError:
         previous = IdempotencyRecord.objects.get(account=account, key=key)
         if previous.request_hash != digest:
-            raise IdempotencyConflict(
-                "idempotency_key_reused", "This Idempotency-Key was used for a different request.", 422
-            ) from None
+            raise AppError("idempotency_key_reused") from None
         if previous.status_code is None:
-            raise IdempotencyConflict(
-                "idempotency_in_progress",
-                "The first request with this Idempotency-Key is still running.",
-                409,
-            ) from None
+            raise AppError("idempotency_in_progress") from None
         return Answer(status=previous.status_code, body=previous.response)
     try:
         answer = run()

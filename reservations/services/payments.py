@@ -20,20 +20,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from medcard.models import User
-from reservations import notifications
+from core.errors import AppError
+from medcard.models import AuditEvent, User
+from medcard.services.audit import audit_record
+from medcard.services.outbox import task_send
+from reservations import notifications, tasks
 from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
 from reservations.payments.base import Notification as GatewayNotification
 from reservations.payments.keys import wechatpay_config
 from reservations.payments.wechatpay import JsapiIntent, WechatPayGateway
-from reservations.services.booking import (
-    BookingRefused,
-    _release_capacity,
-    booking_for_account,
-    booking_payment_check,
-    screening_hold_lapsed,
-)
+from reservations.selectors import booking_for_account
+from reservations.services import waitlist
+from reservations.services.booking import _release_capacity
+from reservations.services.gates import booking_payment_check, hold_gate_lapsed
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.refunds import LATE_PAYMENT_REASON, refund_notify_url, refund_settle
 
@@ -77,23 +77,23 @@ def payment_start(
     """
     now = now or timezone.now()
     if channel not in ONLINE_CHANNELS:
-        raise BookingRefused("channel", _("Choose WeChat Pay or Alipay."))
+        raise AppError("channel")
     booking = booking_for_account(account=account, booking_id=booking_id)
     if (
         booking.status != Booking.Status.HELD
         or booking.hold_expires_at is None
         or booking.hold_expires_at <= now
     ):
-        raise BookingRefused("not_payable", _("This number is not awaiting payment (it may have expired)."))
+        raise AppError("not_payable")
     booking_payment_check(booking=booking)  # a screened number is paid for only once approved
     payer_openid = ""
     if jsapi:
         if channel != Payment.Channel.WECHATPAY:
-            raise BookingRefused("channel", _("Only WeChat Pay can be paid inside WeChat."))
+            raise AppError("channel", _("Only WeChat Pay can be paid inside WeChat."))
         payer_openid = wechat_openid_get(account=account, appid=wechatpay_config().appid) or ""
         if not payer_openid:
             message = _("Open this appointment in WeChat and choose Pay with WeChat first.")
-            raise BookingRefused("openid_required", message)
+            raise AppError("openid_required", message)
     trade_type = ("jsapi" if jsapi else "h5") if channel == Payment.Channel.WECHATPAY else ""
     open_orders = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED)
     payment = open_orders.filter(trade_type=trade_type).first()
@@ -143,7 +143,7 @@ def payment_start(
         logger.warning(
             "gateway create_order failed", extra={"order_no": payment.order_no, "channel": channel}
         )
-        raise BookingRefused("gateway_busy", _("The payment service is busy. Please try again.")) from None
+        raise AppError("gateway_busy") from None
     if isinstance(intent, JsapiIntent):
         return PaymentStart(payment=payment, pay_url="", jsapi_params=intent.jsapi_params)
     return PaymentStart(payment=payment, pay_url=intent.pay_url)
@@ -212,9 +212,9 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
     """Front desk took the fee in cash or by card: the held number is booked."""
     booking = Booking.objects.get(pk=booking_id)
     if booking.status != Booking.Status.HELD:
-        raise BookingRefused("not_payable", _("This number is not awaiting payment."))
+        raise AppError("not_payable", _("This number is not awaiting payment."))
     booking_payment_check(booking=booking)
-    with transaction.atomic():
+    with transaction.atomic():  # the payment, the booked number and the audit row land together or not at all
         payment = Payment.objects.create(
             booking=booking,
             channel=Payment.Channel.DESK,
@@ -224,7 +224,17 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
         )
         payment.order_no = _order_no("DK", payment.pk)
         payment.save(update_fields=["order_no"])
-    _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
+        _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
+        audit_record(
+            actor=staff,
+            patient=booking.patient,
+            action=AuditEvent.Action.DESK_PAYMENT,
+            target=f"booking {booking.pk}",
+            changes={
+                "status": [Booking.Status.HELD, Booking.Status.BOOKED],
+                "paid": [None, str(booking.fee)],
+            },
+        )
     payment.refresh_from_db()
     return payment
 
@@ -253,10 +263,8 @@ def _refund_create(*, payment: Payment, reason: str) -> Refund:
 
 
 def refund_enqueue(*, refund_id: int) -> None:
-    from medcard.services.outbox import task_send
-    from reservations.tasks import refund_process
 
-    transaction.on_commit(lambda: task_send(refund_process.si(refund_id)))
+    transaction.on_commit(lambda: task_send(tasks.refund_process.si(refund_id)))
 
 
 def payments_settle_cancelled(*, booking: Booking, reason: str) -> None:
@@ -312,8 +320,6 @@ def payment_close(*, payment_id: int) -> None:
 def holds_expire_due(*, now: datetime | None = None) -> int:
     """Expire holds whose payment window has passed: close the gateway order first, then give the number back
     and offer it to the waitlist. A payment confirmed meanwhile wins (the hold is booked, not expired)."""
-    from reservations.services import waitlist
-
     now = now or timezone.now()
     expired = 0
     due = list(
@@ -336,8 +342,9 @@ def holds_expire_due(*, now: datetime | None = None) -> int:
             WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
                 status=WaitlistEntry.Status.LAPSED
             )
-            # A number held for its screening lapsed for want of a report or a decision, not of a payment.
-            if not screening_hold_lapsed(booking_id=booking_id):
+            # A number held for its gate (a screening) lapsed for want of a report or a decision, not of a
+            # payment: the gate says so.
+            if not hold_gate_lapsed(booking=booking):
                 notifications.booking_notify(booking_id=booking_id, kind="expired")
             offer = functools.partial(waitlist.waitlist_offer_task, session_id=booking.session_id)
             transaction.on_commit(offer)

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.clock import HOSPITAL_TZ
 from reservations.models import Payment, ReconciliationReport, Refund
 from reservations.payments.base import (
     BillRejected,
@@ -19,7 +20,6 @@ from reservations.payments.base import (
     GatewayRejected,
     gateway_for,
 )
-from reservations.schedules import HOSPITAL_TZ
 from reservations.services.money import from_fen, to_fen
 from reservations.services.payments import payments_reconcile_day
 

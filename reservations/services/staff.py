@@ -10,11 +10,13 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from medcard.models import User
+from medcard.models import AuditEvent, User
+from medcard.services.audit import audit_record
 from reservations import notifications
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
-from reservations.services.booking import BookingRefused, _full_hint_key
+from reservations.services.booking import AppError, _full_hint_key
 from reservations.services.payments import payments_settle_cancelled
+from reservations.services.waitlist import waitlist_offer_task
 
 REASON_MIN_LENGTH = 2
 
@@ -25,13 +27,21 @@ def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | N
     now = now or timezone.now()
     reason = " ".join((reason or "").split())
     if len(reason) < REASON_MIN_LENGTH:
-        raise BookingRefused("reason_missing", _("Give the reason for stopping the session."))
+        raise AppError("reason_missing", _("Give the reason for stopping the session."))
     with transaction.atomic():
         changed = Session.objects.filter(pk=session_id, status=Session.Status.OPEN).update(
             status=Session.Status.STOPPED, stopped_reason=reason[:200]
         )
         if changed != 1:
-            raise BookingRefused("session_stopped", _("This session is already stopped."))
+            raise AppError("session_stopped", _("This session is already stopped."))
+        audit_record(
+            actor=staff,
+            patient=None,
+            action=AuditEvent.Action.SESSION_STOPPED,
+            reason=reason,
+            target=f"session {session_id}",
+            changes={"status": [Session.Status.OPEN, Session.Status.STOPPED]},
+        )
         cancelled = 0
         for booking in Booking.objects.select_for_update().filter(
             session_id=session_id, status__in=ACTIVE_BOOKING_STATES
@@ -53,17 +63,25 @@ def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | N
 
 def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
     """Add extra numbers to a slice; they go to the waitlist first, then to anyone."""
-    from reservations.services.waitlist import waitlist_offer_task
-
     if not 1 <= count <= 20:
-        raise BookingRefused("count", _("Add between 1 and 20 extra numbers."))
+        raise AppError("count")
     with transaction.atomic():
         updated = Slot.objects.filter(pk=slot_id, session__status=Session.Status.OPEN).update(
             capacity=F("capacity") + count, extra=F("extra") + count
         )
         if updated != 1:
-            raise BookingRefused("session_stopped", _("Extra numbers can only be added to an open session."))
+            raise AppError("session_stopped", _("Extra numbers can only be added to an open session."))
         slot = Slot.objects.get(pk=slot_id)
+        audit_record(
+            actor=staff,
+            patient=None,
+            action=AuditEvent.Action.EXTRA_NUMBERS_ADDED,
+            target=f"slot {slot_id}",
+            changes={
+                "capacity": [slot.capacity - count, slot.capacity],
+                "extra": [slot.extra - count, slot.extra],
+            },
+        )
         transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
         transaction.on_commit(lambda: waitlist_offer_task(session_id=slot.session_id))
     return slot
@@ -77,10 +95,20 @@ def booking_check_in(*, staff: User | None, booking_id: int, now: datetime | Non
         Session.objects.select_for_update().filter(bookings__pk=booking_id).first()
         booking = Booking.objects.select_for_update().get(pk=booking_id)
         if booking.status != Booking.Status.BOOKED:
-            raise BookingRefused("not_checkable", _("Only a booked (paid) number can be checked in."))
+            raise AppError("not_checkable")
         last = (
             Booking.objects.filter(session_id=booking.session_id).aggregate(n=Max("queue_number"))["n"] or 0
         )
         booking.status, booking.queue_number = Booking.Status.CHECKED_IN, last + 1
         booking.save(update_fields=["status", "queue_number", "updated_at"])
+        audit_record(
+            actor=staff,
+            patient=booking.patient,
+            action=AuditEvent.Action.CHECKED_IN,
+            target=f"booking {booking.pk}",
+            changes={
+                "status": [Booking.Status.BOOKED, Booking.Status.CHECKED_IN],
+                "queue_number": [None, last + 1],
+            },
+        )
     return booking

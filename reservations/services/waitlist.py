@@ -15,10 +15,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from medcard.models import Patient, User
-from reservations import notifications, schedules
+from medcard.services.outbox import task_send
+from reservations import schedules, tasks
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
-from reservations.services.booking import BookingRefused, _verified_patient, screening_hold_deadline
-from reservations.services.money import money
+from reservations.services.booking import (
+    AppError,
+    _take_capacity,
+    _verified_patient,
+    hold_place,
+    hold_plan_unanswered,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +37,21 @@ def waitlist_join(
     patient = _verified_patient(account=account, patient_id=patient_id)
     session = Session.objects.select_related("department").filter(pk=session_id).first()
     if session is None or session.status != Session.Status.OPEN:
-        raise BookingRefused("session_stopped", _("This session is not open."))
+        raise AppError("session_stopped")
     if not schedules.session_is_released(session=session, now=now):
-        raise BookingRefused("not_released", _("This session's numbers are not released yet."))
+        raise AppError("not_released", _("This session's numbers are not released yet."))
     rule = schedules.booking_rule_for(department=session.department)
     if now >= schedules.waitlist_closes_at(session=session, rule=rule):
-        raise BookingRefused("waitlist_closed", _("The waitlist for this session has closed."))
+        raise AppError("waitlist_closed")
     remaining = session.slots.aggregate(n=Sum(F("capacity") - F("taken")))["n"] or 0
     if remaining > 0:
-        raise BookingRefused("not_full", _("This session still has numbers: book one directly."))
+        raise AppError("not_full")
     if Booking.objects.filter(patient=patient, session=session, status__in=ACTIVE_BOOKING_STATES).exists():
-        raise BookingRefused("already_booked", _("This patient already has a number in this session."))
+        raise AppError("already_booked")
     try:
         return WaitlistEntry.objects.create(session=session, patient=patient, account=account)
     except IntegrityError:
-        raise BookingRefused("already_waiting", _("This patient is already on the waitlist.")) from None
+        raise AppError("already_waiting") from None
 
 
 def waitlist_leave(*, account: User, entry_id: int) -> None:
@@ -60,8 +66,6 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
     Each offer takes the number by the same conditional update as a hold, in a transaction with the entry
     row locked, so two sweeps never offer one number twice. Returns how many offers were made.
     """
-    from screening import services as screening_services
-
     now = now or timezone.now()
     session = Session.objects.select_related("department", "clinic_type").get(pk=session_id)
     rule = schedules.booking_rule_for(department=session.department)
@@ -95,44 +99,32 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
                 entry.status = WaitlistEntry.Status.CANCELLED  # booked another way meanwhile
                 entry.save(update_fields=["status"])
                 continue
-            Slot.objects.filter(pk=slot.pk, taken__lt=F("capacity")).update(taken=F("taken") + 1)
-            # A screened exam's offer is held for its screening like any hold (no questionnaire was asked
-            # when joining: the case goes to staff, who ask), never booked or paid without it.
-            plan = screening_services.case_plan_unanswered(exam_code=session.clinic_type.screening_exam)
-            free = session.fee == 0 and plan is None
-            expires_at: datetime | None
-            if plan is not None:
-                expires_at = screening_hold_deadline(slot=slot, rule=rule, now=now)
-            else:
-                expires_at = None if free else now + rule.payment_window()
-            booking = Booking.objects.create(
+            if not _take_capacity(slot.pk):
+                return offers  # taken by a hold since the row was locked: nothing left to offer
+            # Through the same door as any hold: a gated session's offer (a screened exam) is held for its
+            # gate, with no questions asked when joining (the gate's staff ask); a free one is booked with its
+            # zero-fee payment row.
+            slot.session = session
+            booking = hold_place(
                 patient_id=entry.patient_id,
                 account_id=entry.account_id,
-                session=session,
                 slot=slot,
-                department=session.department,
-                visit_date=session.date,
-                fee=money(session.fee),
-                status=Booking.Status.BOOKED if free else Booking.Status.HELD,
-                hold_expires_at=expires_at,
+                rule=rule,
+                plan=hold_plan_unanswered(session=session),
+                now=now,
                 from_waitlist=True,
             )
-            if plan is not None:
-                screening_services.case_open(booking=booking, plan=plan, now=now)
+            free = booking.status == Booking.Status.BOOKED
             entry.status = WaitlistEntry.Status.CONVERTED if free else WaitlistEntry.Status.OFFERED
             entry.booking = booking
             entry.save(update_fields=["status", "booking"])
-            notifications.booking_notify(booking_id=booking.pk, kind="waitlist_offer")
             offers += 1
             logger.info("waitlist offer", extra={"booking": booking.pk, "entry": entry.pk})
 
 
 def waitlist_offer_task(*, session_id: int) -> None:
     """Enqueue an offer round for the session (called after commit by whoever freed a number)."""
-    from medcard.services.outbox import task_send
-    from reservations.tasks import waitlist_offer
-
-    task_send(waitlist_offer.si(session_id))
+    task_send(tasks.waitlist_offer.si(session_id))
 
 
 def waitlists_close_due(*, now: datetime | None = None) -> int:

@@ -28,10 +28,11 @@ import numpy as np
 import numpy.typing as npt
 import sklearn
 
-from screening.ml import features
+from screening.ml import doctype, features, fieldconf
 from screening.ml.card import model_card
 from screening.ml.dataset import LabelledSet, load_sets, save_sets
 from screening.ml.doctype import DocTypeClassifier
+from screening.ml.evaluate import evaluate
 from screening.ml.fieldconf import FieldConfidence
 from screening.pipeline.types import Extraction, TextResult
 
@@ -267,9 +268,6 @@ def retrain_version(
 ) -> dict[str, Any]:
     """Retrain ``task`` from ``base_version``'s stored training set plus staff-labelled examples, evaluate it
     on the same held-out set, and save it as ``new_version``. Returns the new meta dict."""
-    from screening.ml import doctype, fieldconf
-    from screening.ml.evaluate import evaluate
-
     base_meta = read_meta(task, base_version, directory)
     sets = load_data(task, base_version, directory)
     module = doctype if task == "doctype" else fieldconf

@@ -54,6 +54,9 @@ from screening.ml.features import (
     page_stats,
 )
 from screening.ml.serial import text_result_from_json
+from screening.pipeline import structure as structure_step
+from screening.pipeline import text as text_step
+from screening.pipeline.structure import structure
 from screening.pipeline.types import Analyte, Extraction, Field, TextResult, to_json
 
 ROOT: Final = Path(__file__).resolve().parents[2]
@@ -143,16 +146,14 @@ def _heavy(data: bytes, seed: int) -> bytes:
 
 def render_job(job: PageJob) -> tuple[bytes, str, Any]:
     """``(file bytes, kind, spec or None)`` of one planned page."""
-    import screening.synth as synth
+    import screening.synth as synth  # local: the report generator needs reportlab, a development dependency
 
     if not job.is_report:
         image, _ = synth.make_negative(job.seed, job.negative_kind)  # type: ignore[arg-type]
         return _jpeg(image), "jpeg", None
     spec = synth.make_spec(job.seed)
     if job.variant == "pdf":
-        from screening.synth.pdf import render_pdf
-
-        return render_pdf(spec), "pdf", spec
+        return synth.render_pdf(spec), "pdf", spec
     variant: Any = "photo" if job.variant == "heavy" else job.variant
     data, kind = synth.render_bytes(spec, variant)
     if job.variant == "heavy":
@@ -172,7 +173,6 @@ def _jpeg(image: Image.Image) -> bytes:
 
 def read_cached(data: bytes, kind: str, cache: Path) -> TextResult:
     """``read_file(data, kind)``, cached on disk by content hash and reader version."""
-    from screening.pipeline import text as text_step
 
     key = hashlib.sha256(data).hexdigest()[:32]
     path = cache / f"text-{text_step.TEXT_VERSION}-{key}.json"
@@ -188,8 +188,6 @@ def read_cached(data: bytes, kind: str, cache: Path) -> TextResult:
 
 
 def read_all(jobs: list[PageJob], cache: Path, *, log: Callable[[str], None]) -> Iterator[Reading]:
-    from screening.pipeline.structure import structure
-
     started = time.perf_counter()
     for n, job in enumerate(jobs, 1):
         data, kind, spec = render_job(job)
@@ -287,8 +285,6 @@ OWN: Final = np.array([not name.startswith("page_") for name in FIELD_FEATURES])
 
 def field_rows(readings: list[Reading], *, log: Callable[[str], None]) -> LabelledSet:
     """Real reader fields of every report page, plus injected corruptions of the normal variants."""
-    from screening.pipeline.structure import structure
-
     X: list[Any] = []
     y: list[int] = []
     groups: list[int] = []
@@ -401,9 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         model, test, {job.seed: job.negative_kind or job.variant for job in jobs}
     )
     description, notes = _describe_data(args.task, jobs, data)
-    import screening.synth as synth
-    from screening.pipeline import structure as structure_step
-    from screening.pipeline import text as text_step
+    import screening.synth as synth  # local: the report generator needs reportlab, a development dependency
 
     meta = registry.save(
         model,

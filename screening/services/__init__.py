@@ -1,8 +1,8 @@
 """Writes of the screening app, by sub-domain; import from here."""
 
+from screening.services import notify
 from screening.services.cases import (
     CasePlan,
-    ScreeningRefused,
     answers_clean,
     case_confirm,
     case_hold_lapsed,
@@ -15,7 +15,6 @@ from screening.services.cases import (
 from screening.services.pipeline import case_decide, extraction_from_json, next_status, upload_extract
 from screening.services.review import case_staff_read_record, review_decide
 from screening.services.upload import (
-    UploadRefused,
     clean_filename,
     keep_originals,
     max_uploads_per_booking,
@@ -26,8 +25,6 @@ from screening.services.upload import (
 
 __all__ = [
     "CasePlan",
-    "ScreeningRefused",
-    "UploadRefused",
     "answers_clean",
     "case_confirm",
     "case_decide",
@@ -42,6 +39,7 @@ __all__ = [
     "keep_originals",
     "max_uploads_per_booking",
     "next_status",
+    "notify",
     "pipeline_enqueue",
     "questionnaire_items",
     "review_decide",

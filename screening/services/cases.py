@@ -28,26 +28,21 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import AppError
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
+from medcard.services.outbox import task_send
 from reservations.models import Booking
-from screening import selectors
+from reservations.services import gates as gate_services
+from screening import selectors, tasks
 from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun
+from screening.pipeline.rules import questionnaire_for
 from screening.services import notify
 
 logger = logging.getLogger(__name__)
 
 DECLINE_CANCEL_REASON = "screening_declined"
 Status = ScreeningCase.Status
-
-
-class ScreeningRefused(Exception):
-    """A screening request refused by a rule or the case's state; nothing was changed. ``code`` is stable,
-    ``message`` is for the patient or the member of staff."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
 
 
 # --- Opening a case with a hold ----------------------------------------------------------------------------
@@ -64,8 +59,6 @@ class CasePlan:
 
 def questionnaire_items(*, exam_code: str) -> tuple[str, ...]:
     """The questionnaire items of an exam's rules (none when the exam has no rules file)."""
-    from screening.pipeline.rules import questionnaire_for
-
     try:
         return tuple(questionnaire_for(exam_code))
     except (KeyError, ValueError):  # a missing or broken rules file: the decision step sends it to staff
@@ -76,26 +69,26 @@ def questionnaire_items(*, exam_code: str) -> tuple[str, ...]:
 def answers_clean(*, exam_code: str, answers: Mapping[str, object] | None) -> dict[str, bool]:
     """Check questionnaire answers against the exam's items: each item answered yes or no, nothing else.
 
-    Raises ScreeningRefused ``screening_answers`` naming the unknown, missing or unclear items.
+    Raises AppError ``screening_answers`` naming the unknown, missing or unclear items.
     """
     items = questionnaire_items(exam_code=exam_code)
     given = dict(answers or {})
     unknown = sorted(set(given) - set(items))
     if unknown:
-        raise ScreeningRefused(
+        raise AppError(
             "screening_answers",
             _("These questions are not asked for this examination: %(items)s.")
             % {"items": ", ".join(unknown)},
         )
     missing = [item for item in items if item not in given]
     if missing:
-        raise ScreeningRefused(
+        raise AppError(
             "screening_answers",
             _("Please answer every screening question; missing: %(items)s.") % {"items": ", ".join(missing)},
         )
     unclear = [item for item in items if not isinstance(given[item], bool)]
     if unclear:
-        raise ScreeningRefused(
+        raise AppError(
             "screening_answers",
             _("Please answer yes or no to: %(items)s.") % {"items": ", ".join(unclear)},
         )
@@ -104,7 +97,7 @@ def answers_clean(*, exam_code: str, answers: Mapping[str, object] | None) -> di
 
 def case_plan(*, exam_code: str, answers: Mapping[str, object] | None) -> CasePlan | None:
     """Whether a hold on a session of ``exam_code`` is screened, and with which answers (``None``: it is
-    not: no exam, or its screening is off; answers sent anyway are ignored). Raises ScreeningRefused."""
+    not: no exam, or its screening is off; answers sent anyway are ignored). Raises AppError."""
     mode = selectors.exam_mode(exam_code=exam_code)
     if mode == ScreeningExamSetting.Mode.OFF:
         return None
@@ -140,9 +133,6 @@ def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCa
 
 def decide_enqueue(*, case_id: int) -> None:
     """Queue a decision of the case (call after commit)."""
-    from medcard.services.outbox import task_send
-    from screening import tasks
-
     task_send(tasks.decide_case.si(case_id))
 
 
@@ -155,7 +145,7 @@ def _sha256_json(value: Any) -> str:
 
 def audit_sampled() -> bool:
     """Draw whether an automatic decision goes to the blind audit (``SCREENING_AUDIT_SAMPLE``)."""
-    share = float(getattr(settings, "SCREENING_AUDIT_SAMPLE", 0.03))
+    share = settings.SCREENING_AUDIT_SAMPLE
     return secrets.randbelow(1_000_000) < share * 1_000_000
 
 
@@ -216,20 +206,18 @@ def case_transition(
         fields="screening_case",
         reason=",".join(change.reason_codes or [])[:300],
         detail=f"case {case.pk} of booking {booking.pk}: {case.status} -> {change.status}",
+        target=f"screening case {case.pk}",
+        changes={"status": [case.status, change.status]},
     )
-    from reservations.services import booking as booking_services
-
     # The number may have lapsed or been cancelled meanwhile: then the patient has nothing to act on.
     if change.status == Status.APPROVED:
-        if booking_services.screening_hold_approved(booking_id=booking.pk, now=now):
+        if gate_services.hold_gate_clear(booking_id=booking.pk, now=now):
             notify.case_notify(case_id=case.pk, kind="approved")
     elif change.status == Status.DECLINED:
-        if booking_services.screening_hold_release(
-            booking_id=booking.pk, reason=DECLINE_CANCEL_REASON, now=now
-        ):
+        if gate_services.hold_gate_fail(booking_id=booking.pk, reason=DECLINE_CANCEL_REASON, now=now):
             notify.case_notify(case_id=case.pk, kind="declined")
     elif change.status in (Status.PROCESSING, Status.REVIEW, Status.CONFIRM):
-        booking_services.screening_hold_extend(booking_id=booking.pk, now=now)
+        gate_services.hold_gate_extend(booking_id=booking.pk, now=now)
         if change.status != Status.PROCESSING and case.status != change.status:
             notify.case_notify(case_id=case.pk, kind=change.status)
     elif change.status == Status.AWAITING_UPLOAD and case.status != change.status:
@@ -287,9 +275,7 @@ def case_upload_received(*, case: ScreeningCase, now: datetime) -> None:
     case = case_lock(case_id=case.pk)
     if case.status not in (Status.AWAITING_UPLOAD, Status.CONFIRM, Status.REVIEW):
         if case.status == Status.PROCESSING:
-            from reservations.services import booking as booking_services
-
-            booking_services.screening_hold_extend(booking_id=case.booking_id, now=now)
+            gate_services.hold_gate_extend(booking_id=case.booking_id, now=now)
         return
     case_transition(
         case=case, change=Transition(status=Status.PROCESSING, reset_confirmation=True), run=None, actor=None,
@@ -302,7 +288,7 @@ def case_confirm(
 ) -> ScreeningCase:
     """The patient says whether the values read from their report are right.
 
-    Rules: the case is the account's (Http404 otherwise) and waits for this confirmation (ScreeningRefused
+    Rules: the case is the account's (Http404 otherwise) and waits for this confirmation (AppError
     ``not_confirmable`` otherwise). Yes: the automatic approval stands (the payment window starts). No: the
     case goes to staff review. Either way the answer is recorded (run and audit row).
     """
@@ -311,9 +297,9 @@ def case_confirm(
     with transaction.atomic():
         case = case_lock(case_id=case.pk)
         if case.status != Status.CONFIRM:
-            raise ScreeningRefused("not_confirmable", _("There are no values waiting for your confirmation."))
+            raise AppError("not_confirmable")
         if case.booking.status != Booking.Status.HELD:
-            raise ScreeningRefused("booking_closed", _("This appointment is no longer held."))
+            raise AppError("booking_closed")
         run = event_run(case=case, step=ScreeningRun.Step.CONFIRM, actor=account, now=now,
                         outputs={"correct": correct, "critical_fields": case.critical_fields})  # fmt: skip
         if correct:
@@ -323,7 +309,7 @@ def case_confirm(
             change = Transition(status=Status.REVIEW, patient_confirmed=False)
         if not case_transition(case=case, change=change, run=run, actor=account, now=now,
                                audit_action=AuditEvent.Action.SCREENING_CONFIRMED):  # fmt: skip
-            raise ScreeningRefused("changed", _("Your screening changed meanwhile. Please reload."))
+            raise AppError("changed")
     return case
 
 
@@ -335,23 +321,19 @@ def case_review_request(*, account: User, booking_id: int, now: datetime | None 
     refusal says so: ``full``, and the patient may join the waitlist or book another time); the case goes
     to staff review.
     """
-    from reservations.services import booking as booking_services
-
     now = now or timezone.now()
     case = selectors.case_for_account(account=account, booking_id=booking_id)
     with transaction.atomic():
         case = case_lock(case_id=case.pk)
         if case.status != Status.DECLINED or case.decided_by != ScreeningCase.DecidedBy.SYSTEM:
-            raise ScreeningRefused(
-                "not_reviewable", _("Only an automatic decision can be sent to a manual review.")
-            )
+            raise AppError("not_reviewable")
         try:
-            booking_services.screening_hold_reopen(booking_id=case.booking_id, now=now)
-        except booking_services.BookingRefused as exc:
-            raise ScreeningRefused(exc.code, exc.message) from None
+            gate_services.hold_gate_reopen(booking_id=case.booking_id, reason=DECLINE_CANCEL_REASON, now=now)
+        except AppError:
+            raise  # the number went to someone else or the slice closed: the patient is told which
         run = event_run(case=case, step=ScreeningRun.Step.CONFIRM, actor=account, now=now,
                         outputs={"review_requested": True})  # fmt: skip
         if not case_transition(case=case, change=Transition(status=Status.REVIEW),
                                run=run, actor=account, now=now):  # fmt: skip
-            raise ScreeningRefused("changed", _("Your screening changed meanwhile. Please reload."))
+            raise AppError("changed")
     return case

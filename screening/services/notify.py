@@ -17,8 +17,9 @@ from django.utils.formats import date_format
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from core.clock import HOSPITAL_TZ
 from reservations import notifications
-from reservations.schedules import HOSPITAL_TZ
+from screening import reasons, tasks
 from screening.models import ScreeningCase
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ def case_notify(*, case_id: int, kind: str) -> None:
     if it rolls back)."""
     if kind not in KINDS:
         raise ValueError(f"Unknown screening notification {kind!r}; use one of {', '.join(KINDS)}.")
-    from screening import tasks
 
     revision = ScreeningCase.objects.filter(pk=case_id).values_list("revision", flat=True).first() or 0
     from medcard.services.outbox import task_send
@@ -43,8 +43,6 @@ def case_notify(*, case_id: int, kind: str) -> None:
 
 def _reason_lines(case: ScreeningCase, *, fixable_only: bool) -> list[str]:
     """What happened and how to fix it, for each reason of the latest decision (each code once)."""
-    from screening import reasons
-
     rows = [r for r in case.decision.get("reasons", []) if isinstance(r, dict) and r.get("code")]
     if not rows:
         rows = [{"code": code, "params": {}, "fixable": True} for code in case.reason_codes]

@@ -26,12 +26,20 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.clock import local_today
 from reservations.models import Booking
-from reservations.schedules import local_today
 from screening import selectors
+from screening.ml.features import page_stats
+from screening.ml.features import reader_scores as from_reader
 from screening.models import ScreeningCase, ScreeningModelVersion, ScreeningRun, Upload
+from screening.pipeline.decide import Thresholds, decide
+from screening.pipeline.rules import load_ruleset
+from screening.pipeline.structure import PARSER_VERSION, structure
+from screening.pipeline.text import TEXT_VERSION, TextError, read_file
 from screening.pipeline.types import Analyte, Box, Extraction, Field, TextResult, to_json
-from screening.services.cases import Status, Transition, case_lock, case_transition
+from screening.pipeline.validate import PatientFacts
+from screening.services.cases import Status, Transition, case_lock, case_transition, decide_enqueue
+from screening.services.upload import pipeline_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +56,6 @@ class StorageUnavailable(Exception):
 
 def pipeline_version() -> str:
     """Our pipeline's version with its reader's and parser's (the extraction key depends on all three)."""
-    from screening.pipeline.structure import PARSER_VERSION
-    from screening.pipeline.text import TEXT_VERSION
-
     return f"{PIPELINE_VERSION}+{TEXT_VERSION}+{PARSER_VERSION}"
 
 
@@ -136,8 +141,6 @@ class Scores:
 
 def reader_scores(text: TextResult, extraction: Extraction) -> Scores:
     """Scores without a model (``screening.ml.features.reader_scores``): the reader's own figures."""
-    from screening.ml.features import reader_scores as from_reader
-
     document, fields = from_reader(text, extraction)
     return Scores(document=document, fields=fields, source="reader", models={})
 
@@ -158,25 +161,23 @@ def model_scores(
     models = active_models() if models is None else models
     if not models:
         return base
-    from screening.ml import registry
-    from screening.ml.doctype import DocTypeClassifier
-    from screening.ml.features import page_stats
-    from screening.ml.fieldconf import FieldConfidence
+    # Local: scikit-learn and joblib load only where a model scores (the worker), not in every web process.
+    from screening.ml import doctype, fieldconf, registry
 
     document, fields = base.document, dict(base.fields)
     used: dict[str, dict[str, str]] = {}
     try:
         doc_model = models.get("doctype")
         if doc_model is not None:
-            doctype = registry.load("doctype", doc_model.version)
-            assert isinstance(doctype, DocTypeClassifier)  # noqa: S101 -- load() checks the task's type
-            document = registry.score_document(text, extraction, doctype)
+            doc_classifier = registry.load("doctype", doc_model.version)
+            assert isinstance(doc_classifier, doctype.DocTypeClassifier)  # noqa: S101 -- load() checks the task's type
+            document = registry.score_document(text, extraction, doc_classifier)
             used["doctype"] = {"version": doc_model.version, "sha256": doc_model.sha256}
         field_model = models.get("fieldconf")
         if field_model is not None:
-            fieldconf = registry.load("fieldconf", field_model.version)
-            assert isinstance(fieldconf, FieldConfidence)  # noqa: S101
-            fields.update(registry.score_fields(extraction, fieldconf, page_stats(text)))
+            field_classifier = registry.load("fieldconf", field_model.version)
+            assert isinstance(field_classifier, fieldconf.FieldConfidence)  # noqa: S101
+            fields.update(registry.score_fields(extraction, field_classifier, page_stats(text)))
             used["fieldconf"] = {"version": field_model.version, "sha256": field_model.sha256}
     except Exception:  # a broken model must not lose a patient's report: the reader's scores stand
         logger.exception("screening model scoring failed; using the reader's scores")
@@ -195,9 +196,6 @@ def extract_key(*, case_id: int, sha256: str) -> str:
 def _read(upload: Upload) -> tuple[str, dict[str, Any], dict[str, Any], str]:
     """Read and structure one stored file: (status, outputs, engine, error_code). Never raises, except
     StorageUnavailable for a storage error worth retrying."""
-    from screening.pipeline.structure import structure
-    from screening.pipeline.text import TextError, read_file
-
     try:
         data = selectors.upload_derivative_bytes(upload=upload)
     except OSError as exc:
@@ -265,7 +263,6 @@ def upload_extract(
                 raise
             status, code = "failed", "storage_error"
             outputs, engine = {"message": "The stored file could not be read."}, {}
-    from screening.pipeline.structure import PARSER_VERSION
 
     scores = outputs.get("scores")
     scores = scores if isinstance(scores, dict) else {}
@@ -329,8 +326,6 @@ def case_evidence(*, case: ScreeningCase) -> Evidence:
 
 def patient_facts_for(*, booking: Booking, today: dt.date) -> Any:
     """The booking's patient as the rules see them (real-name verified name, sex, birth date)."""
-    from screening.pipeline.validate import PatientFacts
-
     patient = booking.patient
     birth = patient.birth_date
     age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
@@ -339,8 +334,6 @@ def patient_facts_for(*, booking: Booking, today: dt.date) -> Any:
 
 def thresholds_for(models: dict[str, ScreeningModelVersion]) -> Any:
     """The operating points: the pipeline's defaults, overridden by the active models' own thresholds."""
-    from screening.pipeline.decide import Thresholds
-
     values: dict[str, float] = {}
     for model in models.values():
         values |= {
@@ -398,9 +391,6 @@ def case_decide(*, case_id: int, now: datetime | None = None) -> ScreeningRun | 
     compare-and-set with the run, the audit row and the booking's consequence in one transaction.
     Returns the run written, or None when nothing was to be done.
     """
-    from screening.pipeline.decide import decide
-    from screening.pipeline.rules import load_ruleset
-
     now = now or timezone.now()
     case = (
         ScreeningCase.objects.select_related("booking__patient", "booking__session")
@@ -508,9 +498,6 @@ def cases_resume_stuck(*, now: datetime | None = None) -> int:
     approve it without a report). A chain is lost when the broker was down at commit; the steps are
     idempotent, so queueing one that is merely slow does no harm.
     """
-    from screening.services.cases import decide_enqueue
-    from screening.services.upload import pipeline_enqueue
-
     cutoff = (now or timezone.now()) - STUCK_AFTER
     held = ScreeningCase.objects.filter(updated_at__lte=cutoff, booking__status=Booking.Status.HELD)
     queued = 0

@@ -16,31 +16,28 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import User
+from screening.ml import registry
 from screening.models import ScreeningModelVersion
-from screening.services.cases import ScreeningRefused
 
 logger = logging.getLogger(__name__)
 
 
 def _artefacts_dir(directory: Path | None) -> Path:
-    from screening.ml import registry
-
     return directory or registry.ARTEFACTS
 
 
 def models_sync(*, directory: Path | None = None) -> list[ScreeningModelVersion]:
     """Register every artefact in the registry directory not yet in the table (in ``shadow``); return the
     new rows. A registered version whose artefact checksum changed is refused (a published version never
-    changes): ScreeningRefused ``artefact_changed``."""
-    from screening.ml import registry
-
+    changes): AppError ``artefact_changed``."""
     created = []
     for meta in registry.list_versions(directory=_artefacts_dir(directory)):
         existing = ScreeningModelVersion.objects.filter(task=meta["task"], version=meta["version"]).first()
         if existing is not None:
             if existing.sha256 != meta["artefact_sha256"]:
-                raise ScreeningRefused(
+                raise AppError(
                     "artefact_changed",
                     f"{meta['task']} {meta['version']}: its artefact differs from the registered SHA-256.",
                 )
@@ -66,7 +63,7 @@ def models_sync(*, directory: Path | None = None) -> list[ScreeningModelVersion]
 def _version(task: str, version: str) -> ScreeningModelVersion:
     row = ScreeningModelVersion.objects.select_for_update().filter(task=task, version=version).first()
     if row is None:
-        raise ScreeningRefused("unknown_model", f"No registered model {task} {version}; run sync first.")
+        raise AppError("unknown_model", f"No registered model {task} {version}; run sync first.")
     return row
 
 
@@ -83,14 +80,12 @@ def model_activate(
     Rules: the version is registered and its artefact loads (checksum and feature layout verified); the
     task's active version is retired in the same transaction (the database allows one active per task).
     """
-    from screening.ml import registry
-
     if not approved_by.is_authenticated or approved_by.kind != User.Kind.STAFF:
-        raise ScreeningRefused("approver_not_staff", "A model is approved by a named member of staff.")
+        raise AppError("approver_not_staff", "A model is approved by a named member of staff.")
     try:
         registry.load(task, version, directory=_artefacts_dir(directory))
     except (registry.ArtefactError, OSError, ValueError) as exc:
-        raise ScreeningRefused("artefact_invalid", f"{task} {version} does not load: {exc}") from None
+        raise AppError("artefact_invalid", f"{task} {version} does not load: {exc}") from None
     now = now or timezone.now()
     with transaction.atomic():
         row = _version(task, version)

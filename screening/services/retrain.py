@@ -20,10 +20,14 @@ import numpy as np
 import numpy.typing as npt
 from django.db import IntegrityError, transaction
 
+from core.errors import AppError
 from medcard.models import User
+from screening.ml import registry
+from screening.ml.features import FIELD_FEATURES, field_features, page_stats
 from screening.models import FieldCorrection, ScreeningModelVersion, ScreeningReview, ScreeningRun
+from screening.pipeline.text import text_result_from_json
 from screening.pipeline.types import Extraction
-from screening.services.cases import ScreeningRefused
+from screening.services.pipeline import extraction_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +98,6 @@ def _decision_behind(case_id: int, reviewed_at: datetime) -> ScreeningRun | None
 def _run_features(run: ScreeningRun) -> tuple[Extraction, dict[str, float]]:
     """The stored extraction of an extraction run and its page statistics (empty without stored text:
     ``field_features`` then falls back to the extraction's own quality figures)."""
-    from screening.ml.features import page_stats
-    from screening.pipeline.text import text_result_from_json
-    from screening.services.pipeline import extraction_from_json
-
     extraction = extraction_from_json(run.outputs.get("extraction") or {})
     text = run.outputs.get("text")
     stats = page_stats(text_result_from_json(text)) if isinstance(text, dict) and text.get("pages") else {}
@@ -121,11 +121,9 @@ def corrections_dataset(
     ``groups`` is the case id, so a split keeps one case's fields together. One reading reused for another
     booking of the same patient is one example (labelled 0 if either case corrected it).
 
-    Refused (ScreeningRefused): fewer than ``min_examples`` labelled fields (``too_few_examples``), or one
+    Refused (AppError): fewer than ``min_examples`` labelled fields (``too_few_examples``), or one
     class only (``one_class``: a model cannot learn what a wrong value looks like from kept ones alone).
     """
-    from screening.ml.features import FIELD_FEATURES, field_features
-
     names = tuple(feature_names) if feature_names is not None else FIELD_FEATURES
     reviews = ScreeningReview.objects.filter(staff__kind=User.Kind.STAFF)
     if since is not None:
@@ -188,13 +186,13 @@ def corrections_dataset(
     )
     counts = f"kept {summary.kept}, corrected {summary.corrected}, from {summary.cases} reviewed cases"
     if summary.examples < min_examples:
-        raise ScreeningRefused(
+        raise AppError(
             "too_few_examples",
             f"{summary.examples} labelled fields from staff reviews ({counts}); "
             f"retraining needs at least {min_examples}.",
         )
     if summary.kept == 0 or summary.corrected == 0:
-        raise ScreeningRefused(
+        raise AppError(
             "one_class",
             f"The staff-labelled fields are all of one class ({counts}); retraining needs both kept and "
             "corrected values.",
@@ -233,21 +231,19 @@ def fieldconf_retrain(
     another. The slow part (training, writing files) runs outside any transaction. The labels are numbers
     derived from stored readings; no person sees patient data, so no read is audited.
     """
-    from screening.ml import registry
-
     if actor is not None and (not actor.is_authenticated or actor.kind != User.Kind.STAFF):
-        raise ScreeningRefused("actor_not_staff", "A model is retrained by a named member of staff.")
+        raise AppError("actor_not_staff", "A model is retrained by a named member of staff.")
     folder = directory or registry.ARTEFACTS  # read now, so tests can point it at a temporary directory
     try:
         base_meta = registry.read_meta(TASK, base_version, folder)
         new_files = registry.paths(TASK, new_version, folder)
     except registry.ArtefactError as exc:
-        raise ScreeningRefused("artefact_invalid", str(exc)) from None
+        raise AppError("artefact_invalid", str(exc)) from None
     if (
         any(path.exists() for path in new_files.values())
         or ScreeningModelVersion.objects.filter(task=TASK, version=new_version).exists()
     ):
-        raise ScreeningRefused("version_taken", f"{TASK} {new_version} already exists; choose a new version.")
+        raise AppError("version_taken", f"{TASK} {new_version} already exists; choose a new version.")
     X, y, groups, summary = corrections_dataset(
         since=since, feature_names=base_meta["feature_names"], min_examples=min_examples
     )
@@ -256,7 +252,7 @@ def fieldconf_retrain(
         # The meta as written (JSON-ready: an undefined AUROC is null there, NaN in the returned dict).
         meta = registry.read_meta(TASK, new_version, folder)
     except registry.ArtefactError as exc:
-        raise ScreeningRefused("artefact_invalid", str(exc)) from None
+        raise AppError("artefact_invalid", str(exc)) from None
     try:
         with transaction.atomic():
             # The same fields as models_sync, which would also register it, but always in shadow.
@@ -272,7 +268,7 @@ def fieldconf_retrain(
                 status=ScreeningModelVersion.Status.SHADOW,
             )
     except IntegrityError:  # a sync or another retrain registered the same version meanwhile
-        raise ScreeningRefused(
+        raise AppError(
             "version_taken", f"{TASK} {new_version} already exists; choose a new version."
         ) from None
     logger.info(

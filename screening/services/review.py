@@ -7,24 +7,25 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from medcard import roles
 from medcard.models import AuditEvent, User
 from medcard.selectors import user_has_role
 from medcard.services.audit import audit_record
 from reservations.models import Booking
+from screening import selectors
+from screening.ml.features import field_value
 from screening.models import FieldCorrection, ScreeningCase, ScreeningReview, ScreeningRun
 from screening.services.cases import (
-    ScreeningRefused,
+    AppError,
     Status,
     Transition,
     case_lock,
     case_transition,
     event_run,
 )
+from screening.services.pipeline import extraction_from_json
 
 
 def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
@@ -42,9 +43,6 @@ def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
 def _read_value(runs: list[ScreeningRun], key: str) -> tuple[int | None, str]:
     """The extraction run and the value read for a field key (``analyte:creatinine``, or qualified by the
     upload's index among the case's files: ``0/analyte:creatinine``)."""
-    from screening.ml.features import field_value
-    from screening.services.pipeline import extraction_from_json
-
     index_text, _, bare = key.rpartition("/")
     candidates = runs if not index_text.isdigit() else runs[int(index_text) : int(index_text) + 1]
     for run in candidates:
@@ -65,8 +63,6 @@ def _corrections_clean(
 ) -> list[dict[str, Any]]:
     """Corrections as rows: from ``{field key: corrected value}`` (the value read is looked up) or from
     dicts with ``field_key``, ``corrected_value`` and optionally ``read_value`` and ``run_id``."""
-    from screening import selectors
-
     runs = selectors.case_extraction_runs(case=case)
     if isinstance(corrections, Mapping):
         items: list[Mapping[str, Any]] = [
@@ -78,7 +74,7 @@ def _corrections_clean(
     for item in items:
         key = str(item.get("field_key", "")).strip()
         if not key:
-            raise ScreeningRefused("correction_invalid", _("Each correction needs the field it corrects."))
+            raise AppError("correction_invalid")
         run_id, read = _read_value(runs, key)
         rows.append(
             {
@@ -104,20 +100,20 @@ def review_decide(
     """A reviewer approves or declines a case (from ``selectors.case_for_staff``), with a reason and the
     values they corrected (``{field key: corrected value}``, or dicts, see ``_corrections_clean``).
 
-    Rules: front-desk staff only (Http404 for anyone else, as for a missing case); a reason is required. An
+    Rules: clinicians only (``not_found`` for anyone else, as for a missing case); a reason is required. An
     open case whose number is still held is decided: approved starts the payment window, declined releases
     the number and tells the patient the reason. An automatic decision sampled for the blind audit is
     recorded as an audit (``blind_audit``) and changes nothing. Everything else is refused (``not_open``).
     The review, the corrections (each tied to the extraction run it corrects), a run and an audit row are
     written in one transaction.
     """
-    if not user_has_role(user=staff, role=roles.FRONT_DESK):
-        raise Http404("No such screening case.")
+    if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
+        raise AppError("not_found")  # as for a missing case: nothing tells an outsider the case exists
     if decision not in (ScreeningReview.Decision.APPROVE, ScreeningReview.Decision.DECLINE):
-        raise ScreeningRefused("decision_invalid", _("Choose approve or decline."))
+        raise AppError("decision_invalid")
     reason = reason.strip()
     if not reason:
-        raise ScreeningRefused("reason_required", _("Give a reason for the decision."))
+        raise AppError("reason_required")
     rows = _corrections_clean(case, corrections)
     now = now or timezone.now()
     with transaction.atomic():
@@ -129,9 +125,9 @@ def review_decide(
         )
         if not blind:
             if not case.is_open:
-                raise ScreeningRefused("not_open", _("This case has already been decided."))
+                raise AppError("not_open")
             if case.booking.status != Booking.Status.HELD:
-                raise ScreeningRefused("booking_closed", _("This appointment is no longer held."))
+                raise AppError("booking_closed")
         run_ids = {
             pk
             for pk in ScreeningRun.objects.filter(case=case, step=ScreeningRun.Step.EXTRACT).values_list(
@@ -175,5 +171,5 @@ def review_decide(
         status = Status.APPROVED if decision == ScreeningReview.Decision.APPROVE else Status.DECLINED
         change = Transition(status=status, decided_by=ScreeningCase.DecidedBy.STAFF)
         if not case_transition(case=case, change=change, run=run, actor=staff, now=now):
-            raise ScreeningRefused("changed", _("This case changed meanwhile. Please reload."))
+            raise AppError("changed")
     return review

@@ -24,24 +24,26 @@ from django.utils.translation import gettext as _
 
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
+from medcard.services.outbox import task_send
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
-from reservations.services import booking_for_account
+from reservations.selectors import booking_for_account
+from screening import tasks
 from screening.models import ScreeningCase, Upload
-from screening.uploads import UploadRefused, inspect_and_derive
+from screening.services.cases import case_upload_received
+from screening.uploads import AppError, inspect_and_derive
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_UPLOADS_PER_BOOKING = 10
 STORAGE_FOLDER = "screening"
 FILENAME_MAX_CHARS = 120
 
 
 def max_uploads_per_booking() -> int:
-    return int(getattr(settings, "SCREENING_MAX_UPLOADS_PER_BOOKING", DEFAULT_MAX_UPLOADS_PER_BOOKING))
+    return settings.SCREENING_MAX_UPLOADS_PER_BOOKING
 
 
 def keep_originals() -> bool:
-    return bool(getattr(settings, "SCREENING_KEEP_ORIGINALS", False))
+    return settings.SCREENING_KEEP_ORIGINALS
 
 
 def clean_filename(filename: str) -> str:
@@ -57,17 +59,13 @@ def clean_filename(filename: str) -> str:
     return printable.strip()[:FILENAME_MAX_CHARS]
 
 
-def _too_many(limit: int) -> UploadRefused:
-    return UploadRefused(
-        "too_many_uploads",
-        _("This appointment already has %(n)d files, the most it takes. For more, please ask the hospital.")
-        % {"n": limit},
-    )
+def _too_many(limit: int) -> AppError:
+    return AppError("too_many_uploads", n=limit)
 
 
 def _check_booking(booking: Booking) -> None:
     if booking.status not in ACTIVE_BOOKING_STATES:
-        raise UploadRefused(
+        raise AppError(
             "booking_closed", _("This appointment is no longer active, so no files can be added to it.")
         )
     if Upload.objects.filter(booking=booking).count() >= max_uploads_per_booking():
@@ -79,7 +77,7 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
 
     Rules: the booking is the account's (Http404 otherwise, also for bookings that exist) and still active; it
     has fewer than ``SCREENING_MAX_UPLOADS_PER_BOOKING`` uploads; the bytes pass ``inspect_and_derive``
-    (``UploadRefused`` with a stable code otherwise). The derivative is stored under a random name in
+    (``AppError`` with a stable code otherwise). The derivative is stored under a random name in
     ``screening/``; the original only when ``SCREENING_KEEP_ORIGINALS`` is on.
 
     No audit row: ``medcard.AuditEvent.Action`` has no upload action yet (the upload row itself records
@@ -123,8 +121,6 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
             )
             case = ScreeningCase.objects.filter(booking=booking).first()
             if case is not None:
-                from screening.services.cases import case_upload_received
-
                 case_upload_received(case=case, now=timezone.now())
                 # One chain per upload (read, then decide), once the upload row is committed.
                 transaction.on_commit(
@@ -142,9 +138,6 @@ def upload_accept(*, account: User, booking_id: int, filename: str, data: bytes)
 def pipeline_enqueue(*, upload_id: int, case_id: int) -> None:
     """Queue the upload's chain: ``screening.extract`` (on the OCR queue), then ``screening.decide_case``."""
     from celery import chain
-
-    from medcard.services.outbox import task_send
-    from screening import tasks
 
     task_send(chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)))
 

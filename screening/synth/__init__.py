@@ -19,7 +19,7 @@ from .truth import REPORT_TYPES, ReportSpec, RowTruth
 
 def render_pdf(spec: ReportSpec, *, text_layer: bool = True) -> bytes:
     """``pdf.render_pdf``, imported on first use: reportlab is a development dependency only."""
-    from .pdf import render_pdf as pdf_render_pdf
+    from .pdf import render_pdf as pdf_render_pdf  # local: reportlab is a development dependency only
 
     return pdf_render_pdf(spec, text_layer=text_layer)
 

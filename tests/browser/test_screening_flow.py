@@ -147,8 +147,8 @@ def test_a_patient_answers_uploads_sees_the_decision_and_confirms_the_values(  #
     assert case.booking.status == Booking.Status.HELD and case.booking.hold_expires_at > timezone.now()
 
     # 5. Staff see the report with the values read boxed where they are on the page.
-    desk = factories.staff(role=roles.FRONT_DESK, username="desk-screening")
-    staff_context = _phone(browser, desk, live_server.url, viewport={"width": 1280, "height": 900})
+    clinician = factories.staff(role=roles.CLINICIAN, username="clinician-screening")
+    staff_context = _phone(browser, clinician, live_server.url, viewport={"width": 1280, "height": 900})
     staff_page = staff_context.new_page()
     staff_page.goto(f"{live_server.url}/screening/staff/cases/{case.pk}/")
     image = staff_page.get_by_test_id("page").locator("img")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client, RequestFactory
 
-from hospital.clientip import client_ip
+from core.clientip import client_ip
 from medcard import sms
 from medcard.models import SmsCode
 from tests.hospital.test_settings import PRODUCTION_ENV, _run_django

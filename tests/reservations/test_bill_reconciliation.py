@@ -17,13 +17,13 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from core.clock import HOSPITAL_TZ
 from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import services, tasks
 from reservations.models import Payment, ReconciliationReport
 from reservations.payments import base, sandbox, sandbox_bills
 from reservations.payments.base import BillRowKind, gateway_for
-from reservations.schedules import HOSPITAL_TZ
 from reservations.services.reconciliation import payments_reconcile_report
 from tests import factories
 

@@ -7,6 +7,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import User
 from reservations import services
 from reservations.models import Booking, Payment, Slot
@@ -41,7 +42,7 @@ def test_a_free_session_is_booked_at_once(patient: User) -> None:
 def test_a_full_slice_is_refused_and_offers_the_waitlist(patient: User, outsider: User) -> None:
     slot = factories.clinic_session(capacity=1).slots.get()
     _hold(patient, slot)
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _hold(outsider, slot)
     assert refused.value.code == "full" and refused.value.waitlist
     slot.refresh_from_db()
@@ -53,7 +54,7 @@ def test_a_second_hold_while_one_is_pending_is_refused(patient: User) -> None:
     first = factories.clinic_session(capacity=3, department_code="neurology").slots.get()
     other = factories.clinic_session(capacity=3, department_code="cardiology").slots.get()
     _hold(patient, first)
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _hold(patient, other)
     assert refused.value.code == "hold_pending"
     assert Booking.objects.count() == 1
@@ -64,7 +65,7 @@ def test_one_number_per_department_per_day_is_the_default_rule(patient: User) ->
     first = factories.clinic_session(fee="0.00", capacity=3).slots.get()
     second = factories.clinic_session(fee="0.00", capacity=3, hour=14).slots.get()
     _hold(patient, first)
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _hold(patient, second)
     assert refused.value.code == "department_daily_limit"
     assert "per department per day" in refused.value.message or "每" in refused.value.message
@@ -75,7 +76,7 @@ def test_at_most_three_departments_a_day(patient: User) -> None:
     for n, code in enumerate(["d1", "d2", "d3"]):
         _hold(patient, factories.clinic_session(fee="0.00", department_code=code, hour=8 + n).slots.get())
     fourth = factories.clinic_session(fee="0.00", department_code="d4", hour=15).slots.get()
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _hold(patient, fourth)
     assert refused.value.code == "departments_daily_limit"
 
@@ -83,7 +84,7 @@ def test_at_most_three_departments_a_day(patient: User) -> None:
 @pytest.mark.django_db
 def test_an_unreleased_session_is_refused_with_its_release_time(patient: User) -> None:
     slot = factories.clinic_session(days_ahead=20).slots.get()
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _hold(patient, slot)
     assert refused.value.code == "not_released"
 
@@ -94,7 +95,7 @@ def test_release_is_at_seven_in_the_morning_shanghai_time(patient: User) -> None
     release = timezone.localtime(slot.starts_at).replace(hour=7, minute=0, second=0) - timedelta(days=14)
     with (
         time_machine.travel(release - timedelta(seconds=1), tick=False),
-        pytest.raises(services.BookingRefused) as refused,
+        pytest.raises(AppError) as refused,
     ):
         _hold(patient, slot)
     assert refused.value.code == "not_released"
@@ -107,7 +108,7 @@ def test_release_is_at_seven_in_the_morning_shanghai_time(patient: User) -> None
 def test_booking_closes_before_the_slice_starts(patient: User) -> None:
     slot = factories.clinic_session().slots.get()
     closing = slot.starts_at - timedelta(minutes=29)
-    with time_machine.travel(closing, tick=False), pytest.raises(services.BookingRefused) as refused:
+    with time_machine.travel(closing, tick=False), pytest.raises(AppError) as refused:
         _hold(patient, slot)
     assert refused.value.code == "closed"
 
@@ -116,7 +117,7 @@ def test_booking_closes_before_the_slice_starts(patient: User) -> None:
 def test_a_stopped_session_is_refused(patient: User, desk: User) -> None:
     session = factories.clinic_session()
     services.session_stop(staff=desk, session_id=session.pk, reason="医生临时出诊")
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _hold(patient, session.slots.get())
     assert refused.value.code == "session_stopped"
 
@@ -150,7 +151,7 @@ def test_a_booked_number_cannot_be_cancelled_after_the_deadline(patient: User) -
     local_day = timezone.localtime(slot.starts_at).date()
     on_the_day = timezone.localtime(slot.starts_at).replace(hour=6)
     assert on_the_day.date() == local_day
-    with time_machine.travel(on_the_day, tick=False), pytest.raises(services.BookingRefused) as refused:
+    with time_machine.travel(on_the_day, tick=False), pytest.raises(AppError) as refused:
         services.booking_cancel(account=patient, booking_id=booking.pk)
     assert refused.value.code == "cancel_deadline"
 
@@ -187,7 +188,7 @@ def test_rescheduling_to_a_full_time_changes_nothing(patient: User, outsider: Us
     first, second = session.slots.order_by("starts_at")
     booking = _hold(patient, first)
     _hold(outsider, second)
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         services.booking_reschedule(account=patient, booking_id=booking.pk, new_slot_id=second.pk)
     assert refused.value.code == "full"
     booking.refresh_from_db()
@@ -219,7 +220,7 @@ def test_check_in_gives_queue_numbers_in_order(patient: User, outsider: User, de
     first, second = _hold(patient, slot), _hold(outsider, slot)
     assert services.booking_check_in(staff=desk, booking_id=second.pk).queue_number == 1
     assert services.booking_check_in(staff=desk, booking_id=first.pk).queue_number == 2
-    with pytest.raises(services.BookingRefused):
+    with pytest.raises(AppError):
         services.booking_check_in(staff=desk, booking_id=first.pk)
 
 

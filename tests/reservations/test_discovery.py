@@ -11,9 +11,9 @@ import pytest
 import time_machine
 from django.test import Client
 
+from core.clock import HOSPITAL_TZ
 from reservations import discovery, schedules
 from reservations.models import ClinicType, Department, Doctor, Session, Slot, WeeklyTemplate
-from reservations.schedules import HOSPITAL_TZ
 
 SATURDAY = date(2026, 12, 12)  # released at 07:00 local on 28 November under the default rule
 URLS = pytest.mark.urls("tests.reservations.discovery_test_urls")

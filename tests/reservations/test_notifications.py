@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from django.db import transaction
 
+from core.clock import HOSPITAL_TZ
 from hospital.celery import app as celery_app
 from medcard.models import AuditEvent, Patient, User
 from reservations import notifications, schedules
@@ -26,7 +27,6 @@ from reservations.models import (
     WeeklyTemplate,
 )
 from reservations.notifications import ConsoleNotifier, NotificationDeliveryError, booking_notify
-from reservations.schedules import HOSPITAL_TZ
 from reservations.tasks_notifications import booking_notify as booking_notify_task
 
 SATURDAY = date(2026, 12, 12)

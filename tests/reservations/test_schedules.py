@@ -12,9 +12,9 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
+from core.clock import HOSPITAL_TZ
 from reservations import schedules
 from reservations.models import BookingRule, ClinicType, Department, Doctor, Session, Slot, WeeklyTemplate
-from reservations.schedules import HOSPITAL_TZ
 
 SATURDAY = date(2026, 12, 12)  # a Saturday, 14 days after Saturday 28 November 2026
 

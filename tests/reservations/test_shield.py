@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from core.errors import AppError
 from medcard.models import User
 from reservations import services
 from reservations.models import Booking
@@ -39,7 +40,7 @@ def test_a_slice_found_full_is_refused_before_django_without_a_query(patient: Us
     services.hold_create(
         account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=slot.pk
     )
-    with pytest.raises(services.BookingRefused):
+    with pytest.raises(AppError):
         services.hold_create(
             account=outsider, patient_id=factories.verified_patient_of(outsider).pk, slot_id=slot.pk
         )
@@ -64,7 +65,7 @@ def test_a_freed_number_clears_the_hint_at_once(
     booking = services.hold_create(
         account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=slot.pk
     )
-    with pytest.raises(services.BookingRefused):
+    with pytest.raises(AppError):
         services.hold_create(
             account=outsider, patient_id=factories.verified_patient_of(outsider).pk, slot_id=slot.pk
         )
@@ -97,7 +98,7 @@ def test_a_process_remembers_a_full_hint_briefly_and_then_asks_again(
     services.hold_create(
         account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=slot.pk
     )
-    with pytest.raises(services.BookingRefused):
+    with pytest.raises(AppError):
         services.hold_create(
             account=outsider, patient_id=factories.verified_patient_of(outsider).pk, slot_id=slot.pk
         )

@@ -99,13 +99,13 @@ def test_a_body_over_the_size_limit_gets_the_json_error(settings, patient_client
 def test_the_shield_steps_aside_when_its_hint_store_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from reservations.services import booking
+    from reservations import shield
     from reservations.shield import FullSlotShield
 
     def unreachable(*, slot_id: int) -> bool:
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(booking, "slot_known_full", unreachable)
+    monkeypatch.setattr(shield, "slot_known_full", unreachable)
     passed_on: list[bool] = []
     app = FullSlotShield(lambda environ, start_response: passed_on.append(True) or [b"django"])
     raw = b'{"slot_id": 7, "patient_id": 1}'

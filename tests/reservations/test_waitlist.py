@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import User
 from reservations import services
 from reservations.models import Booking, WaitlistEntry
@@ -24,7 +25,7 @@ def _full_session(holder: User, *, capacity: int = 1, fee: str = "50.00"):  # ty
 @pytest.mark.django_db
 def test_only_a_full_session_has_a_waitlist(patient: User) -> None:
     session = factories.clinic_session(capacity=2)
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         services.waitlist_join(account=patient, patient_id=_pid(patient), session_id=session.pk)
     assert refused.value.code == "not_full"
 
@@ -75,7 +76,7 @@ def test_an_extra_number_is_offered_to_the_waitlist(patient: User, outsider: Use
 def test_joining_twice_is_refused(patient: User, outsider: User) -> None:
     session = _full_session(patient)
     services.waitlist_join(account=outsider, patient_id=_pid(outsider), session_id=session.pk)
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         services.waitlist_join(account=outsider, patient_id=_pid(outsider), session_id=session.pk)
     assert refused.value.code == "already_waiting"
 
@@ -88,7 +89,32 @@ def test_the_waitlist_closes_at_its_cut_off(patient: User, outsider: User) -> No
     assert services.waitlists_close_due(now=late) == 1
     assert WaitlistEntry.objects.get(account=outsider).status == "closed"
     other = factories.patient_account(mobile="13500000999", name="迟到")
-    with pytest.raises(services.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         services.waitlist_join(account=other, patient_id=_pid(other), session_id=session.pk, now=late)
     assert refused.value.code == "waitlist_closed"
     assert timezone.now() < late
+
+
+@pytest.mark.django_db
+def test_a_free_sessions_offer_is_booked_with_its_payment_row_and_never_asks_to_pay(
+    patient: User, outsider: User, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """The offer goes through the same door as any hold: a free number is booked with its zero-fee payment
+    row, and the patient is told it is booked (not asked to pay 0.00)."""
+    from hospital.celery import app as celery_app
+    from reservations import notifications
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    notifications.outbox.clear()
+    session = _full_session(patient, fee="0.00")
+    services.waitlist_join(account=outsider, patient_id=_pid(outsider), session_id=session.pk)
+    services.booking_cancel(account=patient, booking_id=Booking.objects.get(account=patient).pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.waitlist_offer_next(session_id=session.pk) == 1
+    offer = Booking.objects.get(account=outsider)
+    assert (offer.status, offer.from_waitlist, offer.hold_expires_at) == ("booked", True, None)
+    (payment,) = offer.payments.all()
+    assert (payment.channel, payment.status, payment.amount) == ("free", "paid", 0)
+    assert WaitlistEntry.objects.get(account=outsider).status == "converted"
+    kinds = [m.kind for m in notifications.sandbox_messages() if m.account_id == outsider.pk]
+    assert "booked" in kinds and "waitlist_offer" not in kinds

@@ -15,11 +15,12 @@ import pytest
 from django.http import Http404
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import AuditEvent, User
 from reservations import notifications
 from reservations import services as reservations
 from reservations.models import Booking, Session, Slot
-from reservations.services.booking import booking_payment_check
+from reservations.services.gates import booking_payment_check
 from screening import selectors, services
 from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun, Upload
 from screening.pipeline.types import Analyte, Extraction, Field, TextResult, to_json
@@ -172,7 +173,7 @@ def test_a_hold_on_a_screened_session_opens_a_case_and_payment_is_refused(
     assert booking.hold_expires_at is not None and booking.hold_expires_at > timezone.now() + timedelta(
         hours=1
     )
-    with pytest.raises(reservations.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         reservations.payment_start(account=patient, booking_id=booking.pk, channel="wechatpay")
     assert refused.value.code == "screening_pending"
     assert "send your test report" in refused.value.message
@@ -181,13 +182,13 @@ def test_a_hold_on_a_screened_session_opens_a_case_and_payment_is_refused(
 @pytest.mark.django_db
 def test_answers_must_cover_the_exams_questions_and_nothing_else(patient: User) -> None:
     session = screened_session()
-    with pytest.raises(reservations.BookingRefused) as missing:
+    with pytest.raises(AppError) as missing:
         hold(patient, session, {"diabetes": False})
     assert missing.value.code == "screening_answers" and "kidney_disease" in missing.value.message
-    with pytest.raises(reservations.BookingRefused) as unknown:
+    with pytest.raises(AppError) as unknown:
         hold(patient, session, {**NO, "smoker": True})
     assert unknown.value.code == "screening_answers" and "smoker" in unknown.value.message
-    with pytest.raises(reservations.BookingRefused):
+    with pytest.raises(AppError):
         hold(patient, session, {**NO, "diabetes": "perhaps"})
     assert not Booking.objects.exists() and session.slots.get().taken == 0
 
@@ -233,7 +234,7 @@ def test_a_good_report_asks_the_patient_to_confirm_then_approves(
         "creatinine",
         "egfr_recomputed",
     ] or case.critical_fields
-    with pytest.raises(reservations.BookingRefused):
+    with pytest.raises(AppError):
         booking_payment_check(booking=booking)
     with django_capture_on_commit_callbacks(execute=True):
         services.case_confirm(account=patient, booking_id=booking.pk, correct=True)
@@ -264,7 +265,7 @@ def test_a_patient_who_says_the_values_are_wrong_goes_to_review(
     assert (case.status, case.patient_confirmed, booking.status) == ("review", False, "held")
     assert case.review_due_at is not None
     assert "screening_review" in [m.kind for m in notifications.sandbox_messages(channel="sms")]
-    with pytest.raises(reservations.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         booking_payment_check(booking=booking)
     assert "reviewing" in refused.value.message
 
@@ -317,7 +318,7 @@ def test_a_manual_review_after_a_decline_holds_the_number_again_while_it_is_free
     case = case_of(booking)
     assert (booking.status, case.status) == ("held", "review")
     assert Slot.objects.get(pk=booking.slot_id).taken == 1
-    with pytest.raises(services.ScreeningRefused):  # once is enough: it is not declined any more
+    with pytest.raises(AppError):  # once is enough: it is not declined any more
         services.case_review_request(account=patient, booking_id=booking.pk)
 
 
@@ -339,7 +340,7 @@ def test_a_manual_review_is_refused_when_the_number_went_to_someone_else(
     reads[hashlib.sha256(data).hexdigest()] = renal_report(collected=dt.date(2026, 8, 1))
     send_report(patient, booking, django_capture_on_commit_callbacks, data=data)
     hold(outsider, session, RISK)  # takes the released number
-    with pytest.raises(services.ScreeningRefused) as refused:
+    with pytest.raises(AppError) as refused:
         services.case_review_request(account=patient, booking_id=booking.pk)
     assert refused.value.code == "full"
     assert case_of(booking).status == "declined"
@@ -357,7 +358,7 @@ def test_in_shadow_mode_every_case_goes_to_staff_with_the_would_be_decision_logg
     assert (case.decision["outcome"], case.decision["mode"]) == ("approve", "shadow")
     run = ScreeningRun.objects.get(case=case, step="decide")
     assert run.outputs["decision"]["outcome"] == "approve" and run.rules_version == "ct_contrast@1.0.0"
-    with pytest.raises(reservations.BookingRefused):
+    with pytest.raises(AppError):
         booking_payment_check(booking=booking)
 
 
@@ -400,7 +401,7 @@ def test_a_screened_number_cannot_be_moved(patient: User) -> None:
     session = screened_session(capacity=2)
     booking = hold(patient, session, RISK)
     other = factories.clinic_session(capacity=2, fee="50.00", hour=14)
-    with pytest.raises(reservations.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         reservations.booking_reschedule(
             account=patient, booking_id=booking.pk, new_slot_id=other.slots.get().pk
         )
@@ -412,7 +413,7 @@ def test_a_screened_number_cannot_be_moved(patient: User) -> None:
 
 @pytest.mark.django_db
 def test_an_outsider_gets_404_from_every_case_service_and_selector(
-    patient: User, outsider: User, desk: User
+    patient: User, outsider: User, clinician: User
 ) -> None:
     booking = hold(patient, screened_session(), RISK)
     case = case_of(booking)
@@ -429,7 +430,7 @@ def test_an_outsider_gets_404_from_every_case_service_and_selector(
     with pytest.raises(Http404):
         services.review_decide(staff=patient, case=case, decision="approve", reason="fine")
     assert selectors.case_for_account(account=patient, booking_id=booking.pk) == case
-    assert selectors.case_for_staff(staff=desk, case_id=case.pk) == case
+    assert selectors.case_for_staff(staff=clinician, case_id=case.pk) == case
 
 
 @pytest.mark.django_db
@@ -469,7 +470,7 @@ def test_a_waitlist_offer_of_a_screened_number_is_held_for_screening(
     # Unanswered questions count as possible risk factors: a report is asked for, and staff decide.
     assert (offered.status, case.answers, case.status) == ("held", {}, "awaiting_upload")
     assert "questionnaire_incomplete" in case.reason_codes
-    with pytest.raises(reservations.BookingRefused):
+    with pytest.raises(AppError):
         booking_payment_check(booking=offered)
 
 
@@ -485,7 +486,7 @@ def test_the_hold_api_takes_the_answers_and_payment_api_refuses_until_approved(
     body = {"patient_id": factories.verified_patient_of(patient).pk, "slot_id": session.slots.get().pk}
     missing = client.post("/api/v1/bookings/holds/", body, content_type="application/json",
                           HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
-    assert missing.status_code == 409 and missing.json()["error"]["code"] == "screening_answers"
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "screening_answers"
     with django_capture_on_commit_callbacks(execute=True):
         held = client.post(
             "/api/v1/bookings/holds/", {**body, "answers": RISK}, content_type="application/json"
@@ -507,7 +508,7 @@ def test_a_number_held_for_screening_does_not_stop_another_booking_until_approve
     other = factories.clinic_session(capacity=2, fee="40.00", department_code="cardiology", days_ahead=2)
     assert hold(patient, other).status == "held"  # an ordinary number, awaiting payment
     third = factories.clinic_session(capacity=2, fee="40.00", department_code="dermatology", days_ahead=3)
-    with pytest.raises(reservations.BookingRefused) as refused:
+    with pytest.raises(AppError) as refused:
         hold(patient, third)
     assert refused.value.code == "hold_pending"
 
@@ -533,3 +534,23 @@ def test_confirming_by_api_shows_the_new_payment_deadline(
     assert dt.datetime.fromisoformat(body["hold_expires_at"]) == booking.hold_expires_at  # the new deadline
     again = client.post(url + "confirm/", {"correct": True}, content_type="application/json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_confirmable"
+
+
+@pytest.mark.django_db
+def test_a_move_to_a_screened_session_is_refused_and_changes_nothing(patient: User) -> None:
+    """Rescheduling applies the target's rules as a new hold would: a screened exam needs its questions and
+    a case, which a move cannot give, so an unscreened number cannot become a payable screened exam."""
+    plain = factories.clinic_session(capacity=2, fee="50.00", hour=8)
+    booking = reservations.hold_create(
+        account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=plain.slots.get().pk
+    )
+    screened = screened_session(mode="live", fee="50.00")
+    with pytest.raises(AppError) as refused:
+        reservations.booking_reschedule(
+            account=patient, booking_id=booking.pk, new_slot_id=screened.slots.get().pk
+        )
+    assert (refused.value.code, refused.value.status) == ("screening_required", 409)
+    booking.refresh_from_db()
+    assert (booking.status, booking.slot_id) == ("held", plain.slots.get().pk)
+    assert not Booking.objects.filter(session=screened).exists()
+    assert not ScreeningCase.objects.exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.utils import translation
 
+from core.errors import AppError
 from screening import uploads
 from screening.pipeline.render import PDF_RENDER_MAX_SIDE_PX, pdf_page_render
 from tests.screening import samples
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_tiny_pdf_declaring_a_7200_pt_page_is_refused_with_a_clear_message() -> None:
     data = samples.pdf_huge_page()
     assert len(data) < 1000
-    with translation.override("en"), pytest.raises(uploads.UploadRefused) as refused:
+    with translation.override("en"), pytest.raises(AppError) as refused:
         uploads.inspect_and_derive(data)
     assert refused.value.code == "pdf_page_too_large"
     assert "larger than A0 paper" in refused.value.message
@@ -35,7 +36,7 @@ def test_real_paper_sizes_are_accepted(width_pt: float, height_pt: float) -> Non
 
 @pytest.mark.parametrize(("width_pt", "height_pt"), [(2600, 3370), (2384, 3600), (14400, 100)])
 def test_pages_past_a0_either_way_are_refused(width_pt: float, height_pt: float) -> None:
-    with pytest.raises(uploads.UploadRefused, match="pdf_page_too_large"):
+    with pytest.raises(AppError, match="pdf_page_too_large"):
         uploads.inspect_and_derive(samples.pdf_huge_page(width_pt, height_pt))
 
 

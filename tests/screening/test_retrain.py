@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.errors import AppError
 from medcard.models import User
 from screening import services
 from screening.ml import registry as ml_registry
@@ -93,15 +94,15 @@ def labels(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[tuple[int, 
 
 @pytest.mark.django_db
 def test_corrected_fields_are_labelled_wrong_and_the_rest_kept_one_group_per_case(
-    desk: User, reads: dict[str, Extraction], django_capture_on_commit_callbacks: Capture
+    clinician: User, reads: dict[str, Extraction], django_capture_on_commit_callbacks: Capture
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    kept = reviewed(desk, reads, capture, n=0)
+    kept = reviewed(clinician, reads, capture, n=0)
     fixed = reviewed(
-        desk, reads, capture, n=1, creatinine=881.0, decision="decline",
+        clinician, reads, capture, n=1, creatinine=881.0, decision="decline",
         corrections={"0/analyte:creatinine": "88", "patient_name": "王晓明"},
     )  # fmt: skip
-    restated = reviewed(desk, reads, capture, n=2, corrections={"collected_on": "2026-11-20"})
+    restated = reviewed(clinician, reads, capture, n=2, corrections={"collected_on": "2026-11-20"})
 
     X, y, groups, summary = retrain.corrections_dataset(min_examples=1)
 
@@ -121,7 +122,7 @@ def test_corrected_fields_are_labelled_wrong_and_the_rest_kept_one_group_per_cas
 @pytest.mark.django_db
 def test_a_blind_audit_labels_the_fields_of_its_automatic_decision_once(
     patient: User,
-    desk: User,
+    clinician: User,
     settings,  # type: ignore[no-untyped-def]
     reads: dict[str, Extraction],
     django_capture_on_commit_callbacks: Capture,
@@ -136,7 +137,7 @@ def test_a_blind_audit_labels_the_fields_of_its_automatic_decision_once(
     case = ScreeningCase.objects.get(booking=booking)
     assert (case.status, case.decided_by, case.blind_audit) == ("approved", "system", True)
     review = services.review_decide(
-        staff=desk, case=case, decision="decline", reason="Creatinine is 188.",
+        staff=clinician, case=case, decision="decline", reason="Creatinine is 188.",
         corrections={"analyte:creatinine": "188"},
     )  # fmt: skip
     assert review.blind_audit
@@ -149,19 +150,22 @@ def test_a_blind_audit_labels_the_fields_of_its_automatic_decision_once(
 
 @pytest.mark.django_db
 def test_too_few_labelled_fields_or_only_kept_ones_are_refused(
-    desk: User, artefacts: Path, reads: dict[str, Extraction], django_capture_on_commit_callbacks: Capture
+    clinician: User,
+    artefacts: Path,
+    reads: dict[str, Extraction],
+    django_capture_on_commit_callbacks: Capture,
 ) -> None:
-    first = reviewed(desk, reads, django_capture_on_commit_callbacks, n=0)
+    first = reviewed(clinician, reads, django_capture_on_commit_callbacks, n=0)
 
-    with pytest.raises(services.ScreeningRefused) as few:
+    with pytest.raises(AppError) as few:
         retrain.corrections_dataset()
     assert few.value.code == "too_few_examples"
     assert "2 labelled fields" in few.value.message and "at least 20" in few.value.message
-    with pytest.raises(services.ScreeningRefused) as one_class:
+    with pytest.raises(AppError) as one_class:
         retrain.corrections_dataset(min_examples=2)
     assert one_class.value.code == "one_class"
     later = first.reviews.get().created_at + timedelta(seconds=1)
-    with pytest.raises(services.ScreeningRefused, match="0 labelled fields"):
+    with pytest.raises(AppError, match="0 labelled fields"):
         retrain.corrections_dataset(since=later, min_examples=1)
 
     with pytest.raises(CommandError, match="retraining needs at least 20"):
@@ -176,7 +180,7 @@ def test_too_few_labelled_fields_or_only_kept_ones_are_refused(
 
 @pytest.mark.django_db
 def test_retraining_writes_a_shadow_version_and_the_active_one_stays_active(
-    desk: User,
+    clinician: User,
     administrator: User,
     artefacts: Path,
     reads: dict[str, Extraction],
@@ -187,16 +191,16 @@ def test_retraining_writes_a_shadow_version_and_the_active_one_stays_active(
     capture = django_capture_on_commit_callbacks
     wrong = {"analyte:creatinine": "88"}  # the first three reports read 881 for 88
     cases = [
-        reviewed(desk, reads, capture, n=n, creatinine=881.0, corrections=wrong)
+        reviewed(clinician, reads, capture, n=n, creatinine=881.0, corrections=wrong)
         if n < 3
-        else reviewed(desk, reads, capture, n=n, creatinine=88.0 + n)
+        else reviewed(clinician, reads, capture, n=n, creatinine=88.0 + n)
         for n in range(10)
     ]
 
     out = StringIO()
     call_command(
         "screening_models", "retrain", "--task", "fieldconf", "--base", "1.1.0", "--version", "1.2.0",
-        "--by", desk.username, stdout=out,
+        "--by", clinician.username, stdout=out,
     )  # fmt: skip
 
     printed = out.getvalue()
@@ -218,6 +222,6 @@ def test_retraining_writes_a_shadow_version_and_the_active_one_stays_active(
     assert isinstance(ml_registry.load("fieldconf", "1.2.0", artefacts), FieldConfidence)
     assert not (COMMITTED / "fieldconf-1.2.0.json").exists()
 
-    with pytest.raises(services.ScreeningRefused) as again:  # a published version never changes
-        retrain.fieldconf_retrain(base_version="1.1.0", new_version="1.2.0", actor=desk)
+    with pytest.raises(AppError) as again:  # a published version never changes
+        retrain.fieldconf_retrain(base_version="1.1.0", new_version="1.2.0", actor=clinician)
     assert again.value.code == "version_taken"

@@ -12,10 +12,11 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
+from core.errors import AppError
 from medcard.models import AuditEvent, User
 from reservations import notifications
 from reservations.models import Booking, Slot
-from reservations.services.booking import booking_payment_check
+from reservations.services.gates import booking_payment_check
 from screening import selectors, services
 from screening.models import (
     FieldCorrection,
@@ -49,11 +50,11 @@ def in_review(
 
 @pytest.mark.django_db
 def test_a_reviewer_approves_with_a_correction_and_the_payment_window_starts(
-    in_review: ScreeningCase, desk: User, django_capture_on_commit_callbacks: Callable[..., Any]
+    in_review: ScreeningCase, clinician: User, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         review = services.review_decide(
-            staff=desk, case=in_review, decision="approve", reason="Creatinine 86, not 88; fine.",
+            staff=clinician, case=in_review, decision="approve", reason="Creatinine 86, not 88; fine.",
             corrections={"analyte:creatinine": "86"},
         )  # fmt: skip
     in_review.refresh_from_db()
@@ -69,20 +70,24 @@ def test_a_reviewer_approves_with_a_correction_and_the_payment_window_starts(
         "88",
         "86",
     )
-    assert correction.run is not None and correction.run.step == "extract" and correction.staff == desk
+    assert correction.run is not None and correction.run.step == "extract" and correction.staff == clinician
     assert (review.system_outcome, review.blind_audit) == ("approve", False)
     run = ScreeningRun.objects.filter(case=in_review).latest("id")
-    assert (run.step, run.actor) == ("review", desk)
-    assert AuditEvent.objects.filter(action="screening_decided", actor=desk, patient=booking.patient).exists()
+    assert (run.step, run.actor) == ("review", clinician)
+    assert AuditEvent.objects.filter(
+        action="screening_decided", actor=clinician, patient=booking.patient
+    ).exists()
     assert "screening_approved" in [m.kind for m in notifications.sandbox_messages(channel="sms")]
 
 
 @pytest.mark.django_db
 def test_a_reviewer_declines_and_the_number_is_released_with_their_reason(
-    in_review: ScreeningCase, desk: User, django_capture_on_commit_callbacks: Callable[..., Any]
+    in_review: ScreeningCase, clinician: User, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        services.review_decide(staff=desk, case=in_review, decision="decline", reason="Report is not yours.")
+        services.review_decide(
+            staff=clinician, case=in_review, decision="decline", reason="Report is not yours."
+        )
     in_review.refresh_from_db()
     booking = Booking.objects.get(pk=in_review.booking_id)
     assert (in_review.status, booking.status, booking.cancel_reason) == (
@@ -94,26 +99,29 @@ def test_a_reviewer_declines_and_the_number_is_released_with_their_reason(
     assert in_review.decline_note == "Report is not yours."
     (message,) = notifications.sandbox_messages(kind="screening_declined", channel="sms")
     assert "Report is not yours." in message.text
-    with pytest.raises(services.ScreeningRefused) as refused:  # a reviewer's decline is final
+    with pytest.raises(AppError) as refused:  # a reviewer's decline is final
         services.case_review_request(account=booking.account, booking_id=booking.pk)
     assert refused.value.code == "not_reviewable"
 
 
 @pytest.mark.django_db
-def test_a_decision_needs_a_reason_and_an_open_case(in_review: ScreeningCase, desk: User) -> None:
-    with pytest.raises(services.ScreeningRefused) as no_reason:
-        services.review_decide(staff=desk, case=in_review, decision="approve", reason="  ")
+def test_a_decision_needs_a_reason_and_an_open_case(in_review: ScreeningCase, clinician: User) -> None:
+    with pytest.raises(AppError) as no_reason:
+        services.review_decide(staff=clinician, case=in_review, decision="approve", reason="  ")
     assert no_reason.value.code == "reason_required"
-    services.review_decide(staff=desk, case=in_review, decision="approve", reason="ok")
-    with pytest.raises(services.ScreeningRefused) as decided:
-        services.review_decide(staff=desk, case=in_review, decision="decline", reason="changed my mind")
+    services.review_decide(staff=clinician, case=in_review, decision="approve", reason="ok")
+    with pytest.raises(AppError) as decided:
+        services.review_decide(staff=clinician, case=in_review, decision="decline", reason="changed my mind")
     assert decided.value.code == "not_open"
     assert ScreeningReview.objects.count() == 1
 
 
 @pytest.mark.django_db
-def test_only_front_desk_staff_review(in_review: ScreeningCase, patient: User, pharmacist: User) -> None:
-    for user in (patient, pharmacist):
+def test_only_clinicians_review(
+    in_review: ScreeningCase, patient: User, pharmacist: User, desk: User
+) -> None:
+    """The front desk sells numbers; it does not decide whether a patient may have contrast."""
+    for user in (patient, pharmacist, desk):
         with pytest.raises(Http404):
             services.review_decide(staff=user, case=in_review, decision="approve", reason="ok")
         with pytest.raises(Http404):
@@ -123,7 +131,7 @@ def test_only_front_desk_staff_review(in_review: ScreeningCase, patient: User, p
 
 @pytest.mark.django_db
 def test_the_queue_lists_held_cases_in_review_soonest_visit_first(
-    desk: User,
+    clinician: User,
     outsider: User,
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Callable[..., Any],
@@ -141,7 +149,7 @@ def test_the_queue_lists_held_cases_in_review_soonest_visit_first(
     with django_capture_on_commit_callbacks(execute=True):
         b_later = hold(first, later, NO)
         b_sooner = hold(outsider, sooner, NO)
-    rows = selectors.review_queue(staff=desk)
+    rows = selectors.review_queue(staff=clinician)
     assert [row.case.booking_id for row in rows] == [b_sooner.pk, b_later.pk]
     assert all(row.reason_codes == [] and not row.blind_audit for row in rows)
 
@@ -149,7 +157,7 @@ def test_the_queue_lists_held_cases_in_review_soonest_visit_first(
 @pytest.mark.django_db
 def test_a_sample_of_automatic_decisions_goes_to_a_blind_audit_that_changes_nothing(
     patient: User,
-    desk: User,
+    clinician: User,
     settings,
     django_capture_on_commit_callbacks: Callable[..., Any],  # type: ignore[no-untyped-def]
 ) -> None:
@@ -158,14 +166,16 @@ def test_a_sample_of_automatic_decisions_goes_to_a_blind_audit_that_changes_noth
         booking = hold(patient, screened_session(), NO)
     case = ScreeningCase.objects.get(booking=booking)
     assert (case.status, case.decided_by, case.blind_audit) == ("approved", "system", True)
-    (row,) = selectors.review_queue(staff=desk)
+    (row,) = selectors.review_queue(staff=clinician)
     assert row.blind_audit and row.case == case
-    assert selectors.review_queue(staff=desk, include_audits=False) == []
-    review = services.review_decide(staff=desk, case=case, decision="decline", reason="would ask for a lab")
+    assert selectors.review_queue(staff=clinician, include_audits=False) == []
+    review = services.review_decide(
+        staff=clinician, case=case, decision="decline", reason="would ask for a lab"
+    )
     case.refresh_from_db()
     assert review.blind_audit and review.system_outcome == "approve"
     assert case.status == "approved"  # the audit is a label, not a decision
-    assert selectors.review_queue(staff=desk) == []
+    assert selectors.review_queue(staff=clinician) == []
     figures = selectors.screening_figures(since=timezone.now() - timedelta(days=30))
     assert (figures.cases, figures.auto_approved, figures.blind_audits, figures.audit_disagreements) == (
         1,
@@ -187,11 +197,11 @@ def test_no_blind_audit_without_sampling(
 
 
 @pytest.mark.django_db
-def test_a_staff_read_of_a_case_is_audited(in_review: ScreeningCase, desk: User) -> None:
-    case = selectors.case_for_staff(staff=desk, case_id=in_review.pk)
-    services.case_staff_read_record(staff=desk, case=case)
+def test_a_staff_read_of_a_case_is_audited(in_review: ScreeningCase, clinician: User) -> None:
+    case = selectors.case_for_staff(staff=clinician, case_id=in_review.pk)
+    services.case_staff_read_record(staff=clinician, case=case)
     event = AuditEvent.objects.get(action="screening_viewed")
-    assert (event.actor, event.patient_id, event.actor_is_staff) == (desk, case.booking.patient_id, True)
+    assert (event.actor, event.patient_id, event.actor_is_staff) == (clinician, case.booking.patient_id, True)
 
 
 # --- The model registry ------------------------------------------------------------------------------------
@@ -240,10 +250,10 @@ def test_models_are_registered_in_shadow_and_one_is_active_per_task(
 @pytest.mark.django_db
 def test_a_changed_artefact_and_an_unapproved_activation_are_refused(artefacts: Any, patient: User) -> None:
     registry.models_sync()
-    with pytest.raises(services.ScreeningRefused):
+    with pytest.raises(AppError):
         registry.model_activate(task="doctype", version="1.0.0", approved_by=patient)
     artefacts[0]["artefact_sha256"] = "c" * 64
-    with pytest.raises(services.ScreeningRefused) as changed:
+    with pytest.raises(AppError) as changed:
         registry.models_sync()
     assert changed.value.code == "artefact_changed"
 
@@ -251,7 +261,7 @@ def test_a_changed_artefact_and_an_unapproved_activation_are_refused(artefacts: 
 @pytest.mark.django_db
 def test_the_staff_api_lists_shows_and_decides_and_answers_404_to_others(
     in_review: ScreeningCase,
-    desk: User,
+    clinician: User,
     patient: User,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
@@ -268,12 +278,12 @@ def test_the_staff_api_lists_shows_and_decides_and_answers_404_to_others(
         == 404
     )
     assert not AuditEvent.objects.filter(action="screening_viewed").exists()
-    client.force_login(desk)
+    client.force_login(clinician)
     (row,) = client.get(base).json()
     assert (row["case_id"], row["status"], row["blind_audit"]) == (in_review.pk, "review", False)
     shown = client.get(f"{base}{in_review.pk}/").json()
     assert shown["extractions"][0]["extraction"]["analytes"][0]["code"] == "creatinine"
-    assert AuditEvent.objects.filter(action="screening_viewed", actor=desk).count() == 1
+    assert AuditEvent.objects.filter(action="screening_viewed", actor=clinician).count() == 1
     with django_capture_on_commit_callbacks(execute=True):
         decided = client.post(
             f"{base}{in_review.pk}/decision/",

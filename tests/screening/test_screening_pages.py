@@ -266,9 +266,11 @@ def test_an_outsider_can_neither_see_nor_confirm_a_case(outsider: User, patient:
     assert ScreeningCase.objects.get(booking=booking).status == "confirm"
 
 
-def test_staff_accounts_are_sent_to_the_patient_sign_in_from_patient_pages(desk: User, patient: User) -> None:
+def test_staff_accounts_are_sent_to_the_patient_sign_in_from_patient_pages(
+    clinician: User, patient: User
+) -> None:
     booking = screened_booking(patient, diabetes=True)
-    response = _client(desk).get(f"/screening/bookings/{booking.pk}/status/")
+    response = _client(clinician).get(f"/screening/bookings/{booking.pk}/status/")
     assert response.status_code == 302 and "/accounts/" in response["Location"]
 
 
@@ -309,11 +311,11 @@ def _with_extraction(case: ScreeningCase) -> ScreeningRun:
     )  # fmt: skip
 
 
-def test_the_queue_lists_cases_soonest_visit_first_with_staff_reasons(desk: User) -> None:
+def test_the_queue_lists_cases_soonest_visit_first_with_staff_reasons(clinician: User) -> None:
     later = _review_case(factories.patient_account(), days_ahead=5, codes=["egfr_30_44"])
     sooner = _review_case(factories.patient_account(), days_ahead=2, codes=["result_expired"])
     ScreeningCase.objects.filter(pk=later.pk).update(updated_at=timezone.now() - timedelta(hours=6))
-    response = _client(desk).get("/screening/staff/")
+    response = _client(clinician).get("/screening/staff/")
     html = response.content.decode()
     assert response.status_code == 200
     assert html.index(f'data-case="{sooner.pk}"') < html.index(f'data-case="{later.pk}"')
@@ -321,10 +323,10 @@ def test_the_queue_lists_cases_soonest_visit_first_with_staff_reasons(desk: User
     assert sooner.booking.patient.masked_name in html
 
 
-def test_the_case_page_shows_the_image_with_the_fields_boxed_and_audits_the_read(desk: User) -> None:
+def test_the_case_page_shows_the_image_with_the_fields_boxed_and_audits_the_read(clinician: User) -> None:
     case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_mismatch"])
     run = _with_extraction(case)
-    response = _client(desk).get(f"/screening/staff/cases/{case.pk}/")
+    response = _client(clinician).get(f"/screening/staff/cases/{case.pk}/")
     html = response.content.decode()
     assert response.status_code == 200
     assert f'src="/screening/uploads/{run.upload_id}/file/"' in html
@@ -333,15 +335,15 @@ def test_the_case_page_shows_the_image_with_the_fields_boxed_and_audits_the_read
     assert 'class="box low"' in html  # score 0.91 and a failed check
     assert "egfr_mismatch" in html and "0.91" in html
     assert 'name="fix_analyte:creatinine"' in html
-    assert AuditEvent.objects.filter(actor=desk, patient=case.booking.patient).exists()
-    image = _client(desk).get(f"/screening/uploads/{run.upload_id}/file/")
+    assert AuditEvent.objects.filter(actor=clinician, patient=case.booking.patient).exists()
+    image = _client(clinician).get(f"/screening/uploads/{run.upload_id}/file/")
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
 
 
-def test_staff_approve_with_a_correction_and_it_is_recorded(desk: User) -> None:
+def test_staff_approve_with_a_correction_and_it_is_recorded(clinician: User) -> None:
     case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_mismatch"])
     _with_extraction(case)
-    response = _client(desk).post(
+    response = _client(clinician).post(
         f"/screening/staff/cases/{case.pk}/",
         {
             "decision": "approve",
@@ -353,14 +355,14 @@ def test_staff_approve_with_a_correction_and_it_is_recorded(desk: User) -> None:
     case.refresh_from_db()
     assert case.status == "approved" and case.decided_by == "staff"
     review = ScreeningReview.objects.get(case=case)
-    assert (review.staff, review.decision) == (desk, "approve")
+    assert (review.staff, review.decision) == (clinician, "approve")
     correction = FieldCorrection.objects.get(review=review)
     assert (correction.field_key, correction.corrected_value) == ("analyte:creatinine", "86")
 
 
-def test_a_decision_without_a_reason_is_refused(desk: User) -> None:
+def test_a_decision_without_a_reason_is_refused(clinician: User) -> None:
     case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_30_44"])
-    response = _client(desk).post(
+    response = _client(clinician).post(
         f"/screening/staff/cases/{case.pk}/", {"decision": "decline", "reason": " "}
     )
     assert response.status_code == 400
@@ -369,10 +371,10 @@ def test_a_decision_without_a_reason_is_refused(desk: User) -> None:
     assert case.status == "review" and not ScreeningReview.objects.exists()
 
 
-def test_a_staff_decline_reaches_the_patient_with_its_reason(desk: User, patient: User) -> None:
+def test_a_staff_decline_reaches_the_patient_with_its_reason(clinician: User, patient: User) -> None:
     booking = screened_booking(patient, diabetes=True)
     case = case_in(booking, "review", reason_codes=["egfr_lt_30"])
-    _client(desk).post(
+    _client(clinician).post(
         f"/screening/staff/cases/{case.pk}/",
         {"decision": "decline", "reason": "Please see your nephrologist first"},
     )
@@ -398,20 +400,20 @@ def test_staff_pages_are_404_for_patients_and_other_staff_and_ask_visitors_to_si
     assert case.status == "review"
 
 
-def test_the_blind_audit_lists_sampled_automatic_decisions_without_their_outcome(desk: User) -> None:
+def test_the_blind_audit_lists_sampled_automatic_decisions_without_their_outcome(clinician: User) -> None:
     booking = screened_booking(factories.patient_account(), diabetes=True)
     case = case_in(booking, "approved", blind_audit=True, reason_codes=[])
-    html = _client(desk).get("/screening/staff/audit/").content.decode()
+    html = _client(clinician).get("/screening/staff/audit/").content.decode()
     assert f'href="/screening/staff/cases/{case.pk}/"' in html
-    page = _client(desk).get(f"/screening/staff/cases/{case.pk}/").content.decode()
+    page = _client(clinician).get(f"/screening/staff/cases/{case.pk}/").content.decode()
     assert 'data-testid="case-reasons"' not in page and 'data-testid="case-status"' not in page
     assert 'data-testid="decision-form"' in page
 
 
-def test_a_blind_audit_is_recorded_without_changing_the_decision(desk: User) -> None:
+def test_a_blind_audit_is_recorded_without_changing_the_decision(clinician: User) -> None:
     booking = screened_booking(factories.patient_account(), diabetes=True)
     case = case_in(booking, "approved", blind_audit=True, decision={"outcome": "approve"})
-    response = _client(desk).post(
+    response = _client(clinician).post(
         f"/screening/staff/cases/{case.pk}/", {"decision": "decline", "reason": "Report is not the patient's"}
     )
     assert response.status_code == 302 and response["Location"] == "/screening/staff/audit/"
@@ -420,12 +422,12 @@ def test_a_blind_audit_is_recorded_without_changing_the_decision(desk: User) -> 
     assert ScreeningCase.objects.get(pk=case.pk).status == "approved"
     assert (
         f"/screening/staff/cases/{case.pk}/"
-        not in _client(desk).get("/screening/staff/audit/").content.decode()
+        not in _client(clinician).get("/screening/staff/audit/").content.decode()
     )
 
 
 def test_a_pdf_page_is_shown_to_staff_as_an_image_and_each_read_is_audited(
-    desk: User, pharmacist: User
+    clinician: User, pharmacist: User
 ) -> None:
     case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_30_44"])
     from screening import services as screening_services
@@ -437,11 +439,11 @@ def test_a_pdf_page_is_shown_to_staff_as_an_image_and_each_read_is_audited(
         data=samples.pdf(pages=2),
     )
     url = f"/screening/staff/uploads/{upload.pk}/pages/2/"
-    response = _client(desk).get(url)
+    response = _client(clinician).get(url)
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert response.content.startswith(b"\x89PNG") and "no-store" in response["Cache-Control"]
-    assert AuditEvent.objects.filter(actor=desk, action=AuditEvent.Action.UPLOAD_VIEWED).count() == 1
-    assert _client(desk).get(f"/screening/staff/uploads/{upload.pk}/pages/3/").status_code == 404
+    assert AuditEvent.objects.filter(actor=clinician, action=AuditEvent.Action.UPLOAD_VIEWED).count() == 1
+    assert _client(clinician).get(f"/screening/staff/uploads/{upload.pk}/pages/3/").status_code == 404
     assert _client(pharmacist).get(url).status_code == 404
     assert _client(case.booking.account).get(url).status_code == 404
 
@@ -504,7 +506,7 @@ def test_a_staff_decline_is_final_for_the_patient(patient_client: Client, patien
     assert ScreeningCase.objects.get(booking=booking).status == "declined"
 
 
-def test_a_photo_the_reader_turned_is_shown_turned_the_same_way(desk: User) -> None:
+def test_a_photo_the_reader_turned_is_shown_turned_the_same_way(clinician: User) -> None:
     case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_mismatch"])
     run = _with_extraction(case)  # an 800 × 600 photo
     outputs = {
@@ -515,12 +517,13 @@ def test_a_photo_the_reader_turned_is_shown_turned_the_same_way(desk: User) -> N
         case=case, upload=run.upload, step="extract", key=f"{run.key}:again", input_sha256=run.input_sha256,
         outputs=outputs,
     )  # fmt: skip
-    html = _client(desk).get(f"/screening/staff/cases/{case.pk}/").content.decode()
+    html = _client(clinician).get(f"/screening/staff/cases/{case.pk}/").content.decode()
     url = f"/screening/staff/uploads/{run.upload_id}/pages/1/?rotate=90"
     assert f'src="{url}"' in html
-    image = Image.open(io.BytesIO(_client(desk).get(url).content))
+    image = Image.open(io.BytesIO(_client(clinician).get(url).content))
     assert image.size == (600, 800)
     assert (
-        _client(desk).get(f"/screening/staff/uploads/{run.upload_id}/pages/1/?rotate=45").status_code == 404
+        _client(clinician).get(f"/screening/staff/uploads/{run.upload_id}/pages/1/?rotate=45").status_code
+        == 404
     )
-    assert _client(desk).get(f"/screening/staff/uploads/{run.upload_id}/pages/2/").status_code == 404
+    assert _client(clinician).get(f"/screening/staff/uploads/{run.upload_id}/pages/2/").status_code == 404

@@ -126,13 +126,13 @@ def test_an_outsider_gets_404_for_the_file(patient_client: Client, patient: User
     assert _client(outsider).get(f"/screening/uploads/{upload.pk}/file/").status_code == 404
 
 
-def test_front_desk_can_fetch_the_file_and_the_read_is_audited(
-    patient_client: Client, patient: User, desk: User
+def test_a_clinician_can_fetch_the_file_and_the_read_is_audited(
+    patient_client: Client, patient: User, clinician: User
 ) -> None:
     upload = _send(patient_client, booking_of(patient), samples.jpeg())
-    response = _client(desk).get(f"/screening/uploads/{upload.pk}/file/")
+    response = _client(clinician).get(f"/screening/uploads/{upload.pk}/file/")
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
-    assert AuditEvent.objects.filter(actor=desk, fields="screening_upload").count() == 1
+    assert AuditEvent.objects.filter(actor=clinician, fields="screening_upload").count() == 1
 
 
 def test_a_pharmacist_gets_404_for_the_file(patient_client: Client, patient: User, pharmacist: User) -> None:
@@ -205,8 +205,8 @@ def test_the_api_refuses_uploads_past_the_per_booking_limit(
     assert response.status_code == 409 and response.json()["error"]["code"] == "too_many_uploads"
 
 
-def test_staff_cannot_use_the_patient_api(patient: User, desk: User) -> None:
-    assert _client(desk).get(_api(booking_of(patient))).status_code == 403
+def test_staff_cannot_use_the_patient_api(patient: User, clinician: User) -> None:
+    assert _client(clinician).get(_api(booking_of(patient))).status_code == 403
 
 
 def test_the_schema_describes_the_upload_endpoint_as_multipart(client: Client) -> None:

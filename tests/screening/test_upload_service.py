@@ -8,6 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.http import Http404
 
+from core.errors import AppError
 from medcard.models import AuditEvent, User
 from reservations import services as reservations
 from reservations.models import Booking
@@ -93,7 +94,7 @@ def test_a_pdf_upload_records_its_page_count(patient: User) -> None:
 @pytest.mark.django_db
 def test_a_refused_file_leaves_no_row_and_no_file(patient: User, _media: Path) -> None:
     booking = booking_of(patient)
-    with pytest.raises(services.UploadRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _accept(patient, booking, samples.jpeg() + samples.zip_bytes())
     assert refused.value.code == "polyglot"
     assert not Upload.objects.exists() and _stored(_media) == []
@@ -115,7 +116,7 @@ def test_too_many_uploads_for_one_booking_are_refused(patient: User, settings, _
     booking = booking_of(patient)
     _accept(patient, booking)
     _accept(patient, booking)
-    with pytest.raises(services.UploadRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _accept(patient, booking)
     assert refused.value.code == "too_many_uploads"
     assert Upload.objects.count() == 2 and len(_stored(_media)) == 2
@@ -125,7 +126,7 @@ def test_too_many_uploads_for_one_booking_are_refused(patient: User, settings, _
 def test_a_cancelled_booking_takes_no_uploads(patient: User) -> None:
     booking = booking_of(patient)
     reservations.booking_cancel(account=patient, booking_id=booking.pk, reason="")
-    with pytest.raises(services.UploadRefused) as refused:
+    with pytest.raises(AppError) as refused:
         _accept(patient, booking)
     assert refused.value.code == "booking_closed"
 
@@ -147,15 +148,15 @@ def test_a_failed_insert_removes_the_files_already_written(patient: User, _media
 
 
 @pytest.mark.django_db
-def test_only_the_owner_and_front_desk_reach_an_upload(
-    patient: User, outsider: User, desk: User, pharmacist: User
+def test_only_the_owner_and_clinicians_reach_an_upload(
+    patient: User, outsider: User, clinician: User, pharmacist: User
 ) -> None:
     upload = _accept(patient, booking_of(patient))
     assert selectors.upload_for_account(account=patient, upload_id=upload.pk) == upload
-    assert selectors.upload_for_staff(staff=desk, upload_id=upload.pk) == upload
+    assert selectors.upload_for_staff(staff=clinician, upload_id=upload.pk) == upload
     for attempt in (
         lambda: selectors.upload_for_account(account=outsider, upload_id=upload.pk),
-        lambda: selectors.upload_for_account(account=desk, upload_id=upload.pk),
+        lambda: selectors.upload_for_account(account=clinician, upload_id=upload.pk),
         lambda: selectors.upload_for_staff(staff=pharmacist, upload_id=upload.pk),
         lambda: selectors.upload_for_staff(staff=patient, upload_id=upload.pk),
         lambda: selectors.uploads_for_booking(account=outsider, booking_id=upload.booking_id),
@@ -165,10 +166,10 @@ def test_only_the_owner_and_front_desk_reach_an_upload(
 
 
 @pytest.mark.django_db
-def test_a_staff_read_is_audited_for_the_patient(patient: User, desk: User) -> None:
+def test_a_staff_read_is_audited_for_the_patient(patient: User, clinician: User) -> None:
     upload = _accept(patient, booking_of(patient))
-    services.upload_staff_read_record(staff=desk, upload=upload)
-    event = AuditEvent.objects.get(actor=desk)
+    services.upload_staff_read_record(staff=clinician, upload=upload)
+    event = AuditEvent.objects.get(actor=clinician)
     assert event.patient == factories.verified_patient_of(patient)
     assert event.actor_is_staff and event.fields == "screening_upload" and event.action == "upload_viewed"
 

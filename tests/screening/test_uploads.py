@@ -10,12 +10,12 @@ import pypdf
 import pytest
 from PIL import Image
 
-from screening.uploads import UploadRefused, inspect_and_derive, sniff
+from screening.uploads import AppError, inspect_and_derive, sniff
 from tests.screening import samples
 
 
 def _refusal(data: bytes) -> str:
-    with pytest.raises(UploadRefused) as refused:
+    with pytest.raises(AppError) as refused:
         inspect_and_derive(data)
     assert refused.value.message  # every refusal tells the patient something
     return refused.value.code

@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from core.clock import HOSPITAL_TZ
 from reservations.models import ReconciliationReport
-from reservations.schedules import HOSPITAL_TZ
 from reservations.services.reconciliation import RECONCILED_CHANNELS, payments_reconcile_report
 
 

@@ -16,9 +16,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from reservations.schedules import local_today
+from core.clock import local_today
 from screening import reasons
 from screening.management.commands.screening_extract import read_report, registered_models
+from screening.pipeline.decide import decide
+from screening.pipeline.rules import RuleFileError, load_ruleset
+from screening.pipeline.validate import PatientFacts
 from screening.services import pipeline
 
 
@@ -43,9 +46,6 @@ class Command(BaseCommand):
         parser.add_argument("--today", default=None, help="YYYY-MM-DD (default: the hospital's today)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from screening.pipeline.decide import decide
-        from screening.pipeline.rules import RuleFileError, load_ruleset
-        from screening.pipeline.validate import PatientFacts
 
         try:
             ruleset = load_ruleset(options["exam"])

@@ -15,7 +15,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from screening.pipeline.structure import structure
+from screening.pipeline.text import TextError, read_file
+from screening.pipeline.types import to_json
 from screening.services import pipeline
+from screening.uploads import AppError, inspect_and_derive
 
 
 def registered_models() -> dict[str, Any]:
@@ -30,10 +34,6 @@ def registered_models() -> dict[str, Any]:
 def read_report(path: str) -> tuple[dict[str, Any], Any, Any, pipeline.Scores]:
     """Sanitise, read and structure one file: (file facts, TextResult, Extraction, Scores); CommandError for
     a file that is refused or cannot be read."""
-    from screening.pipeline.structure import structure
-    from screening.pipeline.text import TextError, read_file
-    from screening.uploads import UploadRefused, inspect_and_derive
-
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -41,7 +41,7 @@ def read_report(path: str) -> tuple[dict[str, Any], Any, Any, pipeline.Scores]:
     try:
         derived = inspect_and_derive(data)
         text = read_file(derived.data, pipeline.READ_KIND[derived.kind])
-    except UploadRefused as exc:
+    except AppError as exc:
         raise CommandError(f"{path}: refused ({exc.code}): {exc.message}") from None
     except TextError as exc:
         raise CommandError(f"{path}: cannot be read ({exc.code}): {exc.message}") from None
@@ -58,7 +58,6 @@ class Command(BaseCommand):
         parser.add_argument("file", help="a JPEG, PNG or HEIC photo, or a PDF")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from screening.pipeline.types import to_json
 
         facts, text, extraction, scores = read_report(options["file"])
         p_report, p_legible = scores.document

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from medcard.models import User
 from screening.services import registry, retrain
-from screening.services.cases import ScreeningRefused
+from screening.services.cases import AppError
 
 RETRAIN_HELP = (
     "Train a new field-confidence version from the base's training set plus the fields staff kept or "
@@ -89,7 +89,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             self._run(options)
-        except ScreeningRefused as exc:
+        except AppError as exc:
             raise CommandError(exc.message) from None
 
     def _run(self, options: dict[str, Any]) -> None:

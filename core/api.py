@@ -22,6 +22,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import AppError
+
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The error envelope.
@@ -41,7 +43,10 @@ def _flatten(detail: Any) -> list[str]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF hook: let DRF build the response (status, headers), then rewrite its body into the envelope."""
+    """DRF hook: an ``AppError`` answers with its catalogue status and code; for anything else let DRF build
+    the response (status, headers), then rewrite its body into the envelope."""
+    if isinstance(exc, AppError):
+        return Response(exc.body(), status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: Django's handler500 answers in the same format

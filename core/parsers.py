@@ -1,4 +1,4 @@
-"""The API's request parsers (kept apart from hospital.api: DRF imports them while it loads its settings)."""
+"""The API's request parsers (kept apart from core.api: DRF imports them while it loads its settings)."""
 
 from __future__ import annotations
 
