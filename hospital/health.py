@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from hospital.cache import cache_status
 from hospital.celery import app
+from medcard.services.outbox import outbox_pending_count
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ def _check_worker() -> dict[str, Any]:
 
 
 def _check_outbox() -> dict[str, Any]:
-    from medcard.services.outbox import outbox_pending_count
-
     try:
         pending = outbox_pending_count()
     except Exception as exc:

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('medcard', '0007_attempt_counter'),
+        ('medcard', '0009_attempt_counter'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('medcard', '0009_audit_reveal_alert'),
+        ('medcard', '0010_login_throttle_by_source'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('medcard', '0006_audit_screening'),
+        ('medcard', '0008_clinician_role'),
     ]
 
     operations = [
