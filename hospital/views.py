@@ -12,6 +12,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from core import api
@@ -43,6 +44,7 @@ class ApiDocsView(SpectacularSwaggerSplitView):
     """Swagger UI. The split view serves its start-up script as a file (no inline script); Swagger UI adds
     <style> elements as it renders, so this page alone also allows inline styles."""
 
+    @extend_schema(exclude=True)
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().get(request, *args, **kwargs)
         if response.get("Content-Type", "").startswith("text/html"):
