@@ -49,7 +49,7 @@ from datetime import date, timedelta
 from medcard import idnumber, services
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 # Patients who signed in before the release have their session in the cache (cached_db), as in production.
-from django.contrib.sessions.backends.cached_db import SessionStore
+from hospital.cache import SessionStore
 from django.utils import timezone
 from medcard.models import Patient, User
 from medcard.services import mobile_index

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -60,6 +64,32 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = "not_found" if response.status_code == status.HTTP_404_NOT_FOUND else "permission_denied"
         response.data = error_body(code, " ".join(_flatten(response.data.get("detail", ""))))
     return response
+
+
+class CsrfRequired(BasePermission):
+    """CSRF protection for endpoints that create a session (sign-in), even for anonymous requests.
+
+    DRF's SessionAuthentication checks CSRF only once a user is signed in, so without this a cross-site form
+    could post the attacker's own credentials and sign the victim's browser into the attacker's account
+    (login CSRF). Clients take the token from ``GET /api/v1/auth/csrf/`` (cookie and body) and send it back
+    in the ``X-CSRFToken`` header.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        SessionAuthentication().enforce_csrf(request)  # raises PermissionDenied("CSRF Failed: ...")
+        return True
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 (a suspicious request, a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``): JSON under /api/."""
+    too_large = isinstance(exception, RequestDataTooBig)
+    if too_large:
+        code, message, status_code = "too_large", _("The request body is too large."), 413
+    else:
+        code, message, status_code = "bad_request", _("The request could not be understood."), 400
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code, message), status=status_code)
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8", status=status_code)
 
 
 def json_not_found(request: HttpRequest) -> JsonResponse:

@@ -99,6 +99,10 @@ CATALOGUE: dict[str, Refusal] = {
         _("A card number needs a second factor: the last 4 characters of the ID number, or an SMS code.")),
     "second_factor_wrong": Refusal(UNPROCESSABLE, _("The second factor is wrong.")),
     "unknown_field": Refusal(UNPROCESSABLE, _("This field cannot be revealed.")),
+    "not_looked_up": Refusal(
+        UNPROCESSABLE,
+        _("Scan this patient's card (or check a card number's second factor) first: fields are shown only for "
+          "a patient you have just looked up.")),
     # --- Screening: the questionnaire, the case, staff decisions ---
     "screening_answers": Refusal(UNPROCESSABLE, _("Please answer yes or no to every screening question.")),
     "not_confirmable": Refusal(CONFLICT, _("There are no values waiting for your confirmation.")),
@@ -141,6 +145,10 @@ CATALOGUE: dict[str, Refusal] = {
         UNPROCESSABLE, _("The PDF is protected by a password. Please save or print it as a new PDF first.")),
     "too_many_pages": Refusal(
         UNPROCESSABLE, _("The PDF has more than %(n)d pages. Please send only the pages of the report.")),
+    "pdf_page_too_large": Refusal(
+        UNPROCESSABLE,
+        _("A page of the PDF is larger than A0 paper. Please print the report to a new PDF on ordinary paper "
+          "(A4), or take a photo of it.")),
     "pdf_active_content": Refusal(
         UNPROCESSABLE,
         _("The PDF contains scripts, attachments or actions. Please print the report to a new PDF, or take a "

@@ -1,4 +1,6 @@
-"""Liveness of the parts the platform needs: database, broker, at least one Celery worker."""
+"""Liveness of the parts the platform needs: database, cache, broker, at least one Celery worker, and the
+outbox of tasks the broker could not take. Only the database is vital; without Redis the platform is
+degraded (no background work until it returns) but serves pages and bookings."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from hospital.cache import cache_status
 from hospital.celery import app
+from medcard.services.outbox import outbox_pending_count
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +70,21 @@ def _check_worker() -> dict[str, Any]:
     return result
 
 
+def _check_outbox() -> dict[str, Any]:
+    try:
+        pending = outbox_pending_count()
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": pending == 0, "pending": pending}
+
+
 def health_status() -> dict[str, Any]:
-    """Check each part; ``ok`` is true only when every part is fine."""
-    checks = {"database": _check_database(), "broker": _check_broker(), "worker": _check_worker()}
-    return {"ok": all(part["ok"] for part in checks.values()), **checks}
+    """Check each part. ``ok``: every part is fine. ``status``: ``ok``, ``degraded`` (Redis, a worker or the
+    outbox of unsent tasks is not fine, but pages and bookings work from the database) or ``down`` (the
+    database is unreachable). ``degraded`` names the parts that are not fine."""
+    checks = {"database": _check_database(), "cache": cache_status(), "broker": _check_broker()}
+    checks["worker"] = _check_worker()
+    checks["outbox"] = _check_outbox() if checks["database"]["ok"] else {"ok": False, "error": "no database"}
+    degraded = [name for name, part in checks.items() if not part["ok"] and name != "database"]
+    status = "down" if not checks["database"]["ok"] else "degraded" if degraded else "ok"
+    return {"ok": status == "ok", "status": status, "degraded": degraded, **checks}

@@ -8,7 +8,9 @@ README.md.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -123,9 +125,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hospital.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "hospital.middleware.NulByteMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -161,10 +165,14 @@ TEMPLATES = [
 DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql", "sqlite"})
 if DATABASE_URL is None and not DEBUG:
     raise ImproperlyConfigured("Set DATABASE_URL (postgres://...) when DJANGO_DEBUG is off.")
+# Django's development server (runserver) handles each request in a new thread and never closes that thread's
+# connection when it ends: with persistent connections every request would leave one open on PostgreSQL
+# until "too many clients". Under runserver each connection is therefore closed after its request.
+_RUNSERVER = sys.argv[1:2] == ["runserver"]
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_max_age=0 if _RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
 }
@@ -185,9 +193,17 @@ if REDIS_URL is None and not DEBUG:
 VAR_DIR = Path(env_str("HOSPITAL_VAR_DIR", default=str(BASE_DIR / "var")))
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    # Sessions read from Redis and written through to the database: one fewer query on every request.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    CACHES = {
+        "default": {
+            # Steps aside while Redis is down: reads miss, writes are skipped (hospital/cache.py).
+            "BACKEND": "hospital.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
+    # Sessions read from Redis and written through to the database: one fewer query on every request; from
+    # the database alone while Redis is down (hospital/cache.py).
+    SESSION_ENGINE = "hospital.cache"
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
@@ -242,7 +258,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "reminders-send": {"task": "reservations.reminders_send", "schedule": crontab(hour=18, minute=0)},
     "no-shows-sweep": {"task": "reservations.no_shows_sweep", "schedule": crontab(minute="*/30")},
     "screening-resume-stuck": {"task": "screening.resume_stuck", "schedule": 300.0},
+    # Tasks the broker could not take while it was down (medcard.services.outbox).
+    "outbox-flush": {"task": "medcard.outbox_flush", "schedule": 60.0},
 }
+# A request that enqueues while Redis is down gives up after one quick retry and the task goes to the outbox
+# (medcard.services.outbox); the result store's own reconnection (20 tries a second apart by default, which
+# a sending request would wait for) is cut to the same.
+_QUICK_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = _QUICK_RETRY
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": _QUICK_RETRY}
 
 # The worker writes a heartbeat every WORKER_HEARTBEAT_SECONDS; /healthz calls it stale after 3 missed beats.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 20, minimum=1)
@@ -257,6 +281,9 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Wrong passwords from one source (client address, see TRUSTED_PROXIES) for any names before the source is
+# refused for LOGIN_LOCKOUT_MINUTES; LOGIN_MAX_FAILURES counts one name from one source.
+LOGIN_MAX_FAILURES_PER_SOURCE = env_int("LOGIN_MAX_FAILURES_PER_SOURCE", 20, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -342,6 +369,11 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD
 # Uploaded files are readable by the platform's own user only.
 FILE_UPLOAD_PERMISSIONS = 0o600
 MEDCARD_MAX_FAMILY_MEMBERS = env_int("MEDCARD_MAX_FAMILY_MEMBERS", 5, minimum=0, maximum=20)
+# The desk may unmask a field only of a patient it looked up (card scan, or number + second factor) in the
+# last DESK_REVEAL_WINDOW_MINUTES; unmasking more than DESK_REVEAL_ALERT_PATIENTS_PER_HOUR distinct patients
+# in an hour raises an alert (audit trail page and an ERROR log line).
+DESK_REVEAL_WINDOW_MINUTES = env_int("DESK_REVEAL_WINDOW_MINUTES", 15, minimum=1, maximum=240)
+DESK_REVEAL_ALERT_PATIENTS_PER_HOUR = env_int("DESK_REVEAL_ALERT_PATIENTS_PER_HOUR", 5, minimum=1)
 MEDCARD_MAX_CORRECTIONS = env_int("MEDCARD_MAX_CORRECTIONS", 3, minimum=0, maximum=10)
 SMS_CODE_LIFETIME_SECONDS = 300
 SMS_CODE_MAX_FAILED_ATTEMPTS = 5
@@ -449,6 +481,13 @@ MEDIA_ROOT = VAR_DIR / "media"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
 )
+# TRUSTED_PROXIES: the reverse proxies' addresses or networks (comma-separated, CIDR allowed). Behind them the
+# client's address is read from X-Forwarded-For (core/clientip.py); it is what per-network limits count.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+try:
+    _trusted_networks = [ipaddress.ip_network(value, strict=False) for value in TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must be IP addresses or networks: {exc}.") from None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Load balancers probe /healthz over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -470,6 +509,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

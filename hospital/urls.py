@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from hospital import views
 
@@ -27,7 +27,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", views.ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("payments/notify/", include("reservations.payments.notify_urls")),
 ]
 
@@ -35,5 +35,6 @@ if settings.PAYMENT_SANDBOX:
     # The local stand-in for WeChat Pay and Alipay (dev, tests, training); never mounted in production.
     urlpatterns.append(path("sandbox-gateway/", include("reservations.payments.sandbox.urls")))
 
+handler400 = "core.api.bad_request"
 handler404 = "hospital.views.not_found"
 handler500 = "hospital.views.server_error"

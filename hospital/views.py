@@ -12,9 +12,12 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from core import api
 from hospital.health import health_status
+from hospital.middleware import CONTENT_SECURITY_POLICY
 from medcard.selectors import user_roles
 
 TEXT_SIZE_COOKIE = "text_size"
@@ -35,6 +38,20 @@ def _safe_next(request: HttpRequest) -> str:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
         return "/"
     return target
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """Swagger UI. The split view serves its start-up script as a file (no inline script); Swagger UI adds
+    <style> elements as it renders, so this page alone also allows inline styles."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().get(request, *args, **kwargs)
+        if response.get("Content-Type", "").startswith("text/html"):
+            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+                "style-src 'self'", "style-src 'self' 'unsafe-inline'", 1
+            )
+        return response
 
 
 @require_GET
@@ -65,7 +82,9 @@ def text_size(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     status = health_status()
-    return JsonResponse(status, status=200 if status["ok"] else 503)
+    # 503 only when this host cannot serve (no database): a Redis outage must not take every web host out
+    # of the load balancer; "degraded" in the body tells the monitoring what is wrong.
+    return JsonResponse(status, status=503 if status["status"] == "down" else 200)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

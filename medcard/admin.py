@@ -12,7 +12,7 @@ from medcard.models import AuditEvent, Card, Patient, User
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin[User]):
-    list_display = ("__str__", "kind", "display_name", "is_active", "locked_until")
+    list_display = ("__str__", "kind", "display_name", "is_active")
     list_filter = ("kind", "is_active", "groups")
     search_fields = ("username", "display_name")
     fields = (
@@ -22,7 +22,6 @@ class UserAdmin(admin.ModelAdmin[User]):
         "groups",
         "is_active",
         "is_staff",
-        "locked_until",
         "last_login",
     )
     readonly_fields = ("kind", "last_login")

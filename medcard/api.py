@@ -8,17 +8,21 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.middleware.csrf import get_token
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import CsrfRequired
+from core.clientip import client_ip
 from medcard import roles, selectors, services, tokens
 from medcard.models import Patient, PatientLink, User
 
@@ -102,9 +106,7 @@ class SmsCodeApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            services.sms_code_request(
-                mobile=data.validated_data["mobile"], ip=request.META.get("REMOTE_ADDR")
-            )
+            services.sms_code_request(mobile=data.validated_data["mobile"], ip=client_ip(request._request))
         except DjangoValidationError as exc:
             if exc.code in {"too_soon", "hourly_limit", "ip_limit"}:
                 raise ThrottledError(exc.messages[0]) from None
@@ -117,8 +119,25 @@ class ThrottledError(APIException):
     default_code = "throttled"
 
 
-class SmsSignInApi(APIView):
+class CsrfTokenApi(APIView):
     permission_classes = (AllowAny,)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CsrfToken"
+
+        csrf_token = serializers.CharField(help_text="Send it back in the X-CSRFToken header.")
+
+    @extend_schema(
+        responses=OutputSerializer, summary="A CSRF token (also set as a cookie) for the API sign-in"
+    )
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer({"csrf_token": get_token(request._request)}).data)
+
+
+class SmsSignInApi(APIView):
+    # Signing in creates a session: a cross-site form must not sign a browser into someone else's account.
+    permission_classes = (CsrfRequired,)
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -270,11 +289,29 @@ class AccessLogApi(APIView):
         action = serializers.CharField()
         reason = serializers.CharField()
 
-    @extend_schema(responses=OutputSerializer(many=True), summary="Which staff read this patient's record")
+    class Pagination(PageNumberPagination):
+        page_size = 50
+
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int, description="Page number, 1 (newest) by default.")],
+        responses=inline_serializer(
+            "AccessLogPage",
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": OutputSerializer(many=True),
+            },
+        ),
+        summary="Which staff read this patient's record, newest first, 50 a page",
+    )
     def get(self, request: Request, patient_id: int) -> Response:
         row = _own_patient(request, patient_id)
-        events = selectors.staff_reads_for_patient(patient=row.patient)[:200]
-        return Response(self.OutputSerializer(events, many=True).data)
+        paginator = self.Pagination()
+        events = paginator.paginate_queryset(
+            selectors.staff_reads_for_patient(patient=row.patient), request, view=self
+        )
+        return paginator.get_paginated_response(self.OutputSerializer(events, many=True).data)
 
 
 class PublicKeyApi(APIView):
@@ -355,7 +392,9 @@ class DeskRevealApi(APIView):
         value = serializers.CharField()
 
     @extend_schema(
-        request=InputSerializer, responses=OutputSerializer, summary="Show one unmasked field (audited)"
+        request=InputSerializer,
+        responses=OutputSerializer,
+        summary="Show one unmasked field of a patient you just looked up (audited; 422 not_looked_up)",
     )
     def post(self, request: Request, patient_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -375,6 +414,7 @@ class DeskRevealApi(APIView):
 urlpatterns = [
     path("me/", MeApi.as_view(), name="api-me"),
     path("auth/sms-codes/", SmsCodeApi.as_view(), name="api-sms-codes"),
+    path("auth/csrf/", CsrfTokenApi.as_view(), name="api-csrf"),
     path("auth/sms-sign-in/", SmsSignInApi.as_view(), name="api-sms-sign-in"),
     path("patients/", PatientListApi.as_view(), name="api-patients"),
     path("patients/<int:patient_id>/", PatientDetailApi.as_view(), name="api-patient"),

@@ -1,4 +1,4 @@
-"""Password sign-in for both kinds of account, with a lock after repeated failures."""
+"""Password sign-in for both kinds of account, throttled by the name signed in with and by the source."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
+from core.clientip import client_ip
 from medcard import services
 from medcard.models import User
 
@@ -14,8 +15,11 @@ from medcard.models import User
 class LockoutBackend(ModelBackend):
     """Staff sign in with ``username``, patients with ``mobile``; both with a password.
 
-    After ``LOGIN_MAX_FAILURES`` wrong passwords the account is locked for ``LOGIN_LOCKOUT_MINUTES``; while
-    locked even the right password is refused (this applies to the admin site too, which uses this backend).
+    After ``LOGIN_MAX_FAILURES`` wrong passwords for one name from one source, that name is refused from
+    that source for ``LOGIN_LOCKOUT_MINUTES`` (even with the right password); after
+    ``LOGIN_MAX_FAILURES_PER_SOURCE`` from one source, every name is. A stranger elsewhere therefore cannot
+    lock a staff member out, and unknown names are counted and answered exactly like real ones. This applies
+    to the admin site too.
     """
 
     def authenticate(
@@ -26,17 +30,19 @@ class LockoutBackend(ModelBackend):
         mobile: str | None = None,
         **kwargs: Any,
     ) -> User | None:
-        if password is None:
+        identifier = username or mobile
+        if password is None or not identifier:
+            return None
+        source = client_ip(request) if request is not None else None
+        if services.login_throttled_until(identifier=identifier, source=source) is not None:
+            User().set_password(password)  # the same time as a real check
             return None
         user = services.user_for_credentials(username=username, mobile=mobile)
         if user is None:
             # Spend the same time as a real check, so response times do not reveal which accounts exist.
             User().set_password(password)
-            return None
-        if user.is_locked():
-            return None
-        if user.check_password(password) and self.user_can_authenticate(user):
-            services.user_login_succeeded(user=user)
+        elif user.check_password(password) and self.user_can_authenticate(user):
+            services.login_succeeded(identifier=identifier, source=source)
             return user
-        services.user_login_failed(user=user)
+        services.login_failed(identifier=identifier, source=source)
         return None

@@ -10,6 +10,7 @@ from django.utils.formats import time_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.clientip import client_ip
 from medcard import services
 from medcard.models import Patient, PatientLink, User
 
@@ -31,12 +32,13 @@ class _SignInForm(forms.Form):
         if not identifier or not password:
             return cleaned
         credentials = {self.identifier_field: identifier}
-        locked = services.user_lock_status(**credentials)
-        if locked is not None and locked.locked_until is not None:
-            until = time_format(timezone.localtime(locked.locked_until), "H:i")
+        until = services.login_throttled_until(identifier=identifier, source=client_ip(self.request))
+        if until is not None:
+            # The same answer whether or not the account exists: it tells nobody which numbers are registered.
             raise forms.ValidationError(
-                _("Too many wrong passwords: this account is locked until %(time)s.") % {"time": until},
-                code="locked",
+                _("Too many failed sign-ins: try again after %(time)s.")
+                % {"time": time_format(timezone.localtime(until), "H:i")},
+                code="throttled",
             )
         self.user = authenticate(self.request, password=password, **credentials)
         if self.user is None:

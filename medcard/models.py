@@ -53,8 +53,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("can use the admin site"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
-    failed_login_count = models.PositiveIntegerField(default=0, editable=False)
-    locked_until = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -88,9 +86,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def masked_mobile(self) -> str:
         return crypto.mask_mobile(self.mobile) if self.mobile_ciphertext else ""
-
-    def is_locked(self, *, now: Any = None) -> bool:
-        return self.locked_until is not None and self.locked_until > (now or timezone.now())
 
 
 class Patient(models.Model):
@@ -261,6 +256,7 @@ class AuditEvent(models.Model):
         CARD_REVOKED = "card_revoked", _("Card revoked")
         DESK_LOOKUP = "desk_lookup", _("Looked up at the desk")
         FIELD_REVEALED = "field_revealed", _("Unmasked field viewed")
+        REVEAL_ALERT = "reveal_alert", _("Alert: many patients unmasked in an hour")
         ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
         BOOKING_NO_SHOW = "booking_no_show", _("Missed an appointment")
         UPLOAD_VIEWED = "upload_viewed", _("Uploaded result viewed")
@@ -309,3 +305,41 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise PermissionError("Audit events are append-only.")
+
+
+class AttemptCounter(models.Model):
+    """Tries counted per key in a fixed window: wrong passwords per account and per source, wrong second
+    factors per card at the desk. Kept in the database, not the cache: a limit that guards personal data must
+    hold under parallel requests and while Redis is down (see ``medcard.services.throttle``)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
+
+
+class TaskOutbox(models.Model):
+    """A Celery task that could not be handed to the broker (Redis down) after its transaction committed.
+
+    ``signature`` is the task's Celery signature (JSON); it is sent again by ``outbox_flush`` (after the next
+    successful send in the same process, and every minute by beat), so nothing accepted is lost to an outage.
+    """
+
+    signature = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=1)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["id"], condition=models.Q(sent_at__isnull=True), name="medcard_outbox_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.signature.get('task', '?')} ({'sent' if self.sent_at else 'pending'})"

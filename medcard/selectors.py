@@ -7,10 +7,12 @@ the account is answered with 404, exactly like one that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection
 from django.db.models import Case, QuerySet, When
 from django.http import Http404
+from django.utils import timezone
 
 from medcard import roles
 from medcard.models import AuditEvent, Card, Patient, PatientLink, User
@@ -78,6 +80,14 @@ def audit_search(*, card_number: str = "", staff_username: str = "") -> QuerySet
     if staff_username:
         events = events.filter(actor__username=staff_username.strip())
     return events.distinct()
+
+
+def audit_alerts_recent(*, days: int = 7) -> QuerySet[AuditEvent]:
+    """Alerts of the last ``days`` days (a staff member unmasking unusually many patients), newest first."""
+    since = timezone.now() - timedelta(days=days)
+    return AuditEvent.objects.filter(action=AuditEvent.Action.REVEAL_ALERT, at__gte=since).select_related(
+        "actor"
+    )
 
 
 def verified_patient_for_account(*, account: User, patient_id: int, lock: bool = False) -> Patient | None:

@@ -14,3 +14,9 @@ def patient_verify_retry(patient_id: int) -> str:
     if not Patient.objects.filter(pk=patient_id).exists():
         return "gone"
     return services.patient_verify(patient_id=patient_id)
+
+
+@shared_task(name="medcard.outbox_flush")
+def outbox_flush() -> int:
+    """Send again the tasks the broker could not take while it was down (see medcard.services.outbox)."""
+    return services.outbox_flush()

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,6 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.clientip import client_ip
 from core.errors import AppError
 from medcard import cardnumber, roles, selectors, services, sms, tokens
 from medcard.forms import (
@@ -36,10 +38,6 @@ from medcard.forms import (
 from medcard.models import Patient, User
 
 View = Callable[..., HttpResponse]
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -132,7 +130,7 @@ def patient_login(request: HttpRequest) -> HttpResponse:
         if request_form.is_valid():
             try:
                 mobile = services.mobile_normalise(request_form.cleaned_data["mobile"])
-                services.sms_code_request(mobile=mobile, ip=_client_ip(request))
+                services.sms_code_request(mobile=mobile, ip=client_ip(request))
             except ValidationError as exc:
                 request_form.add_error("mobile", exc.messages[0])
             else:
@@ -326,12 +324,17 @@ def patient_verify_again(request: HttpRequest, patient_id: int) -> HttpResponse:
     return redirect("medcard:patient-detail", patient_id=patient_id)
 
 
+ACCESS_LOG_PAGE_SIZE = 50
+
+
 @patient_required
 @require_GET
 def patient_access_log(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Every staff read of the patient's record, newest first, a page at a time: none is ever out of reach."""
     row = selectors.patient_for_account(account=request.user, patient_id=patient_id)  # type: ignore[arg-type]
-    events = selectors.staff_reads_for_patient(patient=row.patient)[:200]
-    return render(request, "medcard/access_log.html", {"row": row, "events": events})
+    paginator = Paginator(selectors.staff_reads_for_patient(patient=row.patient), ACCESS_LOG_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "medcard/access_log.html", {"row": row, "events": page, "page": page})
 
 
 # --- Front desk --------------------------------------------------------------------------------------------
@@ -391,7 +394,7 @@ def desk_reveal(request: HttpRequest, patient_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except AppError as exc:
-            form.add_error("reason", exc.message)
+            form.add_error(None if exc.code == "not_looked_up" else "reason", exc.message)
         else:
             labels = dict(RevealForm.base_fields["field"].choices)  # type: ignore[attr-defined]
             context.update(revealed_field=labels[form.cleaned_data["field"]], value=value)
@@ -409,6 +412,10 @@ def audit_search(request: HttpRequest) -> HttpResponse:
         if card_number or staff_username
         else None
     )
-    return render(
-        request, "medcard/audit_search.html", {"events": events, "card": card_number, "staff": staff_username}
-    )
+    context = {
+        "events": events,
+        "card": card_number,
+        "staff": staff_username,
+        "alerts": selectors.audit_alerts_recent(),
+    }
+    return render(request, "medcard/audit_search.html", context)

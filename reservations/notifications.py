@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from core.clock import HOSPITAL_TZ, local_today
 from medcard import crypto
-from medcard.services import audit_record
+from medcard.services import audit_record, task_send
 from reservations.models import Booking, HalfDay, Refund, Session
 
 logger = logging.getLogger(__name__)
@@ -119,12 +119,14 @@ def booking_notify(*, booking_id: int, kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"Unknown notification kind {kind!r}; use one of {', '.join(KINDS)}.")
 
-    # robust: the booking has committed by then, so a broker hiccup must not turn it into an error page for
-    # the patient; Django logs the failed enqueue instead.
     # Local: the task module imports this one at load (for its retry exception), so it is looked up here.
     from reservations import tasks_notifications
 
-    transaction.on_commit(lambda: tasks_notifications.booking_notify.delay(booking_id, kind), robust=True)
+    # The booking has committed by then: a broker outage keeps the task in the outbox (sent again later)
+    # rather than turning it into an error page; robust, so any other failure is only logged.
+    transaction.on_commit(
+        lambda: task_send(tasks_notifications.booking_notify.si(booking_id, kind)), robust=True
+    )
 
 
 # --- Rendering ---------------------------------------------------------------------------------------------

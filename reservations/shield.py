@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.utils import translation
 
+from core.api import error_body
+from core.parsers import PARSE_ERROR_MESSAGE
 from reservations.services.booking import AppError, slot_known_full
+
+logger = logging.getLogger(__name__)
 
 HOLD_PATH = "/api/v1/bookings/holds/"
 MAX_BODY_BYTES = 4096
@@ -90,20 +95,38 @@ class FullSlotShield:
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # Django reads the same body if we pass the request on
         try:
-            slot_id = int(json.loads(body)["slot_id"])
-        except (ValueError, KeyError, TypeError):
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested past the parser's depth
+            return _answer(start_response, "400 Bad Request", _parse_error_payload(_language(environ)))
+        slot_id = parsed.get("slot_id") if isinstance(parsed, dict) else None
+        if type(slot_id) is not int:
+            return self.app(environ, start_response)  # Django's serializer names what is wrong with it
+        try:
+            known_full = _known_full(slot_id)
+        except Exception:
+            # The hint store (Redis) is down or slow: step aside; the database stays the only authority.
+            logger.warning("shield hint unavailable, passing the hold on", exc_info=True)
             return self.app(environ, start_response)
-        if not _known_full(slot_id):
+        if not known_full:
             return self.app(environ, start_response)
-        payload = _full_payload(_language(environ))
-        start_response(
-            "409 Conflict",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(payload))),
-                ("Cache-Control", "no-store"),
-                # Tells a client (and the surge benchmark) this refusal never reached Django.
-                ("X-Answered-By", "hold-shield"),
-            ],
-        )
-        return [payload]
+        return _answer(start_response, "409 Conflict", _full_payload(_language(environ)))
+
+
+def _answer(start_response: Callable[..., Any], status: str, payload: bytes) -> list[bytes]:
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(payload))),
+            ("Cache-Control", "no-store"),
+            # Tells a client (and the surge benchmark) this answer never reached Django.
+            ("X-Answered-By", "hold-shield"),
+        ],
+    )
+    return [payload]
+
+
+def _parse_error_payload(language: str) -> bytes:
+    with translation.override(language):
+        body = error_body("parse_error", str(PARSE_ERROR_MESSAGE))
+    return json.dumps(body, ensure_ascii=False).encode()

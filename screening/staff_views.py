@@ -30,7 +30,7 @@ from medcard.views import role_required
 from screening import reasons, selectors, services
 from screening.forms import QUESTIONS, DecisionForm
 from screening.models import ScreeningCase, ScreeningRun, Upload
-from screening.pipeline.text import PDF_RENDER_DPI  # numpy and the OCR reader load only when needed
+from screening.pipeline.render import pdf_page_render
 
 REVIEWER_ROLE = roles.SCREENING_REVIEWER
 WAITING_LONG = timedelta(hours=4)
@@ -53,13 +53,7 @@ def _page_png(upload: Upload, *, page: int, rotation_deg: int) -> bytes:
         image = Image.open(io.BytesIO(data))  # the derivative: already checked, re-encoded and bounded
         image.load()
     else:
-        import pypdfium2  # only this view needs it
-
-        document = pypdfium2.PdfDocument(data)
-        try:
-            image = document[page - 1].render(scale=PDF_RENDER_DPI / 72.0).to_pil()
-        finally:
-            document.close()
+        image = pdf_page_render(data, page - 1)  # the reader's resolution, under the one pixel cap
     if rotation_deg:
         image = image.transpose(TURNS[rotation_deg])
     out = io.BytesIO()

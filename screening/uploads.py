@@ -55,6 +55,7 @@ PDF_ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/
                       "/Rendition", "/Movie", "/Sound"}  # fmt: skip
 PDF_ACTIVE_TYPES = {"/EmbeddedFile", "/Filespec", "/FileAttachment", "/RichMedia", "/Movie", "/Sound",
                     "/Screen", "/3D"}  # fmt: skip
+PDF_MAX_PAGE_PT = (2384.0, 3370.0)  # A0, 841 x 1189 mm: the largest paper a report could be printed on
 PDF_WALK_BUDGET = 200_000  # objects visited at most, so a huge or cyclic object graph cannot hold a worker
 PDF_PAGE_DROPPED_KEYS = ("/Annots", "/AA", "/Metadata", "/PieceInfo", "/Thumb", "/B")
 
@@ -382,6 +383,17 @@ def _pdf_is_active(item: Any) -> bool:
     return item.get("/Type") in PDF_ACTIVE_TYPES or item.get("/Subtype") in PDF_ACTIVE_TYPES
 
 
+def _pdf_page_too_large(page: Any) -> bool:
+    """Whether a page is larger than A0 (either way round, 2 % slack for rounding), counting ``/UserUnit``.
+
+    No report is printed on anything larger; a bigger media box is a trick to make renders huge.
+    """
+    unit = float(page.get("/UserUnit", 1) or 1)
+    box = page.mediabox
+    short, long = sorted((abs(float(box.width)) * unit, abs(float(box.height)) * unit))
+    return short > PDF_MAX_PAGE_PT[0] * 1.02 or long > PDF_MAX_PAGE_PT[1] * 1.02
+
+
 def _derive_pdf(data: bytes, sha256: str) -> Derived:
     try:
         with warnings.catch_warnings():
@@ -395,6 +407,8 @@ def _derive_pdf(data: bytes, sha256: str) -> Derived:
                 raise _unreadable()
             if page_count > max_pdf_pages():
                 raise AppError("too_many_pages", n=max_pdf_pages())
+            if any(_pdf_page_too_large(page) for page in reader.pages):
+                raise AppError("pdf_page_too_large")
             if any(_pdf_is_active(item) for item in _pdf_objects(reader.trailer)):
                 raise AppError("pdf_active_content")
             writer = pypdf.PdfWriter()

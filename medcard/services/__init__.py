@@ -2,6 +2,10 @@
 
 from medcard.services.accounts import (
     account_deactivate,
+    login_failed,
+    login_succeeded,
+    login_throttled_until,
+    login_throttles_clear,
     mobile_index,
     mobile_normalise,
     patient_account_create,
@@ -10,9 +14,6 @@ from medcard.services.accounts import (
     sms_sign_in,
     staff_create,
     user_for_credentials,
-    user_lock_status,
-    user_login_failed,
-    user_login_succeeded,
 )
 from medcard.services.audit import audit_record
 from medcard.services.demo import DEMO_PATIENT_MOBILE, DEMO_PATIENT_PASSWORD, DEMO_STAFF, demo_accounts_seed
@@ -24,6 +25,7 @@ from medcard.services.desk import (
     desk_reveal,
     desk_send_sms_code,
 )
+from medcard.services.outbox import outbox_flush, outbox_pending_count, task_send
 from medcard.services.patients import (
     ConsentRequired,
     PatientDetails,
@@ -52,8 +54,14 @@ __all__ = [
     "desk_lookup_token",
     "desk_reveal",
     "desk_send_sms_code",
+    "login_failed",
+    "login_succeeded",
+    "login_throttled_until",
+    "login_throttles_clear",
     "mobile_index",
     "mobile_normalise",
+    "outbox_flush",
+    "outbox_pending_count",
     "patient_account_create",
     "patient_add",
     "patient_correct",
@@ -63,8 +71,6 @@ __all__ = [
     "sms_code_request",
     "sms_sign_in",
     "staff_create",
+    "task_send",
     "user_for_credentials",
-    "user_lock_status",
-    "user_login_failed",
-    "user_login_succeeded",
 ]

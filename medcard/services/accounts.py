@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
@@ -18,8 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from medcard import crypto, roles, sms
-from medcard.models import MOBILE_INDEX_PURPOSE, AuditEvent, PatientLink, SmsCode, User
+from medcard.models import MOBILE_INDEX_PURPOSE, AttemptCounter, AuditEvent, PatientLink, SmsCode, User
 from medcard.services.audit import audit_record
+from medcard.services.throttle import attempt_blocked_until, attempt_record, attempt_reset
 
 
 def mobile_normalise(raw: str) -> str:
@@ -60,29 +61,47 @@ def user_for_credentials(*, username: str | None, mobile: str | None) -> User | 
     return None
 
 
-def user_login_failed(*, user: User) -> None:
-    """Count a wrong password; at ``LOGIN_MAX_FAILURES`` lock the account for ``LOGIN_LOCKOUT_MINUTES``.
+def _login_keys(*, identifier: str, source: str | None) -> tuple[tuple[str, int], ...]:
+    """The throttle keys a password sign-in counts against, with their limits.
 
-    The count is increased in the database (not read-modify-write in Python), so parallel guesses from a
-    script are all counted.
+    By the name signed in with *and* the source, so five anonymous wrong passwords lock that name for that
+    source only (the staff member at the desk still signs in), and by the source alone, so one network
+    cannot walk through many names. The name is keyed by its hash whether or not such an account exists, so
+    the answers are the same for unknown accounts and reveal nothing.
     """
-    User.objects.filter(pk=user.pk).update(failed_login_count=F("failed_login_count") + 1)
-    lock_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-    User.objects.filter(pk=user.pk, failed_login_count__gte=settings.LOGIN_MAX_FAILURES).update(
-        locked_until=lock_until, failed_login_count=0
+    name = crypto.blind_index(identifier.strip().lower(), purpose="login-throttle")
+    where = source or "unknown"
+    return (
+        (f"login:{name}:{where}", settings.LOGIN_MAX_FAILURES),
+        (f"login-source:{where}", settings.LOGIN_MAX_FAILURES_PER_SOURCE),
     )
 
 
-def user_login_succeeded(*, user: User) -> None:
-    """Clear the failure count after a correct password."""
-    if user.failed_login_count or user.locked_until:
-        User.objects.filter(pk=user.pk).update(failed_login_count=0, locked_until=None)
+def login_throttled_until(*, identifier: str, source: str | None) -> datetime | None:
+    """When sign-ins with ``identifier`` from ``source`` are refused: the time it lifts, else None."""
+    window_s = settings.LOGIN_LOCKOUT_MINUTES * 60
+    until = [
+        attempt_blocked_until(key=key, limit=limit, window_s=window_s)
+        for key, limit in _login_keys(identifier=identifier, source=source)
+    ]
+    return max((u for u in until if u is not None), default=None)
 
 
-def user_lock_status(*, username: str | None = None, mobile: str | None = None) -> User | None:
-    """Return the named account when it is locked now, else None (for a clear message on the sign-in page)."""
-    user = user_for_credentials(username=username, mobile=mobile)
-    return user if user is not None and user.is_locked() else None
+def login_failed(*, identifier: str, source: str | None) -> None:
+    """Count a wrong password (or an unknown name) against the name at this source and the source."""
+    window_s = settings.LOGIN_LOCKOUT_MINUTES * 60
+    for key, _limit in _login_keys(identifier=identifier, source=source):
+        attempt_record(key=key, window_s=window_s)
+
+
+def login_succeeded(*, identifier: str, source: str | None) -> None:
+    """A correct password clears the count of this name at this source (not the source's own count)."""
+    attempt_reset(key=_login_keys(identifier=identifier, source=source)[0][0])
+
+
+def login_throttles_clear() -> None:
+    """Forget every sign-in throttle (the demo seed, so demo logins always work)."""
+    AttemptCounter.objects.filter(key__startswith="login").delete()
 
 
 @transaction.atomic

@@ -8,7 +8,12 @@ from django.db import transaction
 
 from medcard import idnumber, roles
 from medcard.models import PatientLink, User
-from medcard.services.accounts import patient_account_create, staff_create, user_for_credentials
+from medcard.services.accounts import (
+    login_throttles_clear,
+    patient_account_create,
+    staff_create,
+    user_for_credentials,
+)
 from medcard.services.patients import PatientDetails, patient_add
 
 DEMO_PATIENT_MOBILE = "13800138000"
@@ -47,12 +52,12 @@ def demo_accounts_seed() -> list[dict[str, str]]:
     and an administrator. Running it again resets the demo passwords and unlocks the accounts, and adds
     nobody twice. Returns the demo logins."""
     logins: list[dict[str, str]] = []
+    login_throttles_clear()
     with transaction.atomic():
         holder = user_for_credentials(username=None, mobile=DEMO_PATIENT_MOBILE)
         if holder is None:
             holder = patient_account_create(mobile=DEMO_PATIENT_MOBILE, password=None, display_name="张伟")
         _demo_password_keep(holder, DEMO_PATIENT_PASSWORD)
-        holder.failed_login_count, holder.locked_until = 0, None
         holder.save()
     for name, birth, sequence, relationship in DEMO_PEOPLE:
         if not PatientLink.objects.filter(
@@ -77,7 +82,6 @@ def demo_accounts_seed() -> list[dict[str, str]]:
                     username=username, password=password, display_name=display_name, role=role
                 )
             _demo_password_keep(user, password)
-            user.failed_login_count, user.locked_until = 0, None
             user.is_superuser = user.is_staff = role == roles.ADMINISTRATOR
             user.save()
         logins.append({"role": role, "login": username, "password": password})

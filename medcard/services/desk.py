@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.core.cache import cache
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +20,7 @@ from medcard import cardnumber, tokens
 from medcard.models import AuditEvent, Card, Patient, User
 from medcard.services.accounts import sms_code_check, sms_code_request
 from medcard.services.audit import audit_record
+from medcard.services.throttle import attempt_claim, attempt_release
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class DeskResult:
     method: str
 
 
-def _refuse(staff: User, reason: str, message: str, **extra: object) -> AppError:
+def _refuse(staff: User, reason: str, message: str | None = None, **extra: object) -> AppError:
     logger.warning("desk lookup refused", extra={"staff": staff.username, "reason": reason, **extra})
     return AppError(reason, message)
 
@@ -88,30 +89,31 @@ def desk_lookup_card_number(
             "revoked",
             _("This card is no longer valid (%(status)s).") % {"status": card.get_status_display()},
         )
-    failures = cache.get(_failures_key(number), 0)
-    if failures >= SECOND_FACTOR_MAX_FAILURES:
-        raise _refuse(
-            staff, "locked", _("Too many wrong second factors for this card; try again in an hour.")
-        )
-    if id_last4:
-        if id_last4.strip().upper() == card.patient.id_number[-4:].upper():
-            return _found(staff, card, "card_number+id_last4")
-    elif sms_code:
-        try:
-            sms_code_check(mobile=card.patient.mobile, code=sms_code, purpose=f"desk:{number}")
-        except ValidationError:
-            logger.info("desk sms code refused", extra={"card": number})  # counted as wrong just below
-        else:
-            return _found(staff, card, "card_number+sms")
-    else:
+    if not id_last4 and not sms_code:
         raise _refuse(
             staff,
             "second_factor_missing",
             _("A card number needs a second factor: the last 4 characters of the ID number, or an SMS code."),
         )
-    # Counted by an atomic increment: parallel guesses from several desks are all counted.
-    cache.add(_failures_key(number), 0, timeout=SECOND_FACTOR_WINDOW_S)
-    cache.incr(_failures_key(number))
+    # A try is taken before the answer is checked, under a row lock: 30 parallel guesses get exactly
+    # SECOND_FACTOR_MAX_FAILURES checks, not as many as read the count before anyone wrote it back.
+    key = _failures_key(number)
+    if not attempt_claim(key=key, limit=SECOND_FACTOR_MAX_FAILURES, window_s=SECOND_FACTOR_WINDOW_S):
+        raise _refuse(
+            staff, "locked", _("Too many wrong second factors for this card; try again in an hour.")
+        )
+    if id_last4:
+        if id_last4.strip().upper() == card.patient.id_number[-4:].upper():
+            attempt_release(key=key)  # a right answer is not a failure
+            return _found(staff, card, "card_number+id_last4")
+    else:
+        try:
+            sms_code_check(mobile=card.patient.mobile, code=sms_code, purpose=f"desk:{number}")
+        except ValidationError:
+            logger.info("desk sms code refused", extra={"card": number})  # the try taken above stays spent
+        else:
+            attempt_release(key=key)
+            return _found(staff, card, "card_number+sms")
     raise _refuse(staff, "second_factor_wrong", _("The second factor is wrong."), card=number)
 
 
@@ -128,16 +130,54 @@ def desk_send_sms_code(*, staff: User, number: str) -> str:
     return card.patient.masked_mobile
 
 
-def desk_reveal(*, staff: User, patient: Patient, field: str, reason: str) -> str:
-    """Return one unmasked field, only with a stated reason, and audit it in the same transaction."""
+def desk_reveal(
+    *, staff: User, patient: Patient, field: str, reason: str, now: datetime | None = None
+) -> str:
+    """Return one unmasked field, only with a stated reason, and audit it in the same transaction.
+
+    Rules: the same staff member must have looked this patient up (scanned the card, or a card number with
+    its second factor) within ``DESK_REVEAL_WINDOW_MINUTES``, so patient ids cannot simply be walked; and a
+    staff member who unmasks more than ``DESK_REVEAL_ALERT_PATIENTS_PER_HOUR`` patients in an hour raises an
+    alert for the administrators (see ``_reveal_alert_if_unusual``).
+    """
+    now = now or timezone.now()
     reason = " ".join((reason or "").split())
     if field not in REVEALABLE_FIELDS:
         raise AppError("unknown_field")
     if len(reason) < REASON_MIN_LENGTH:
         raise AppError("reason_missing", _("Give the reason for viewing this field (at least 4 characters)."))
+    looked_up = AuditEvent.objects.filter(
+        actor=staff,
+        patient=patient,
+        action=AuditEvent.Action.DESK_LOOKUP,
+        at__gt=now - timedelta(minutes=settings.DESK_REVEAL_WINDOW_MINUTES),
+        at__lte=now,
+    ).exists()
+    if not looked_up:
+        raise _refuse(staff, "not_looked_up", patient=patient.pk)
     value = {"name": patient.name, "id_number": patient.id_number, "mobile": patient.mobile}[field]
     with transaction.atomic():
         audit_record(
             actor=staff, patient=patient, action=AuditEvent.Action.FIELD_REVEALED, fields=field, reason=reason
         )
+        _reveal_alert_if_unusual(staff=staff, now=now)
     return value
+
+
+def _reveal_alert_if_unusual(*, staff: User, now: datetime) -> None:
+    """Past ``DESK_REVEAL_ALERT_PATIENTS_PER_HOUR`` distinct patients unmasked by one staff member in the last
+    hour, record one alert an hour: an audit row the administrators see at the top of the audit trail page,
+    and an ERROR log line for the operators' log monitoring."""
+    hour_ago = now - timedelta(hours=1)
+    mine = AuditEvent.objects.filter(actor=staff, at__gt=hour_ago)
+    patients = mine.filter(action=AuditEvent.Action.FIELD_REVEALED).values("patient").distinct().count()
+    if patients <= settings.DESK_REVEAL_ALERT_PATIENTS_PER_HOUR:
+        return
+    if mine.filter(action=AuditEvent.Action.REVEAL_ALERT).exists():
+        return  # already raised this hour
+    # detail: how many patients, shown translated on the audit trail page
+    audit_record(actor=staff, patient=None, action=AuditEvent.Action.REVEAL_ALERT, detail=str(patients))
+    logger.error(
+        "desk reveal alert: unusual number of patients unmasked",
+        extra={"alert": "desk_reveal", "staff": staff.username, "patients_last_hour": patients},
+    )

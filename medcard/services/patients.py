@@ -16,6 +16,7 @@ from medcard import cardnumber, crypto, identity, idnumber, tasks
 from medcard.models import AuditEvent, Card, Patient, PatientLink, User
 from medcard.services.accounts import mobile_index, mobile_normalise, sms_code_check, sms_code_request
 from medcard.services.audit import audit_record
+from medcard.services.outbox import task_send
 
 logger = logging.getLogger(__name__)
 
@@ -225,9 +226,8 @@ def patient_verify(*, patient_id: int) -> str:
 def _schedule_retry(patient_id: int, attempts: int) -> None:
 
     # Backoff 30 s, 60 s, 120 s ... capped at 1 hour.
-    tasks.patient_verify_retry.apply_async(
-        args=(patient_id,), countdown=min(3600, 30 * 2 ** max(0, attempts - 1))
-    )
+    countdown = min(3600, 30 * 2 ** max(0, attempts - 1))
+    task_send(tasks.patient_verify_retry.si(patient_id).set(countdown=countdown))
 
 
 def patient_correct(*, account: User, patient: Patient, name: str, id_number: str) -> Patient:

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from core.errors import AppError
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
+from medcard.services.outbox import task_send
 from reservations import notifications, tasks
 from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import (
@@ -369,7 +370,7 @@ def _refund_create(*, payment: Payment, reason: str) -> Refund:
 
 def refund_enqueue(*, refund_id: int) -> None:
 
-    transaction.on_commit(lambda: tasks.refund_process.delay(refund_id))
+    transaction.on_commit(lambda: task_send(tasks.refund_process.si(refund_id)))
 
 
 def payments_settle_cancelled(*, booking: Booking, reason: str) -> None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from medcard.models import Patient, User
+from medcard.services.outbox import task_send
 from reservations import schedules, tasks
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
 from reservations.services.booking import (
@@ -123,7 +124,7 @@ def waitlist_offer_next(*, session_id: int, now: datetime | None = None) -> int:
 
 def waitlist_offer_task(*, session_id: int) -> None:
     """Enqueue an offer round for the session (called after commit by whoever freed a number)."""
-    tasks.waitlist_offer.delay(session_id)
+    task_send(tasks.waitlist_offer.si(session_id))
 
 
 def waitlists_close_due(*, now: datetime | None = None) -> int:

@@ -30,12 +30,17 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from screening.pipeline.render import (
+    PDF_RENDER_DPI,
+    PDFIUM_LOCK,
+    RenderError,
+    pdf_page_render,
+    pdf_render_scale,
+)
 from screening.pipeline.types import Box, PageText, Segment, TextResult
 
 TEXT_VERSION = "text-3"
 
-PDF_RENDER_DPI = 200
-PDF_RENDER_MAX_SIDE_PX = 4000  # a page declaring a huge media box is rendered smaller, not into gigabytes
 PDF_MIN_CHARS = 50  # a text layer shorter than this (or without any digit) is treated as a scanned page
 ORIENTATION_MIN_SCORE = 0.9  # below this mean score at 0°, the other three orientations are tried
 UPRIGHT_SCORE = 0.95  # a turned reading this sure is taken without trying the remaining turns
@@ -117,7 +122,6 @@ def _read_pdf(data: bytes, *, max_pages: int) -> TextResult:
 
     pages: list[PageText] = []
     used_ocr = False
-    scale = PDF_RENDER_DPI / 72.0
     for index, pdf_page in enumerate(reader.pages):
         started = time.perf_counter()
         try:
@@ -126,6 +130,7 @@ def _read_pdf(data: bytes, *, max_pages: int) -> TextResult:
             text = ""  # a broken text layer: read the rendered page instead
         if _has_usable_text(text):
             width_pt, height_pt = float(pdf_page.mediabox.width), float(pdf_page.mediabox.height)
+            scale = pdf_render_scale(width_pt, height_pt)  # the boxes of the page as it would be rendered
             lines = [line.rstrip() for line in text.splitlines() if line.strip()]
             segments = _place_lines(lines, _pdf_runs(data, index), page=index + 1, scale=scale)
             pages.append(
@@ -140,8 +145,10 @@ def _read_pdf(data: bytes, *, max_pages: int) -> TextResult:
             )
             continue
         used_ocr = True
-        side_pt = max(float(pdf_page.mediabox.width), float(pdf_page.mediabox.height), 1.0)
-        image = _render_pdf_page(data, index, scale=min(scale, PDF_RENDER_MAX_SIDE_PX / side_pt))
+        try:
+            image = pdf_page_render(data, index)  # the one pixel cap (screening/pipeline/render.py)
+        except RenderError as exc:
+            raise TextError("unreadable", f"The PDF page could not be rendered ({exc}).") from exc
         page = _read_image(image, number=index + 1)
         pages.append(_with_seconds(page, time.perf_counter() - started))
     engine = engine_info(ocr=used_ocr)
@@ -164,7 +171,7 @@ def _pdf_runs(data: bytes, index: int) -> list[_Run]:
     import pypdfium2
 
     runs: list[_Run] = []
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             doc = pypdfium2.PdfDocument(data)
         except pypdfium2.PdfiumError:
@@ -240,28 +247,6 @@ def _place_lines(lines: list[str], runs: list[_Run], *, page: int, scale: float)
 def _has_usable_text(text: str) -> bool:
     stripped = "".join(text.split())
     return len(stripped) >= PDF_MIN_CHARS and any(ch.isdigit() for ch in stripped)
-
-
-_PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe
-
-
-def _render_pdf_page(data: bytes, index: int, *, scale: float) -> Image.Image:
-    import pypdfium2
-
-    with _PDFIUM_LOCK:
-        try:
-            doc = pypdfium2.PdfDocument(data)
-        except pypdfium2.PdfiumError as exc:
-            raise TextError("unreadable", f"The PDF page could not be rendered ({exc}).") from exc
-        try:
-            page = doc[index]
-            bitmap = page.render(scale=scale)
-            image = bitmap.to_pil().convert("RGB")
-            bitmap.close()
-            page.close()
-        finally:
-            doc.close()
-    return image
 
 
 def _with_seconds(page: PageText, seconds: float) -> PageText:

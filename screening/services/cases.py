@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from core.errors import AppError
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
+from medcard.services.outbox import task_send
 from reservations.models import Booking
 from reservations.services import gates as gate_services
 from screening import selectors, tasks
@@ -132,7 +133,7 @@ def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCa
 
 def decide_enqueue(*, case_id: int) -> None:
     """Queue a decision of the case (call after commit)."""
-    tasks.decide_case.delay(case_id)
+    task_send(tasks.decide_case.si(case_id))
 
 
 # --- Moving a case -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from core.clock import HOSPITAL_TZ
+from medcard.services.outbox import task_send
 from reservations import notifications
 from screening import reasons, tasks
 from screening.models import ScreeningCase
@@ -36,7 +37,7 @@ def case_notify(*, case_id: int, kind: str) -> None:
         raise ValueError(f"Unknown screening notification {kind!r}; use one of {', '.join(KINDS)}.")
 
     revision = ScreeningCase.objects.filter(pk=case_id).values_list("revision", flat=True).first() or 0
-    transaction.on_commit(lambda: tasks.case_notify.delay(case_id, kind, revision), robust=True)
+    transaction.on_commit(lambda: task_send(tasks.case_notify.si(case_id, kind, revision)), robust=True)
 
 
 def _reason_lines(case: ScreeningCase, *, fixable_only: bool) -> list[str]:

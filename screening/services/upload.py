@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
+from medcard.services.outbox import task_send
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
 from reservations.selectors import booking_for_account
 from screening import tasks
@@ -138,7 +139,7 @@ def pipeline_enqueue(*, upload_id: int, case_id: int) -> None:
     """Queue the upload's chain: ``screening.extract`` (on the OCR queue), then ``screening.decide_case``."""
     from celery import chain
 
-    chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)).apply_async()
+    task_send(chain(tasks.extract.si(upload_id), tasks.decide_case.si(case_id)))
 
 
 def upload_staff_read_record(*, staff: User, upload: Upload) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
@@ -34,6 +35,12 @@ def browser(django_db_setup: None, django_db_blocker: object) -> Iterator[Browse
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+            new_context = browser.new_context
+
+            def watched_context(**options: Any) -> BrowserContext:
+                return watch_csp(new_context(**options), csp_violations)
+
+            browser.new_context = watched_context  # type: ignore[method-assign]
             yield browser
             browser.close()
     finally:
@@ -41,6 +48,30 @@ def browser(django_db_setup: None, django_db_blocker: object) -> Iterator[Browse
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+CSP_MARKER = "Content Security Policy"
+csp_violations: list[str] = []  # what any page of this session's browser reported, cleared per test
+
+
+def watch_csp(context: BrowserContext, into: list[str]) -> BrowserContext:
+    """Record in ``into`` every Content-Security-Policy violation a page of ``context`` logs (Chromium logs
+    "Refused to execute inline script because it violates the following Content Security Policy ...")."""
+
+    def on_console(message: Any) -> None:
+        if CSP_MARKER in message.text:
+            into.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    context.on("console", on_console)
+    return context
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    """Every browser test fails on a CSP violation: a page that still needs an inline script is broken."""
+    csp_violations.clear()
+    yield
+    assert csp_violations == [], "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
 
 
 def _context(browser: Browser, **options: object) -> BrowserContext:

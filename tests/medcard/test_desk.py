@@ -138,6 +138,7 @@ def test_a_typo_in_the_card_number_is_caught(patient: User, desk: User) -> None:
 def test_revealing_a_field_needs_a_reason_and_is_audited(patient: User, desk: User) -> None:
     holder = _holder(patient)
     client = _client(desk)
+    _scan(client, code=_token(holder.cards.get(status="active")))
     url = f"/accounts/desk/patients/{holder.pk}/reveal/"
     response = client.post(url, {"field": "id_number", "reason": ""}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400 and holder.id_number not in response.content.decode()
@@ -156,13 +157,17 @@ def test_revealing_a_field_needs_a_reason_and_is_audited(patient: User, desk: Us
 @pytest.mark.django_db
 def test_the_patient_sees_who_read_their_record(patient: User, desk: User) -> None:
     holder = _holder(patient)
-    _client(desk).post(
-        f"/accounts/desk/patients/{holder.pk}/reveal/", {"field": "mobile", "reason": "callback"}
-    )
+    desk_client = _client(desk)
+    _scan(desk_client, code=_token(holder.cards.get(status="active")))
+    reveal = f"/accounts/desk/patients/{holder.pk}/reveal/"
+    desk_client.post(reveal, {"field": "mobile", "reason": "callback"})
     page = _client(patient).get(f"/accounts/patients/{holder.pk}/access/", HTTP_ACCEPT_LANGUAGE="en")
     assert "callback" in page.content.decode() and desk.display_name in page.content.decode()
     api = _client(patient).get(f"/api/v1/patients/{holder.pk}/access-log/").json()
-    assert [(row["action"], row["reason"]) for row in api] == [("field_revealed", "callback")]
+    assert [(row["action"], row["reason"]) for row in api["results"]] == [
+        ("field_revealed", "callback"),
+        ("desk_lookup", ""),
+    ]
 
 
 @pytest.mark.django_db
@@ -171,14 +176,15 @@ def test_administrators_search_the_audit_trail_by_patient_and_by_staff(
 ) -> None:
     holder = _holder(patient)
     card = holder.cards.get(status="active")
-    _client(desk).post(
-        f"/accounts/desk/patients/{holder.pk}/reveal/", {"field": "mobile", "reason": "callback"}
-    )
+    desk_client = _client(desk)
+    _scan(desk_client, code=_token(card))
+    reveal = f"/accounts/desk/patients/{holder.pk}/reveal/"
+    desk_client.post(reveal, {"field": "mobile", "reason": "callback"})
     client = _client(administrator)
     by_card = client.get("/accounts/audit/", {"card": card.number}).context["events"]
     assert {e.action for e in by_card} >= {"patient_created", "card_issued", "field_revealed"}
     by_staff = client.get("/accounts/audit/", {"staff": desk.username}).context["events"]
-    assert [e.action for e in by_staff] == ["field_revealed"]
+    assert [e.action for e in by_staff] == ["field_revealed", "desk_lookup"]
 
 
 @pytest.mark.django_db

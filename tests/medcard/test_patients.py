@@ -209,7 +209,7 @@ def test_an_unavailable_identity_service_leaves_the_patient_pending_and_retries(
         _post(patient_client, **_form(patient, name="陈繁忙"))
     added = Patient.objects.get(name="陈繁忙")
     assert added.verification == "pending" and not added.cards.exists()
-    enqueue.assert_called_once_with(args=(added.pk,), countdown=30)
+    enqueue.assert_called_once_with((added.pk,), {}, countdown=30)
     # The provider is back: the retry task (run here in-process) decides, and a second delivery does nothing.
     Patient.objects.filter(pk=added.pk).update(name="陈静")
     from medcard.tasks import patient_verify_retry

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from core.clock import HOSPITAL_TZ
 from hospital.celery import app as celery_app
-from medcard.models import AuditEvent, Patient, User
+from medcard.models import AuditEvent, Patient, TaskOutbox, User
 from reservations import notifications, schedules
 from reservations.models import (
     Booking,
@@ -128,11 +128,15 @@ def test_a_broker_outage_after_commit_does_not_fail_the_committed_change(
 ) -> None:
     booking = _booking(patient)
     with (
-        mock.patch.object(booking_notify_task, "delay", side_effect=ConnectionError("broker down")),
+        mock.patch.object(booking_notify_task, "apply_async", side_effect=ConnectionError("broker down")),
         django_capture_on_commit_callbacks(execute=True),  # type: ignore[attr-defined]
     ):
         booking_notify(booking_id=booking.pk, kind="booked")
     assert notifications.outbox == []
+    # Kept to be sent again when the broker is back (medcard.services.outbox), not lost.
+    (kept,) = TaskOutbox.objects.filter(sent_at__isnull=True)
+    assert kept.signature["task"] == booking_notify_task.name
+    assert kept.signature["args"] == [booking.pk, "booked"]
 
 
 @pytest.mark.usefixtures("sessions")

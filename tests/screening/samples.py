@@ -95,6 +95,15 @@ def pdf(*, pages: int = 1, author: str = "王小明") -> bytes:
     return out.getvalue()
 
 
+def pdf_huge_page(width_pt: float = 7200, height_pt: float = 7200) -> bytes:
+    """A tiny PDF (about 600 bytes) whose one blank page declares a 7200 x 7200 pt (100 x 100 inch) box."""
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=width_pt, height=height_pt)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def _pdf_with(change) -> bytes:  # type: ignore[no-untyped-def]
     writer = pypdf.PdfWriter()
     writer.add_blank_page(width=595, height=842)

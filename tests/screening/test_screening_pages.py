@@ -448,6 +448,25 @@ def test_a_pdf_page_is_shown_to_staff_as_an_image_and_each_read_is_audited(
     assert _client(case.booking.account).get(url).status_code == 404
 
 
+def test_a_page_declaring_a_huge_size_is_shown_to_staff_under_the_pixel_cap(clinician: User) -> None:
+    """A file accepted before uploads refused pages larger than A0 still cannot make the web process render
+    a 20000 x 20000 px image (issue 14, item 1)."""
+    from django.core.files.storage import default_storage
+
+    from screening import services as screening_services
+    from screening.pipeline.render import PDF_RENDER_MAX_SIDE_PX
+
+    case = _review_case(factories.patient_account(), days_ahead=2, codes=["egfr_30_44"])
+    upload = screening_services.upload_accept(
+        account=case.booking.account, booking_id=case.booking_id, filename="report.pdf", data=samples.pdf()
+    )
+    Path(default_storage.path(upload.derivative_name)).write_bytes(samples.pdf_huge_page())
+    response = _client(clinician).get(f"/screening/staff/uploads/{upload.pk}/pages/1/")
+    assert response.status_code == 200
+    width, height = Image.open(io.BytesIO(response.content)).size
+    assert (width, height) == (PDF_RENDER_MAX_SIDE_PX, PDF_RENDER_MAX_SIDE_PX)
+
+
 def test_after_an_automatic_decline_the_patient_can_ask_for_a_person(
     patient_client: Client, patient: User
 ) -> None:

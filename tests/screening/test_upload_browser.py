@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from screening.models import Upload
 from tests import factories
-from tests.browser.conftest import CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM_ARGS, watch_csp
 from tests.conftest import chromium_path, require_or_skip
 from tests.screening import samples
 from tests.screening.test_upload_service import booking_of
@@ -41,8 +41,13 @@ def _on_phone(*, javascript: bool, session_id: str, base_url: str, steps: Callab
                 context = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True,
                                               locale="en", java_script_enabled=javascript)  # fmt: skip
                 context.add_cookies([{"name": "sessionid", "value": session_id, "url": base_url}])
-                steps(context.new_page())
+                violations: list[str] = []
+                watch_csp(context, violations)
+                page = context.new_page()
+                steps(page)
+                page.wait_for_timeout(200)  # let the last page's console messages arrive
                 browser.close()
+                assert violations == [], f"Content-Security-Policy violations: {violations}"
         except BaseException as exc:  # handed to the test's thread
             failures.append(exc)
 

@@ -59,7 +59,7 @@ def test_the_page_lists_uploads_and_offers_a_multipart_form(patient_client: Clie
     html = page.content.decode()
     assert page.status_code == 200
     assert 'enctype="multipart/form-data"' in html and 'name="file"' in html
-    assert "化验单.jpg" in html and "upload.onprogress" in html
+    assert "化验单.jpg" in html and "js/upload_progress.js" in html  # the progress script is a static file
 
 
 def test_uploading_without_javascript_redirects_back_with_a_message(
