@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -22,6 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import AppError
+from core.qr import qr_svg
 from medcard import cardnumber, roles, selectors, services, sms, tokens
 from medcard.forms import (
     CorrectionForm,
@@ -212,8 +212,8 @@ def patient_add(request: HttpRequest) -> HttpResponse:
     return render(request, "medcard/patient_add.html", context, status=status)
 
 
-def _qr_svg(data: str, *, scale: int = 6) -> str:
-    return segno.make(data, error="m").svg_inline(scale=scale, dark="#111", light="#fff")
+def _card_qr_svg(token: str) -> str:
+    return qr_svg(token, label=_("QR code of the medical card"))
 
 
 def _current_token(card_number: str) -> str:
@@ -232,7 +232,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     row = selectors.patient_for_account(account=request.user, patient_id=patient_id)  # type: ignore[arg-type]
     context: dict[str, Any] = {"row": row, "patient": row.patient, "card": row.card}
     if row.card is not None:
-        context["qr_svg"] = _qr_svg(_current_token(row.card.number))
+        context["qr_svg"] = _card_qr_svg(_current_token(row.card.number))
         context["card_display"] = cardnumber.card_number_format(row.card.number)
         context["refresh_s"] = settings.CARD_QR_REFRESH_SECONDS
     if row.patient.verification == Patient.Verification.MISMATCH:
@@ -250,7 +250,7 @@ def card_qr(request: HttpRequest, patient_id: int) -> JsonResponse:
     if row.card is None:
         raise Http404
     token = _current_token(row.card.number)
-    return JsonResponse({"svg": _qr_svg(token), "lifetime_s": settings.CARD_TOKEN_LIFETIME_SECONDS})
+    return JsonResponse({"svg": _card_qr_svg(token), "lifetime_s": settings.CARD_TOKEN_LIFETIME_SECONDS})
 
 
 @patient_required
@@ -264,23 +264,32 @@ def card_print(request: HttpRequest, patient_id: int) -> HttpResponse:
         "medcard/card_print.html",
         {
             "row": row,
-            "qr_svg": _qr_svg(row.card.number, scale=8),
+            "qr_svg": qr_svg(row.card.number, label=_("QR code of the card number")),
             "card_display": cardnumber.card_number_format(row.card.number),
         },
     )
 
 
 @patient_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def card_report_lost(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Ask first (a page, so it works without JavaScript); replace the card only on the confirming POST."""
     row = selectors.patient_for_account(account=request.user, patient_id=patient_id)  # type: ignore[arg-type]
+    if row.card is None:
+        messages.error(request, _("There is no active card to report lost."))
+        return redirect("medcard:patient-detail", patient_id=patient_id)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        context = {"row": row, "card_display": cardnumber.card_number_format(row.card.number)}
+        return render(request, "medcard/card_report_lost.html", context)
     try:
         card = services.card_report_lost(account=request.user, patient=row.patient)  # type: ignore[arg-type]
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
         messages.success(
-            request, _("The old card is revoked. Your new card number is %(n)s.") % {"n": card.number}
+            request,
+            _("The old card no longer works. Your new card number is %(n)s.")
+            % {"n": cardnumber.card_number_format(card.number)},
         )
     return redirect("medcard:patient-detail", patient_id=patient_id)
 
