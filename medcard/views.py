@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,10 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import AppError
 from core.qr import qr_svg
-from medcard import cardnumber, roles, selectors, services, sms, tokens
+from medcard import cardnumber, crypto, roles, selectors, services, sms, tokens
 from medcard.forms import (
     CorrectionForm,
     DeskScanForm,
+    PasswordForm,
+    PatientEditForm,
     PatientForm,
     PatientSignInForm,
     RevealForm,
@@ -100,10 +102,26 @@ def _sandbox_code_hint(mobile: str) -> str | None:
     return None
 
 
+def _code_step(context: dict[str, Any], *, mobile: str, form: SmsSignInForm, sent_now: bool) -> None:
+    """The code-entry step: the form, and how long until a new code may be asked (the page counts down)."""
+    context.update(
+        step="code",
+        form=form,
+        mobile=mobile,
+        masked_mobile=crypto.mask_mobile(mobile),
+        sent_now=sent_now,
+        wait_s=services.sms_code_wait_seconds(mobile=mobile),
+        hint=_sandbox_code_hint(mobile),
+    )
+
+
 @sensitive_post_parameters("code")
 @require_http_methods(["GET", "POST"])
 def patient_login(request: HttpRequest) -> HttpResponse:
-    """Sign in (and register) with the mobile number and a six-digit SMS code, in two steps."""
+    """Sign in (and register) with the mobile number and a six-digit SMS code, in two steps.
+
+    Asking again within the minute keeps the patient on the code step: the code already sent still works,
+    and the page says when a new one can be asked."""
     context: dict[str, Any] = {"next": _next_url(request)}
     status = 200
     if request.method == "POST" and "code" in request.POST:
@@ -118,7 +136,13 @@ def patient_login(request: HttpRequest) -> HttpResponse:
             else:
                 login(request, user, backend="medcard.backends.LockoutBackend")
                 return redirect(_next_url(request))
-        context.update(step="code", form=form, mobile=request.POST.get("mobile", ""))
+        mobile = request.POST.get("mobile", "")
+        try:
+            mobile = services.mobile_normalise(mobile)
+        except ValidationError:
+            context.update(step="mobile", form=SmsCodeRequestForm(initial={"mobile": mobile}))
+            return render(request, "medcard/login_sms.html", context, status=400)
+        _code_step(context, mobile=mobile, form=form, sent_now=False)
         status = 400
     elif request.method == "POST":
         request_form = SmsCodeRequestForm(request.POST)
@@ -127,10 +151,17 @@ def patient_login(request: HttpRequest) -> HttpResponse:
                 mobile = services.mobile_normalise(request_form.cleaned_data["mobile"])
                 services.sms_code_request(mobile=mobile, ip=_client_ip(request))
             except ValidationError as exc:
-                request_form.add_error("mobile", exc.messages[0])
+                if exc.code != "too_soon":
+                    request_form.add_error("mobile", exc.messages[0])
+                else:
+                    # The code sent a moment ago is still good: back to entering it, not a dead end.
+                    code_form = SmsSignInForm(initial={"mobile": mobile})
+                    _code_step(context, mobile=mobile, form=code_form, sent_now=False)
+                    context["too_soon"] = True
+                    return render(request, "medcard/login_sms.html", context)
             else:
                 code_form = SmsSignInForm(initial={"mobile": mobile})
-                context.update(step="code", form=code_form, mobile=mobile, hint=_sandbox_code_hint(mobile))
+                _code_step(context, mobile=mobile, form=code_form, sent_now=True)
                 return render(request, "medcard/login_sms.html", context)
         context.update(step="mobile", form=request_form)
         status = 400
@@ -163,12 +194,71 @@ def account_deactivate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("confirm") == "yes":
         services.account_deactivate(account=request.user)  # type: ignore[arg-type]
         logout(request)
-        messages.success(request, _("Your account has been deactivated."))
+        messages.success(
+            request,
+            _(
+                "Your account is closed and your family members were removed from it. Signing in again with "
+                "the same mobile number opens a new, empty account."
+            ),
+        )
         return redirect("home")
     status = 400 if request.method == "POST" else 200
     return render(
         request, "medcard/deactivate.html", {"unconfirmed": request.method == "POST"}, status=status
     )
+
+
+@sensitive_post_parameters("current_password", "new_password", "new_password_again", "sms_code")
+@patient_required
+@require_http_methods(["GET", "POST"])
+def account_password(request: HttpRequest) -> HttpResponse:
+    """Set a password (SMS-only accounts) or change it, proven by the current password or an SMS code."""
+    account: User = request.user  # type: ignore[assignment]
+    has_password = account.has_usable_password()
+    context: dict[str, Any] = {"has_password": has_password, "masked_mobile": account.masked_mobile}
+    status = 200
+    if request.method == "POST" and "send_code" in request.POST:
+        form = PasswordForm(has_password=has_password)
+        try:
+            services.sms_code_request(
+                mobile=account.mobile, ip=_client_ip(request), purpose=services.PASSWORD_CODE_PURPOSE
+            )
+        except ValidationError as exc:
+            if exc.code != "too_soon":
+                form.add_error("sms_code", exc.messages[0])
+                status = 400
+            context["too_soon"] = exc.code == "too_soon"
+        else:
+            context["code_sent"] = True
+            context["hint"] = _sandbox_code_hint(account.mobile)
+    elif request.method == "POST":
+        form = PasswordForm(request.POST, has_password=has_password)
+        if form.is_valid():
+            try:
+                services.account_password_set(
+                    account=account,
+                    new_password=form.cleaned_data["new_password"],
+                    current_password=form.cleaned_data.get("current_password", ""),
+                    sms_code=form.cleaned_data["sms_code"],
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                update_session_auth_hash(request, account)
+                messages.success(
+                    request,
+                    _("Your password is changed.") if has_password else _("Your password is set."),
+                )
+                return redirect("medcard:patient-list")
+        status = 400
+    else:
+        form = PasswordForm(has_password=has_password)
+    context["form"] = form
+    context["wait_s"] = services.sms_code_wait_seconds(
+        mobile=account.mobile, purpose=services.PASSWORD_CODE_PURPOSE
+    )
+    return render(request, "medcard/password.html", context, status=status)
 
 
 # --- My patients and the card ------------------------------------------------------------------------------
@@ -185,7 +275,12 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def patient_add(request: HttpRequest) -> HttpResponse:
     account: User = request.user  # type: ignore[assignment]
-    form = PatientForm(request.POST or None, initial={"mobile": account.mobile, "id_type": "resident_id"})
+    has_holder = selectors.account_has_holder(account=account)
+    form = PatientForm(
+        request.POST or None,
+        initial={"mobile": account.mobile, "id_type": "resident_id"},
+        has_holder=has_holder,
+    )
     consent_sent_to = ""
     if request.method == "POST" and form.is_valid():
         try:
@@ -207,7 +302,7 @@ def patient_add(request: HttpRequest) -> HttpResponse:
         "consent_sent_to": consent_sent_to,
         "female_label": Patient.Sex.FEMALE.label,
         "male_label": Patient.Sex.MALE.label,
-        "derived_label": _("From the ID number:"),
+        "derived_format": _("From the ID number: %(sex)s, born %(date)s"),
     }
     return render(request, "medcard/patient_add.html", context, status=status)
 
@@ -236,7 +331,10 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         context["card_display"] = cardnumber.card_number_format(row.card.number)
         context["refresh_s"] = settings.CARD_QR_REFRESH_SECONDS
     if row.patient.verification == Patient.Verification.MISMATCH:
-        context["correction_form"] = CorrectionForm(initial={"name": row.patient.name})
+        # Both as entered, so a typo can be fixed in place (the account's holder typed them).
+        context["correction_form"] = CorrectionForm(
+            initial={"name": row.patient.name, "id_number": row.patient.id_number}
+        )
         context["corrections_left"] = settings.MEDCARD_MAX_CORRECTIONS - row.patient.corrections_used
     return render(request, "medcard/patient_detail.html", context)
 
@@ -334,6 +432,64 @@ def patient_access_log(request: HttpRequest, patient_id: int) -> HttpResponse:
     row = selectors.patient_for_account(account=request.user, patient_id=patient_id)  # type: ignore[arg-type]
     events = selectors.staff_reads_for_patient(patient=row.patient)[:200]
     return render(request, "medcard/access_log.html", {"row": row, "events": events})
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Change a person's relationship to the account and their mobile number (audited)."""
+    account: User = request.user  # type: ignore[assignment]
+    row = selectors.patient_for_account(account=account, patient_id=patient_id)
+    form_options = {
+        "has_holder": selectors.account_has_holder(account=account),
+        "current": row.relationship,
+    }
+    if request.method == "POST":
+        form = PatientEditForm(request.POST, **form_options)  # type: ignore[arg-type]
+        if form.is_valid():
+            try:
+                services.patient_link_update(
+                    account=account,
+                    patient=row.patient,
+                    relationship=form.cleaned_data["relationship"],
+                    mobile=form.cleaned_data["mobile"],
+                )
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for field, errors in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    form.add_error(None, exc.messages)
+            else:
+                messages.success(request, _("The changes are saved."))
+                return redirect("medcard:patient-detail", patient_id=patient_id)
+        status = 400
+    else:
+        initial = {"relationship": row.relationship, "mobile": row.patient.mobile}
+        form = PatientEditForm(initial=initial, **form_options)  # type: ignore[arg-type]
+        status = 200
+    return render(request, "medcard/patient_edit.html", {"row": row, "form": form}, status=status)
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def patient_remove(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Ask first; on the confirming POST take the family member off the account (audited)."""
+    account: User = request.user  # type: ignore[assignment]
+    row = selectors.patient_for_account(account=account, patient_id=patient_id)
+    refusal = ""
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            services.patient_link_remove(account=account, patient=row.patient)
+        except ValidationError as exc:
+            refusal = exc.messages[0]
+        else:
+            messages.success(
+                request, _("%(name)s is no longer on your account.") % {"name": row.patient.masked_name}
+            )
+            return redirect("medcard:patient-list")
+    status = 400 if refusal else 200
+    return render(request, "medcard/patient_remove.html", {"row": row, "refusal": refusal}, status=status)
 
 
 # --- Front desk --------------------------------------------------------------------------------------------
