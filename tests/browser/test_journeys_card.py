@@ -45,11 +45,11 @@ def _sign_in_by_sms(phone: JourneyPhone, live_url: str, mobile: str) -> None:
     """The SMS sign-in as a new patient: number, code, and a too-early request for a new code in between."""
     page = phone.page
     page.goto(live_url + "/accounts/login/")
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     page.locator("#id_mobile").fill(mobile)
     _submit(page)
     expect(page.locator("#id_code")).to_be_visible()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     wait = page.get_by_test_id("resend-wait")
     expect(wait).to_be_visible()
     if phone.javascript:
@@ -63,7 +63,7 @@ def _sign_in_by_sms(phone: JourneyPhone, live_url: str, mobile: str) -> None:
         expect(page.get_by_test_id("too-soon")).to_be_visible()
         expect(page.locator("#id_code")).to_be_visible()
         expect(wait).to_be_visible()
-        check_patient_page(page, phone.watch, chinese=phone.chinese)
+        check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     page.locator("#id_code").fill(_last_code(mobile))
     _submit(page)
     expect(page.locator(".who")).to_have_text(mobile[:3] + "****" + mobile[-4:])
@@ -85,18 +85,18 @@ def test_a_new_patient_signs_in_adds_themself_and_shows_a_card_that_scans(  # ty
     phone, page = journey_phone, journey_phone.page
     mobile = "13911120001"
     _sign_in_by_sms(phone, live_server.url, mobile)
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     assert page.locator("a[href='/api/docs/']").count() == 0  # no developer tile for patients
 
     # Adding the first person: 'self' is the default, so the first try goes through.
     page.goto(live_server.url + "/accounts/patients/add/")
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     expect(page.locator("#id_relationship")).to_have_value("self")
     page.locator("#id_name").fill("周文")
     page.locator("#id_id_number").fill(factories.resident_id(date(1980, 3, 14), male=True))
     _submit(page)
     expect(page.get_by_test_id("card-number")).to_have_text(re.compile(r"^\d{4} \d{4} \d{4}$"))
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     patient = Patient.objects.get(name="周文")
 
     # The card page's code decodes, quiet zone and all, at 360 px (and in large-text mode).
@@ -108,20 +108,20 @@ def test_a_new_patient_signs_in_adds_themself_and_shows_a_card_that_scans(  # ty
 
     # The printable card: a full QR code of the card number.
     page.locator(f"a[href='/accounts/patients/{patient.pk}/print/']").click()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     assert qr_codes_from_screenshot(page) == [first_card]
     page.go_back()
 
     # Report lost asks first; "no" keeps the card, "yes" replaces it.
     lost = page.locator(f"a[href='/accounts/patients/{patient.pk}/report-lost/']")
     lost.click()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     page.locator(f"main a[href='/accounts/patients/{patient.pk}/']").click()
     assert Card.objects.get(patient=patient, status=Card.Status.ACTIVE).number == first_card
     lost.click()
     _submit(page, "main form")
     expect(page.locator(".messages")).to_be_visible()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     second_card = _card_token_verifies(page, patient=patient)
     assert second_card != first_card
     assert Card.objects.get(number=first_card).status == Card.Status.REVOKED
@@ -153,7 +153,7 @@ def test_family_members_are_added_on_the_first_try_edited_and_removed(  # type: 
     page.locator("#id_relationship").select_option("parent")
     _submit(page)
     expect(page.locator("#id_birth_date ~ .error")).to_contain_text("120")
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     phone.watch.expect_status(400, "/accounts/patients/add/")
 
     # A resident ID with a wrong check character: refused, and nothing "derived" from it is shown.
@@ -177,11 +177,11 @@ def test_family_members_are_added_on_the_first_try_edited_and_removed(  # type: 
     _submit(page)
     expect(page.get_by_test_id("card-number")).to_be_visible()
     mother = Patient.objects.get(name="周母")
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
 
     # Edit: the relationship and the mobile number, audited.
     page.locator(f"a[href='/accounts/patients/{mother.pk}/edit/']").click()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     page.locator("#id_relationship").select_option("other")
     page.locator("#id_mobile").fill("13911129999")
     _submit(page)
@@ -195,10 +195,10 @@ def test_family_members_are_added_on_the_first_try_edited_and_removed(  # type: 
 
     # Remove: asked first, then gone from the list; the person and their card stay at the hospital.
     page.locator(f"a[href='/accounts/patients/{mother.pk}/remove/']").click()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     _submit(page, "main form")
     expect(page).to_have_url(re.compile("/accounts/patients/$"))
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     assert not PatientLink.objects.filter(patient=mother).exists()
     assert Card.objects.filter(patient=mother, status=Card.Status.ACTIVE).exists()
     assert AuditEvent.objects.filter(patient=mother, action=AuditEvent.Action.PATIENT_UNLINKED).exists()
@@ -218,7 +218,7 @@ def test_a_correction_keeps_the_id_number_that_was_entered(  # type: ignore[no-u
     _submit(page)
     expect(page.locator("#id_id_number")).to_have_value(number)
     expect(page.locator("#id_name")).to_have_value("李不符")
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
 
 
 @pytest.mark.parametrize("journey_phone", ["zh", "en"], indirect=True)
@@ -230,12 +230,12 @@ def test_a_patient_sets_a_password_with_an_sms_code_and_signs_in_with_it(  # typ
     _sign_in_by_sms(phone, live_server.url, mobile)
     page.goto(live_server.url + "/accounts/patients/")
     page.locator("a[href='/accounts/password/']").click()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     expect(page.locator("#id_current_password")).to_have_count(0)  # SMS-only account: nothing to remember
     # The sign-in code was sent under a minute ago, but a password code is another purpose: it goes now.
     page.get_by_test_id("resend").click()
     expect(page.get_by_test_id("code-sent")).to_be_visible()
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     page.locator("#id_sms_code").fill(_last_code(mobile))
     page.locator("#id_new_password").fill("lantern-harbour-42")
     page.locator("#id_new_password_again").fill("lantern-harbour-42")
@@ -280,12 +280,12 @@ def test_deactivating_says_the_number_opens_a_new_empty_account_and_it_does(  # 
     _submit(page)
     expect(page.get_by_test_id("card-number")).to_be_visible()
     page.goto(live_server.url + "/accounts/deactivate/")
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     expect(page.locator("main")).to_contain_text("新的空账户")
     page.locator("input[name=confirm]").check()
     _submit(page)
     expect(page.locator(".messages")).to_contain_text("新的空账户")
-    check_patient_page(page, phone.watch, chinese=phone.chinese)
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
 
     # What the pages said is what happens: the same number signs in to a new account with nobody on it.
     page.goto(live_server.url + "/accounts/login/")
@@ -306,7 +306,9 @@ def test_the_favicon_is_served_and_named_by_every_page(live_server, journey_phon
     assert href == "/favicon.ico"
     response = page.request.get(live_server.url + href)
     assert response.status == 200 and response.headers["content-type"].startswith("image/")
-    check_patient_page(page, journey_phone.watch, chinese=journey_phone.chinese)
+    check_patient_page(
+        page, journey_phone.watch, chinese=journey_phone.chinese, javascript=journey_phone.javascript
+    )
 
 
 @pytest.mark.parametrize("journey_phone", ["zh", "zh-large-text", "zh-no-js"], indirect=True)
@@ -326,4 +328,6 @@ def test_the_booking_voucher_is_a_full_qr_code_that_scans(  # type: ignore[no-un
     page.goto(f"{live_server.url}/booking/appointments/{booking.pk}/")
     card = Card.objects.get(patient=patient, status=Card.Status.ACTIVE)
     assert qr_codes_from_screenshot(page) == [f"BK:{booking.pk}:{card.number}"]
-    check_patient_page(page, phone.watch, chinese=phone.chinese, allow_ascii=("Reason",))
+    check_patient_page(
+        page, phone.watch, chinese=phone.chinese, javascript=phone.javascript, allow_ascii=("Reason",)
+    )
