@@ -81,6 +81,15 @@ def role_required(role: str) -> Callable[[View], View]:
     return decorator
 
 
+def _show_refusal_on_form(form: Any, exc: ValidationError) -> None:
+    """Put a service's refusal on the form: each field's messages on that field, the rest above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 # --- Sign-in -----------------------------------------------------------------------------------------------
 
 
@@ -158,6 +167,7 @@ def patient_login(request: HttpRequest) -> HttpResponse:
                     code_form = SmsSignInForm(initial={"mobile": mobile})
                     _code_step(context, mobile=mobile, form=code_form, sent_now=False)
                     context["too_soon"] = True
+                    context["code_still_valid"] = services.sms_code_usable(mobile=mobile)
                     return render(request, "medcard/login_sms.html", context)
             else:
                 code_form = SmsSignInForm(initial={"mobile": mobile})
@@ -228,6 +238,9 @@ def account_password(request: HttpRequest) -> HttpResponse:
                 form.add_error("sms_code", exc.messages[0])
                 status = 400
             context["too_soon"] = exc.code == "too_soon"
+            context["code_still_valid"] = services.sms_code_usable(
+                mobile=account.mobile, purpose=services.PASSWORD_CODE_PURPOSE
+            )
         else:
             context["code_sent"] = True
             context["hint"] = _sandbox_code_hint(account.mobile)
@@ -242,8 +255,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
                     sms_code=form.cleaned_data["sms_code"],
                 )
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                _show_refusal_on_form(form, exc)
             else:
                 update_session_auth_hash(request, account)
                 messages.success(
@@ -292,8 +304,7 @@ def patient_add(request: HttpRequest) -> HttpResponse:
         except services.ConsentRequired as exc:
             consent_sent_to = exc.masked_mobile
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            _show_refusal_on_form(form, exc)
         else:
             return redirect("medcard:patient-detail", patient_id=patient.pk)
     status = 400 if request.method == "POST" else 200
@@ -406,11 +417,7 @@ def patient_correct(request: HttpRequest, patient_id: int) -> HttpResponse:
                 id_number=form.cleaned_data["id_number"],
             )
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field, errors)
-            else:
-                form.add_error(None, exc.messages)
+            _show_refusal_on_form(form, exc)
         else:
             return redirect("medcard:patient-detail", patient_id=patient_id)
     context = {"row": row, "patient": row.patient, "card": row.card, "correction_form": form}
@@ -455,11 +462,7 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
                     mobile=form.cleaned_data["mobile"],
                 )
             except ValidationError as exc:
-                if hasattr(exc, "error_dict"):
-                    for field, errors in exc.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error(None, exc.messages)
+                _show_refusal_on_form(form, exc)
             else:
                 messages.success(request, _("The changes are saved."))
                 return redirect("medcard:patient-detail", patient_id=patient_id)

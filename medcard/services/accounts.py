@@ -218,6 +218,25 @@ def sms_code_wait_seconds(*, mobile: str, purpose: str = "sign_in") -> int:
     return max(0, math.ceil((ready_at - timezone.now()).total_seconds()))
 
 
+def sms_code_usable(*, mobile: str, purpose: str = "sign_in") -> bool:
+    """Whether the newest code sent to ``mobile`` for ``purpose`` can still be entered (unused, unexpired,
+    tries left): what the page tells a patient who asks for another one too early."""
+    try:
+        index = mobile_index(mobile_normalise(mobile))
+    except ValidationError:
+        return False
+    return SmsCode.objects.filter(
+        mobile_index=index,
+        purpose=purpose,
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        failed_attempts__lt=settings.SMS_CODE_MAX_FAILED_ATTEMPTS,
+        pk=SmsCode.objects.filter(mobile_index=index, purpose=purpose)
+        .order_by("-created_at")
+        .values("pk")[:1],
+    ).exists()
+
+
 PASSWORD_CODE_PURPOSE = "password"  # noqa: S105 (the purpose of an SMS code, not a password)
 
 
