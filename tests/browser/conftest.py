@@ -84,6 +84,7 @@ class JourneyPhone:
 
     page: Page
     watch: PageWatch
+    variant: str
     language: str
     large_text: bool
     javascript: bool
@@ -108,7 +109,7 @@ def journey_phone(
         cookies.append({"name": "text_size", "value": "large", "domain": host, "path": "/"})
     context.add_cookies(cookies)  # type: ignore[arg-type]
     page = context.new_page()
-    yield JourneyPhone(page, watch_page(page), language, large_text, javascript)
+    yield JourneyPhone(page, watch_page(page), request.param, language, large_text, javascript)
     context.close()
 
 

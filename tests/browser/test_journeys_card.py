@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -26,6 +28,8 @@ from tests.browser.conftest import JourneyPhone
 from tests.browser.journey_checks import check_patient_page, qr_codes_from_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SCREENSHOTS = Path(django_settings.VAR_DIR) / "screenshots" / "journeys-card"
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
 
 def _last_code(mobile: str) -> str:
@@ -52,6 +56,7 @@ def _sign_in_by_sms(phone: JourneyPhone, live_url: str, mobile: str) -> None:
     check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     wait = page.get_by_test_id("resend-wait")
     expect(wait).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / f"sign-in-code-{phone.variant}.png"), full_page=True)
     if phone.javascript:
         # The button waits for the minute to pass and counts down.
         expect(page.get_by_test_id("resend")).to_be_disabled()
@@ -89,7 +94,7 @@ def _card_token_verifies(page: Page, *, patient: Patient) -> str:
 
 
 def test_a_new_patient_signs_in_adds_themself_and_shows_a_card_that_scans(  # type: ignore[no-untyped-def]
-    live_server, journey_phone: JourneyPhone, settings
+    live_server, journey_phone: JourneyPhone
 ) -> None:
     phone, page = journey_phone, journey_phone.page
     mobile = "13911120001"
@@ -121,6 +126,7 @@ def test_a_new_patient_signs_in_adds_themself_and_shows_a_card_that_scans(  # ty
     # The printable card: a full QR code of the card number.
     page.locator(f"a[href='/accounts/patients/{patient.pk}/print/']").click()
     check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
+    page.screenshot(path=str(SCREENSHOTS / f"card-print-{phone.variant}.png"), full_page=True)
     assert qr_codes_from_screenshot(page) == [first_card]
     page.go_back()
 
@@ -128,6 +134,7 @@ def test_a_new_patient_signs_in_adds_themself_and_shows_a_card_that_scans(  # ty
     lost = page.locator(f"a[href='/accounts/patients/{patient.pk}/report-lost/']")
     lost.click()
     check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
+    page.screenshot(path=str(SCREENSHOTS / f"card-report-lost-{phone.variant}.png"), full_page=True)
     page.locator(f"main a[href='/accounts/patients/{patient.pk}/']").click()
     assert Card.objects.get(patient=patient, status=Card.Status.ACTIVE).number == first_card
     lost.click()
@@ -137,7 +144,7 @@ def test_a_new_patient_signs_in_adds_themself_and_shows_a_card_that_scans(  # ty
     second_card = _card_token_verifies(page, patient=patient)
     assert second_card != first_card
     assert Card.objects.get(number=first_card).status == Card.Status.REVOKED
-    page.screenshot(path=str(settings.VAR_DIR / f"journey-card-{phone.language}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"card-{phone.variant}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("journey_phone", ["zh", "zh-no-js"], indirect=True)
@@ -231,7 +238,7 @@ def test_a_correction_keeps_the_id_number_that_was_entered(  # type: ignore[no-u
 
 @pytest.mark.parametrize("journey_phone", ["zh", "en"], indirect=True)
 def test_a_patient_sets_a_password_with_an_sms_code_and_signs_in_with_it(  # type: ignore[no-untyped-def]
-    live_server, journey_phone: JourneyPhone, settings
+    live_server, journey_phone: JourneyPhone
 ) -> None:
     phone, page = journey_phone, journey_phone.page
     mobile = "13911120004"
