@@ -8,7 +8,8 @@
   full QR codes (QR Model 2, what WeChat and desk scanners read); a Micro QR code is not found.
 - ``ascii_on_chinese_page``: runs of ASCII words in the visible text of a Chinese page (untranslated English),
   and ASCII colons right after Chinese text, outside an allowlist.
-- ``horizontal_scroll``, ``page_time_ms``: the page is wider than the phone; the page's own navigation time.
+- ``dead_end``, ``horizontal_scroll``, ``page_time_ms``: nothing to follow in the page's main part; the page
+  is wider than the phone; the page's own navigation time.
 
 Each check reads the page as it is now; a journey calls ``check_patient_page`` after each page it reaches.
 """
@@ -165,6 +166,11 @@ def ascii_on_chinese_page(page: Page, *, allow: Iterable[str] = ()) -> list[str]
     return found
 
 
+def dead_end(page: Page) -> bool:
+    """The page's main part offers no link and no form: the patient can only go back or start over."""
+    return page.locator("main a[href], main form").count() == 0
+
+
 def horizontal_scroll(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth > window.innerWidth"))
 
@@ -196,6 +202,7 @@ def check_patient_page(
     if elapsed is not None:
         PAGE_TIMES_MS.append(elapsed)
     watch.assert_clean()
+    assert not dead_end(page), f"dead end: nothing to follow or submit in the main part of {page.url}"
     assert not horizontal_scroll(page), f"horizontal scroll on {page.url}"
     if axe:
         violations = axe_violations(page, javascript=javascript)

@@ -128,7 +128,12 @@ def test_a_new_patient_signs_in_adds_themself_and_shows_a_card_that_scans(  # ty
     check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
     page.screenshot(path=str(SCREENSHOTS / f"card-print-{phone.variant}.png"), full_page=True)
     assert qr_codes_from_screenshot(page) == [first_card]
-    page.go_back()
+    page.locator(f"main a[href='/accounts/patients/{patient.pk}/']").click()
+
+    # Who read the record: a page of its own, with the way back.
+    page.locator(f"a[href='/accounts/patients/{patient.pk}/access/']").click()
+    check_patient_page(page, phone.watch, chinese=phone.chinese, javascript=phone.javascript)
+    page.locator(f"main a[href='/accounts/patients/{patient.pk}/']").click()
 
     # Report lost asks first; "no" keeps the card, "yes" replaces it.
     lost = page.locator(f"a[href='/accounts/patients/{patient.pk}/report-lost/']")
