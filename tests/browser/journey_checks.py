@@ -7,7 +7,7 @@
 - ``qr_codes_from_screenshot``: the page (or an element) screenshotted and decoded by zxing-cpp restricted to
   full QR codes (QR Model 2, what WeChat and desk scanners read); a Micro QR code is not found.
 - ``ascii_on_chinese_page``: runs of ASCII words in the visible text of a Chinese page (untranslated English),
-  and ASCII colons right after Chinese text, outside an allowlist.
+  and ASCII punctuation right after Chinese text, outside an allowlist.
 - ``dead_end``, ``horizontal_scroll``, ``page_time_ms``: nothing to follow in the page's main part; the page
   is wider than the phone; the page's own navigation time.
 
@@ -48,7 +48,9 @@ ASCII_ALLOWLIST = frozenset(
 # four letters or more: "session stopped", "(front desk)", "Reason".
 _ASCII_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ ,.:;()/-]+[A-Za-z][A-Za-z'’-]*)*")
 _CJK = "\u3400-\u9fff\uff00-\uffef\u3000-\u303f"
-_ASCII_COLON_AFTER_CJK = re.compile(f"[{_CJK}] ?:")
+# Chinese text takes full-width punctuation: an ASCII colon, comma, semicolon, question or exclamation mark
+# right after a Chinese character is English punctuation left in a translation.
+_ASCII_PUNCTUATION_AFTER_CJK = re.compile(f"[{_CJK}] ?[:,;?!]")
 
 _AXE = Axe()
 PAGE_TIMES_MS: list[float] = []  # every page time measured in this run, printed by the conftest at the end
@@ -148,8 +150,8 @@ def visible_text(page: Page) -> str:
 
 
 def ascii_on_chinese_page(page: Page, *, allow: Iterable[str] = ()) -> list[str]:
-    """Untranslated-looking text on a Chinese page: runs of ASCII words not in the allowlist, and ASCII colons
-    after Chinese text (Chinese text takes the full-width colon)."""
+    """Untranslated-looking text on a Chinese page: runs of ASCII words not in the allowlist, and ASCII
+    punctuation after Chinese text (Chinese text takes full-width marks)."""
     allowed = ASCII_ALLOWLIST | set(allow)
     text = visible_text(page)
     found = []
@@ -161,8 +163,8 @@ def ascii_on_chinese_page(page: Page, *, allow: Iterable[str] = ()) -> list[str]
         if len(words) == 1 and len(words[0]) < 4 and words[0].isupper():
             continue  # a unit or code letter: "F", "CT", "ml"-like abbreviations stay as written
         found.append(run)
-    for colon in _ASCII_COLON_AFTER_CJK.finditer(text):
-        found.append(f"ASCII colon: {text[max(0, colon.start() - 8) : colon.end() + 8]!r}")
+    for mark in _ASCII_PUNCTUATION_AFTER_CJK.finditer(text):
+        found.append(f"ASCII punctuation: {text[max(0, mark.start() - 8) : mark.end() + 8]!r}")
     return found
 
 
