@@ -6,18 +6,25 @@ Prints, for a two-compartment case (Goti 2018) with four doses and two levels:
 2. recommendation time (regimen search with posterior PTA);
 3. steady-state AUC24 (and trough) of 10,000 virtual patients;
 4. the same MAP fit done by a plain scipy implementation (``solve_ivp`` for the ODEs, L-BFGS-B with
-   finite-difference gradients), measured in the same run, and the speed ratio.
+   finite-difference gradients), measured in the same run, and the speed ratio;
+5. a 100,000-virtual-patient PTA batch job (issue 13) computed in this process (the baseline), then run as a
+   Celery group on 1 and on 2 real worker processes (PostgreSQL and Redis: ``DATABASE_URL``/``REDIS_URL`` or
+   the local servers), with the time from queueing to the stored result and whether each result equals the
+   single-process one. Skipped, saying why, when PostgreSQL or Redis is not there (``--no-batch`` skips it).
 
-Runs on one core (thread pools of the linear-algebra libraries are pinned to 1 before numpy loads) and
-finishes in well under a minute. Usage: ``python bench/dosing.py``.
+Runs on one core (thread pools of the linear-algebra libraries are pinned to 1 before numpy loads; each
+worker process is pinned the same way) and finishes in about a minute. Usage: ``python bench/dosing.py``.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import signal
+import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +44,9 @@ from dosing.engine.forecast import Component  # noqa: E402
 from dosing.engine.models import load_model  # noqa: E402
 from dosing.engine.population import population_steady_state, sample_etas  # noqa: E402
 from dosing.engine.recommend import recommend  # noqa: E402
+from dosing.engine.simulate import pta_run, pta_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MAP_REPEATS = 300
 RECOMMEND_REPEATS = 50
@@ -46,6 +56,20 @@ N_VIRTUAL = 10_000
 TARGET_MAP_MS = 10.0
 TARGET_RECOMMEND_MS = 50.0
 TARGET_BATCH_S = 2.0
+
+BATCH_SPEC = {
+    "model": "goti_2018",
+    "population": "adult_general",
+    "n_patients": 100_000,
+    "chunk_size": 5000,
+    "seed": 2026,
+    "regimens": [
+        {"dose_mg": 750.0, "interval_h": 12.0, "infusion_h": 1.0},
+        {"dose_mg": 1000.0, "interval_h": 12.0, "infusion_h": 1.0},
+        {"dose_mg": 1250.0, "interval_h": 12.0, "infusion_h": 1.5},
+        {"dose_mg": 1500.0, "interval_h": 24.0, "infusion_h": 1.5},
+    ],
+}
 
 
 def bench_subject() -> Subject:
@@ -186,5 +210,105 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def bench_batch_workers() -> None:
+    """The 100,000-patient PTA job: one process, then a Celery group on 1 and on 2 worker processes."""
+    spec = pta_spec(BATCH_SPEC)
+    pta_run(spec)  # warm-up
+    single_s = timed(lambda: pta_run(spec), 3)
+    expected = pta_run(spec)
+    print(
+        f"PTA job, {spec.n_patients} virtual patients x {len(spec.regimens)} regimens in "
+        f"{spec.n_chunks} chunks (Goti 2018, adult_general): "
+        f"single process median {float(np.median(single_s)):.2f} s"
+    )
+    line = ", ".join(
+        f"{r['dose_mg']:g} mg q{r['interval_h']:g}h {r['pta']:.3f}" for r in expected["regimens"]
+    )
+    print(f"  PTA (AUC24 400-600): {line}")
+
+    from _local import bench_database_url  # bench/ is on the path: it holds this script
+
+    from hospital.devserver import dev_environment
+
+    env = dev_environment()
+    env["DATABASE_URL"] = bench_database_url(env)
+    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
+    env["LOG_LEVEL"] = "WARNING"
+    queue = f"bench-batch-{uuid.uuid4().hex[:8]}"
+    env["DOSING_BATCH_QUEUE"] = queue
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if migrate.returncode != 0:
+        print(f"  workers: skipped (no database: {migrate.stderr.strip().splitlines()[-1][:200]})")
+        return
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hospital.settings")
+    import django
+
+    django.setup()
+    from dosing.batch import services
+    from dosing.batch.models import BatchJob
+    from hospital.celery import app
+    from medcard.models import User
+
+    user, _ = User.objects.get_or_create(username="bench-pharmacist", defaults={"kind": User.Kind.STAFF})
+    for n_workers in (1, 2):
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "hospital",
+                    "worker",
+                    "--queues",
+                    queue,
+                    "--concurrency",
+                    "1",
+                    "--hostname",
+                    f"{queue}-{n_workers}-{k}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for k in range(n_workers)
+        ]
+        try:
+            deadline = time.monotonic() + 120
+            while len(app.control.ping(timeout=1.0) or []) < n_workers and time.monotonic() < deadline:
+                pass
+            started = time.perf_counter()
+            job = services.batch_job_create(user=user, kind="pta", title="bench", spec=dict(BATCH_SPEC))
+            while not BatchJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).exists():
+                if time.perf_counter() - started > 600:
+                    break
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            job.refresh_from_db()
+            same = job.status == "done" and job.result == expected
+            plural = "es" if n_workers > 1 else ""
+            print(
+                f"  {n_workers} worker process{plural}: {elapsed:6.2f} s from queueing to the stored result "
+                f"({job.status}); equals the single-process result: {'yes' if same else 'NO'}"
+            )
+        finally:
+            for proc in procs:
+                os.killpg(proc.pid, signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=30)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    if "--no-batch" not in sys.argv:
+        bench_batch_workers()
+    raise SystemExit(status)

@@ -168,6 +168,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Behind PgBouncer in transaction mode (docs/deploy.md) a connection may change server between transactions:
+# no server-side cursors (they live past a transaction). The server's TimeZone must be UTC, so Django never
+# sets it per session.
+if env_bool("DATABASE_TRANSACTION_POOLING", False):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker, cache and Celery ------------------------------------------------------------------------------
@@ -322,6 +327,9 @@ RESERVATION_NOTIFIERS = env_list(
     ["reservations.notifications.SandboxNotifier", "reservations.notifications.ConsoleNotifier"],
 )
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
+# Batch simulation chunks (CPU-bound numpy, seconds each) may get their own workers: DOSING_BATCH_QUEUE names
+# their queue (default Celery's own, which the dev runner's single worker reads).
+DOSING_BATCH_QUEUE = env_str("DOSING_BATCH_QUEUE", default="celery")
 # OCR (onnxruntime) holds large buffers: a worker process is replaced after it grew past this (KiB; checked
 # after each task). Each reading step is capped at 60 s soft / 90 s hard (screening/tasks.py).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1_500_000, minimum=100_000)
@@ -334,6 +342,15 @@ SMS_CODE_MAX_FAILED_ATTEMPTS = 5
 SMS_CODE_MIN_INTERVAL_SECONDS = 60
 SMS_CODES_PER_NUMBER_PER_HOUR = 5
 SMS_CODES_PER_IP_PER_HOUR = env_int("SMS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
+
+# --- Booking surge -----------------------------------------------------------------------------------------
+# The WSGI shield (reservations/shield.py) answers holds for slices known to be full before Django runs;
+# HOLD_SHIELD=false serves every hold through Django (the surge benchmark measures the database path so).
+HOLD_SHIELD = env_bool("HOLD_SHIELD", True)
+# How long the availability pages' and API's rows stay cached (reservations/discovery.py); every change of
+# the numbers moves the department to a new cache version at once, so this only bounds what an edit outside
+# the services (the admin) may leave stale. 0 turns the cache off.
+AVAILABILITY_CACHE_SECONDS = env_int("AVAILABILITY_CACHE_SECONDS", 30, minimum=0, maximum=3600)
 
 # --- Payments ----------------------------------------------------------------------------------------------
 # With PAYMENT_SANDBOX (the default on dev machines) a local sandbox gateway under /sandbox-gateway/ plays
@@ -459,6 +476,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "medcard.models.User.Kind",
         "DepartmentKindEnum": "reservations.models.Department.Kind",
+        "BatchJobKindEnum": "dosing.batch.models.BatchJob.Kind",
+        "BatchJobStatusEnum": "dosing.batch.models.BatchJob.Status",
     },
 }
 

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("medcard.api")),
     path("", include("reservations.api")),
     path("", include("screening.api")),
+    path("dosing/batch/", include("dosing.batch.api")),
 ]
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("accounts/", include("medcard.urls")),
     path("booking/", include("reservations.urls")),
     path("screening/", include("screening.urls")),
+    path("dosing/", include("dosing.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

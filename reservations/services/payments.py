@@ -138,9 +138,13 @@ def payment_start(
                 notify_url=notify_url,
                 return_url=return_url,
             )
-    except GatewayError:
+    except GatewayError as exc:
+        # Say why (and where it went): a gateway that cannot be reached at the configured address is the
+        # usual cause on a development machine (PUBLIC_BASE_URL pointing at another port).
         logger.warning(
-            "gateway create_order failed", extra={"order_no": payment.order_no, "channel": channel}
+            "gateway create_order failed: %s",
+            exc,
+            extra={"order_no": payment.order_no, "channel": channel, "notify_url": notify_url},
         )
         raise AppError("gateway_busy") from None
     if isinstance(intent, JsapiIntent):

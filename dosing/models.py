@@ -1,0 +1,5 @@
+"""The dosing app's models, one module per sub-domain."""
+
+from dosing.batch.models import BatchChunk, BatchJob
+
+__all__ = ["BatchChunk", "BatchJob"]
