@@ -472,6 +472,8 @@ STORAGES = {
         )
     },
 }
+# Files a browser asks for at the site's root (/favicon.ico), served by WhiteNoise like the static files.
+WHITENOISE_ROOT = BASE_DIR / "templates" / "root"
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"

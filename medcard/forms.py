@@ -120,6 +120,12 @@ class PatientForm(forms.Form):
         help_text=gettext_lazy("Only needed when this person is already registered at the hospital."),
     )
 
+    def __init__(self, *args: Any, has_holder: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["relationship"].choices = relationship_choices(has_holder=has_holder)  # type: ignore[attr-defined]
+        if not has_holder:
+            self.fields["relationship"].initial = PatientLink.Relationship.SELF
+
     def details(self) -> services.PatientDetails:
         data = self.cleaned_data
         return services.PatientDetails(
@@ -131,6 +137,78 @@ class PatientForm(forms.Form):
             mobile=data["mobile"],
             relationship=data["relationship"],
         )
+
+
+def relationship_choices(*, has_holder: bool, current: str = "") -> list[tuple[str, Any]]:
+    """The relationships a person can be given on an account: 'self' only while the account has no holder
+    (or for the holder's own link); once it has one, an explicit choice among the family relationships, so a
+    default never picks one the account rules refuse."""
+    family = [(value, label) for value, label in PatientLink.Relationship.choices if value != "self"]
+    if not has_holder or current == PatientLink.Relationship.SELF:
+        return [(PatientLink.Relationship.SELF.value, PatientLink.Relationship.SELF.label), *family]
+    return [("", gettext_lazy("Choose…")), *family]
+
+
+class PatientEditForm(forms.Form):
+    """What an account can change about a person on it: how they are related, and their mobile number."""
+
+    relationship = forms.ChoiceField(
+        label=gettext_lazy("Relationship"),
+        error_messages={"required": gettext_lazy("Choose the relationship from the list.")},
+    )
+    mobile = forms.CharField(
+        label=gettext_lazy("Mobile number"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+
+    def __init__(self, *args: Any, has_holder: bool, current: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["relationship"].choices = relationship_choices(has_holder=has_holder, current=current)  # type: ignore[attr-defined]
+
+
+class PasswordForm(forms.Form):
+    """Set or change the password: proof by the current password (when there is one) or by an SMS code."""
+
+    current_password = forms.CharField(
+        label=gettext_lazy("Current password"),
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    sms_code = forms.CharField(
+        label=gettext_lazy("SMS code"),
+        required=False,
+        max_length=6,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
+    new_password = forms.CharField(
+        label=gettext_lazy("New password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=gettext_lazy("At least 10 characters, not only digits, not a common password."),
+    )
+    new_password_again = forms.CharField(
+        label=gettext_lazy("New password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, has_password: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not has_password:
+            del self.fields["current_password"]
+        else:
+            self.fields["sms_code"].help_text = gettext_lazy(
+                "Only if you do not remember the current password."
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, again = cleaned.get("new_password"), cleaned.get("new_password_again")
+        if first and again and first != again:
+            self.add_error("new_password_again", _("The two new passwords differ."))
+        return cleaned
 
 
 class CorrectionForm(forms.Form):

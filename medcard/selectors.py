@@ -54,6 +54,11 @@ def patients_for_account(*, account: User) -> list[AccountPatient]:
     return [AccountPatient(link.patient, link.relationship, cards.get(link.patient_id)) for link in links]
 
 
+def account_has_holder(*, account: User) -> bool:
+    """Whether the account has its holder ('self') among its patients."""
+    return PatientLink.objects.filter(account=account, relationship=PatientLink.Relationship.SELF).exists()
+
+
 def patient_for_account(*, account: User, patient_id: int) -> AccountPatient:
     """One of the account's patients, or Http404 (also for ids that exist but belong to someone else)."""
     link = (

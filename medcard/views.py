@@ -6,10 +6,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import segno
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -24,10 +23,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.clientip import client_ip
 from core.errors import AppError
-from medcard import cardnumber, roles, selectors, services, sms, tokens
+from core.qr import qr_svg
+from medcard import cardnumber, crypto, roles, selectors, services, sms, tokens
 from medcard.forms import (
     CorrectionForm,
     DeskScanForm,
+    PasswordForm,
+    PatientEditForm,
     PatientForm,
     PatientSignInForm,
     RevealForm,
@@ -77,6 +79,15 @@ def role_required(role: str) -> Callable[[View], View]:
     return decorator
 
 
+def _show_refusal_on_form(form: Any, exc: ValidationError) -> None:
+    """Put a service's refusal on the form: each field's messages on that field, the rest above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 # --- Sign-in -----------------------------------------------------------------------------------------------
 
 
@@ -105,10 +116,26 @@ def _sandbox_code_hint(mobile: str) -> str | None:
     return None
 
 
+def _code_step(context: dict[str, Any], *, mobile: str, form: SmsSignInForm, sent_now: bool) -> None:
+    """The code-entry step: the form, and how long until a new code may be asked (the page counts down)."""
+    context.update(
+        step="code",
+        form=form,
+        mobile=mobile,
+        masked_mobile=crypto.mask_mobile(mobile),
+        sent_now=sent_now,
+        wait_s=services.sms_code_wait_seconds(mobile=mobile),
+        hint=_sandbox_code_hint(mobile),
+    )
+
+
 @sensitive_post_parameters("code")
 @require_http_methods(["GET", "POST"])
 def patient_login(request: HttpRequest) -> HttpResponse:
-    """Sign in (and register) with the mobile number and a six-digit SMS code, in two steps."""
+    """Sign in (and register) with the mobile number and a six-digit SMS code, in two steps.
+
+    Asking again within the minute keeps the patient on the code step: the code already sent still works,
+    and the page says when a new one can be asked."""
     context: dict[str, Any] = {"next": _next_url(request)}
     status = 200
     if request.method == "POST" and "code" in request.POST:
@@ -123,7 +150,13 @@ def patient_login(request: HttpRequest) -> HttpResponse:
             else:
                 login(request, user, backend="medcard.backends.LockoutBackend")
                 return redirect(_next_url(request))
-        context.update(step="code", form=form, mobile=request.POST.get("mobile", ""))
+        mobile = request.POST.get("mobile", "")
+        try:
+            mobile = services.mobile_normalise(mobile)
+        except ValidationError:
+            context.update(step="mobile", form=SmsCodeRequestForm(initial={"mobile": mobile}))
+            return render(request, "medcard/login_sms.html", context, status=400)
+        _code_step(context, mobile=mobile, form=form, sent_now=False)
         status = 400
     elif request.method == "POST":
         request_form = SmsCodeRequestForm(request.POST)
@@ -132,10 +165,18 @@ def patient_login(request: HttpRequest) -> HttpResponse:
                 mobile = services.mobile_normalise(request_form.cleaned_data["mobile"])
                 services.sms_code_request(mobile=mobile, ip=client_ip(request))
             except ValidationError as exc:
-                request_form.add_error("mobile", exc.messages[0])
+                if exc.code != "too_soon":
+                    request_form.add_error("mobile", exc.messages[0])
+                else:
+                    # The code sent a moment ago is still good: back to entering it, not a dead end.
+                    code_form = SmsSignInForm(initial={"mobile": mobile})
+                    _code_step(context, mobile=mobile, form=code_form, sent_now=False)
+                    context["too_soon"] = True
+                    context["code_still_valid"] = services.sms_code_usable(mobile=mobile)
+                    return render(request, "medcard/login_sms.html", context)
             else:
                 code_form = SmsSignInForm(initial={"mobile": mobile})
-                context.update(step="code", form=code_form, mobile=mobile, hint=_sandbox_code_hint(mobile))
+                _code_step(context, mobile=mobile, form=code_form, sent_now=True)
                 return render(request, "medcard/login_sms.html", context)
         context.update(step="mobile", form=request_form)
         status = 400
@@ -168,12 +209,73 @@ def account_deactivate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("confirm") == "yes":
         services.account_deactivate(account=request.user)  # type: ignore[arg-type]
         logout(request)
-        messages.success(request, _("Your account has been deactivated."))
+        messages.success(
+            request,
+            _(
+                "Your account is closed and your family members were removed from it. Signing in again with "
+                "the same mobile number opens a new, empty account."
+            ),
+        )
         return redirect("home")
     status = 400 if request.method == "POST" else 200
     return render(
         request, "medcard/deactivate.html", {"unconfirmed": request.method == "POST"}, status=status
     )
+
+
+@sensitive_post_parameters("current_password", "new_password", "new_password_again", "sms_code")
+@patient_required
+@require_http_methods(["GET", "POST"])
+def account_password(request: HttpRequest) -> HttpResponse:
+    """Set a password (SMS-only accounts) or change it, proven by the current password or an SMS code."""
+    account: User = request.user  # type: ignore[assignment]
+    has_password = account.has_usable_password()
+    context: dict[str, Any] = {"has_password": has_password, "masked_mobile": account.masked_mobile}
+    status = 200
+    if request.method == "POST" and "send_code" in request.POST:
+        form = PasswordForm(has_password=has_password)
+        try:
+            services.sms_code_request(
+                mobile=account.mobile, ip=_client_ip(request), purpose=services.PASSWORD_CODE_PURPOSE
+            )
+        except ValidationError as exc:
+            if exc.code != "too_soon":
+                form.add_error("sms_code", exc.messages[0])
+                status = 400
+            context["too_soon"] = exc.code == "too_soon"
+            context["code_still_valid"] = services.sms_code_usable(
+                mobile=account.mobile, purpose=services.PASSWORD_CODE_PURPOSE
+            )
+        else:
+            context["code_sent"] = True
+            context["hint"] = _sandbox_code_hint(account.mobile)
+    elif request.method == "POST":
+        form = PasswordForm(request.POST, has_password=has_password)
+        if form.is_valid():
+            try:
+                services.account_password_set(
+                    account=account,
+                    new_password=form.cleaned_data["new_password"],
+                    current_password=form.cleaned_data.get("current_password", ""),
+                    sms_code=form.cleaned_data["sms_code"],
+                )
+            except ValidationError as exc:
+                _show_refusal_on_form(form, exc)
+            else:
+                update_session_auth_hash(request, account)
+                messages.success(
+                    request,
+                    _("Your password is changed.") if has_password else _("Your password is set."),
+                )
+                return redirect("medcard:patient-list")
+        status = 400
+    else:
+        form = PasswordForm(has_password=has_password)
+    context["form"] = form
+    context["wait_s"] = services.sms_code_wait_seconds(
+        mobile=account.mobile, purpose=services.PASSWORD_CODE_PURPOSE
+    )
+    return render(request, "medcard/password.html", context, status=status)
 
 
 # --- My patients and the card ------------------------------------------------------------------------------
@@ -190,7 +292,12 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def patient_add(request: HttpRequest) -> HttpResponse:
     account: User = request.user  # type: ignore[assignment]
-    form = PatientForm(request.POST or None, initial={"mobile": account.mobile, "id_type": "resident_id"})
+    has_holder = selectors.account_has_holder(account=account)
+    form = PatientForm(
+        request.POST or None,
+        initial={"mobile": account.mobile, "id_type": "resident_id"},
+        has_holder=has_holder,
+    )
     consent_sent_to = ""
     if request.method == "POST" and form.is_valid():
         try:
@@ -202,8 +309,7 @@ def patient_add(request: HttpRequest) -> HttpResponse:
         except services.ConsentRequired as exc:
             consent_sent_to = exc.masked_mobile
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            _show_refusal_on_form(form, exc)
         else:
             return redirect("medcard:patient-detail", patient_id=patient.pk)
     status = 400 if request.method == "POST" else 200
@@ -212,13 +318,13 @@ def patient_add(request: HttpRequest) -> HttpResponse:
         "consent_sent_to": consent_sent_to,
         "female_label": Patient.Sex.FEMALE.label,
         "male_label": Patient.Sex.MALE.label,
-        "derived_label": _("From the ID number:"),
+        "derived_format": _("From the ID number: %(sex)s, born %(date)s"),
     }
     return render(request, "medcard/patient_add.html", context, status=status)
 
 
-def _qr_svg(data: str, *, scale: int = 6) -> str:
-    return segno.make(data, error="m").svg_inline(scale=scale, dark="#111", light="#fff")
+def _card_qr_svg(token: str) -> str:
+    return qr_svg(token, label=_("QR code of the medical card"))
 
 
 def _current_token(card_number: str) -> str:
@@ -237,11 +343,14 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     row = selectors.patient_for_account(account=request.user, patient_id=patient_id)  # type: ignore[arg-type]
     context: dict[str, Any] = {"row": row, "patient": row.patient, "card": row.card}
     if row.card is not None:
-        context["qr_svg"] = _qr_svg(_current_token(row.card.number))
+        context["qr_svg"] = _card_qr_svg(_current_token(row.card.number))
         context["card_display"] = cardnumber.card_number_format(row.card.number)
         context["refresh_s"] = settings.CARD_QR_REFRESH_SECONDS
     if row.patient.verification == Patient.Verification.MISMATCH:
-        context["correction_form"] = CorrectionForm(initial={"name": row.patient.name})
+        # Both as entered, so a typo can be fixed in place (the account's holder typed them).
+        context["correction_form"] = CorrectionForm(
+            initial={"name": row.patient.name, "id_number": row.patient.id_number}
+        )
         context["corrections_left"] = settings.MEDCARD_MAX_CORRECTIONS - row.patient.corrections_used
     return render(request, "medcard/patient_detail.html", context)
 
@@ -255,7 +364,7 @@ def card_qr(request: HttpRequest, patient_id: int) -> JsonResponse:
     if row.card is None:
         raise Http404
     token = _current_token(row.card.number)
-    return JsonResponse({"svg": _qr_svg(token), "lifetime_s": settings.CARD_TOKEN_LIFETIME_SECONDS})
+    return JsonResponse({"svg": _card_qr_svg(token), "lifetime_s": settings.CARD_TOKEN_LIFETIME_SECONDS})
 
 
 @patient_required
@@ -269,23 +378,32 @@ def card_print(request: HttpRequest, patient_id: int) -> HttpResponse:
         "medcard/card_print.html",
         {
             "row": row,
-            "qr_svg": _qr_svg(row.card.number, scale=8),
+            "qr_svg": qr_svg(row.card.number, label=_("QR code of the card number")),
             "card_display": cardnumber.card_number_format(row.card.number),
         },
     )
 
 
 @patient_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def card_report_lost(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Ask first (a page, so it works without JavaScript); replace the card only on the confirming POST."""
     row = selectors.patient_for_account(account=request.user, patient_id=patient_id)  # type: ignore[arg-type]
+    if row.card is None:
+        messages.error(request, _("There is no active card to report lost."))
+        return redirect("medcard:patient-detail", patient_id=patient_id)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        context = {"row": row, "card_display": cardnumber.card_number_format(row.card.number)}
+        return render(request, "medcard/card_report_lost.html", context)
     try:
         card = services.card_report_lost(account=request.user, patient=row.patient)  # type: ignore[arg-type]
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
         messages.success(
-            request, _("The old card is revoked. Your new card number is %(n)s.") % {"n": card.number}
+            request,
+            _("The old card no longer works. Your new card number is %(n)s.")
+            % {"n": cardnumber.card_number_format(card.number)},
         )
     return redirect("medcard:patient-detail", patient_id=patient_id)
 
@@ -304,11 +422,7 @@ def patient_correct(request: HttpRequest, patient_id: int) -> HttpResponse:
                 id_number=form.cleaned_data["id_number"],
             )
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field, errors)
-            else:
-                form.add_error(None, exc.messages)
+            _show_refusal_on_form(form, exc)
         else:
             return redirect("medcard:patient-detail", patient_id=patient_id)
     context = {"row": row, "patient": row.patient, "card": row.card, "correction_form": form}
@@ -335,6 +449,60 @@ def patient_access_log(request: HttpRequest, patient_id: int) -> HttpResponse:
     paginator = Paginator(selectors.staff_reads_for_patient(patient=row.patient), ACCESS_LOG_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     return render(request, "medcard/access_log.html", {"row": row, "events": page, "page": page})
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Change a person's relationship to the account and their mobile number (audited)."""
+    account: User = request.user  # type: ignore[assignment]
+    row = selectors.patient_for_account(account=account, patient_id=patient_id)
+    form_options = {
+        "has_holder": selectors.account_has_holder(account=account),
+        "current": row.relationship,
+    }
+    if request.method == "POST":
+        form = PatientEditForm(request.POST, **form_options)  # type: ignore[arg-type]
+        if form.is_valid():
+            try:
+                services.patient_link_update(
+                    account=account,
+                    patient=row.patient,
+                    relationship=form.cleaned_data["relationship"],
+                    mobile=form.cleaned_data["mobile"],
+                )
+            except ValidationError as exc:
+                _show_refusal_on_form(form, exc)
+            else:
+                messages.success(request, _("The changes are saved."))
+                return redirect("medcard:patient-detail", patient_id=patient_id)
+        status = 400
+    else:
+        initial = {"relationship": row.relationship, "mobile": row.patient.mobile}
+        form = PatientEditForm(initial=initial, **form_options)  # type: ignore[arg-type]
+        status = 200
+    return render(request, "medcard/patient_edit.html", {"row": row, "form": form}, status=status)
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def patient_remove(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Ask first; on the confirming POST take the family member off the account (audited)."""
+    account: User = request.user  # type: ignore[assignment]
+    row = selectors.patient_for_account(account=account, patient_id=patient_id)
+    refusal = ""
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            services.patient_link_remove(account=account, patient=row.patient)
+        except ValidationError as exc:
+            refusal = exc.messages[0]
+        else:
+            messages.success(
+                request, _("%(name)s is no longer on your account.") % {"name": row.patient.masked_name}
+            )
+            return redirect("medcard:patient-list")
+    status = 400 if refusal else 200
+    return render(request, "medcard/patient_remove.html", {"row": row, "refusal": refusal}, status=status)
 
 
 # --- Front desk --------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import segno
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -16,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import AppError
+from core.qr import qr_svg
 from medcard import selectors as medcard_selectors
 from medcard.models import User
 from medcard.views import patient_required
@@ -138,7 +138,7 @@ def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
     if booking.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN):
         card = booking.patient.cards.filter(status="active").values_list("number", flat=True).first() or ""
         voucher = f"BK:{booking.pk}:{card}"
-        context["voucher_svg"] = segno.make(voucher, error="m").svg_inline(scale=4)
+        context["voucher_svg"] = qr_svg(voucher, label=_("QR code of the appointment voucher"))
     context["in_wechat"] = _in_wechat(request)
     if booking.status == Booking.Status.HELD and booking.hold_expires_at:
         context["seconds_left"] = max(0, int((booking.hold_expires_at - timezone.now()).total_seconds()))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -214,6 +216,95 @@ def sms_code_check(*, mobile: str, code: str, purpose: str = "sign_in") -> None:
         raise ValidationError(_("This code has already been used. Ask for a new one."), code="used")
 
 
+def sms_code_wait_seconds(*, mobile: str, purpose: str = "sign_in") -> int:
+    """Seconds until ``sms_code_request`` accepts another code for this number and purpose (0: now).
+
+    Read from the newest code in the database, the rule's second guard, so a countdown shown to the patient
+    ends when the request would pass."""
+    try:
+        index = mobile_index(mobile_normalise(mobile))
+    except ValidationError:
+        return 0
+    latest = (
+        SmsCode.objects.filter(mobile_index=index, purpose=purpose)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if latest is None:
+        return 0
+    ready_at = latest + timedelta(seconds=settings.SMS_CODE_MIN_INTERVAL_SECONDS)
+    return max(0, math.ceil((ready_at - timezone.now()).total_seconds()))
+
+
+def sms_code_usable(*, mobile: str, purpose: str = "sign_in") -> bool:
+    """Whether the newest code sent to ``mobile`` for ``purpose`` can still be entered (unused, unexpired,
+    tries left): what the page tells a patient who asks for another one too early."""
+    try:
+        index = mobile_index(mobile_normalise(mobile))
+    except ValidationError:
+        return False
+    return SmsCode.objects.filter(
+        mobile_index=index,
+        purpose=purpose,
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        failed_attempts__lt=settings.SMS_CODE_MAX_FAILED_ATTEMPTS,
+        pk=SmsCode.objects.filter(mobile_index=index, purpose=purpose)
+        .order_by("-created_at")
+        .values("pk")[:1],
+    ).exists()
+
+
+PASSWORD_CODE_PURPOSE = "password"  # noqa: S105 (the purpose of an SMS code, not a password)
+
+
+def account_password_set(
+    *, account: User, new_password: str, current_password: str = "", sms_code: str = ""
+) -> None:
+    """Set or change a patient account's password.
+
+    Rules: proof that it is the account's holder, either the current password (only when one is set) or an
+    SMS code sent to the account's mobile (purpose ``password``); a wrong current password counts towards
+    the sign-in lockout; the new password passes the configured validators. Audited (no patient, no value).
+    """
+    if account.kind != User.Kind.PATIENT:
+        raise ValidationError(_("Staff passwords are changed by an administrator."))
+    if current_password and account.has_usable_password():
+        if account.is_locked():
+            raise ValidationError(
+                {"current_password": _("Too many wrong passwords: try again later, or use an SMS code.")}
+            )
+        if not account.check_password(current_password):
+            user_login_failed(user=account)
+            raise ValidationError({"current_password": _("The current password is wrong.")})
+    elif sms_code:
+        try:
+            sms_code_check(mobile=account.mobile, code=sms_code, purpose=PASSWORD_CODE_PURPOSE)
+        except ValidationError as exc:
+            raise ValidationError({"sms_code": exc.messages[0]}) from None
+    elif account.has_usable_password():
+        raise ValidationError(
+            {"current_password": _("Enter your current password, or ask for an SMS code instead.")}
+        )
+    else:
+        raise ValidationError({"sms_code": _("Ask for an SMS code and enter it.")})
+    try:
+        validate_password(new_password, user=account)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.messages}) from None
+    with transaction.atomic():
+        account.set_password(new_password)
+        account.failed_login_count, account.locked_until = 0, None
+        account.save(update_fields=["password", "failed_login_count", "locked_until"])
+        audit_record(
+            actor=account,
+            patient=None,
+            action=AuditEvent.Action.PASSWORD_CHANGED,
+            target=f"account {account.pk}",
+        )
+
+
 def sms_sign_in(*, mobile: str, code: str) -> User:
     """Check the code and return the patient account for ``mobile``, registering it on first sign-in."""
     sms_code_check(mobile=mobile, code=code, purpose="sign_in")
@@ -230,8 +321,11 @@ def sms_sign_in(*, mobile: str, code: str) -> User:
 
 @transaction.atomic
 def account_deactivate(*, account: User) -> None:
-    """Close a patient account: it can no longer sign in, its mobile number is released, and its links to
-    patients are removed. The patients' medical records and the audit trail stay, as the law requires."""
+    """Close a patient account: this account can never sign in again, its mobile number is released, and
+    its links to patients are removed. The patients' records and the audit trail stay, as the law requires.
+
+    The number being released, signing in with it again opens a new, empty account (no family members, no
+    appointments): the pages say so before the patient confirms."""
     if account.kind != User.Kind.PATIENT:
         raise ValidationError(_("Only patient accounts can be deactivated here."))
     for link in PatientLink.objects.filter(account=account).select_related("patient"):

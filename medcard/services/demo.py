@@ -20,10 +20,10 @@ DEMO_PATIENT_MOBILE = "13800138000"
 DEMO_PATIENT_PASSWORD = "demo-patient-2026"  # noqa: S105 - published demo login, dev machines only
 DEMO_STAFF = (
     # (username, password, display name, role)
-    ("desk", "demo-desk-2026", "前台 周静 (front desk)", roles.FRONT_DESK),
-    ("pharmacist", "demo-pharm-2026", "药师 钱磊 (pharmacist)", roles.PHARMACIST),
-    ("admin", "demo-admin-2026", "管理员 孙伟 (administrator)", roles.ADMINISTRATOR),
-    ("radiology", "demo-clinician-2026", "放射科 吴敏 (clinician)", roles.CLINICIAN),
+    ("desk", "demo-desk-2026", "前台 周静", roles.FRONT_DESK),
+    ("pharmacist", "demo-pharm-2026", "药师 钱磊", roles.PHARMACIST),
+    ("admin", "demo-admin-2026", "管理员 孙伟", roles.ADMINISTRATOR),
+    ("radiology", "demo-clinician-2026", "放射科 吴敏", roles.CLINICIAN),
 )
 
 

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 ID_INDEX_PURPOSE = "patient.id_number"
 MIN_SELF_AGE_YEARS = 14
+# Nobody alive is older than this: an earlier birth date is a typo (1890 for 1990), refused clearly.
+MAX_AGE_YEARS = 120
 NAME_MAX_LENGTH = 50
 VERIFY_MAX_AUTOMATIC_ATTEMPTS = 12  # then the patient (or the desk) asks again by hand
 
@@ -91,6 +93,14 @@ def patient_details_clean(details: PatientDetails, *, today: date) -> PatientDet
         errors.setdefault("birth_date", _("Enter the birth date."))
     elif birth_date > today:
         errors.setdefault("birth_date", _("The birth date cannot be in the future."))
+    elif _age_years(birth_date, today) > MAX_AGE_YEARS:
+        # For a resident ID the date comes from the number, so the number is what to check.
+        field = "id_number" if details.id_type == Patient.IdType.RESIDENT_ID and number else "birth_date"
+        errors.setdefault(
+            field,
+            _("A birth date of %(date)s would make this person over %(n)d years old: check it for a typo.")
+            % {"date": birth_date.isoformat(), "n": MAX_AGE_YEARS},
+        )
     try:
         mobile = mobile_normalise(details.mobile)
     except ValidationError as exc:
@@ -103,10 +113,16 @@ def patient_details_clean(details: PatientDetails, *, today: date) -> PatientDet
     return PatientDetails(name, details.id_type, number, sex, birth_date, mobile, details.relationship)
 
 
-def _check_account_rules(*, account: User, details: PatientDetails, today: date) -> None:
-    """One 'self' per account, under-14s only as family members, at most MEDCARD_MAX_FAMILY_MEMBERS others."""
+def _check_account_rules(
+    *, account: User, details: PatientDetails, today: date, exclude_link: PatientLink | None = None
+) -> None:
+    """One 'self' per account, under-14s only as family members, at most MEDCARD_MAX_FAMILY_MEMBERS others.
+
+    ``exclude_link`` is the link being edited: the rules are checked as if it were added anew."""
     birth_date = details.birth_date or today  # patient_details_clean guarantees a birth date
     links = PatientLink.objects.filter(account=account)
+    if exclude_link is not None:
+        links = links.exclude(pk=exclude_link.pk)
     if details.relationship == PatientLink.Relationship.SELF:
         if links.filter(relationship=PatientLink.Relationship.SELF).exists():
             raise ValidationError({"relationship": _("This account already has its holder ('Self').")})
@@ -302,3 +318,84 @@ def card_report_lost(*, account: User, patient: Patient) -> Card:
     card.save(update_fields=["status", "revoked_at", "revoked_reason"])
     audit_record(actor=account, patient=patient, action=AuditEvent.Action.CARD_REVOKED, detail=card.number)
     return card_issue(patient=patient)
+
+
+def patient_link_update(*, account: User, patient: Patient, relationship: str, mobile: str) -> PatientLink:
+    """Change how a person is linked to ``account`` (the relationship) and their mobile number.
+
+    Rules: the account's rules for a relationship (one 'self', under-14s never 'self', the family limit); the
+    mobile number is the person's own (their consent codes go to it), so it can be changed here only while no
+    other account books for them. Name and ID number are verified details: they are corrected only after a
+    mismatch, or at the desk. Audited with the values before and after (mobile numbers masked).
+    """
+    today = timezone.localdate()
+    errors: dict[str, str] = {}
+    try:
+        new_mobile = mobile_normalise(mobile)
+    except ValidationError as exc:
+        errors["mobile"] = exc.messages[0]
+        new_mobile = ""
+    if relationship not in PatientLink.Relationship.values:
+        errors["relationship"] = _("Choose the relationship from the list.")
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # Lock the account's links: two edits (or an edit and an add) at once must not both take 'self'.
+        links = list(PatientLink.objects.select_for_update().filter(account=account))
+        link = next((each for each in links if each.patient_id == patient.pk), None)
+        if link is None:
+            raise ValidationError(_("This person is no longer on your account."))
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        details = PatientDetails(
+            locked.name, locked.id_type, "", locked.sex, locked.birth_date, new_mobile, relationship
+        )
+        _check_account_rules(account=account, details=details, today=today, exclude_link=link)
+        changes: dict[str, list[object]] = {}
+        if relationship != link.relationship:
+            changes["relationship"] = [link.relationship, relationship]
+            link.relationship = relationship
+            link.save(update_fields=["relationship"])
+        if new_mobile != locked.mobile:
+            if PatientLink.objects.filter(patient=locked).exclude(account=account).exists():
+                raise ValidationError(
+                    {"mobile": _("Another account also books for this person, so their mobile number can "
+                                 "only be changed at the registration desk, with their ID document.")}
+                )  # fmt: skip
+            changes["mobile"] = [locked.masked_mobile, crypto.mask_mobile(new_mobile)]
+            locked.mobile_ciphertext = crypto.encrypt(new_mobile)
+            locked.mobile_index = mobile_index(new_mobile)
+            locked.save(update_fields=["mobile_ciphertext", "mobile_index", "updated_at"])
+        if changes:
+            audit_record(
+                actor=account,
+                patient=locked,
+                action=AuditEvent.Action.PATIENT_UPDATED,
+                fields=",".join(changes),
+                target=f"patient {locked.pk}",
+                changes=changes,
+            )
+    return link
+
+
+@transaction.atomic
+def patient_link_remove(*, account: User, patient: Patient) -> None:
+    """Take a family member off ``account``: the account can no longer book for them or show their card.
+
+    Rules: the holder ('self') is not removed here (closing the account does that). The person, their card,
+    their records and the appointments already made stay; another account linked to them keeps its link.
+    """
+    link = PatientLink.objects.select_for_update().filter(account=account, patient=patient).first()
+    if link is None:
+        raise ValidationError(_("This person is no longer on your account."))
+    if link.relationship == PatientLink.Relationship.SELF:
+        raise ValidationError(
+            _("You cannot remove yourself from your own account. To stop using it, deactivate the account.")
+        )
+    audit_record(
+        actor=account,
+        patient=patient,
+        action=AuditEvent.Action.PATIENT_UNLINKED,
+        target=f"patient {patient.pk}",
+        changes={"relationship": [link.relationship, None]},
+    )
+    link.delete()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.browser.journey_checks import PageWatch, page_time_summary, watch_page
 from tests.conftest import chromium_path, require_or_skip
 
 PHONE = {"width": 360, "height": 640}
@@ -75,7 +77,8 @@ def _no_csp_violations() -> Iterator[None]:
 
 
 def _context(browser: Browser, **options: object) -> BrowserContext:
-    return browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN", **options)  # type: ignore[arg-type]
+    options.setdefault("locale", "zh-CN")
+    return browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -92,3 +95,55 @@ def phone_without_js(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
+
+
+# --- Journeys: a phone per variant (language, large text, JavaScript), and the run's page times ------------
+
+JOURNEY_VARIANTS = {
+    # name: (language, large text, JavaScript)
+    "zh": ("zh-hans", False, True),
+    "en": ("en", False, True),
+    "zh-large-text": ("zh-hans", True, True),
+    "zh-no-js": ("zh-hans", False, False),
+}
+
+
+@dataclass(frozen=True)
+class JourneyPhone:
+    """A 360 x 640 phone in one variant, and the watch over everything its page reports."""
+
+    page: Page
+    watch: PageWatch
+    variant: str
+    language: str
+    large_text: bool
+    javascript: bool
+
+    @property
+    def chinese(self) -> bool:
+        return self.language == "zh-hans"
+
+
+@pytest.fixture(params=sorted(JOURNEY_VARIANTS))
+def journey_phone(
+    request: pytest.FixtureRequest, browser: Browser, live_server: Any
+) -> Iterator[JourneyPhone]:
+    """Parametrised over the four variants a journey must pass; the preferences are the cookies the
+    language and text-size switches set, so the pages read them as they would after a tap."""
+    language, large_text, javascript = JOURNEY_VARIANTS[request.param]
+    locale = "en-US" if language == "en" else "zh-CN"
+    context = _context(browser, java_script_enabled=javascript, locale=locale)
+    host = live_server.url.split("//", 1)[1].split(":")[0]
+    cookies = [{"name": "django_language", "value": language, "domain": host, "path": "/"}]
+    if large_text:
+        cookies.append({"name": "text_size", "value": "large", "domain": host, "path": "/"})
+    context.add_cookies(cookies)  # type: ignore[arg-type]
+    page = context.new_page()
+    yield JourneyPhone(page, watch_page(page), request.param, language, large_text, javascript)
+    context.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    summary = page_time_summary()
+    if summary is not None:
+        terminalreporter.write_line(summary)

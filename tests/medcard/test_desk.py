@@ -84,7 +84,7 @@ def test_a_token_of_a_revoked_card_is_refused(patient: User, desk: User) -> None
     holder = _holder(patient)
     card = holder.cards.get(status="active")
     token = _token(card)
-    _client(patient).post(f"/accounts/patients/{holder.pk}/report-lost/")
+    _client(patient).post(f"/accounts/patients/{holder.pk}/report-lost/", {"confirm": "yes"})
     response = _scan(_client(desk), code=token)
     assert response.context["refusal"].code == "revoked"
 

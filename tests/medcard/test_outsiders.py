@@ -8,7 +8,7 @@ from django.test import Client
 from medcard.models import Patient, User
 
 PAGES_GET = ["/accounts/patients/{id}/", "/accounts/patients/{id}/qr/", "/accounts/patients/{id}/print/",
-             "/accounts/patients/{id}/access/"]  # fmt: skip
+             "/accounts/patients/{id}/access/", "/accounts/patients/{id}/report-lost/"]  # fmt: skip
 PAGES_POST = ["/accounts/patients/{id}/report-lost/", "/accounts/patients/{id}/correct/",
               "/accounts/patients/{id}/verify/"]  # fmt: skip
 API_GET = ["/api/v1/patients/{id}/", "/api/v1/patients/{id}/card-token/", "/api/v1/patients/{id}/access-log/"]

@@ -220,12 +220,18 @@ def test_an_unavailable_identity_service_leaves_the_patient_pending_and_retries(
 
 
 @pytest.mark.django_db
-def test_report_lost_revokes_the_old_number_and_issues_a_new_one(
+def test_report_lost_asks_first_then_revokes_the_old_number_and_issues_a_new_one(
     patient: User, patient_client: Client
 ) -> None:
     holder = Patient.objects.get(links__account=patient)
     old = holder.cards.get(status="active")
-    response = patient_client.post(f"/accounts/patients/{holder.pk}/report-lost/")
+    url = f"/accounts/patients/{holder.pk}/report-lost/"
+    page = patient_client.get(url)
+    assert page.status_code == 200 and b'name="confirm"' in page.content
+    unconfirmed = patient_client.post(url)  # a stray tap or an old form: the question again, nothing changes
+    assert unconfirmed.status_code == 200
+    assert holder.cards.get(status="active") == old
+    response = patient_client.post(url, {"confirm": "yes"})
     assert response.status_code == 302
     old.refresh_from_db()
     assert old.status == "revoked" and old.revoked_at is not None

@@ -95,11 +95,13 @@ def test_five_wrong_codes_spend_the_code(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_only_one_code_per_minute_per_number(client: Client) -> None:
+def test_only_one_code_per_minute_per_number_and_asking_early_keeps_the_code_step(client: Client) -> None:
     _request(client)
     response = _request(client)
-    assert response.status_code == 400
-    assert "less than a minute ago" in response.content.decode()
+    page = response.content.decode()
+    assert response.context["step"] == "code"  # back to entering the code already sent, not a dead end
+    assert "less than a minute ago" in page and 'name="code"' in page
+    assert 0 < response.context["wait_s"] <= 60  # the countdown the page shows
     assert SmsCode.objects.count() == 1
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
         cache.clear()  # the gate's cache entry would also have expired by now

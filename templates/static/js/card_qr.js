@@ -4,6 +4,8 @@
   var box = document.getElementById("qr"), label = document.getElementById("countdown");
   if (!box || !label) { return; }
   var period = parseInt(box.dataset.refresh, 10), left = period;
+  var line = document.getElementById("countdown-line");
+  if (line) { line.hidden = false; }  // the countdown is shown only where this script runs
   function refresh() {
     fetch(box.dataset.url, {credentials: "same-origin", cache: "no-store"})
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
