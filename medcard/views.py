@@ -236,7 +236,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
         form = PasswordForm(has_password=has_password)
         try:
             services.sms_code_request(
-                mobile=account.mobile, ip=_client_ip(request), purpose=services.PASSWORD_CODE_PURPOSE
+                mobile=account.mobile, ip=client_ip(request), purpose=services.PASSWORD_CODE_PURPOSE
             )
         except ValidationError as exc:
             if exc.code != "too_soon":
@@ -258,6 +258,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
                     new_password=form.cleaned_data["new_password"],
                     current_password=form.cleaned_data.get("current_password", ""),
                     sms_code=form.cleaned_data["sms_code"],
+                    source=client_ip(request),
                 )
             except ValidationError as exc:
                 _show_refusal_on_form(form, exc)

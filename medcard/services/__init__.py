@@ -3,11 +3,11 @@
 from medcard.services.accounts import (
     PASSWORD_CODE_PURPOSE,
     account_deactivate,
+    account_password_set,
     login_failed,
     login_succeeded,
     login_throttled_until,
     login_throttles_clear,
-    account_password_set,
     mobile_index,
     mobile_normalise,
     patient_account_create,

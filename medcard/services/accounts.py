@@ -260,7 +260,12 @@ PASSWORD_CODE_PURPOSE = "password"  # noqa: S105 (the purpose of an SMS code, no
 
 
 def account_password_set(
-    *, account: User, new_password: str, current_password: str = "", sms_code: str = ""
+    *,
+    account: User,
+    new_password: str,
+    current_password: str = "",
+    sms_code: str = "",
+    source: str | None = None,
 ) -> None:
     """Set or change a patient account's password.
 
@@ -271,12 +276,14 @@ def account_password_set(
     if account.kind != User.Kind.PATIENT:
         raise ValidationError(_("Staff passwords are changed by an administrator."))
     if current_password and account.has_usable_password():
-        if account.is_locked():
+        # The same throttle as the sign-in page (by the mobile number at this source and by the source).
+        identifier = account.mobile
+        if login_throttled_until(identifier=identifier, source=source) is not None:
             raise ValidationError(
                 {"current_password": _("Too many wrong passwords: try again later, or use an SMS code.")}
             )
         if not account.check_password(current_password):
-            user_login_failed(user=account)
+            login_failed(identifier=identifier, source=source)
             raise ValidationError({"current_password": _("The current password is wrong.")})
     elif sms_code:
         try:
@@ -295,8 +302,7 @@ def account_password_set(
         raise ValidationError({"new_password": exc.messages}) from None
     with transaction.atomic():
         account.set_password(new_password)
-        account.failed_login_count, account.locked_until = 0, None
-        account.save(update_fields=["password", "failed_login_count", "locked_until"])
+        account.save(update_fields=["password"])
         audit_record(
             actor=account,
             patient=None,

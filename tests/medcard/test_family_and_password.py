@@ -13,7 +13,7 @@ from django.test import Client
 
 from core.qr import qr_svg
 from medcard import services, sms
-from medcard.models import AuditEvent, Patient, PatientLink, User
+from medcard.models import AttemptCounter, AuditEvent, Patient, PatientLink, User
 from tests import factories
 
 
@@ -142,11 +142,20 @@ def test_an_sms_only_account_sets_a_password_with_an_sms_code() -> None:
 def test_a_wrong_current_password_changes_nothing_and_counts_as_a_failure(patient: User) -> None:
     with pytest.raises(ValidationError) as refused:
         services.account_password_set(
-            account=patient, new_password="meadow-lighthouse-7", current_password="not-it-at-all"
+            account=patient,
+            new_password="meadow-lighthouse-7",
+            current_password="not-it-at-all",
+            source="203.0.113.9",
         )
     assert "current_password" in refused.value.message_dict
     patient.refresh_from_db()
-    assert patient.check_password(factories.PASSWORD) and patient.failed_login_count == 1
+    assert patient.check_password(factories.PASSWORD)
+    # Counted like a wrong password at the sign-in page: by the number at this source, and by the source.
+    counts = sorted(AttemptCounter.objects.values_list("key", "count"))
+    assert [(key.split(":")[0], key.split(":")[-1], n) for key, n in counts] == [
+        ("login", "203.0.113.9", 1),
+        ("login-source", "203.0.113.9", 1),
+    ]
 
 
 @pytest.mark.django_db
