@@ -316,3 +316,16 @@ def _calculate(
         exposure,
         curves(components, chosen, first_h=first, until_h=until, samples=min(samples, BAND_SAMPLES)),
     )
+
+
+def target_band(case: dict[str, Any]) -> tuple[float, float] | None:
+    """The target on the concentration axis: the trough range when the target has one, else the average
+    concentration that gives the AUC24 range (AUC24 / 24 h)."""
+    target = target_from_case(case)
+    if (
+        target.kind == "auc24_trough"
+        and target.trough_low_mg_per_l is not None
+        and target.trough_high_mg_per_l
+    ):
+        return (target.trough_low_mg_per_l, target.trough_high_mg_per_l)
+    return (target.auc24_low / 24.0, target.auc24_high / 24.0)

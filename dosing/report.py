@@ -24,7 +24,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from dosing import selectors
+from dosing import calculation, selectors
 from dosing.models import Course
 from dosing.wording import model_status_words, regimen_words, status_words, warning_words
 from medcard.models import User
@@ -228,11 +228,9 @@ def _build(course: Course, language: str) -> bytes:
     ]
     story.append(table(level_rows))
     if fit is not None:
-        from dosing.views import target_band  # the page's definition of the band, one place
-
         result = fit.result
         story.append(Paragraph(_("Fit and forecast"), h2))
-        drawing = _plot(result, fit.case, target_band(fit.case))
+        drawing = _plot(result, fit.case, calculation.target_band(fit.case))
         if drawing is not None:
             story.append(drawing)
             story.append(

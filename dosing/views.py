@@ -91,19 +91,6 @@ def _labels() -> PlotLabels:
     )
 
 
-def target_band(case: dict[str, Any]) -> tuple[float, float] | None:
-    """The target on the concentration axis: the trough range when the target has one, else the average
-    concentration that gives the AUC24 range (AUC24 / 24 h)."""
-    target = calculation.target_from_case(case)
-    if (
-        target.kind == "auc24_trough"
-        and target.trough_low_mg_per_l is not None
-        and target.trough_high_mg_per_l
-    ):
-        return (target.trough_low_mg_per_l, target.trough_high_mg_per_l)
-    return (target.auc24_low / 24.0, target.auc24_high / 24.0)
-
-
 def plot_svg(
     *, case: dict[str, Any], result: dict[str, Any], curves: dict[str, Any] | None, origin: datetime
 ) -> str:
@@ -118,7 +105,7 @@ def plot_svg(
         curves=curves,
         levels=[(lv["time"], lv["conc_mg_per_l"]) for lv in case.get("levels") or []],
         doses_h=doses_h,
-        target_band=target_band(case),
+        target_band=calculation.target_band(case),
         now_h=now_h,
         origin=origin,
         labels=_labels(),
