@@ -67,6 +67,7 @@ CATALOGUE: dict[str, Refusal] = {
         CONFLICT, _("The new time needs a screening first: cancel this number and book the new time.")),
     "not_reopenable": Refusal(CONFLICT, _("Only a number released by the screening can be reopened.")),
     "not_checkable": Refusal(CONFLICT, _("Only a booked (paid) number can be checked in.")),
+    "check_in_wrong_day": Refusal(CONFLICT, _("This number is for %(day)s: check in on that day.")),
     # --- Paying ---
     "not_payable": Refusal(CONFLICT, _("This number is not awaiting payment (it may have expired).")),
     "screening_pending": Refusal(CONFLICT, _("You can pay once your test results are approved.")),
@@ -78,6 +79,11 @@ CATALOGUE: dict[str, Refusal] = {
     "reason_missing": Refusal(UNPROCESSABLE, _("Give the reason (at least 4 characters).")),
     "count": Refusal(UNPROCESSABLE, _("Add between 1 and 20 extra numbers.")),
     "invalid": Refusal(UNPROCESSABLE, _("Some of the values sent are not valid.")),
+    "search_query": Refusal(
+        UNPROCESSABLE, _("Search by a full name, an 11-digit mobile number or a card number.")),
+    "confirm_required": Refusal(UNPROCESSABLE, _("Confirm the action first.")),
+    "payment_method": Refusal(UNPROCESSABLE, _("Choose how the fee was paid: cash, bank card, WeChat or Alipay.")),
+    "amount_mismatch": Refusal(UNPROCESSABLE, _("The amount taken (%(taken)s) is not the fee (%(fee)s).")),
     # --- Idempotency ---
     "idempotency_key_invalid": Refusal(BAD_REQUEST, _("The Idempotency-Key is too long (100 at most).")),
     "idempotency_key_reused": Refusal(

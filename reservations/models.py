@@ -393,6 +393,15 @@ class WaitlistEntry(models.Model):
         return f"waitlist {self.pk} ({self.status})"
 
 
+class DeskMethod(models.TextChoices):
+    """How a fee was taken at the front desk."""
+
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Bank card")
+    WECHAT_CODE = "wechat_code", _("WeChat Pay code on the desk screen")
+    ALIPAY_CODE = "alipay_code", _("Alipay code on the desk screen")
+
+
 class Payment(models.Model):
     """One attempt to pay a booking's fee through one channel; ``order_no`` is our out_trade_no."""
 
@@ -421,11 +430,17 @@ class Payment(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # How the front desk took the fee (empty for online payments) and the receipt it printed.
+    desk_method = models.CharField(max_length=12, choices=DeskMethod.choices, blank=True, default="")
+    receipt_no = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["receipt_no"], condition=~Q(receipt_no=""), name="reservations_payment_one_receipt"
+            ),
             # A booking is paid at most once, whatever the channel (a second payment is refunded).
             models.UniqueConstraint(
                 fields=["booking"],

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reservations import booking_views, discovery_urls, discovery_views, staff_views
+from reservations import booking_views, desk_views, discovery_urls, discovery_views, staff_views
 
 app_name = "reservations"
 urlpatterns = [
@@ -22,6 +22,16 @@ urlpatterns = [
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
     path("staff/sessions/", staff_views.sessions_of_day, name="staff-sessions"),
     path("staff/sessions/<int:session_id>/stop/", staff_views.session_stop, name="staff-session-stop"),
+    path(
+        "staff/sessions/<int:session_id>/reveal/",
+        staff_views.session_reveal_names,
+        name="staff-session-reveal",
+    ),
+    path("staff/receipts/<int:payment_id>/", staff_views.receipt, name="staff-receipt"),
+    path("desk/", desk_views.desk_home, name="desk-home"),
+    path("desk/patients/<int:patient_id>/", desk_views.desk_patient, name="desk-patient"),
+    path("desk/appointments/<int:booking_id>/check-in/", desk_views.desk_check_in, name="desk-check-in"),
+    path("desk/appointments/<int:booking_id>/ticket/", desk_views.desk_ticket, name="desk-ticket"),
     path("staff/slots/<int:slot_id>/extra/", staff_views.slot_extra, name="staff-slot-extra"),
     path("staff/appointments/<int:booking_id>/check-in/", staff_views.check_in, name="staff-check-in"),
     path(

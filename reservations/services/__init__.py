@@ -21,7 +21,7 @@ from reservations.services.payments import (
     payments_reconcile_unknown,
     refund_process,
 )
-from reservations.services.staff import booking_check_in, session_stop, slot_extra_add
+from reservations.services.staff import booking_check_in, session_names_reveal, session_stop, slot_extra_add
 from reservations.services.waitlist import (
     waitlist_join,
     waitlist_leave,
@@ -50,6 +50,7 @@ __all__ = [
     "reconciliation",
     "refund_process",
     "refunds",
+    "session_names_reveal",
     "session_stop",
     "slot_extra_add",
     "slot_known_full",

@@ -12,6 +12,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,11 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.clock import local_today
 from core.errors import AppError
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations import notifications, tasks
-from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
+from reservations.models import Booking, DeskMethod, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
 from reservations.payments.base import Notification as GatewayNotification
 from reservations.payments.keys import wechatpay_config
@@ -207,11 +209,18 @@ def payment_notification_receive(*, notification: GatewayNotification) -> None:
     )
 
 
-def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
-    """Front desk took the fee in cash or by card: the held number is booked."""
+def desk_payment_record(
+    *, staff: User, booking_id: int, method: str = DeskMethod.CASH, amount: Decimal | None = None
+) -> Payment:
+    """Front desk took the fee in cash or by bank card: the held number is booked, with the method, the
+    amount (checked against the fee when the desk typed it) and a receipt number recorded."""
+    if method not in (DeskMethod.CASH, DeskMethod.CARD):
+        raise AppError("payment_method")
     booking = Booking.objects.get(pk=booking_id)
     if booking.status != Booking.Status.HELD:
         raise AppError("not_payable", _("This number is not awaiting payment."))
+    if amount is not None and amount != booking.fee:
+        raise AppError("amount_mismatch", taken=str(amount), fee=str(booking.fee))
     booking_payment_check(booking=booking)
     with transaction.atomic():  # the payment, the booked number and the audit row land together or not at all
         payment = Payment.objects.create(
@@ -220,9 +229,11 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
             order_no=f"TMP{secrets.token_hex(8)}",
             amount=booking.fee,
             recorded_by=staff,
+            desk_method=method,
         )
         payment.order_no = _order_no("DK", payment.pk)
-        payment.save(update_fields=["order_no"])
+        payment.receipt_no = receipt_number(payment_id=payment.pk)
+        payment.save(update_fields=["order_no", "receipt_no"])
         _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
         audit_record(
             actor=staff,
@@ -232,10 +243,17 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
             changes={
                 "status": [Booking.Status.HELD, Booking.Status.BOOKED],
                 "paid": [None, str(booking.fee)],
+                "method": [None, str(method)],
+                "receipt": [None, payment.receipt_no],
             },
         )
     payment.refresh_from_db()
     return payment
+
+
+def receipt_number(*, payment_id: int) -> str:
+    """The number printed on a desk receipt: the local date and the payment, e.g. R20261207-0000123."""
+    return f"R{local_today():%Y%m%d}-{payment_id:07d}"
 
 
 # --- Refunds -----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.clock import local_today
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations import notifications
@@ -19,6 +20,7 @@ from reservations.services.payments import payments_settle_cancelled
 from reservations.services.waitlist import waitlist_offer_task
 
 REASON_MIN_LENGTH = 2
+REVEAL_REASON_MIN_LENGTH = 4  # as for any reveal at the desk
 
 
 def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | None = None) -> int:
@@ -87,15 +89,42 @@ def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
     return slot
 
 
+def session_names_reveal(*, staff: User, session_id: int, reason: str) -> int:
+    """Let the desk see the full names of a session's patients, with a reason: one audit row per patient
+    shown, all in one transaction. Returns how many names were revealed."""
+    reason = " ".join((reason or "").split())
+    if len(reason) < REVEAL_REASON_MIN_LENGTH:
+        raise AppError("reason_missing")
+    with transaction.atomic():
+        bookings = Booking.objects.filter(
+            session_id=session_id, status__in=ACTIVE_BOOKING_STATES
+        ).select_related("patient")
+        for booking in bookings:
+            audit_record(
+                actor=staff,
+                patient=booking.patient,
+                action=AuditEvent.Action.FIELD_REVEALED,
+                fields="name",
+                reason=reason,
+                target=f"session {session_id}",
+            )
+    return len(bookings)
+
+
 def booking_check_in(*, staff: User | None, booking_id: int, now: datetime | None = None) -> Booking:
-    """Check a booked patient in and give the next queue number of the session."""
+    """Check a booked patient in on the day of the visit and give the next queue number of the session.
+    Checking in twice is harmless: the second time returns the number already given."""
     now = now or timezone.now()
     with transaction.atomic():
         # Lock the session row: queue numbers are handed out one at a time per session.
         Session.objects.select_for_update().filter(bookings__pk=booking_id).first()
-        booking = Booking.objects.select_for_update().get(pk=booking_id)
+        booking = Booking.objects.select_for_update().select_related("patient").get(pk=booking_id)
+        if booking.status == Booking.Status.CHECKED_IN:
+            return booking
         if booking.status != Booking.Status.BOOKED:
             raise AppError("not_checkable")
+        if booking.visit_date != local_today(now=now):
+            raise AppError("check_in_wrong_day", day=booking.visit_date.isoformat())
         last = (
             Booking.objects.filter(session_id=booking.session_id).aggregate(n=Max("queue_number"))["n"] or 0
         )

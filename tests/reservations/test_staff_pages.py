@@ -38,10 +38,10 @@ def test_stopping_a_session_from_the_page_needs_a_reason(patient: User, desk: Us
         account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=session.slots.get().pk
     )
     client = _as(desk)
-    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": ""})
+    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": "", "confirm": "yes"})
     session.refresh_from_db()
     assert session.status == "open"
-    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": "医生外出会诊"})
+    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": "医生外出会诊", "confirm": "yes"})
     session.refresh_from_db()
     assert session.status == "stopped"
     assert Booking.objects.get(pk=booking.pk).status == "cancelled"

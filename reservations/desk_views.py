@@ -1,0 +1,117 @@
+"""The front desk's patient flow: find the patient (scan, card number and second factor, or an audited
+search), see their numbers of today and later, check them in, print the queue ticket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.clock import local_today
+from core.errors import AppError
+from medcard import roles, tokens
+from medcard import services as medcard_services
+from medcard.forms import DeskScanForm
+from medcard.models import User
+from medcard.views import role_required
+from reservations import selectors, services
+
+
+class DeskSearchForm(forms.Form):
+    query = forms.CharField(
+        label=gettext_lazy("Search by full name, mobile number or card number"),
+        max_length=60,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def desk_home(request: HttpRequest) -> HttpResponse:
+    """Scan a card (a USB scanner types the token and Enter), type a card number with a second factor, or
+    search; a single match opens the patient's numbers."""
+    staff: User = request.user  # type: ignore[assignment]
+    scan_form = DeskScanForm(request.POST if "code" in request.POST else None)
+    search_form = DeskSearchForm(request.POST if "query" in request.POST else None)
+    context: dict[str, Any] = {"scan_form": scan_form, "search_form": search_form}
+    status = 200
+    try:
+        if request.method == "POST" and "code" in request.POST and scan_form.is_valid():
+            code = scan_form.cleaned_data["code"].strip()
+            if code.upper().startswith(tokens.PREFIX):
+                result = medcard_services.desk_lookup_token(staff=staff, token=code)
+            elif "send_sms" in request.POST:
+                context["sms_sent_to"] = medcard_services.desk_send_sms_code(staff=staff, number=code)
+                return render(request, "reservations/desk/home.html", context)
+            else:
+                result = medcard_services.desk_lookup_card_number(
+                    staff=staff,
+                    number=code,
+                    id_last4=scan_form.cleaned_data["id_last4"],
+                    sms_code=scan_form.cleaned_data["sms_code"],
+                )
+            return redirect("reservations:desk-patient", patient_id=result.patient.pk)
+        if request.method == "POST" and "query" in request.POST and search_form.is_valid():
+            found = medcard_services.desk_patient_search(staff=staff, query=search_form.cleaned_data["query"])
+            if len(found) == 1:
+                return redirect("reservations:desk-patient", patient_id=found[0].pk)
+            context["found"] = found
+            context["searched"] = True
+        elif request.method == "POST":
+            status = 400
+    except AppError as exc:
+        context["refusal"], status = exc, 400
+    except ValidationError as exc:
+        context["refusal"], status = AppError("invalid", exc.messages[0]), 400
+    return render(request, "reservations/desk/home.html", context, status=status)
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_GET
+def desk_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The patient's numbers today and later, masked; opening it is an audited staff read."""
+    patient = medcard_services.desk_patient_open(staff=request.user, patient_id=patient_id)  # type: ignore[arg-type]
+    if patient is None:
+        raise Http404
+    today = local_today()
+    bookings = selectors.desk_appointments(patient=patient, today=today)
+    context = {
+        "patient": patient,
+        "card": patient.cards.filter(status="active").first(),
+        "today_bookings": [b for b in bookings if b.visit_date == today],
+        "later_bookings": [b for b in bookings if b.visit_date > today],
+    }
+    return render(request, "reservations/desk/patient.html", context)
+
+
+@role_required(roles.FRONT_DESK)
+@require_POST
+def desk_check_in(request: HttpRequest, booking_id: int) -> HttpResponse:
+    try:
+        booking = services.booking_check_in(staff=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+    except AppError as exc:
+        patient_id = request.POST.get("patient", "")
+        context = {
+            "refusal": exc,
+            "back": f"/booking/desk/patients/{patient_id}/" if patient_id.isdigit() else "",
+        }
+        return render(request, "reservations/desk/refused.html", context, status=exc.status)
+    return redirect("reservations:desk-ticket", booking_id=booking.pk)
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_GET
+def desk_ticket(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """The printable queue ticket: number, room, how many are ahead."""
+    ticket = selectors.queue_ticket(booking_id=booking_id)
+    return render(request, "reservations/desk/ticket.html", {"ticket": ticket, "printed_at": timezone.now()})
