@@ -67,6 +67,8 @@ CATALOGUE: dict[str, Refusal] = {
         CONFLICT, _("The new time needs a screening first: cancel this number and book the new time.")),
     "not_reopenable": Refusal(CONFLICT, _("Only a number released by the screening can be reopened.")),
     "not_checkable": Refusal(CONFLICT, _("Only a booked (paid) number can be checked in.")),
+    "slice_ended": Refusal(CONFLICT, _("This time slice has ended: choose a later one.")),
+    "desk_quota_full": Refusal(CONFLICT, _("No desk numbers are left in this time slice: sell an extra number.")),
     "check_in_wrong_day": Refusal(CONFLICT, _("This number is for %(day)s: check in on that day.")),
     # --- Paying ---
     "not_payable": Refusal(CONFLICT, _("This number is not awaiting payment (it may have expired).")),

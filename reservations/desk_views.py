@@ -3,8 +3,10 @@ search), see their numbers of today and later, check them in, print the queue ti
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import segno
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,9 +21,10 @@ from core.errors import AppError
 from medcard import roles, tokens
 from medcard import services as medcard_services
 from medcard.forms import DeskScanForm
-from medcard.models import User
+from medcard.models import Patient, User
 from medcard.views import role_required
 from reservations import selectors, services
+from reservations.models import BookingSource, Department, DeskMethod, Payment, Slot
 
 
 class DeskSearchForm(forms.Form):
@@ -115,3 +118,100 @@ def desk_ticket(request: HttpRequest, booking_id: int) -> HttpResponse:
     """The printable queue ticket: number, room, how many are ahead."""
     ticket = selectors.queue_ticket(booking_id=booking_id)
     return render(request, "reservations/desk/ticket.html", {"ticket": ticket, "printed_at": timezone.now()})
+
+
+# --- Walk-ins ----------------------------------------------------------------------------------------------
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_GET
+def walk_in(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """Today's open sessions with the slices still running: sell a desk-kept or an extra number."""
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None:
+        raise Http404
+    department = request.GET.get("department", "")
+    rows = selectors.walk_in_sessions(day=local_today(), department=department, now=timezone.now())
+    context = {
+        "patient": patient,
+        "rows": rows,
+        "department": department,
+        "departments": Department.objects.order_by("sort_order", "code"),
+    }
+    return render(request, "reservations/desk/walk_in.html", context)
+
+
+def _amount(text: str) -> Decimal | None:
+    try:
+        return Decimal(text.strip()) if text.strip() else None
+    except InvalidOperation:
+        return Decimal("-1")  # refused by the service as not the fee
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def walk_in_confirm(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The confirmation step of a sale: the number, the fee and the method; only a confirmed POST sells."""
+    patient = Patient.objects.filter(pk=patient_id).first()
+    data = request.POST if request.method == "POST" else request.GET
+    slot = (
+        Slot.objects.select_related("session__department", "session__doctor")
+        .filter(pk=data.get("slot") if (data.get("slot") or "").isdigit() else None)
+        .first()
+    )
+    if patient is None or slot is None:
+        raise Http404
+    source = data.get("source", "")
+    context: dict[str, Any] = {
+        "patient": patient,
+        "slot": slot,
+        "source": source,
+        "source_label": dict(BookingSource.choices).get(source, ""),
+        "methods": DeskMethod.choices,
+        "method": data.get("method", ""),
+    }
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            sale = services.walk_in_sell(
+                staff=request.user,  # type: ignore[arg-type]
+                patient_id=patient.pk,
+                slot_id=slot.pk,
+                source=source,
+                method=request.POST.get("method", ""),
+                amount=_amount(request.POST.get("amount", "")),
+            )
+        except AppError as exc:
+            context["refusal"] = exc
+            return render(request, "reservations/desk/walk_in_confirm.html", context, status=exc.status)
+        if sale.pay_url:
+            return redirect("reservations:desk-code", payment_id=sale.payment.pk)
+        return redirect("reservations:staff-receipt", payment_id=sale.payment.pk)
+    return render(request, "reservations/desk/walk_in_confirm.html", context)
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_GET
+def desk_code(request: HttpRequest, payment_id: int) -> HttpResponse:
+    """The WeChat/Alipay code on the desk screen; the page reloads itself until the payment is confirmed by
+    the provider's notification, then shows the receipt link (no JavaScript needed)."""
+    payment = (
+        Payment.objects.select_related("booking__patient", "booking__session__department", "booking__slot")
+        .filter(pk=payment_id)
+        .exclude(desk_method="")
+        .first()
+    )
+    if payment is None:
+        raise Http404
+    context: dict[str, Any] = {"payment": payment, "booking": payment.booking}
+    if payment.status == Payment.Status.CREATED and payment.booking.status == "held":
+        try:
+            url = services.desk_code_payment_url(payment_id=payment.pk)
+        except AppError as exc:
+            context["refusal"] = exc
+        else:
+            context["qr_svg"] = segno.make(url, error="m").svg_inline(scale=6, dark="#111", light="#fff")
+            context["pay_url"] = url
+    return render(request, "reservations/desk/code.html", context)

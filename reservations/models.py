@@ -281,6 +281,12 @@ class GateStatus(models.TextChoices):
     FAILED = "failed", _("Condition not met")
 
 
+class BookingSource(models.TextChoices):
+    ONLINE = "online", _("Online")
+    DESK = "desk", _("Desk-kept number")
+    EXTRA = "extra", _("Extra number at the desk")
+
+
 class Booking(models.Model):
     """One patient's number in one session. States and their FHIR Appointment / Slot equivalents are in the
     README (held = pending + busy-tentative, booked = booked + busy, ...)."""
@@ -304,6 +310,9 @@ class Booking(models.Model):
     fee = models.DecimalField(max_digits=8, decimal_places=2)
     hold_expires_at = models.DateTimeField(null=True, blank=True)
     queue_number = models.PositiveIntegerField(null=True, blank=True)
+    # Where the number came from: booked online, a number kept for the desk sold there, or an extra number
+    # (加号) made for the patient at the desk. Releasing it gives it back to the same pool.
+    source = models.CharField(max_length=8, choices=BookingSource.choices, default=BookingSource.ONLINE)
     from_waitlist = models.BooleanField(default=False)
     cancel_reason = models.CharField(max_length=200, blank=True, default="")
     # A gate: the held number waits for a condition another app clears or fails (see reservations/gates.py).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Count, QuerySet
@@ -19,6 +19,7 @@ from reservations.models import (
     Payment,
     Refund,
     Session,
+    Slot,
     WaitlistEntry,
 )
 
@@ -155,3 +156,18 @@ def bookings_of_sessions(*, session_ids: list[int]) -> dict[int, list[Booking]]:
     for booking in bookings:
         by_session.setdefault(booking.session_id, []).append(booking)
     return by_session
+
+
+def walk_in_sessions(*, day: date, department: str, now: datetime) -> list[tuple[Session, list[Slot]]]:
+    """The day's open sessions (of one department, if given) with the slices the desk can still sell: those
+    that have not ended."""
+    sessions = Session.objects.filter(date=day, status=Session.Status.OPEN)
+    if department:
+        sessions = sessions.filter(department__code=department)
+    sessions = (
+        sessions.select_related("department", "doctor")
+        .prefetch_related("slots")
+        .order_by("starts_at", "department__code", "id")
+    )
+    rows = [(session, [slot for slot in session.slots.all() if slot.ends_at > now]) for session in sessions]
+    return [(session, slots) for session, slots in rows if slots]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +25,7 @@ from medcard import roles
 from medcard.models import User
 from medcard.views import role_required
 from reservations import selectors, services
+from reservations.desk_views import _amount
 from reservations.models import (
     ACTIVE_BOOKING_STATES,
     Booking,
@@ -185,13 +186,6 @@ def check_in(request: HttpRequest, booking_id: int) -> HttpResponse:
         % {"name": booking.patient.name, "number": booking.queue_number},
     )
     return _back(request, anchor=f"session-{booking.session_id}")
-
-
-def _amount(text: str) -> Decimal | None:
-    try:
-        return Decimal(text.strip()) if text.strip() else None
-    except InvalidOperation:
-        return Decimal("-1")  # refused below as not the fee
 
 
 @role_required(roles.FRONT_DESK)

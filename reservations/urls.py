@@ -32,6 +32,13 @@ urlpatterns = [
     path("desk/patients/<int:patient_id>/", desk_views.desk_patient, name="desk-patient"),
     path("desk/appointments/<int:booking_id>/check-in/", desk_views.desk_check_in, name="desk-check-in"),
     path("desk/appointments/<int:booking_id>/ticket/", desk_views.desk_ticket, name="desk-ticket"),
+    path("desk/patients/<int:patient_id>/walk-in/", desk_views.walk_in, name="desk-walk-in"),
+    path(
+        "desk/patients/<int:patient_id>/walk-in/confirm/",
+        desk_views.walk_in_confirm,
+        name="desk-walk-in-confirm",
+    ),
+    path("desk/payments/<int:payment_id>/code/", desk_views.desk_code, name="desk-code"),
     path("staff/slots/<int:slot_id>/extra/", staff_views.slot_extra, name="staff-slot-extra"),
     path("staff/appointments/<int:booking_id>/check-in/", staff_views.check_in, name="staff-check-in"),
     path(

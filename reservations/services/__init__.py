@@ -12,6 +12,7 @@ from reservations.services.idempotency import Answer, idempotent
 from reservations.services.money import from_fen, money, to_fen
 from reservations.services.payments import (
     PaymentStart,
+    desk_code_payment_url,
     desk_payment_record,
     holds_expire_due,
     payment_close,
@@ -28,14 +29,17 @@ from reservations.services.waitlist import (
     waitlist_offer_next,
     waitlists_close_due,
 )
+from reservations.services.walkin import WalkIn, walk_in_sell
 
 __all__ = [
     "Answer",
     "PaymentStart",
+    "WalkIn",
     "booking_cancel",
     "booking_check_in",
     "booking_reschedule",
     "demo_departments_seed",
+    "desk_code_payment_url",
     "desk_payment_record",
     "from_fen",
     "hold_create",
@@ -59,4 +63,5 @@ __all__ = [
     "waitlist_leave",
     "waitlist_offer_next",
     "waitlists_close_due",
+    "walk_in_sell",
 ]

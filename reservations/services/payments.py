@@ -61,6 +61,20 @@ def wechat_openid_record(*, account: User, appid: str, openid: str) -> None:
     WechatOpenid.objects.update_or_create(account=account, appid=appid, defaults={"openid": openid})
 
 
+def order_number(*, prefix: str, pk: int) -> str:
+    """Our order number for a new payment (see ``_order_no``)."""
+    return _order_no(prefix, pk)
+
+
+def desk_code_payment_url(*, payment_id: int) -> str:
+    """Where the WeChat/Alipay code shown on the desk screen leads: the provider's order for a walk-in's held
+    number, created or found again (the gateway treats the same order number idempotently)."""
+    payment = Payment.objects.select_related("booking__department").get(pk=payment_id)
+    if payment.status != Payment.Status.CREATED or payment.booking.status != Booking.Status.HELD:
+        raise AppError("not_payable")
+    return _gateway_order(booking=payment.booking, payment=payment).pay_url
+
+
 def _order_no(prefix: str, pk: int) -> str:
     # Ours, unique, unguessable enough not to be enumerated, 32 characters at most (both providers' limit).
     return f"{prefix}{timezone.now():%y%m%d}{pk:010d}{secrets.token_hex(3).upper()}"
@@ -113,6 +127,14 @@ def payment_start(
             # only one can be paid (one paid anyway before it closed is refunded, as any second payment is).
             for other in open_orders.exclude(pk=payment.pk).values_list("pk", flat=True):
                 transaction.on_commit(functools.partial(payment_close, payment_id=other))
+    return _gateway_order(booking=booking, payment=payment, payer_openid=payer_openid)
+
+
+def _gateway_order(*, booking: Booking, payment: Payment, payer_openid: str = "") -> PaymentStart:
+    """Create (or find again: the gateway treats the same order number idempotently) the provider's order of
+    a payment and return where it is paid. Slow I/O: called outside any transaction."""
+    channel = payment.channel
+    assert booking.hold_expires_at is not None  # noqa: S101 (only held numbers are paid online)
     description = f"{booking.department.name_zh} 挂号费"
     notify_url = f"{settings.PUBLIC_BASE_URL}/payments/notify/{channel}/"
     return_url = settings.PUBLIC_BASE_URL + reverse(
@@ -355,7 +377,7 @@ def holds_expire_due(*, now: datetime | None = None) -> int:
             ).update(status=Booking.Status.EXPIRED, updated_at=now)
             if changed != 1:
                 continue
-            _release_capacity(booking.slot_id)
+            _release_capacity(booking.slot_id, booking.source)
             WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
                 status=WaitlistEntry.Status.LAPSED
             )

@@ -56,22 +56,26 @@ def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | N
             payments_settle_cancelled(booking=booking, reason="session stopped")
             notifications.booking_notify(booking_id=booking.pk, kind="session_stopped")
             cancelled += 1
-        Slot.objects.filter(session_id=session_id).update(taken=0)
+        Slot.objects.filter(session_id=session_id).update(taken=0, desk_taken=0)
         WaitlistEntry.objects.filter(session_id=session_id, status=WaitlistEntry.Status.WAITING).update(
             status=WaitlistEntry.Status.CLOSED
         )
     return cancelled
 
 
-def slot_extra_add(*, staff: User, slot_id: int, count: int = 1) -> Slot:
-    """Add extra numbers to a slice; they go to the waitlist first, then to anyone."""
+def slot_extra_add(*, staff: User, slot_id: int, count: int = 1, now: datetime | None = None) -> Slot:
+    """Add extra numbers online to a slice that has not ended, in an open session; they go to the waitlist
+    first, then to anyone. (An extra number for the patient at the desk is sold by ``walk_in_sell``.)"""
+    now = now or timezone.now()
     if not 1 <= count <= 20:
         raise AppError("count")
     with transaction.atomic():
-        updated = Slot.objects.filter(pk=slot_id, session__status=Session.Status.OPEN).update(
-            capacity=F("capacity") + count, extra=F("extra") + count
-        )
+        updated = Slot.objects.filter(
+            pk=slot_id, session__status=Session.Status.OPEN, ends_at__gt=now
+        ).update(capacity=F("capacity") + count, extra=F("extra") + count)
         if updated != 1:
+            if Slot.objects.filter(pk=slot_id, ends_at__lte=now).exists():
+                raise AppError("slice_ended")
             raise AppError("session_stopped", _("Extra numbers can only be added to an open session."))
         slot = Slot.objects.get(pk=slot_id)
         audit_record(
