@@ -69,6 +69,12 @@ CATALOGUE: dict[str, Refusal] = {
     "not_checkable": Refusal(CONFLICT, _("Only a booked (paid) number can be checked in.")),
     "slice_ended": Refusal(CONFLICT, _("This time slice has ended: choose a later one.")),
     "desk_quota_full": Refusal(CONFLICT, _("No desk numbers are left in this time slice: sell an extra number.")),
+    "check_in_too_early": Refusal(CONFLICT, _("Check-in for this number opens at %(time)s.")),
+    "check_in_closed": Refusal(CONFLICT, _("This session has ended: please ask at the front desk.")),
+    "room_missing": Refusal(UNPROCESSABLE, _("Say which room you are calling into.")),
+    "queue_empty": Refusal(CONFLICT, _("Nobody is waiting in this queue.")),
+    "queue_move": Refusal(CONFLICT, _("Not possible for a patient who is %(state)s.")),
+    "queue_other_room": Refusal(CONFLICT, _("This patient was called into room %(room)s.")),
     "check_in_wrong_day": Refusal(CONFLICT, _("This number is for %(day)s: check in on that day.")),
     # --- Paying ---
     "not_payable": Refusal(CONFLICT, _("This number is not awaiting payment (it may have expired).")),

@@ -156,10 +156,11 @@ def walk_in_confirm(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The confirmation step of a sale: the number, the fee and the method; only a confirmed POST sells."""
     patient = Patient.objects.filter(pk=patient_id).first()
     data = request.POST if request.method == "POST" else request.GET
+    slot_id = data.get("slot") or ""
     slot = (
-        Slot.objects.select_related("session__department", "session__doctor")
-        .filter(pk=data.get("slot") if (data.get("slot") or "").isdigit() else None)
-        .first()
+        Slot.objects.select_related("session__department", "session__doctor").filter(pk=int(slot_id)).first()
+        if slot_id.isdigit()
+        else None
     )
     if patient is None or slot is None:
         raise Http404

@@ -17,8 +17,12 @@ from reservations.models import (
     Booking,
     Department,
     Payment,
+    QueueEntry,
+    QueueEvent,
+    QueueRule,
     Refund,
     Session,
+    SessionQueue,
     Slot,
     WaitlistEntry,
 )
@@ -171,3 +175,154 @@ def walk_in_sessions(*, day: date, department: str, now: datetime) -> list[tuple
     )
     rows = [(session, [slot for slot in session.slots.all() if slot.ends_at > now]) for session in sessions]
     return [(session, slots) for session, slots in rows if slots]
+
+
+def queue_counts(*, session_id: int) -> dict[str, int]:
+    """How many of the session's queue are in each state."""
+    counts = {state: 0 for state in QueueEntry.State.values}
+    for state, n in (
+        QueueEntry.objects.filter(session_id=session_id).values_list("state").annotate(n=Count("id"))
+    ):
+        counts[state] = n
+    return counts
+
+
+# --- The waiting-room board and the patient's place ---------------------------------------------------------
+
+BOARD_RECENT = 6
+
+
+def board_snapshot(*, department: Department, day: date) -> dict[str, Any]:
+    """What the waiting-room board of a department shows: the number and masked name last called into each
+    room, and the last few calls."""
+    session_ids = list(Session.objects.filter(department=department, date=day).values_list("id", flat=True))
+    called = (
+        QueueEntry.objects.filter(session_id__in=session_ids, state=QueueEntry.State.CALLED)
+        .select_related("booking__patient")
+        .order_by("-called_at")
+    )
+    rooms: dict[str, dict[str, Any]] = {}
+    for entry in called:
+        rooms.setdefault(
+            entry.room,
+            {"room": entry.room, "number": entry.number, "name": entry.booking.patient.masked_name},
+        )
+    recent = (
+        QueueEvent.objects.filter(session_id__in=session_ids, action__in=["call", "recall"])
+        .select_related("entry__booking__patient")
+        .order_by("-at", "-id")[:BOARD_RECENT]
+    )
+    return {
+        "department": department.name_zh,
+        "rooms": sorted(rooms.values(), key=lambda r: r["room"]),
+        "recent": [
+            {
+                "id": event.pk,
+                "number": event.entry.number,
+                "name": event.entry.booking.patient.masked_name,
+                "room": event.room,
+                "action": event.action,
+                "at": event.at.isoformat(),
+            }
+            for event in recent
+        ],
+    }
+
+
+def session_pace_minutes(*, session: Session) -> float:
+    """Minutes between calls so far in the session (its last ten calls), or the planned pace before that:
+    a slice's length over its numbers."""
+    times = list(
+        QueueEvent.objects.filter(session=session, action="call")
+        .order_by("-at")
+        .values_list("at", flat=True)[:10]
+    )
+    if len(times) >= 2:
+        return max(0.5, (times[0] - times[-1]).total_seconds() / 60 / (len(times) - 1))
+    slot = session.slots.order_by("starts_at").first()
+    if slot is None or not slot.capacity:
+        return 5.0
+    return (slot.ends_at - slot.starts_at).total_seconds() / 60 / max(1, slot.capacity + slot.desk_capacity)
+
+
+def my_place(*, booking: Booking, order: list[QueueEntry] | None = None) -> dict[str, Any]:
+    """The patient's place: number, state, room when called, how many ahead and the estimated wait."""
+    entry = QueueEntry.objects.filter(booking=booking).first()
+    if entry is None:
+        return {"checked_in": False}
+    data: dict[str, Any] = {
+        "checked_in": True,
+        "number": entry.number,
+        "state": entry.state,
+        "room": entry.room,
+    }
+    if entry.state == QueueEntry.State.WAITING:
+        waiting = order if order is not None else queue_order(session_id=entry.session_id)
+        ahead = next((i for i, e in enumerate(waiting) if e.pk == entry.pk), len(waiting))
+        pace = session_pace_minutes(session=entry.session)
+        data.update(ahead=ahead, wait_minutes=round(ahead * pace), two_ahead=ahead == 2)
+    return data
+
+
+# --- Queue order (read by the console, the board, the phone; applied by services.queue) ---
+
+State = QueueEntry.State
+
+
+def queue_rule_for(*, department: Department) -> QueueRule:
+    """The department's queue rules, else the hospital default, else the built-in defaults."""
+    return (
+        QueueRule.objects.filter(department=department).first()
+        or QueueRule.objects.filter(department__isnull=True).first()
+        or QueueRule()
+    )
+
+
+def _sort_key(entry: QueueEntry) -> tuple[int, datetime, datetime, int]:
+    # On time: by slice, then arrival. Late: after every on-time patient, by arrival.
+    first = entry.slot_starts_at if entry.on_time else entry.checked_in_at
+    return (0 if entry.on_time else 1, first, entry.checked_in_at, entry.number)
+
+
+def queue_pick(*, waiting: list[QueueEntry], state: SessionQueue, rule: QueueRule) -> QueueEntry | None:
+    if not waiting:
+        return None
+    ordered = sorted(waiting, key=_sort_key)
+    eligible = [e for e in ordered if e.not_before_call <= state.calls] or ordered
+    priority = [e for e in eligible if e.priority]
+    results = [e for e in eligible if e.with_results and not e.priority]
+    normal = [e for e in eligible if not e.priority and not e.with_results]
+    if priority and (state.since_priority + 1 >= rule.priority_every or not (normal or results)):
+        return priority[0]
+    if results and (state.since_results + 1 >= rule.results_every or not normal):
+        return results[0]
+    return normal[0] if normal else (results or priority)[0]
+
+
+def queue_order(*, session_id: int) -> list[QueueEntry]:
+    """The waiting patients in the order they will be called, as far as it is known now (the interleaving
+    counters included)."""
+    session = Session.objects.select_related("department").get(pk=session_id)
+    rule = queue_rule_for(department=session.department)
+    state = SessionQueue.objects.filter(session_id=session_id).first() or SessionQueue(session_id=session_id)
+    simulated = SessionQueue(
+        session_id=session_id,
+        calls=state.calls,
+        since_priority=state.since_priority,
+        since_results=state.since_results,
+    )
+    waiting = list(QueueEntry.objects.filter(session_id=session_id, state=State.WAITING))
+    order: list[QueueEntry] = []
+    while waiting:
+        nxt = queue_pick(waiting=waiting, state=simulated, rule=rule)
+        assert nxt is not None  # noqa: S101 (waiting is not empty)
+        order.append(nxt)
+        waiting.remove(nxt)
+        queue_count(state=simulated, picked=nxt)
+    return order
+
+
+def queue_count(*, state: SessionQueue, picked: QueueEntry) -> None:
+    state.calls += 1
+    state.since_priority = 0 if picked.priority else state.since_priority + 1
+    state.since_results = 0 if (picked.with_results and not picked.priority) else state.since_results + 1

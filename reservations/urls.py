@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reservations import booking_views, desk_views, discovery_urls, discovery_views, staff_views
+from reservations import booking_views, desk_views, discovery_urls, discovery_views, queue_views, staff_views
 
 app_name = "reservations"
 urlpatterns = [
@@ -39,6 +39,16 @@ urlpatterns = [
         name="desk-walk-in-confirm",
     ),
     path("desk/payments/<int:payment_id>/code/", desk_views.desk_code, name="desk-code"),
+    path("console/", queue_views.console_home, name="console-home"),
+    path("console/sessions/<int:session_id>/", queue_views.console, name="console"),
+    path("console/sessions/<int:session_id>/call/", queue_views.console_call_next, name="console-call"),
+    path("console/entries/<int:entry_id>/<str:action>/", queue_views.console_move, name="console-move"),
+    path("staff/queue/<int:entry_id>/requeue/", queue_views.queue_requeue, name="staff-queue-requeue"),
+    path("staff/queue/<int:entry_id>/flag/", queue_views.queue_priority, name="staff-queue-flag"),
+    path("board/<slug:department_code>/", queue_views.board, name="board"),
+    path("board/<slug:department_code>/stream/", queue_views.board_stream, name="board-stream"),
+    path("appointments/<int:booking_id>/queue/", queue_views.my_place, name="my-place"),
+    path("appointments/<int:booking_id>/queue/stream/", queue_views.my_place_stream, name="my-place-stream"),
     path("staff/slots/<int:slot_id>/extra/", staff_views.slot_extra, name="staff-slot-extra"),
     path("staff/appointments/<int:booking_id>/check-in/", staff_views.check_in, name="staff-check-in"),
     path(

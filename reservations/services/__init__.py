@@ -22,6 +22,13 @@ from reservations.services.payments import (
     payments_reconcile_unknown,
     refund_process,
 )
+from reservations.services.queue import (
+    check_in_window,
+    queue_call_next,
+    queue_flag,
+    queue_move,
+    queue_rule_for,
+)
 from reservations.services.staff import booking_check_in, session_names_reveal, session_stop, slot_extra_add
 from reservations.services.waitlist import (
     waitlist_join,
@@ -38,6 +45,7 @@ __all__ = [
     "booking_cancel",
     "booking_check_in",
     "booking_reschedule",
+    "check_in_window",
     "demo_departments_seed",
     "desk_code_payment_url",
     "desk_payment_record",
@@ -51,6 +59,10 @@ __all__ = [
     "payment_start",
     "payments_reconcile_day",
     "payments_reconcile_unknown",
+    "queue_call_next",
+    "queue_flag",
+    "queue_move",
+    "queue_rule_for",
     "reconciliation",
     "refund_process",
     "refunds",

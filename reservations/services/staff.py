@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 from core.clock import local_today
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
-from reservations import notifications
+from reservations import live, notifications
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
+from reservations.services import queue
 from reservations.services.booking import AppError, _full_hint_key
 from reservations.services.payments import payments_settle_cancelled
 from reservations.services.waitlist import waitlist_offer_task
@@ -122,18 +123,24 @@ def booking_check_in(*, staff: User | None, booking_id: int, now: datetime | Non
     with transaction.atomic():
         # Lock the session row: queue numbers are handed out one at a time per session.
         Session.objects.select_for_update().filter(bookings__pk=booking_id).first()
-        booking = Booking.objects.select_for_update().select_related("patient").get(pk=booking_id)
+        booking = (
+            Booking.objects.select_for_update()
+            .select_related("patient", "slot__session", "department")
+            .get(pk=booking_id)
+        )
         if booking.status == Booking.Status.CHECKED_IN:
             return booking
         if booking.status != Booking.Status.BOOKED:
             raise AppError("not_checkable")
         if booking.visit_date != local_today(now=now):
             raise AppError("check_in_wrong_day", day=booking.visit_date.isoformat())
+        queue.check_in_window_check(booking=booking, now=now)
         last = (
             Booking.objects.filter(session_id=booking.session_id).aggregate(n=Max("queue_number"))["n"] or 0
         )
         booking.status, booking.queue_number = Booking.Status.CHECKED_IN, last + 1
         booking.save(update_fields=["status", "queue_number", "updated_at"])
+        entry = queue.queue_entry_create(booking=booking, number=last + 1, now=now, actor=staff)
         audit_record(
             actor=staff,
             patient=booking.patient,
@@ -144,4 +151,5 @@ def booking_check_in(*, staff: User | None, booking_id: int, now: datetime | Non
                 "queue_number": [None, last + 1],
             },
         )
+        transaction.on_commit(lambda: live.queue_publish(session_id=entry.session_id))
     return booking

@@ -4,9 +4,11 @@ session or taking a fee, with the method, amount and receipt recorded."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 
@@ -39,6 +41,11 @@ def _today(**kwargs) -> Session:  # type: ignore[no-untyped-def]
     Session.objects.filter(pk=session.pk).update(room="3诊室")
     session.refresh_from_db()
     return session
+
+
+def _near(session: Session):  # type: ignore[no-untyped-def]
+    """Ten minutes before the session starts: inside its check-in window."""
+    return time_machine.travel(session.starts_at - timedelta(minutes=10), tick=True)
 
 
 def _token(account: User) -> str:
@@ -86,8 +93,9 @@ def test_check_in_at_the_desk_prints_a_ticket_with_number_room_and_how_many_ahea
     session = _today()
     first, mine = _booked(outsider, session), _booked(patient, session)
     client = _as(desk)
-    client.post(f"/booking/desk/appointments/{first.pk}/check-in/")
-    answer = client.post(f"/booking/desk/appointments/{mine.pk}/check-in/")
+    with _near(session):
+        client.post(f"/booking/desk/appointments/{first.pk}/check-in/")
+        answer = client.post(f"/booking/desk/appointments/{mine.pk}/check-in/")
     assert answer.status_code == 302 and answer["Location"] == f"/booking/desk/appointments/{mine.pk}/ticket/"
     ticket = client.get(answer["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'data-testid="ticket-number">2<' in ticket
@@ -96,9 +104,11 @@ def test_check_in_at_the_desk_prints_a_ticket_with_number_room_and_how_many_ahea
 
 @pytest.mark.django_db
 def test_checking_in_twice_keeps_the_first_number(patient: User, desk: User) -> None:
-    booking = _booked(patient, _today())
-    services.booking_check_in(staff=desk, booking_id=booking.pk)
-    again = services.booking_check_in(staff=desk, booking_id=booking.pk)
+    session = _today()
+    booking = _booked(patient, session)
+    with _near(session):
+        services.booking_check_in(staff=desk, booking_id=booking.pk)
+        again = services.booking_check_in(staff=desk, booking_id=booking.pk)
     assert again.queue_number == 1
     assert AuditEvent.objects.filter(action="checked_in").count() == 1
 
@@ -156,10 +166,12 @@ def test_the_sessions_page_filters_by_department_doctor_and_half_day_and_pages(d
 def test_after_a_check_in_the_page_names_the_patient_and_number_and_keeps_its_place(
     patient: User, desk: User
 ) -> None:
-    booking = _booked(patient, _today())
+    session = _today()
+    booking = _booked(patient, session)
     here = f"/booking/staff/sessions/?date={booking.visit_date.isoformat()}&department=neurology&page=1"
     client = _as(desk)
-    answer = client.post(f"/booking/staff/appointments/{booking.pk}/check-in/", {"next": here})
+    with _near(session):
+        answer = client.post(f"/booking/staff/appointments/{booking.pk}/check-in/", {"next": here})
     assert answer["Location"] == f"{here}#session-{booking.session_id}"
     page = client.get(answer["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f"{booking.patient.name} checked in: queue number 1." in page
