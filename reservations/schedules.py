@@ -174,6 +174,7 @@ def released_through(*, rule: BookingRule, now: datetime) -> date:
 
     A date D is released at ``release_time`` on D minus ``release_days_ahead`` days. With 14 days at 07:00:
 
+    >>> from datetime import UTC, time
     >>> rule = BookingRule(release_days_ahead=14, release_time=time(7, 0))
     >>> released_through(rule=rule, now=datetime(2026, 11, 27, 22, 59, 59, tzinfo=UTC))  # 06:59:59 local
     datetime.date(2026, 12, 11)

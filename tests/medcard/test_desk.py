@@ -52,7 +52,7 @@ def test_an_expired_token_is_refused_with_its_reason(patient: User, desk: User) 
     card = _holder(patient).cards.get(status="active")
     response = _scan(_client(desk), code=_token(card, now=timezone.now() - timedelta(minutes=2)))
     assert response.status_code == 400
-    assert response.context["refusal"].reason == "expired"
+    assert response.context["refusal"].code == "expired"
     assert not AuditEvent.objects.filter(action="desk_lookup").exists()
 
 
@@ -65,7 +65,7 @@ def test_a_token_with_any_changed_character_is_refused(patient: User, desk: User
         forged = token[:position] + ("A" if token[position] != "A" else "B") + token[position + 1 :]
         response = _scan(client, code=forged)
         assert response.status_code == 400
-        assert response.context["refusal"].reason in {"forged", "malformed"}
+        assert response.context["refusal"].code in {"forged", "malformed"}
     assert not AuditEvent.objects.filter(action="desk_lookup").exists()
 
 
@@ -76,7 +76,7 @@ def test_a_token_signed_with_another_key_is_refused_as_forged(patient: User, des
     card = _holder(patient).cards.get(status="active")
     token = tokens.token_sign(card_number=card.number, now=timezone.now(), lifetime_s=60,
                               private_key=Ed25519PrivateKey.generate())  # fmt: skip
-    assert _scan(_client(desk), code=token).context["refusal"].reason == "forged"
+    assert _scan(_client(desk), code=token).context["refusal"].code == "forged"
 
 
 @pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_a_token_of_a_revoked_card_is_refused(patient: User, desk: User) -> None
     token = _token(card)
     _client(patient).post(f"/accounts/patients/{holder.pk}/report-lost/")
     response = _scan(_client(desk), code=token)
-    assert response.context["refusal"].reason == "revoked"
+    assert response.context["refusal"].code == "revoked"
 
 
 @pytest.mark.django_db
@@ -94,14 +94,14 @@ def test_a_token_of_a_revoked_card_is_refused(patient: User, desk: User) -> None
 def test_malformed_input_is_refused(desk: User, garbage: str) -> None:
     response = _scan(_client(desk), code=garbage)
     assert response.status_code == 400
-    assert response.context["refusal"].reason in {"malformed", "second_factor_missing"}
+    assert response.context["refusal"].code in {"malformed", "second_factor_missing"}
 
 
 @pytest.mark.django_db
 def test_a_card_number_alone_is_not_enough(patient: User, desk: User) -> None:
     card = _holder(patient).cards.get(status="active")
     response = _scan(_client(desk), code=card.number)
-    assert response.context["refusal"].reason == "second_factor_missing"
+    assert response.context["refusal"].code == "second_factor_missing"
     assert not AuditEvent.objects.filter(action="desk_lookup").exists()
 
 
@@ -121,17 +121,17 @@ def test_five_wrong_second_factors_close_the_card_number_for_an_hour(patient: Us
     wrong = "0000" if holder.id_number[-4:] != "0000" else "1111"
     for _ in range(5):
         assert (
-            _scan(client, code=card.number, id_last4=wrong).context["refusal"].reason == "second_factor_wrong"
+            _scan(client, code=card.number, id_last4=wrong).context["refusal"].code == "second_factor_wrong"
         )
     response = _scan(client, code=card.number, id_last4=holder.id_number[-4:])
-    assert response.context["refusal"].reason == "locked"
+    assert response.context["refusal"].code == "locked"
 
 
 @pytest.mark.django_db
 def test_a_typo_in_the_card_number_is_caught(patient: User, desk: User) -> None:
     card = _holder(patient).cards.get(status="active")
     typo = card.number[:5] + str((int(card.number[5]) + 1) % 10) + card.number[6:]
-    assert _scan(_client(desk), code=typo, id_last4="1234").context["refusal"].reason == "malformed"
+    assert _scan(_client(desk), code=typo, id_last4="1234").context["refusal"].code == "malformed"
 
 
 @pytest.mark.django_db

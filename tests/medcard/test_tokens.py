@@ -354,8 +354,8 @@ def test_an_unusable_signing_key_setting_is_improperly_configured(settings: Sett
         private_key_from_settings()
 
 
-def test_a_missing_signing_key_setting_is_improperly_configured(settings: Settings) -> None:
-    del settings.CARD_TOKEN_SIGNING_KEY
+def test_an_empty_signing_key_setting_is_improperly_configured(settings: Settings) -> None:
+    settings.CARD_TOKEN_SIGNING_KEY = "  "
     with pytest.raises(ImproperlyConfigured, match="Set CARD_TOKEN_SIGNING_KEY"):
         private_key_from_settings()
 

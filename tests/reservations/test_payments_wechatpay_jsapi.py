@@ -284,7 +284,7 @@ def test_the_api_answers_jsapi_params_once_the_openid_is_known(patient: User, ga
     alipay_jsapi = client.post(
         url, {"channel": "alipay", "trade_type": "jsapi"}, content_type="application/json"
     )
-    assert alipay_jsapi.status_code == 409
+    assert alipay_jsapi.status_code == 422 and alipay_jsapi.json()["error"]["code"] == "channel"
 
 
 def test_an_outsider_gets_404_from_the_jsapi_api(patient: User, outsider: User, gateway: list[str]) -> None:

@@ -122,8 +122,9 @@ def test_only_clinicians_review(
 ) -> None:
     """The front desk sells numbers; it does not decide whether a patient may have contrast."""
     for user in (patient, pharmacist, desk):
-        with pytest.raises(Http404):
+        with pytest.raises(AppError) as refused:  # told nothing about the case, as for a missing one
             services.review_decide(staff=user, case=in_review, decision="approve", reason="ok")
+        assert (refused.value.code, refused.value.status) == ("not_found", 404)
         with pytest.raises(Http404):
             selectors.case_for_staff(staff=user, case_id=in_review.pk)
     assert ScreeningReview.objects.count() == 0

@@ -92,7 +92,7 @@ def test_an_unreadable_file_is_a_failed_run_and_a_fixable_decline(
     def unreadable(data: bytes, kind: str, **kwargs: Any) -> Any:
         raise TextError("unreadable", "The image could not be decoded.")
 
-    monkeypatch.setattr("screening.pipeline.text.read_file", unreadable)
+    monkeypatch.setattr("screening.services.pipeline.read_file", unreadable)
     booking = _held(patient, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         _upload(patient, booking)
@@ -110,7 +110,7 @@ def test_a_reader_crash_is_recorded_and_the_case_is_still_decided(
     def crash(data: bytes, kind: str, **kwargs: Any) -> Any:
         raise RuntimeError("bug in the reader")
 
-    monkeypatch.setattr("screening.pipeline.text.read_file", crash)
+    monkeypatch.setattr("screening.services.pipeline.read_file", crash)
     booking = _held(patient, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         _upload(patient, booking)
