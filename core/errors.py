@@ -69,6 +69,11 @@ CATALOGUE: dict[str, Refusal] = {
     "not_checkable": Refusal(CONFLICT, _("Only a booked (paid) number can be checked in.")),
     "slice_ended": Refusal(CONFLICT, _("This time slice has ended: choose a later one.")),
     "desk_quota_full": Refusal(CONFLICT, _("No desk numbers are left in this time slice: sell an extra number.")),
+    "booking_suspended": Refusal(CONFLICT, _(
+        "Online booking is suspended until %(until)s: %(n)d missed appointments within %(days)d days. "
+        "Please book at the front desk.")),
+    "not_a_no_show": Refusal(CONFLICT, _("This appointment was not missed.")),
+    "already_waived": Refusal(CONFLICT, _("This missed appointment was already forgiven.")),
     "check_in_too_early": Refusal(CONFLICT, _("Check-in for this number opens at %(time)s.")),
     "check_in_closed": Refusal(CONFLICT, _("This session has ended: please ask at the front desk.")),
     "room_missing": Refusal(UNPROCESSABLE, _("Say which room you are calling into.")),

@@ -8,10 +8,12 @@ from typing import Any
 
 import segno
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,7 +26,7 @@ from medcard.forms import DeskScanForm
 from medcard.models import Patient, User
 from medcard.views import role_required
 from reservations import selectors, services
-from reservations.models import BookingSource, Department, DeskMethod, Payment, Slot
+from reservations.models import Booking, BookingSource, Department, DeskMethod, Payment, Slot
 
 
 class DeskSearchForm(forms.Form):
@@ -89,6 +91,8 @@ def desk_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     bookings = selectors.desk_appointments(patient=patient, today=today)
     context = {
         "patient": patient,
+        "suspension": selectors.no_show_suspension(patient=patient, today=today),
+        "no_shows": selectors.no_shows_recent(patient=patient, today=today),
         "card": patient.cards.filter(status="active").first(),
         "today_bookings": [b for b in bookings if b.visit_date == today],
         "later_bookings": [b for b in bookings if b.visit_date > today],
@@ -216,3 +220,21 @@ def desk_code(request: HttpRequest, payment_id: int) -> HttpResponse:
             context["qr_svg"] = segno.make(url, error="m").svg_inline(scale=6, dark="#111", light="#fff")
             context["pay_url"] = url
     return render(request, "reservations/desk/code.html", context)
+
+
+@role_required(roles.FRONT_DESK)
+@require_POST
+def no_show_waive(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """Forgive one missed appointment with a reason (recorded)."""
+    patient_id = Booking.objects.filter(pk=booking_id).values_list("patient_id", flat=True).first()
+    if patient_id is None:
+        raise Http404
+    try:
+        services.no_show_waive(
+            staff=request.user, booking_id=booking_id, reason=request.POST.get("reason", "")
+        )  # type: ignore[arg-type]
+    except AppError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The missed appointment no longer counts."))
+    return redirect("reservations:desk-patient", patient_id=patient_id)

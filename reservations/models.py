@@ -694,3 +694,20 @@ class QueueEvent(models.Model):
         if self.pk is not None and not self._state.adding:
             raise PermissionError("Queue events are append-only.")
         super().save(*args, **kwargs)
+
+
+class NoShowWaiver(models.Model):
+    """Staff forgave one missed appointment (with a reason): it no longer counts towards a suspension."""
+
+    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="no_show_waiver")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=300)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(name="reservations_noshowwaiver_has_reason", condition=~Q(reason="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"no-show {self.booking_id} waived"

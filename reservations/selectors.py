@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
@@ -326,3 +327,51 @@ def queue_count(*, state: SessionQueue, picked: QueueEntry) -> None:
     state.calls += 1
     state.since_priority = 0 if picked.priority else state.since_priority + 1
     state.since_results = 0 if (picked.with_results and not picked.priority) else state.since_results + 1
+
+
+# --- The no-show policy ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suspension:
+    until: date  # online booking is possible again on this day
+    no_shows: int
+    window_days: int
+
+
+def no_show_suspension(*, patient: Patient, today: date) -> Suspension | None:
+    """The patient's online-booking suspension in force on ``today``, if any: ``NO_SHOW_LIMIT`` no-shows
+    (waived ones not counted) within ``NO_SHOW_WINDOW_DAYS`` suspend it for ``NO_SHOW_SUSPENSION_DAYS`` from
+    the day of the last of them."""
+    limit, window = settings.NO_SHOW_LIMIT, settings.NO_SHOW_WINDOW_DAYS
+    horizon = today - timedelta(days=window + settings.NO_SHOW_SUSPENSION_DAYS)
+    days = sorted(
+        Booking.objects.filter(patient=patient, status=Booking.Status.NO_SHOW, visit_date__gte=horizon)
+        .exclude(no_show_waiver__isnull=False)
+        .values_list("visit_date", flat=True)
+    )
+    until: date | None = None
+    for i in range(limit - 1, len(days)):
+        if (days[i] - days[i - limit + 1]).days < window:
+            end = days[i] + timedelta(days=settings.NO_SHOW_SUSPENSION_DAYS)
+            until = end if until is None or end > until else until
+    if until is None or until <= today:
+        return None
+    return Suspension(until=until, no_shows=limit, window_days=window)
+
+
+def no_shows_recent(*, patient: Patient, today: date) -> list[Booking]:
+    """The patient's missed appointments the policy can still count, with any waiver, newest first."""
+    horizon = today - timedelta(days=settings.NO_SHOW_WINDOW_DAYS + settings.NO_SHOW_SUSPENSION_DAYS)
+    return list(
+        Booking.objects.filter(patient=patient, status=Booking.Status.NO_SHOW, visit_date__gte=horizon)
+        .select_related("department", "no_show_waiver")
+        .order_by("-visit_date", "-id")
+    )
+
+
+def suspensions_for_account(*, account: User, today: date) -> list[tuple[Patient, Suspension]]:
+    """The account's patients whose online booking is suspended, with why and until when."""
+    patients = Patient.objects.filter(links__account=account).distinct().order_by("id")
+    found = [(p, no_show_suspension(patient=p, today=today)) for p in patients]
+    return [(p, s) for p, s in found if s is not None]

@@ -39,6 +39,7 @@ urlpatterns = [
         name="desk-walk-in-confirm",
     ),
     path("desk/payments/<int:payment_id>/code/", desk_views.desk_code, name="desk-code"),
+    path("desk/no-shows/<int:booking_id>/waive/", desk_views.no_show_waive, name="desk-no-show-waive"),
     path("console/", queue_views.console_home, name="console-home"),
     path("console/sessions/<int:session_id>/", queue_views.console, name="console"),
     path("console/sessions/<int:session_id>/call/", queue_views.console_call_next, name="console-call"),

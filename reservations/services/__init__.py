@@ -10,6 +10,7 @@ from reservations.services.booking import (
 from reservations.services.demo import demo_departments_seed
 from reservations.services.idempotency import Answer, idempotent
 from reservations.services.money import from_fen, money, to_fen
+from reservations.services.noshow import no_show_check, no_show_waive
 from reservations.services.payments import (
     PaymentStart,
     desk_code_payment_url,
@@ -54,6 +55,8 @@ __all__ = [
     "holds_expire_due",
     "idempotent",
     "money",
+    "no_show_check",
+    "no_show_waive",
     "payment_close",
     "payment_notification_receive",
     "payment_start",

@@ -34,7 +34,7 @@ from reservations.models import (
     Slot,
 )
 from reservations.selectors import booking_for_account
-from reservations.services import payments, waitlist
+from reservations.services import noshow, payments, waitlist
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -262,6 +262,7 @@ def hold_create(
             # Find the patient and lock their row in one query: the same patient on two phones cannot pass
             # the rules twice.
             patient = _verified_patient(account=account, patient_id=patient_id, lock=True)
+            noshow.no_show_check(patient=patient, now=now)
             _check_patient_rules(patient=patient, session=session, rule=rule)
             if not _take_capacity(slot.pk):
                 _mark_full(slot.pk)
