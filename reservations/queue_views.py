@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import segno
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.clock import local_today
 from core.errors import AppError
@@ -184,3 +186,39 @@ def my_place_stream(request: HttpRequest, booking_id: int) -> StreamingHttpRespo
             yield ": tick\n\n" if tick else live.sse("place", selectors.my_place(booking=booking))
 
     return _stream(frames())
+
+
+# --- Self check-in: the poster at the clinic ---------------------------------------------------------------
+
+
+@patient_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def self_check_in(request: HttpRequest, token: str) -> HttpResponse:
+    """The page a poster's code opens on the patient's phone: one button checks in today's numbers here."""
+    context: dict[str, Any] = {"token": token}
+    if request.method == "POST":
+        try:
+            checked = services.self_check_in(account=request.user, token=token)  # type: ignore[arg-type]
+        except AppError as exc:
+            context["refusal"] = exc
+            return render(request, "reservations/self_check_in.html", context, status=exc.status)
+        context["places"] = [(b, selectors.my_place(booking=b)) for b in checked]
+    return render(request, "reservations/self_check_in.html", context)
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_GET
+def posters(request: HttpRequest) -> HttpResponse:
+    """Today's check-in posters, one per department, to print and put up at each clinic."""
+    today = local_today()
+    rows = []
+    for department in Department.objects.order_by("sort_order", "code"):
+        path = reverse(
+            "reservations:self-check-in",
+            kwargs={"token": services.poster_token(department=department, day=today)},
+        )
+        url = settings.PUBLIC_BASE_URL + path
+        rows.append((department, url, segno.make(url, error="m").svg_inline(scale=5)))
+    return render(request, "reservations/posters.html", {"rows": rows, "today": today})

@@ -30,6 +30,7 @@ from reservations.services.queue import (
     queue_move,
     queue_rule_for,
 )
+from reservations.services.selfcheckin import poster_token, self_check_in
 from reservations.services.staff import booking_check_in, session_names_reveal, session_stop, slot_extra_add
 from reservations.services.waitlist import (
     waitlist_join,
@@ -62,6 +63,7 @@ __all__ = [
     "payment_start",
     "payments_reconcile_day",
     "payments_reconcile_unknown",
+    "poster_token",
     "queue_call_next",
     "queue_flag",
     "queue_move",
@@ -69,6 +71,7 @@ __all__ = [
     "reconciliation",
     "refund_process",
     "refunds",
+    "self_check_in",
     "session_names_reveal",
     "session_stop",
     "slot_extra_add",
