@@ -230,9 +230,8 @@ def no_show_waive(request: HttpRequest, booking_id: int) -> HttpResponse:
     if patient_id is None:
         raise Http404
     try:
-        services.no_show_waive(
-            staff=request.user, booking_id=booking_id, reason=request.POST.get("reason", "")
-        )  # type: ignore[arg-type]
+        staff: User = request.user  # type: ignore[assignment]
+        services.no_show_waive(staff=staff, booking_id=booking_id, reason=request.POST.get("reason", ""))
     except AppError as exc:
         messages.error(request, exc.message)
     else:
