@@ -237,3 +237,38 @@ def no_show_waive(request: HttpRequest, booking_id: int) -> HttpResponse:
     else:
         messages.success(request, _("The missed appointment no longer counts."))
     return redirect("reservations:desk-patient", patient_id=patient_id)
+
+
+# --- The self-service kiosk ---------------------------------------------------------------------------------
+
+
+@role_required(roles.FRONT_DESK)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def kiosk(request: HttpRequest) -> HttpResponse:
+    """A self-service terminal signed in with a desk account: the patient scans their card's QR and every
+    booked number of today is checked in; the screen shows the tickets, then returns to the scan."""
+    context: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        staff: User = request.user  # type: ignore[assignment]
+        try:
+            found = medcard_services.desk_lookup_token(
+                staff=staff, token=request.POST.get("code", "").strip()
+            )
+            today = local_today()
+            todays = [
+                b
+                for b in selectors.desk_appointments(patient=found.patient, today=today)
+                if b.visit_date == today and b.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN)
+            ]
+            if not todays:
+                raise AppError("no_number_today")
+            tickets = []
+            for booking in todays:
+                services.booking_check_in(staff=staff, booking_id=booking.pk)
+                tickets.append(selectors.queue_ticket(booking_id=booking.pk))
+            context["tickets"] = tickets
+        except AppError as exc:
+            context["refusal"], status = exc, exc.status
+    return render(request, "reservations/desk/kiosk.html", context, status=status)

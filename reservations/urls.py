@@ -29,6 +29,7 @@ urlpatterns = [
     ),
     path("staff/receipts/<int:payment_id>/", staff_views.receipt, name="staff-receipt"),
     path("desk/", desk_views.desk_home, name="desk-home"),
+    path("kiosk/", desk_views.kiosk, name="kiosk"),
     path("desk/patients/<int:patient_id>/", desk_views.desk_patient, name="desk-patient"),
     path("desk/appointments/<int:booking_id>/check-in/", desk_views.desk_check_in, name="desk-check-in"),
     path("desk/appointments/<int:booking_id>/ticket/", desk_views.desk_ticket, name="desk-ticket"),

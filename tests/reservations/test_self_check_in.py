@@ -11,7 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from core.errors import AppError
-from medcard.models import User
+from medcard import tokens
+from medcard.models import Card, User
 from reservations import services
 from reservations.models import Booking, Department, QueueEntry, Session
 from tests import factories
@@ -85,3 +86,23 @@ def test_posters_are_printed_by_the_desk_only(patient: User, desk: User) -> None
     assert 'data-testid="poster-neurology"' in _as(desk).get("/booking/staff/posters/").content.decode()
     assert _as(patient).get("/booking/staff/posters/").status_code == 404
     assert Client().post(f"/booking/check-in/{_poster()}/").status_code == 302  # sign in first
+
+
+@pytest.mark.django_db
+def test_the_kiosk_checks_in_todays_numbers_from_a_scanned_card(patient: User, desk: User) -> None:
+
+    booking = _booked(patient)
+    card = Card.objects.get(patient=booking.patient, status="active")
+    client = _as(desk)
+    with time_machine.travel(booking.slot.starts_at - timedelta(minutes=30), tick=True):
+        token = tokens.token_sign(
+            card_number=card.number,
+            now=timezone.now(),
+            lifetime_s=60,
+            private_key=tokens.private_key_from_settings(),
+        )
+        page = client.post("/booking/kiosk/", {"code": token}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-testid="kiosk-ticket"' in page and "Room 7诊室" in page
+    assert QueueEntry.objects.get().booking == booking
+    refused = client.post("/booking/kiosk/", {"code": "MC1:forged"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code >= 400 and QueueEntry.objects.count() == 1
