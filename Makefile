@@ -11,8 +11,9 @@ PYTEST_ARGS ?=
 run: $(STAMP)
 	$(DEV) run
 
+# -rs: every skipped test prints its reason (on SQLite, without Redis or chromium some suites skip; see README).
 test: $(STAMP)
-	$(DEV) exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(DEV) exec -- $(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -32,6 +32,10 @@ TASK_LIMITATIONS = {
         "so `p_not_report` / `p_unreadable` may rarely be reached until retrained on real uploads.",
     ],
     "fieldconf": [
+        "* **Almost every wrong field is injected.** The real reader misreads very few fields of generated "
+        "pages (see the data notes and the `real reader output only` row): the operating point's precision "
+        "is measured against injected corruptions, and how the model ranks the reader's own rare errors is "
+        "essentially untested until staff-labelled real uploads are added.",
         "* P(correct) is calibrated to this set's mix, where most wrong fields are injected and wrong fields "
         "are far more common than the real reader's error rate on generated pages. On real uploads it is "
         "therefore likely to *under*-state P(correct): recalibrate on staff-labelled real fields before "
@@ -80,9 +84,21 @@ def _page_kinds(pages: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
-def _metric_block(title: str, m: dict[str, Any]) -> list[str]:
+def _op(op: dict[str, Any]) -> str:
+    return (
+        f"coverage {op['coverage']:.1%}, precision {op['precision']:.4f} (one-sided 95 % lower bound "
+        f"{op['precision_low']:.4f}), {op['n_wrong']} wrong of {op['n_auto']}"
+    )
+
+
+def _metric_block(title: str, m: dict[str, Any], chosen_on: str) -> list[str]:
     low, high = m["auroc_ci95"]
     op = m["operating_point"]
+    where = (
+        "threshold chosen on the calibration set, measured here"
+        if chosen_on == "calibration"
+        else "threshold chosen on this same held-out set: its best case"
+    )
     lines = [
         f"### {title}",
         "",
@@ -94,10 +110,17 @@ def _metric_block(title: str, m: dict[str, Any]) -> list[str]:
         f"| ECE, 10 equal-width bins | {_f(m['ece_10'], 4)} |",
         f"| calibration slope / intercept (logit) | {_f(m['calibration_slope'], 2)} / "
         f"{_f(m['calibration_intercept'], 2)} |",
-        f"| operating point `p ≥ {_f(op['threshold'], 4)}` | coverage {op['coverage']:.1%}, precision "
-        f"{op['precision']:.4f} (one-sided 95 % lower bound {op['precision_low']:.4f}), "
-        f"{op['n_wrong']} wrong of {op['n_auto']} |",
+        f"| operating point `p ≥ {_f(op['threshold'], 4)}` ({where}) | {_op(op)} |",
     ]
+    chosen = m.get("calibration_operating_point")
+    if chosen:
+        lines.append(f"| the same threshold on the calibration set (where it was chosen) | {_op(chosen)} |")
+    real = m.get("real_reader")
+    if real:
+        lines.append(
+            f"| real reader output only (source `ocr`) | {real['n']} fields, {real['n_wrong']} wrong; at the "
+            f"threshold: {_op(real['operating_point'])} |"
+        )
     negative = m.get("negative_operating_point")
     if negative:
         lines.append(
@@ -164,19 +187,34 @@ def model_card(meta: dict[str, Any]) -> str:
         "",
         data["description"],
         "",
-        f"* training examples: {meta['n_train']}; held-out examples: {meta['n_test']} (split by generator "
-        "seed: no document appears on both sides)",
-        f"* label sources (training): {data['train_sources']}; (held-out): {data['test_sources']}",
+        f"* training examples: {meta['n_train']}; "
+        + (
+            f"calibration examples (thresholds are chosen on these): {meta['n_calibration']}; "
+            if "n_calibration" in meta
+            else ""
+        )
+        + f"held-out examples: {meta['n_test']} (split by generator seed: no document appears in two sets)",
+        f"* label sources (training): {data['train_sources']}; "
+        + (f"(calibration): {data['calibration_sources']}; " if "calibration_sources" in data else "")
+        + f"(held-out): {data['test_sources']}",
     ]
+    if "n_calibration" not in meta:
+        lines.append(
+            "* No calibration set: this version's thresholds were chosen on the held-out set its metrics "
+            "are reported on (superseded from 1.2.0, which chooses on a separate calibration set)."
+        )
     lines += [f"* {note}" for note in data.get("notes", [])]
     lines += ["", "## Held-out metrics", ""]
     m = meta["metrics"]
     if task == "doctype":
-        lines += _metric_block("Is a lab report", m["is_lab_report"])
-        lines += _metric_block("Is legible (reports, other documents, unreadable pictures)", m["is_legible"])
+        chosen_on = m.get("threshold_chosen_on", "held_out")
+        lines += _metric_block("Is a lab report", m["is_lab_report"], chosen_on)
+        lines += _metric_block(
+            "Is legible (reports, other documents, unreadable pictures)", m["is_legible"], chosen_on
+        )
         lines += _page_kinds(m.get("by_page_kind", {}))
     else:
-        lines += _metric_block("Field read correctly", m)
+        lines += _metric_block("Field read correctly", m, m.get("threshold_chosen_on", "held_out"))
     lines += ["## Thresholds", "", "| name | value |", "|---|---|"]
     lines += [f"| `{k}` | {_f(v, 4)} |" for k, v in meta["thresholds"].items()]
     lines += [
@@ -199,9 +237,13 @@ def model_card(meta: dict[str, Any]) -> str:
         "## Retraining",
         "",
         "`registry.retrain_version()` (or `retrain()` in `screening/ml/" + task + ".py`) adds "
-        "staff-labelled examples (source `staff`) to the stored synthetic training set, evaluates on the "
-        "same held-out set; the new version gets a new training-data hash and a new card, and "
-        "goes to `shadow` first. Train on reviewed *and* randomly audited auto-decided cases, never only on "
+        "staff-labelled examples (source `staff`) to the stored synthetic training set, chooses its "
+        "thresholds on the stored calibration set and measures it on the stored held-out set, which "
+        "chooses nothing (reused by every retraining, it stays a fair report only while nobody picks a "
+        "version *because* of its held-out figures); the new version gets a new training-data hash and a "
+        "new card, and goes to `shadow` first. `tests/screening/test_ml.py` recomputes every committed "
+        "version's metrics and thresholds from its artefact and stored sets. "
+        "Train on reviewed *and* randomly audited auto-decided cases, never only on "
         "cases the previous model sent to review.",
         "",
     ]

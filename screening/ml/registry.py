@@ -8,8 +8,10 @@ Each version of a task is four files in ``artefacts/``:
   training-data SHA-256, example counts, metrics, thresholds, feature names). The Django layer's
   ``ScreeningModelVersion`` table reads these files; which version is *active* is its business, not ours;
 * ``<task>-<semver>.md``: the model card;
-* ``<task>-<semver>.npz``: the training and held-out feature sets (plain arrays), so a later version can be
-  retrained with staff corrections added and evaluated on the same held-out set.
+* ``<task>-<semver>.npz``: the training, calibration and held-out feature sets (plain arrays), so a later
+  version can be retrained with staff corrections added, its thresholds chosen on the same calibration set and
+  its metrics measured on the same held-out set (which never chooses anything); a test recomputes the
+  meta file's metrics from the artefact and these sets. Versions before 1.2.0 have no calibration set.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def save(
     metrics: dict[str, Any],
     thresholds: dict[str, float],
     data_description: str,
+    calibration: LabelledSet | None = None,
     data_notes: list[str] | None = None,
     provenance: dict[str, Any] | None = None,
     created_at: dt.datetime | None = None,
@@ -94,7 +97,8 @@ def save(
         raise ArtefactError("the model and its training data use different feature layouts")
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, files["joblib"], compress=3)
-    save_sets(files["npz"], {"train": train, "test": test})
+    sets = {"train": train, "test": test} | ({"calibration": calibration} if calibration is not None else {})
+    save_sets(files["npz"], sets)
     when = created_at or dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {
         "task": task,
@@ -116,7 +120,7 @@ def save(
         "test_data_sha256": test.sha256(),
         "n_train": len(train),
         "n_test": len(test),
-        "n_examples": len(train) + len(test),
+        "n_examples": len(train) + len(test) + (len(calibration) if calibration is not None else 0),
         "random_state": model.random_state,
         "model_description": _describe(model),
         "feature_names": list(train.feature_names),
@@ -130,6 +134,10 @@ def save(
         },
         "provenance": provenance or {},
     }
+    if calibration is not None:
+        meta["calibration_data_sha256"] = calibration.sha256()
+        meta["n_calibration"] = len(calibration)
+        meta["data"]["calibration_sources"] = calibration.source_counts()
     files["json"].write_text(
         json.dumps(_jsonable(meta), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     )
@@ -216,12 +224,15 @@ def load(task: str, version: str, directory: Path = ARTEFACTS) -> Model:
 
 
 def load_data(task: str, version: str, directory: Path = ARTEFACTS) -> dict[str, LabelledSet]:
-    """The ``train`` and ``test`` sets stored with a version, checked against the meta file's hashes."""
+    """The ``train``, ``test`` and (from 1.2.0) ``calibration`` sets stored with a version, checked against
+    the meta file's hashes."""
     meta = read_meta(task, version, directory)
     sets = load_sets(paths(task, version, directory)["npz"])
     if (
         sets["train"].sha256() != meta["training_data_sha256"]
         or sets["test"].sha256() != meta["test_data_sha256"]
+        or ("calibration" in sets) != ("calibration_data_sha256" in meta)
+        or ("calibration" in sets and sets["calibration"].sha256() != meta["calibration_data_sha256"])
     ):
         raise ArtefactError(f"the data of {task} {version} does not match its meta file")
     return sets
@@ -266,20 +277,22 @@ def retrain_version(
     directory: Path = ARTEFACTS,
     created_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Retrain ``task`` from ``base_version``'s stored training set plus staff-labelled examples, evaluate it
-    on the same held-out set, and save it as ``new_version``. Returns the new meta dict."""
+    """Retrain ``task`` from ``base_version``'s stored training set plus staff-labelled examples, choose its
+    thresholds on the base's calibration set and measure it on the base's held-out set (which chooses
+    nothing), and save it as ``new_version``. Returns the new meta dict."""
     base_meta = read_meta(task, base_version, directory)
     sets = load_data(task, base_version, directory)
     module = doctype if task == "doctype" else fieldconf
     model, combined = module.retrain(
         sets["train"], extra_X, extra_y, extra_groups=extra_groups, random_state=base_meta["random_state"]
     )
-    metrics, thresholds = evaluate(model, sets["test"])
+    metrics, thresholds = evaluate(model, sets["test"], sets.get("calibration"))
     return save(
         model,
         version=new_version,
         train=combined,
         test=sets["test"],
+        calibration=sets.get("calibration"),
         metrics=metrics,
         thresholds=thresholds,
         data_description=base_meta["data"]["description"],

@@ -17,9 +17,13 @@ Steps:
    ``ocr``). PP-OCRv6 reads the normal variants almost perfectly, so for the field model each clean reading
    is also copied a few times with documented corruptions of the OCR text (label source ``injected``, see
    ``CORRUPTIONS``), re-structured by the real parser and labelled against the truth the same way.
-4. Split by document seed (one in four documents held out; they are never seen in training), train, evaluate
-   on the held-out set, choose thresholds, and write the artefact, meta, card and data into
-   ``screening/ml/artefacts/``.
+4. Split by document seed, within each page kind: one document in four is held out (never trained on,
+   never used to choose anything: it only reports), one in four is the calibration set (the thresholds are
+   chosen on it), the rest trains. Train, choose thresholds on the calibration set, measure on the held-out
+   set, and write the artefact, meta, card and data into ``screening/ml/artefacts/``.
+
+The test fixtures (``screening/ml/fixtures/``, written by ``--write-fixtures``) are pages of their own seeds
+(``FIXTURE_JOBS``), outside every plan: no model is trained, calibrated or measured on them.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ INJECTED_COPIES: Final = 3  # corrupted copies per cleanly read report page (fie
 
 # Seed ranges: one page = one document = one seed, so splitting by seed never splits a document.
 SEED_BASE: Final = {"report": 100_000, "heavy": 200_000, "pdf": 300_000, "negative": 400_000}
+# The committed test fixtures: pages of seeds no plan draws (a blood count photographed, another document).
+FIXTURE_SEED_BASE: Final = 900_000
+FIXTURES: Final = Path(__file__).resolve().parent / "fixtures"
 
 
 @dataclass(frozen=True)
@@ -109,13 +116,45 @@ def plan(n_reports: int) -> list[PageJob]:
     return jobs
 
 
-def held_out_seeds(jobs: list[PageJob]) -> set[int]:
-    """One document in four is held out, stratified: within each page kind (variant or negative kind), in
-    seed order, the 2nd, 6th, 10th ... The same rule for every task and every run."""
+def _every_fourth(jobs: list[PageJob], start: int) -> set[int]:
     by_kind: dict[str, list[int]] = {}
     for job in jobs:
         by_kind.setdefault(job.negative_kind or job.variant, []).append(job.seed)
-    return {seed for seeds in by_kind.values() for i, seed in enumerate(sorted(seeds)) if i % 4 == 1}
+    return {seed for seeds in by_kind.values() for i, seed in enumerate(sorted(seeds)) if i % 4 == start}
+
+
+def held_out_seeds(jobs: list[PageJob]) -> set[int]:
+    """One document in four is held out, stratified: within each page kind (variant or negative kind), in
+    seed order, the 2nd, 6th, 10th ... The same rule for every task and every run."""
+    return _every_fourth(jobs, 1)
+
+
+def calibration_seeds(jobs: list[PageJob]) -> set[int]:
+    """Another one in four, the thresholds are chosen on: within each page kind, the 4th, 8th, 12th ..."""
+    return _every_fourth(jobs, 3)
+
+
+FIXTURE_JOBS: Final = (
+    PageJob(FIXTURE_SEED_BASE + 2, "photo"),  # seed 900002 draws a blood count (the tests use its platelets)
+    PageJob(FIXTURE_SEED_BASE + 1, "negative", "other_document"),
+)
+FIXTURE_NAMES: Final = ("lab_report_photo", "other_document")
+
+
+def write_fixtures(cache: Path, out: Path = FIXTURES) -> list[Path]:
+    """Read the fixture pages with the real reader and store each as JSON (job, text, extraction)."""
+    written = []
+    for name, reading in zip(FIXTURE_NAMES, read_all(list(FIXTURE_JOBS), cache, log=print), strict=True):
+        doc = {
+            "job": {"seed": reading.job.seed, "variant": reading.job.variant,
+                    "negative_kind": reading.job.negative_kind},
+            "text": to_json(reading.text),
+            "extraction": to_json(reading.extraction),
+        }  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        written.append(out / f"{name}.json")
+        written[-1].write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+    return written
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -323,6 +362,24 @@ def field_rows(readings: list[Reading], *, log: Callable[[str], None]) -> Labell
     )
 
 
+def stored_examples(task: str, version: str, jobs: list[PageJob]) -> tuple[LabelledSet, dict[str, str]]:
+    """The labelled examples (training and held-out together) stored with a committed version, and the
+    reader versions that produced them; refused unless every example comes from a page of ``jobs`` and
+    from the generator and reader (no staff labels)."""
+    meta = registry.read_meta(task, version)
+    sets = registry.load_data(task, version)
+    data = sets["train"]
+    for name in ("calibration", "test"):
+        if name in sets:
+            data = data.concat(sets[name])
+    seeds = {job.seed for job in jobs}
+    if not set(data.groups.tolist()) <= seeds or set(data.source.tolist()) - {"ocr", "injected"}:
+        raise SystemExit(f"{task} {version}: its examples are not all from this plan's generated pages")
+    reader = meta.get("provenance", {}).get("reader") or {}
+    return data, {"text_version": str(reader.get("text_version", "")),
+                  "parser_version": str(reader.get("parser_version", ""))}  # fmt: skip
+
+
 # --- command --------------------------------------------------------------------------------------------
 
 
@@ -337,7 +394,8 @@ def _describe_data(task: str, jobs: list[PageJob], data: LabelledSet) -> tuple[s
         "(`screening.pipeline.text.read_file`: RapidOCR 3.10 PP-OCRv6, line classifier off; pypdf for the "
         "text-layer PDFs) and structured by `screening.pipeline.structure`. Labels come from the "
         "generator's truth. `heavy` pages are photos shrunk again to 90–45 %, blurred, noised and "
-        "re-compressed at JPEG quality 50–30. One document seed in four is held out."
+        "re-compressed at JPEG quality 50–30. One document seed in four is held out and one in four is the "
+        "calibration set the thresholds are chosen on."
     )
     notes = []
     if task == "doctype":
@@ -367,43 +425,73 @@ def _describe_data(task: str, jobs: list[PageJob], data: LabelledSet) -> tuple[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m screening.ml.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=registry.TASKS, required=True)
-    parser.add_argument("--version", required=True, help="semantic version of the new artefact, e.g. 1.0.0")
+    parser.add_argument("--task", choices=registry.TASKS)
+    parser.add_argument("--version", help="semantic version of the new artefact, e.g. 1.0.0")
     parser.add_argument("--reports", type=int, default=72, help="report pages to generate and read")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="OCR cache directory")
     parser.add_argument("--out", type=Path, default=registry.ARTEFACTS, help="artefact directory")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing version (never a published one)"
     )
+    parser.add_argument(
+        "--write-fixtures", action="store_true", help="read and write the test fixtures, then stop"
+    )
+    parser.add_argument(
+        "--from-version",
+        help="reuse the labelled examples stored with this committed version of the task (no OCR): the "
+        "same pages, split again by this code's rules",
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.write_fixtures:
+        for path in write_fixtures(args.cache):
+            log(f"wrote {path}")
+        return 0
+    if not args.task or not args.version:
+        parser.error("--task and --version are required")
+
     jobs = plan(args.reports)
-    log(f"{args.task} {args.version}: reading {len(jobs)} pages (cache {args.cache})")
-    readings = list(read_all(jobs, args.cache, log=log))
-    data = doc_rows(readings) if args.task == "doctype" else field_rows(readings, log=log)
-    test_seeds = held_out_seeds(jobs)
-    train, test = split_by_group(data, test_seeds)
-    log(f"  {len(train)} training and {len(test)} held-out examples")
+    reader = {"text_version": "", "parser_version": ""}
+    if args.from_version:
+        data, reader = stored_examples(args.task, args.from_version, jobs)
+        log(f"{args.task} {args.version}: {len(data)} examples stored with {args.task} {args.from_version}")
+    else:
+        log(f"{args.task} {args.version}: reading {len(jobs)} pages (cache {args.cache})")
+        readings = list(read_all(jobs, args.cache, log=log))
+        data = doc_rows(readings) if args.task == "doctype" else field_rows(readings, log=log)
+    train_and_calibration, test = split_by_group(data, held_out_seeds(jobs))
+    train, calibration = split_by_group(train_and_calibration, calibration_seeds(jobs))
+    log(f"  {len(train)} training, {len(calibration)} calibration and {len(test)} held-out examples")
     model: doctype.DocTypeClassifier | fieldconf.FieldConfidence
     if args.task == "doctype":
         model = doctype.fit(train, random_state=RANDOM_STATE)
     else:
         model = fieldconf.fit(train, random_state=RANDOM_STATE)
-    metrics, thresholds = evaluate(model, test)
+    metrics, thresholds = evaluate(model, test, calibration)
     metrics["by_page_kind"] = subgroups(
         model, test, {job.seed: job.negative_kind or job.variant for job in jobs}
     )
     description, notes = _describe_data(args.task, jobs, data)
     import screening.synth as synth  # local: the report generator needs reportlab, a development dependency
 
+    if args.from_version:
+        notes.append(
+            f"The examples are those stored with {args.task} {args.from_version} (the pages as the reader "
+            f"{reader['text_version']} and parser {reader['parser_version']} read them), split again into "
+            "training, calibration and held-out documents; no page was read again."
+        )
+    else:
+        reader = {"text_version": text_step.TEXT_VERSION, "parser_version": structure_step.PARSER_VERSION}
+
     meta = registry.save(
         model,
         version=args.version,
         train=train,
         test=test,
+        calibration=calibration,
         metrics=metrics,
         thresholds=thresholds,
         data_description=description,
@@ -414,12 +502,12 @@ def main(argv: list[str] | None = None) -> int:
             "seeds": {k: v for k, v in SEED_BASE.items()},
             "n_pages": len(jobs),
             "test_rule": "per page kind, in seed order, every 4th document from the 2nd",
-            "reader": {
-                "text_version": text_step.TEXT_VERSION,
-                "parser_version": structure_step.PARSER_VERSION,
-            },
+            "calibration_rule": "per page kind, in seed order, every 4th document from the 4th",
+            "fixture_seeds": sorted(job.seed for job in FIXTURE_JOBS),
+            "reader": reader,
             "command": f"python -m screening.ml.train --task {args.task} --version {args.version} "
-            f"--reports {args.reports}",
+            f"--reports {args.reports}"
+            + (f" --from-version {args.from_version}" if args.from_version else ""),
         },
         directory=args.out,
         overwrite=args.overwrite,

@@ -10,7 +10,7 @@ seed, ``render`` draws it as a clean page, a scan or a phone photo, ``render_pdf
 """
 
 from .analytes import ANALYTE_CODES, ANALYTES, EXTRA_CODES, ckd_epi_2009, ckd_epi_2021, mdrd_china
-from .fonts import FontNotFoundError, available_font_keys
+from .fonts import FONT_KEYS, FontNotFoundError, font_check
 from .negatives import NEGATIVE_KINDS, make_negative
 from .render import PAGE_SIZE_PX, VARIANTS, render, render_bytes
 from .spec import DEFAULT_TODAY, LAYOUTS, egfr_expected, make_spec
@@ -29,6 +29,7 @@ __all__ = [
     "ANALYTE_CODES",
     "DEFAULT_TODAY",
     "EXTRA_CODES",
+    "FONT_KEYS",
     "LAYOUTS",
     "NEGATIVE_KINDS",
     "PAGE_SIZE_PX",
@@ -37,10 +38,10 @@ __all__ = [
     "FontNotFoundError",
     "ReportSpec",
     "RowTruth",
-    "available_font_keys",
     "ckd_epi_2009",
     "ckd_epi_2021",
     "egfr_expected",
+    "font_check",
     "make_negative",
     "make_spec",
     "mdrd_china",

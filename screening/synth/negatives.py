@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .fonts import FONT_KEYS, available_font_keys, get_font
+from .fonts import FONT_KEYS, get_font
 from .render import PAGE_SIZE_PX, desk_image, jpeg_bytes, photo_effect, render_clean, scan_effect
 from .spec import chinese_name, hospital_name, make_spec
 from .truth import Sex
@@ -228,7 +228,7 @@ def make_negative(seed: int, kind: NegativeKind | None = None) -> tuple[Image.Im
     if kind not in _KIND_STREAM:
         raise ValueError(f"unknown negative kind {kind!r}; expected one of {NEGATIVE_KINDS}")
     rng = np.random.default_rng([seed, _KIND_STREAM[kind]])
-    fonts = available_font_keys() or FONT_KEYS
+    fonts = FONT_KEYS
     if kind == "blank":
         image = _blank(rng)
     elif kind == "other_document":

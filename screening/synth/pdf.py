@@ -1,10 +1,11 @@
 """``render_pdf``: the report as a digital PDF with a real text layer, or as an image-only PDF.
 
-Fonts (reportlab 5.1 embeds only TrueType-outline fonts): Debian's Noto CJK ``.ttc`` files have CFF
-(PostScript) outlines, which reportlab's ``TTFont`` refuses ("postscript outlines are not supported"). So
-CJK text uses the first installed CJK face that reportlab accepts (e.g. WenQuanYi Zen Hei), else the built-in
-CID font ``STSong-Light`` (not embedded; viewers substitute a Song face and the text layer stays exact). Latin
-text, digits and symbols (µ, ², ×, ↑, ↓, β, ≥) use DejaVu Sans, embedded, where installed, else Helvetica.
+Fonts, pinned like the images' (``fonts``): reportlab 5.1 embeds only TrueType-outline fonts, and Debian's
+Noto CJK ``.ttc`` files have CFF (PostScript) outlines, which reportlab's ``TTFont`` refuses. So CJK text
+always uses reportlab's built-in CID font ``STSong-Light`` (not embedded; viewers substitute a Song face and
+the text layer stays exact), and Latin text, digits and symbols (µ, ², ×, ↑, ↓, β, ≥) DejaVu Sans from
+Debian's ``fonts-dejavu-core``, embedded; a missing DejaVu file is an error naming the package, never a
+fallback.
 The same layout code draws the image and the PDF, so rows sit where they sit on the image.
 """
 
@@ -22,49 +23,37 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen import canvas as pdf_canvas
 
-from .fonts import _installed_faces
+from .fonts import FontNotFoundError
 from .render import PAGE_SIZE_PX, PageLike, draw_layout, fitted_size, render_clean
 from .truth import ReportSpec
 
 PT_PER_PX = 72 / 200  # the layouts are drawn in 200 dpi pixels
 PDF_EXTRA_GUTTER_PX = 30
-_DEJAVU_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
-# Characters Helvetica (WinAnsi) cannot show: drawn with the CJK font when DejaVu is missing.
-_NOT_WINANSI = set("↑↓β≥≤～")
+DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core
 
 
 @functools.cache
 def _fonts() -> dict[str, str]:
     """Register the fonts once per process; returns role -> reportlab font name."""
-    fonts: dict[str, str] = {}
-    for (family, style), (path, index) in sorted(_installed_faces().items()):
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    fonts = {"cjk": "STSong-Light", "cjk-bold": "STSong-Light"}
+    for role, name in (("latin", "DejaVuSans.ttf"), ("latin-bold", "DejaVuSans-Bold.ttf")):
+        path = DEJAVU_DIR / name
+        if not path.is_file():
+            raise FontNotFoundError(
+                f"the PDF generator draws Latin text with fonts-dejavu-core, and {path} is missing: "
+                "install it (`apt-get install fonts-dejavu-core`)"
+            )
         try:
-            pdfmetrics.registerFont(TTFont(f"synth-cjk-{style}", path, subfontIndex=index))
-        except TTFError:  # CFF outlines (Noto CJK): reportlab cannot embed them
-            continue
-        fonts.setdefault("cjk", f"synth-cjk-{style}")
-        if family and style == "Bold":
-            fonts["cjk-bold"] = f"synth-cjk-{style}"
-    if "cjk" not in fonts:
-        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-        fonts["cjk"] = "STSong-Light"
-    fonts.setdefault("cjk-bold", fonts["cjk"])
-    for folder in _DEJAVU_DIRS:
-        regular, bold = Path(folder, "DejaVuSans.ttf"), Path(folder, "DejaVuSans-Bold.ttf")
-        if regular.is_file():
-            pdfmetrics.registerFont(TTFont("synth-latin", str(regular)))
-            fonts["latin"] = fonts["latin-bold"] = "synth-latin"
-            if bold.is_file():
-                pdfmetrics.registerFont(TTFont("synth-latin-bold", str(bold)))
-                fonts["latin-bold"] = "synth-latin-bold"
-            break
-    else:
-        fonts["latin"], fonts["latin-bold"] = "Helvetica", "Helvetica-Bold"
+            pdfmetrics.registerFont(TTFont(f"synth-{role}", str(path)))
+        except TTFError as exc:
+            raise FontNotFoundError(f"{path} is not a TrueType font reportlab can embed: {exc}") from exc
+        fonts[role] = f"synth-{role}"
     return fonts
 
 
-def _is_cjk(char: str, latin_font: str) -> bool:
-    return ord(char) >= 0x2E80 or (latin_font == "Helvetica" and char in _NOT_WINANSI)
+def _is_cjk(char: str) -> bool:
+    return ord(char) >= 0x2E80
 
 
 def _runs(text: str, bold: bool) -> list[tuple[str, str]]:
@@ -74,7 +63,7 @@ def _runs(text: str, bold: bool) -> list[tuple[str, str]]:
     cjk = fonts["cjk-bold" if bold else "cjk"]
     runs: list[tuple[str, str]] = []
     for char in text:
-        font = cjk if _is_cjk(char, fonts["latin"]) else latin
+        font = cjk if _is_cjk(char) else latin
         if runs and runs[-1][0] == font:
             runs[-1] = (font, runs[-1][1] + char)
         else:

@@ -1,7 +1,7 @@
 """``make_spec``: draw one report's truth (patient, hospital, dates, rows) from a seed.
 
 Everything comes from ``random.Random(seed)``: the same seed and overrides give the same spec on every
-machine that has the same CJK fonts installed (the font is drawn from the installed ones).
+machine (the font is drawn among the pinned ones of ``fonts.FONT_KEYS``, whatever else is installed).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .analytes import (
     AnalyteDef,
     ckd_epi_2021,
 )
-from .fonts import FONT_KEYS, available_font_keys
+from .fonts import FONT_KEYS
 from .truth import REPORT_TYPES, Comparator, EgfrFormula, Flag, ReportSpec, ReportType, RowTruth, Sex
 
 # A fixed "today" keeps default specs reproducible; pass ``today=`` for recency tests.
@@ -344,9 +344,10 @@ def make_spec(
     layout = layout or drawn_layout
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
-    # The font comes from its own stream: machines with other fonts installed still draw the same values.
-    installed = available_font_keys() or FONT_KEYS
-    font = font or random.Random(seed * 7919 + 17).choice(installed)  # noqa: S311
+    # The font comes from its own stream, drawn among the pinned fonts (never among those installed).
+    font = font or random.Random(seed * 7919 + 17).choice(FONT_KEYS)  # noqa: S311
+    if font not in FONT_KEYS:
+        raise ValueError(f"unknown font {font!r}; expected one of {FONT_KEYS}")
     # Own stream too, so that adding the date style left every earlier spec's values unchanged.
     date_format = date_format or random.Random(seed * 31 + 5).choice(DATE_FORMATS)  # noqa: S311
     drawn_name = chinese_name(rng, sex)

@@ -43,10 +43,12 @@ class Workers:
         self.env, self.queue = env, queue
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, **extra_env: str) -> subprocess.Popen[bytes]:
+    def start(self, queues: str = "", *, probes: bool = True, **extra_env: str) -> subprocess.Popen[bytes]:
+        """A worker on ``queues`` (default: the private queue); the probe tasks unless ``probes=False``."""
         cmd = [
             sys.executable, "-m", "celery", "-A", "hospital", "worker",
-            "--include", "tests.hospital.celery_probe", "--queues", self.queue, "--concurrency", "1",
+            *(["--include", "tests.hospital.celery_probe"] if probes else []),
+            "--queues", queues or self.queue, "--concurrency", "1",
             "--hostname", f"{self.queue}-{len(self.procs)}@%h", "--without-gossip", "--without-mingle",
             "--loglevel", "WARNING",
         ]  # fmt: skip

@@ -427,8 +427,9 @@ def test_an_outsider_gets_404_from_every_case_service_and_selector(
         selectors.case_for_staff(staff=outsider, case_id=case.pk)
     with pytest.raises(Http404):
         selectors.review_queue(staff=patient)
-    with pytest.raises(Http404):
+    with pytest.raises(AppError) as refused:  # the service's own 404: not found, as for a missing case
         services.review_decide(staff=patient, case=case, decision="approve", reason="fine")
+    assert (refused.value.code, refused.value.status) == ("not_found", 404)
     assert selectors.case_for_account(account=patient, booking_id=booking.pk) == case
     assert selectors.case_for_staff(staff=clinician, case_id=case.pk) == case
 

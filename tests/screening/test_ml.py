@@ -437,7 +437,8 @@ FIXTURES = ROOT / "screening" / "ml" / "fixtures"
 
 
 def read_fixture(name: str) -> tuple[TextResult, Extraction]:
-    """A page of the training generator as the real reader read it (committed, so no OCR runs here)."""
+    """A generated page as the real reader read it (committed, so no OCR runs here); a page of its own seed,
+    which no model was trained, calibrated or measured on (a test below checks)."""
     doc = json.loads((FIXTURES / f"{name}.json").read_text())
     return text_result_from_json(doc["text"]), extraction_from_json(doc["extraction"])
 
@@ -475,6 +476,62 @@ def test_every_committed_artefact_has_its_meta_card_and_data():
 
 def _committed(task: str) -> list[str]:
     return [m["version"] for m in registry.list_versions(task)]
+
+
+def _all_committed() -> list[tuple[str, str]]:
+    return [(m["task"], m["version"]) for m in registry.list_versions()]
+
+
+@pytest.mark.parametrize(("task", "version"), _all_committed())
+def test_the_stored_metrics_and_thresholds_recompute_from_the_artefact_and_its_data(task, version):
+    """Not a re-read of the meta file: the model scores its stored held-out set again here, the thresholds
+    are chosen again on its calibration set (on the held-out set for versions before it existed)."""
+    meta = registry.read_meta(task, version)
+    model = registry.load(task, version)
+    sets = registry.load_data(task, version)
+    found, thresholds = evaluate(model, sets["test"], sets.get("calibration"))
+    assert thresholds == pytest.approx(meta["thresholds"], abs=1e-9)
+    blocks = ("is_lab_report", "is_legible") if task == "doctype" else (None,)
+    for block in blocks:
+        got = found[block] if block else found
+        stored = meta["metrics"][block] if block else meta["metrics"]
+        for key in ("n", "auroc", "brier", "ece_10"):
+            assert got[key] == pytest.approx(stored[key], abs=1e-9), (block, key)
+        for key in ("threshold", "n_auto", "n_wrong", "precision"):
+            assert got["operating_point"][key] == pytest.approx(stored["operating_point"][key], abs=1e-9)
+    if "calibration" in sets:
+        assert found["threshold_chosen_on"] == meta["metrics"]["threshold_chosen_on"] == "calibration"
+        if task == "fieldconf":
+            real = meta["metrics"]["real_reader"]
+            assert real["n_wrong"] == int(((sets["test"].y == 0) & (sets["test"].source == "ocr")).sum())
+    else:
+        assert "No calibration set" in registry.paths(task, version)["md"].read_text()
+
+
+def test_the_newest_versions_choose_thresholds_on_documents_they_are_not_measured_or_trained_on():
+    for task in registry.TASKS:
+        newest = _committed(task)[-1]
+        sets = registry.load_data(task, newest)
+        groups = {name: set(s.groups.tolist()) for name, s in sets.items()}
+        assert set(groups) == {"train", "calibration", "test"}, task
+        assert groups["calibration"] and groups["test"]
+        assert groups["train"].isdisjoint(groups["calibration"] | groups["test"])
+        assert groups["calibration"].isdisjoint(groups["test"])
+        card = registry.paths(task, newest)["md"].read_text()
+        assert "threshold chosen on the calibration set, measured here" in card
+
+
+def test_the_test_fixtures_are_no_document_of_any_committed_model():
+    from screening.ml import train
+
+    fixture_seeds = {
+        json.loads((FIXTURES / f"{n}.json").read_text())["job"]["seed"] for n in train.FIXTURE_NAMES
+    }
+    assert fixture_seeds == {job.seed for job in train.FIXTURE_JOBS}
+    assert fixture_seeds.isdisjoint(job.seed for job in train.plan(1000))
+    for task, version in _all_committed():
+        for name, data in registry.load_data(task, version).items():
+            assert fixture_seeds.isdisjoint(data.groups.tolist()), (task, version, name)
 
 
 @pytest.mark.parametrize("version", _committed("doctype"))
@@ -566,9 +623,13 @@ def test_the_held_out_documents_are_never_trained_on():
         feature_names=FIELD_FEATURES,
         groups=[job.seed for job in jobs],
     )
-    train_set, test_set = split_by_group(data, held_out)
+    calibration = train.calibration_seeds(jobs)
+    assert calibration.isdisjoint(held_out) and 0.2 < len(calibration) / len(jobs) < 0.35
+    rest, test_set = split_by_group(data, held_out)
+    train_set, calibration_set = split_by_group(rest, calibration)
     assert set(train_set.groups.tolist()).isdisjoint(test_set.groups.tolist())
-    assert len(train_set) + len(test_set) == len(jobs)
+    assert set(train_set.groups.tolist()).isdisjoint(calibration_set.groups.tolist())
+    assert len(train_set) + len(calibration_set) + len(test_set) == len(jobs)
 
 
 # --- purity -----------------------------------------------------------------------------------------------

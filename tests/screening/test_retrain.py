@@ -2,7 +2,7 @@
 
 Cases go through the real pipeline with the reading step replaced by a stored extraction (a renal report:
 creatinine and collection date are what the contrast-CT decision rests on), then a reviewer decides them.
-Artefacts are written to a temporary copy of the committed ``fieldconf`` 1.1.0, never to the repository.
+Artefacts are written to a temporary copy of the committed ``fieldconf`` 1.2.0, never to the repository.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Extraction]:
 
 @pytest.fixture
 def artefacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the committed fieldconf 1.1.0, which the registry reads and writes instead."""
+    """A copy of the committed fieldconf 1.2.0, which the registry reads and writes instead."""
     folder = tmp_path / "artefacts"
     folder.mkdir()
-    for path in COMMITTED.glob("fieldconf-1.1.0.*"):
+    for path in COMMITTED.glob("fieldconf-1.2.0.*"):
         shutil.copy(path, folder)
     monkeypatch.setattr(ml_registry, "ARTEFACTS", folder)
     return folder
@@ -170,11 +170,11 @@ def test_too_few_labelled_fields_or_only_kept_ones_are_refused(
 
     with pytest.raises(CommandError, match="retraining needs at least 20"):
         call_command(
-            "screening_models", "retrain", "--task", "fieldconf", "--base", "1.1.0", "--version", "1.2.0"
+            "screening_models", "retrain", "--task", "fieldconf", "--base", "1.2.0", "--version", "1.3.0"
         )
-    assert not ScreeningModelVersion.objects.filter(version="1.2.0").exists()
+    assert not ScreeningModelVersion.objects.filter(version="1.3.0").exists()
     assert sorted(p.name for p in artefacts.iterdir()) == sorted(
-        p.name for p in COMMITTED.glob("fieldconf-1.1.0.*")
+        p.name for p in COMMITTED.glob("fieldconf-1.2.0.*")
     )
 
 
@@ -187,7 +187,7 @@ def test_retraining_writes_a_shadow_version_and_the_active_one_stays_active(
     django_capture_on_commit_callbacks: Capture,
 ) -> None:
     registry.models_sync()
-    registry.model_activate(task="fieldconf", version="1.1.0", approved_by=administrator)
+    registry.model_activate(task="fieldconf", version="1.2.0", approved_by=administrator)
     capture = django_capture_on_commit_callbacks
     wrong = {"analyte:creatinine": "88"}  # the first three reports read 881 for 88
     cases = [
@@ -199,29 +199,30 @@ def test_retraining_writes_a_shadow_version_and_the_active_one_stays_active(
 
     out = StringIO()
     call_command(
-        "screening_models", "retrain", "--task", "fieldconf", "--base", "1.1.0", "--version", "1.2.0",
+        "screening_models", "retrain", "--task", "fieldconf", "--base", "1.2.0", "--version", "1.3.0",
         "--by", clinician.username, stdout=out,
     )  # fmt: skip
 
     printed = out.getvalue()
     assert "20 staff-labelled fields from 10 reviewed cases: 17 kept, 3 corrected." in printed
-    assert "Held-out set of 1.1.0 (242 fields, the same for both)" in printed
-    assert "AUROC" in printed and "1.2.0" in printed
-    assert str(artefacts / "fieldconf-1.2.0.joblib") in printed
+    assert "Held-out set of 1.2.0 (242 fields, the same for both)" in printed
+    assert "AUROC" in printed and "1.3.0" in printed
+    assert str(artefacts / "fieldconf-1.3.0.joblib") in printed
     versions = {m.version: m.status for m in ScreeningModelVersion.objects.filter(task="fieldconf")}
-    assert versions == {"1.1.0": "active", "1.2.0": "shadow"}
+    assert versions == {"1.2.0": "active", "1.3.0": "shadow"}
 
-    base, new = (ml_registry.read_meta("fieldconf", v, artefacts) for v in ("1.1.0", "1.2.0"))
+    base, new = (ml_registry.read_meta("fieldconf", v, artefacts) for v in ("1.2.0", "1.3.0"))
     assert new["n_train"] == base["n_train"] + 20 and new["data"]["train_sources"]["staff"] == 20
     assert new["test_data_sha256"] == base["test_data_sha256"]  # the same held-out set
-    assert new["provenance"]["retrained_from"] == "1.1.0"
-    train = ml_registry.load_data("fieldconf", "1.2.0", artefacts)["train"]
+    assert new["calibration_data_sha256"] == base["calibration_data_sha256"]  # thresholds chosen on it
+    assert new["provenance"]["retrained_from"] == "1.2.0"
+    train = ml_registry.load_data("fieldconf", "1.3.0", artefacts)["train"]
     assert set(train.groups[train.source == "staff"].tolist()) == {c.pk for c in cases}
-    row = ScreeningModelVersion.objects.get(task="fieldconf", version="1.2.0")
+    row = ScreeningModelVersion.objects.get(task="fieldconf", version="1.3.0")
     assert row.sha256 == new["artefact_sha256"] and row.metrics["auroc"] == new["metrics"]["auroc"]
-    assert isinstance(ml_registry.load("fieldconf", "1.2.0", artefacts), FieldConfidence)
-    assert not (COMMITTED / "fieldconf-1.2.0.json").exists()
+    assert isinstance(ml_registry.load("fieldconf", "1.3.0", artefacts), FieldConfidence)
+    assert not (COMMITTED / "fieldconf-1.3.0.json").exists()
 
     with pytest.raises(AppError) as again:  # a published version never changes
-        retrain.fieldconf_retrain(base_version="1.1.0", new_version="1.2.0", actor=clinician)
+        retrain.fieldconf_retrain(base_version="1.2.0", new_version="1.3.0", actor=clinician)
     assert again.value.code == "version_taken"

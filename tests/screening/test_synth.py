@@ -284,14 +284,41 @@ def test_collection_dates_fall_in_the_weeks_before_today() -> None:
         assert spec.collected_time < spec.received_time
 
 
-def test_rendering_without_a_cjk_font_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fonts, "_installed_faces", dict)
+def test_rendering_without_the_pinned_font_file_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Another CJK font in the folder does not stand in for the pinned one.
+    (tmp_path / "wqy-zenhei.ttc").write_bytes(b"not the pinned font")
+    monkeypatch.setenv("SCREENING_SYNTH_FONT_DIR", str(tmp_path))
     fonts.get_font.cache_clear()
     try:
-        with pytest.raises(fonts.FontNotFoundError, match="fonts-noto-cjk"):
+        with pytest.raises(fonts.FontNotFoundError, match="fonts-noto-cjk") as missing:
             render(make_spec(1))
+        assert str(tmp_path / "NotoS") in str(missing.value)
+        with pytest.raises(fonts.FontNotFoundError, match="fonts-noto-cjk"):
+            fonts.font_check()
     finally:
         fonts.get_font.cache_clear()
+
+
+def test_every_report_is_drawn_in_a_pinned_font_from_its_fixed_file() -> None:
+    drawn = {make_spec(seed).font for seed in range(60)}
+    assert drawn == set(fonts.FONT_KEYS) == {"noto-sans-sc", "noto-serif-sc", "noto-sans-mono-sc"}
+    for key in fonts.FONT_KEYS:
+        for bold in (False, True):
+            path, _ = fonts.font_file(key, bold=bold)
+            assert Path(path).parent == Path(fonts.DEFAULT_FONT_DIR)
+            assert Path(path).name in fonts.PINNED_SHA256
+    with pytest.raises(ValueError, match="unknown font"):
+        make_spec(1, font="wqy-zenhei")
+
+
+def test_the_font_files_are_the_pinned_debian_build() -> None:
+    """The benchmark's figures and the training pages reproduce only with these exact files (CI installs them
+    from Debian's fonts-noto-cjk); another build of the fonts is a reason to re-measure, not to carry on."""
+    checked = fonts.font_check()
+    assert {name for name, _, _ in checked} == set(fonts.PINNED_SHA256)
+    assert all(same for _, _, same in checked), checked
 
 
 def test_a_test_can_ask_for_an_egfr_printed_by_an_older_formula() -> None:
