@@ -171,7 +171,9 @@ def test_after_a_check_in_the_page_names_the_patient_and_number_and_keeps_its_pl
     here = f"/booking/staff/sessions/?date={booking.visit_date.isoformat()}&department=neurology&page=1"
     client = _as(desk)
     with _near(session):
-        answer = client.post(f"/booking/staff/appointments/{booking.pk}/check-in/", {"next": here})
+        answer = client.post(
+            f"/booking/staff/appointments/{booking.pk}/check-in/", {"next": here}, HTTP_ACCEPT_LANGUAGE="en"
+        )
     assert answer["Location"] == f"{here}#session-{booking.session_id}"
     page = client.get(answer["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f"{booking.patient.name} checked in: queue number 1." in page
