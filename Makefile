@@ -8,8 +8,10 @@ PYTEST_ARGS ?=
 
 .PHONY: run test venv lint typecheck bench clean messages
 
+# `make run PORT=8001` (or HOST=0.0.0.0) to listen elsewhere than 127.0.0.1:8000; the payment sandbox's return
+# and notify addresses follow the port. Sessions survive a restart: signed-in demo users stay signed in.
 run: $(STAMP)
-	$(DEV) run
+	$(DEV) run $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
 
 # -rs: every skipped test prints its reason (on SQLite, without Redis or chromium some suites skip; see README).
 test: $(STAMP)

@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,13 @@ for n in range(wanted):
 from reservations.models import Booking
 Booking.objects.filter(account__in=accounts, status__in=["held", "booked"]).update(status="cancelled")
 stamp = timezone.now().strftime("%m%d%H%M%S%f")
-session = factories.clinic_session(capacity={capacity}, fee="50.00", days_ahead=2,
-                                   department_code="surge-" + stamp, doctor_code="surge-" + stamp)
-slot = session.slots.get()
+slots = []
+# One session per phase of the run (each phase cancels the previous phase's numbers first).
+for phase, capacity in enumerate({capacities}):
+    session = factories.clinic_session(capacity=capacity, fee="50.00", days_ahead=2,
+                                       department_code=f"surge-{stamp}-{phase}",
+                                       doctor_code=f"surge-{stamp}-{phase}")
+    slots.append(session.slots.get().pk)
 rows = []
 for user in accounts:
     store = SessionStore()
@@ -83,7 +87,7 @@ for user in accounts:
     store.create()
     patient = Patient.objects.filter(links__account=user, links__relationship="self").first()
     rows.append([store.session_key, patient.pk])
-print(json.dumps({"slot": slot.pk, "session": session.pk, "clients": rows}))
+print(json.dumps({"slots": slots, "clients": rows}))
 """
 
 RAW_SETUP = """
@@ -180,72 +184,91 @@ class Phone:
             return exc.code
 
 
-def _fire(clients: int, jobs: list[Any], work: Any) -> tuple[list[Any], float]:
-    """Run ``work(job)`` for every job on ``clients`` threads, all released at the same moment."""
+def _fire(clients: int, jobs: list[Any], work: Any, setup: Any = None) -> tuple[list[Any], float]:
+    """Run ``work(job)`` for every job on ``clients`` threads, all released at the same moment.
+
+    Each thread first runs ``setup()`` (opening its connection, say); the clock starts only once every
+    thread has done so and waits at the barrier, so neither side pays for its set-up inside the window."""
     results: list[Any] = [None] * len(jobs)
-    barrier = threading.Barrier(clients)
+    barrier = threading.Barrier(clients + 1)
     chunks = [list(range(n, len(jobs), clients)) for n in range(clients)]
 
     def run(indexes: list[int]) -> None:
-        barrier.wait(timeout=60)
+        if setup is not None:
+            setup()
+        barrier.wait(timeout=120)
         for index in indexes:
             results[index] = work(jobs[index])
 
     threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
-    start = time.perf_counter()
     for thread in threads:
         thread.start()
+    barrier.wait(timeout=120)
+    start = time.perf_counter()
     for thread in threads:
         thread.join(timeout=600)
     return results, time.perf_counter() - start
 
 
-async def _fire_holds(
-    base: str, clients: int, phones: list[tuple[Phone, int]], slot_id: int
-) -> tuple[list[tuple[int, Any, float]], float]:
-    """The surge itself: ``clients`` kept-alive HTTP/1.1 connections on one asyncio loop, opened first and
-    then released together. A plain socket client costs the shared 2 cores far less than a thread per
-    connection, which leaves them to the server being measured."""
+Answer = tuple[int, Any, float, bool]  # status, JSON body, seconds, answered by the shield
+
+
+async def _fire_requests(
+    base: str, clients: int, requests: list[tuple[str, str, bytes, dict[str, str]]]
+) -> tuple[list[Answer], float]:
+    """``clients`` kept-alive HTTP/1.1 connections on one asyncio loop, opened first and then released
+    together, each sending its share of ``requests`` (method, path, body, headers) one after the other. A
+    plain socket client costs the shared 2 cores far less than a thread per connection, which leaves them to
+    the server being measured."""
     parts = urllib.parse.urlsplit(base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    results: list[tuple[int, Any, float]] = [(0, None, 0.0)] * len(phones)
+    results: list[Answer] = [(0, None, 0.0, False)] * len(requests)
     start_gate = asyncio.Event()
 
     async def one_connection(indexes: list[int]) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         await start_gate.wait()
         for index in indexes:
-            phone, patient_id = phones[index]
-            body = json.dumps({"patient_id": patient_id, "slot_id": slot_id}).encode()
-            request = (
-                f"POST /api/v1/bookings/holds/ HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                f"X-CSRFToken: {phone.csrf}\r\n"
-                f"Cookie: sessionid={phone.session_key}; csrftoken={phone.csrf}\r\n"
-                "Connection: keep-alive\r\n\r\n"
-            ).encode() + body
+            method, path, body, extra = requests[index]
+            head_lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]
+            head_lines += [f"{name}: {value}" for name, value in extra.items()]
+            if body:
+                head_lines.append(f"Content-Length: {len(body)}")
+            request = ("\r\n".join(head_lines) + "\r\n\r\n").encode() + body
             began = time.perf_counter()
-            writer.write(request)
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
+            for attempt in range(2):
+                try:
+                    writer.write(request)
+                    await writer.drain()
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    break
+                except (OSError, asyncio.IncompleteReadError):
+                    # A web host went away (the multi-host run kills one): reconnect once, through the
+                    # balancer, and send the same request again, as a phone's browser would retry.
+                    if attempt:
+                        raise
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
             status = int(head.split(b" ", 2)[1])
             length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
+            lowered = head.lower()
+            for line in lowered.split(b"\r\n"):
+                if line.startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
             payload = await reader.readexactly(length)
             seconds = time.perf_counter() - began
+            shielded = b"x-answered-by: hold-shield" in lowered
             try:
-                results[index] = (status, json.loads(payload or b"null"), seconds)
+                results[index] = (status, json.loads(payload or b"null"), seconds, shielded)
             except ValueError:
-                results[index] = (status, None, seconds)
-            if b"connection: close" in head.lower():
+                results[index] = (status, None, seconds, shielded)
+            if b"connection: close" in lowered:
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
         writer.close()
 
     tasks = [
-        asyncio.create_task(one_connection(list(range(n, len(phones), clients)))) for n in range(clients)
+        asyncio.create_task(one_connection(list(range(n, len(requests), clients)))) for n in range(clients)
     ]
     await asyncio.sleep(0.5)  # every connection is open and waiting at the gate
     began = time.perf_counter()
@@ -254,17 +277,52 @@ async def _fire_holds(
     return results, time.perf_counter() - began
 
 
-def raw_sql_ceiling(dsn: str, clients: int, attempts: int, capacity: int) -> tuple[float, int, list[float]]:
-    """The same transaction (conditional update, insert) straight through psycopg2, same concurrency."""
+def hold_requests(
+    phones: list[tuple[Phone, int]], slot_id: int
+) -> list[tuple[str, str, bytes, dict[str, str]]]:
+    requests = []
+    for phone, patient_id in phones:
+        body = json.dumps({"patient_id": patient_id, "slot_id": slot_id}).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-CSRFToken": phone.csrf,
+            "Cookie": f"sessionid={phone.session_key}; csrftoken={phone.csrf}",
+        }
+        requests.append(("POST", "/api/v1/bookings/holds/", body, headers))
+    return requests
+
+
+def surge(
+    base: str, clients: int, phones: list[tuple[Phone, int]], slot_id: int
+) -> tuple[list[Answer], float]:
+    """The surge itself: every phone asks for a number of ``slot_id`` at once."""
+    return asyncio.run(_fire_requests(base, clients, hold_requests(phones, slot_id)))
+
+
+@dataclass
+class RawCeiling:
+    attempts_per_s: float
+    holds_per_s: float
+    granted: int
+    granted_latencies: list[float]
+    refused_latencies: list[float]
+
+
+def raw_sql_ceiling(dsn: str, clients: int, attempts: int, capacity: int) -> RawCeiling:
+    """The same transaction (conditional update, insert) straight through psycopg2, same concurrency. Every
+    thread opens its connection before the clock starts, as the HTTP side's connections are."""
     with psycopg2.connect(dsn) as setup, setup.cursor() as cursor:
         cursor.execute(RAW_SETUP, (capacity,))
     local = threading.local()
     opened: list[Any] = []
+    lock = threading.Lock()
+
+    def connect() -> None:
+        local.conn = psycopg2.connect(dsn)
+        with lock:
+            opened.append(local.conn)
 
     def attempt(patient_id: int) -> tuple[bool, float]:
-        if not hasattr(local, "conn"):
-            local.conn = psycopg2.connect(dsn)
-            opened.append(local.conn)
         start = time.perf_counter()
         with local.conn, local.conn.cursor() as cursor:
             cursor.execute("UPDATE bench_raw_slot SET taken = taken + 1 WHERE id = 1 AND taken < capacity")
@@ -277,40 +335,241 @@ def raw_sql_ceiling(dsn: str, clients: int, attempts: int, capacity: int) -> tup
                 )
         return won, time.perf_counter() - start
 
-    results, wall = _fire(clients, list(range(attempts)), attempt)
+    results, wall = _fire(clients, list(range(attempts)), attempt, setup=connect)
     for conn in opened:
         conn.close()
     with psycopg2.connect(dsn) as check, check.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM bench_raw_booking")
         granted = int(cursor.fetchone()[0])
         cursor.execute("DROP TABLE bench_raw_booking; DROP TABLE bench_raw_slot")
-    return attempts / wall, granted, [seconds for _, seconds in results]
+    return RawCeiling(
+        attempts_per_s=attempts / wall,
+        holds_per_s=granted / wall,
+        granted=granted,
+        granted_latencies=[seconds for won, seconds in results if won],
+        refused_latencies=[seconds for won, seconds in results if not won],
+    )
 
 
-def _dsn(url: str) -> str:
+def dsn_of(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     database = parts.path.lstrip("/")
     return f"host={parts.hostname} port={parts.port or 5432} dbname={database} user={parts.username}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=2000)
-    parser.add_argument("--capacity", type=int, default=200)
-    parser.add_argument(
-        "--clients", type=int, default=64, help="concurrent HTTP clients (and raw SQL threads)"
-    )
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (gthread)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
-    args = parser.parse_args()
+def seed_script(*, patients: int, capacities: list[int]) -> str:
+    """The seeding script for ``manage.py shell -c``: ``patients`` signed-in patients (kept between runs) and
+    one fresh session per capacity, each with one slice of that many numbers."""
+    return SEED.replace("{patients}", str(patients)).replace("{capacities}", repr(capacities))
 
+
+def seed(env: dict[str, str], *, patients: int, capacity: int, phases: int) -> dict[str, Any]:
+    """Seed (or reuse) the patients and their signed-in sessions, and one fresh slice per phase."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            seed_script(patients=patients, capacities=[capacity] * phases),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def slot_state(dsn: str, slot_id: int) -> tuple[int, int, int]:
+    """taken, capacity and the number of held-or-booked rows of one slice, read from the database."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT taken, capacity FROM reservations_slot WHERE id = %s", (slot_id,))
+        taken, capacity = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*) FROM reservations_booking WHERE slot_id = %s AND status IN ('held', 'booked')",
+            (slot_id,),
+        )
+        rows = int(cursor.fetchone()[0])
+    return int(taken), int(capacity), rows
+
+
+def give_back(dsn: str, slot_id: int) -> None:
+    """Cancel a finished phase's numbers, so its winners may hold again in the next phase."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "UPDATE reservations_booking SET status = 'cancelled' "
+            "WHERE slot_id = %s AND status IN ('held', 'booked')",
+            (slot_id,),
+        )
+
+
+def pay_all(
+    base: str, dsn: str, granted: list[tuple[Phone, int]], *, payers: int = 12, wait_s: float = 180
+) -> tuple[Counter[int], list[int]]:
+    """Pay for every granted hold through the sandbox cashier and wait (bounded) until the worker has
+    delivered every signed notification. Returns the cashier answers and the ids still not booked."""
+
+    def pay(job: tuple[Phone, int]) -> int:
+        phone, booking_id = job
+        for _ in range(3):  # a web host killed mid-request: the patient taps "pay" again
+            try:
+                status, body, _ = phone.post_json(
+                    f"/api/v1/bookings/{booking_id}/payments/", {"channel": "wechatpay"}
+                )
+                if status != 201:
+                    if status >= 500:
+                        continue
+                    return status
+                answer = phone.post_form(body["pay_url"], {"action": "pay"})
+                if answer < 500:
+                    return answer
+            except OSError:
+                time.sleep(0.2)
+        return 599
+
+    # Few payers at once: each payment makes gunicorn call the sandbox gateway on itself, and a server
+    # whose every thread waits on itself would stall (a real gateway is another host).
+    statuses, _ = _fire(min(payers, max(1, len(granted))), granted, pay)
+    ids = [booking_id for _, booking_id in granted]
+    missing = ids
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM reservations_booking WHERE id = ANY(%s) AND status = 'booked'", (ids,)
+            )
+            booked = {row[0] for row in cursor.fetchall()}
+        missing = [booking_id for booking_id in ids if booking_id not in booked]
+        if not missing:
+            break
+        time.sleep(0.5)
+    return Counter(statuses), missing
+
+
+def start_app(
+    env: dict[str, str], *, bind: str, workers: int, threads: int, log: Any, worker_name: str
+) -> list[subprocess.Popen[bytes]]:
+    """gunicorn (gthread) and one Celery worker, each in its own process group."""
+    python = sys.executable
+    server = subprocess.Popen(
+        [python, "-m", "gunicorn", "hospital.wsgi", "--bind", bind, "--workers", str(workers),
+         "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
+         "--backlog", "4096"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [python, "-m", "celery", "-A", "hospital", "worker", "--loglevel", "WARNING", "--concurrency", "2",
+         "--hostname", f"{worker_name}@%h", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log,
+    )  # fmt: skip
+    return [server, worker]
+
+
+def stop_app(processes: list[subprocess.Popen[bytes]]) -> None:
+    for proc in processes:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_up(base: str, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/api/v1/departments/", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{base} did not answer in {timeout_s:.0f} s")
+
+
+def warm(base: str, clients: int, phones: list[tuple[Phone, int]]) -> None:
+    """Warm every web worker's connections and imports (not counted): empty holds, answered 400."""
+    _fire(clients, phones[:clients], lambda job: job[0].post_json("/api/v1/bookings/holds/", {}))
+
+
+@dataclass
+class SurgeResult:
+    answers: list[Answer]
+    wall: float
+    taken: int
+    capacity: int
+    rows: int
+    granted: list[tuple[Phone, int]] = field(default_factory=list)
+
+    @property
+    def oversold(self) -> int:
+        return max(0, self.rows - self.capacity, self.taken - self.capacity)
+
+    def latencies(self, *, granted: bool | None = None, shielded: bool | None = None) -> list[float]:
+        return [
+            seconds
+            for status, _, seconds, by_shield in self.answers
+            if (granted is None or (status == 201) == granted) and (shielded is None or by_shield == shielded)
+        ]
+
+
+def run_surge(
+    base: str, dsn: str, clients: int, phones: list[tuple[Phone, int]], slot_id: int
+) -> SurgeResult:
+    warm(base, clients, phones)
+    answers, wall = surge(base, clients, phones, slot_id)
+    taken, capacity, rows = slot_state(dsn, slot_id)
+    granted = [(phones[i][0], body["id"]) for i, (status, body, _, _) in enumerate(answers) if status == 201]
+    return SurgeResult(answers, wall, taken, capacity, rows, granted)
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{1000 * percentile(values, q):.0f} ms" if values else "-"
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def report_surge(label: str, result: SurgeResult, raw: RawCeiling, attempts: int) -> float:
+    """Print one surge's figures; returns its ratio of attempts per second to the raw SQL ceiling."""
+    statuses = Counter(status for status, _, _, _ in result.answers)
+    codes = Counter(
+        (body or {}).get("error", {}).get("code") for status, body, _, _ in result.answers if status != 201
+    )
+    shielded = sum(1 for *_, by_shield in result.answers if by_shield)
+    reached = attempts - shielded
+    rate = attempts / result.wall
+    ratio = rate / raw.attempts_per_s
+    granted = result.latencies(granted=True)
+    refused = result.latencies(granted=False)
+    print(f"  [{label}] {attempts} holds in {result.wall:.2f} s: {rate:.0f} attempts/s, "
+          f"{len(granted) / result.wall:.0f} holds/s; ratio to raw SQL {ratio:.1%}")  # fmt: skip
+    print(f"    granted {len(granted)}; database: taken {result.taken}, held/booked rows {result.rows}, "
+          f"capacity {result.capacity}; oversold {result.oversold} (must be 0)")  # fmt: skip
+    print(f"    answers {dict(statuses)}, refusals {dict(codes)}")
+    print(f"    shield: {shielded}/{attempts} answered before Django ({shielded / attempts:.1%} hit rate); "
+          f"{reached} reached Django and the database")  # fmt: skip
+    print(f"    latency all p50 {_ms(result.latencies(), 0.5)}, p99 {_ms(result.latencies(), 0.99)}; "
+          f"granted p50 {_ms(granted, 0.5)}, p99 {_ms(granted, 0.99)}; "
+          f"refused p50 {_ms(refused, 0.5)}, p99 {_ms(refused, 0.99)}")  # fmt: skip
+    return ratio
+
+
+def production_environment(**extra: str) -> tuple[dict[str, str], str]:
+    """The environment of a benchmark's app processes and the base URL they will serve on: the production
+    configuration (DEBUG off: no query log, no static-file autorefresh), with the dev runner's throwaway
+    secrets, the sandbox gateway, and plain HTTP on a free loopback port."""
     env = dev_environment()
     env["DATABASE_URL"] = bench_database_url(env)
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/3")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    # The production configuration (DEBUG off: no query log, no static-file autorefresh), with the dev
-    # runner's throwaway secrets, the sandbox gateway, and plain HTTP on the loopback.
+    base = f"http://127.0.0.1:{free_port()}"
     env.update(
         PUBLIC_BASE_URL=base,
         PAYMENT_SANDBOX="true",
@@ -319,189 +578,119 @@ def main() -> int:
         DJANGO_DEBUG="false",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="false",
+        **extra,
     )
+    return env, base
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument(
+        "--capacity", type=int, default=200, help="numbers in the slice (--capacity 2000: every attempt wins)"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=64, help="concurrent HTTP clients (and raw SQL threads)"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (gthread)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--pay", type=int, default=200, help="pay for at most this many of the granted holds (end to end)"
+    )
+    args = parser.parse_args()
+    print(f"booking surge: {load()} at the start")
+
+    env, base = production_environment()
+    dsn = dsn_of(env["DATABASE_URL"])
+    port = int(base.rsplit(":", 1)[1])
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     # With DEBUG off, pages name their static files through the collected manifest, as in a deployment.
     subprocess.run(
         [python, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
+    # With losers in the crowd, a second phase runs the same surge with the shield off: every attempt
+    # reaches Django and the database, the work the raw SQL side does.
+    phases = 2 if args.capacity < args.patients else 1
     started = time.perf_counter()
-    seed = SEED.replace("{patients}", str(args.patients)).replace("{capacity}", str(args.capacity))
-    seeded = subprocess.run(
-        [python, "manage.py", "shell", "-c", seed],
-        cwd=ROOT,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if seeded.returncode != 0:
-        print(seeded.stderr[-3000:], file=sys.stderr)
-        return 2
-    plan = json.loads(seeded.stdout.strip().splitlines()[-1])
+    plan = seed(env, patients=args.patients, capacity=args.capacity, phases=phases)
     print(
         f"seeded {len(plan['clients'])} verified patients in {time.perf_counter() - started:.1f} s "
-        f"(kept for later runs); session {plan['session']}, one slice of {args.capacity} numbers"
+        f"(kept for later runs); {phases} fresh session(s) with one slice of {args.capacity} numbers"
     )
-
-    # The server's log (a warning line per refused hold, as in production) goes to a file, not the screen.
+    phones = [(Phone(base, key), patient_id) for key, patient_id in plan["clients"]]
+    raw_before = raw_sql_ceiling(dsn, args.clients, len(phones), args.capacity)
     log_path = Path(env["HOSPITAL_VAR_DIR"]) / "bench-surge-server.log"
-    server_log = log_path.open("wb")
-    server = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "gunicorn",
-            "hospital.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-            "--backlog",
-            "4096",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=server_log,
-        stderr=server_log,
-    )
-    worker = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "hospital",
-            "worker",
-            "--loglevel",
-            "WARNING",
-            "--concurrency",
-            "2",
-            "--hostname",
-            f"surge-{port}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+    results: dict[str, SurgeResult] = {}
+    pay_statuses: Counter[int] = Counter()
+    unbooked: list[int] = []
+    pay_wall = 0.0
+    # The server's log (a warning line per refused hold, as in production) goes to a file, not the screen.
+    with log_path.open("wb") as log:
+        for phase, shield in enumerate([True, False][:phases]):
+            processes = start_app(
+                {**env, "HOLD_SHIELD": "true" if shield else "false"},
+                bind=f"127.0.0.1:{port}",
+                workers=args.workers,
+                threads=args.threads,
+                log=log,
+                worker_name=f"surge-{port}-{phase}",
+            )
             try:
-                urllib.request.urlopen(f"{base}/api/v1/departments/", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.3)
-        phones = [(Phone(base, key), patient_id) for key, patient_id in plan["clients"]]
-        # Warm every worker's connections and imports (not counted).
-        _fire(
-            args.clients, phones[: args.clients], lambda job: job[0].post_json("/api/v1/bookings/holds/", {})
-        )
+                wait_up(base)
+                result = run_surge(base, dsn, args.clients, phones, plan["slots"][phase])
+                results["shield on" if shield else "shield off"] = result
+                if phase == 0:
+                    pay_start = time.perf_counter()
+                    pay_statuses, unbooked = pay_all(base, dsn, result.granted[: args.pay])
+                    pay_wall = time.perf_counter() - pay_start
+            finally:
+                stop_app(processes)
+            give_back(dsn, plan["slots"][phase])
 
-        def hold(job: tuple[Phone, int]) -> tuple[int, Any, float]:
-            phone, patient_id = job
-            return phone.post_json(
-                "/api/v1/bookings/holds/", {"patient_id": patient_id, "slot_id": plan["slot"]}
-            )
-
-        results, wall = asyncio.run(_fire_holds(base, args.clients, phones, plan["slot"]))
-        statuses = Counter(status for status, _, _ in results)
-        codes = Counter(
-            (body or {}).get("error", {}).get("code") for status, body, _ in results if status != 201
-        )
-        latencies = [seconds for _, _, seconds in results]
-        granted = [(phones[i][0], body["id"]) for i, (status, body, _) in enumerate(results) if status == 201]
-
-        with psycopg2.connect(_dsn(env["DATABASE_URL"])) as conn, conn.cursor() as cursor:
-            cursor.execute("SELECT taken, capacity FROM reservations_slot WHERE id = %s", (plan["slot"],))
-            taken, capacity = cursor.fetchone()
-            cursor.execute(
-                "SELECT count(*) FROM reservations_booking WHERE slot_id = %s AND status = 'held'",
-                (plan["slot"],),
-            )
-            held_rows = int(cursor.fetchone()[0])
-        oversold = max(0, held_rows - capacity, taken - capacity)
-        attempts_per_s = len(phones) / wall
-
-        # Pay for every granted hold through the sandbox cashier; the worker delivers the notifications.
-        def pay(job: tuple[Phone, int]) -> int:
-            phone, booking_id = job
-            status, body, _ = phone.post_json(
-                f"/api/v1/bookings/{booking_id}/payments/", {"channel": "wechatpay"}
-            )
-            if status != 201:
-                return status
-            return phone.post_form(body["pay_url"], {"action": "pay"})
-
-        pay_start = time.perf_counter()
-        # Few payers at once: each payment makes gunicorn call the sandbox gateway on itself, and a server
-        # whose every thread waits on itself would stall (a real gateway is another host).
-        pay_statuses, _ = _fire(min(12, max(1, len(granted))), granted, pay)
-        booked = 0
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            with psycopg2.connect(_dsn(env["DATABASE_URL"])) as conn, conn.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM reservations_booking WHERE slot_id = %s AND status = 'booked'",
-                    (plan["slot"],),
-                )
-                booked = int(cursor.fetchone()[0])
-            if booked >= len(granted):
-                break
-            time.sleep(0.5)
-        pay_wall = time.perf_counter() - pay_start
-    finally:
-        for proc in (server, worker):
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in (server, worker):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-        server_log.close()
-
-    # The raw SQL ceiling runs once the app's processes (and their database connections) are gone.
-    ceiling, raw_granted, raw_latencies = raw_sql_ceiling(
-        _dsn(env["DATABASE_URL"]), args.clients, len(phones), args.capacity
+    # The raw SQL ceiling runs before the app's processes start and again once they (and their database
+    # connections) are gone; on a shared machine the load moves, so the higher of the two is the ceiling
+    # (the ratio errs low, never high).
+    raw_after = raw_sql_ceiling(dsn, args.clients, len(phones), args.capacity)
+    raw = max(raw_before, raw_after, key=lambda ceiling: ceiling.attempts_per_s)
+    print(
+        f"  raw SQL runs: before the app {raw_before.attempts_per_s:.0f} attempts/s, after it "
+        f"{raw_after.attempts_per_s:.0f}; the ceiling is the higher"
     )
-    p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
     print(
         f"surge: {len(phones)} holds fired by {args.clients} concurrent clients at one slice of "
         f"{args.capacity} (gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, Redis)"
     )
     print(
-        f"  holds granted: {len(granted)} (must be {args.capacity}); database: taken {taken}, "
-        f"held rows {held_rows}; oversold: {oversold} (must be 0)"
+        f"  raw SQL ceiling (psycopg2, same transaction, {args.clients} threads, connections opened before "
+        f"the clock): {raw.attempts_per_s:.0f} attempts/s, {raw.holds_per_s:.0f} holds/s, granted "
+        f"{raw.granted}; granted p50 {_ms(raw.granted_latencies, 0.5)}, "
+        f"p99 {_ms(raw.granted_latencies, 0.99)}"
     )
-    print(f"  answers: {dict(statuses)}, refusals {dict(codes)}")
+    ratios = {label: report_surge(label, result, raw, len(phones)) for label, result in results.items()}
+    headline = ratios["shield on"]
+    print(f"  ratio HTTP / raw SQL, headline (shield on): {headline:.1%} (target >= 25%)")
+    if "shield off" in ratios:
+        print(
+            f"  ratio HTTP / raw SQL, every attempt reaching the database (shield off): "
+            f"{ratios['shield off']:.1%} (target >= 25%)"
+        )
+    else:
+        first = results["shield on"]
+        holds = len(first.granted) / first.wall
+        print(
+            f"  every attempt wins: {holds:.0f} holds/s against {raw.holds_per_s:.0f} for the raw "
+            "transaction: "
+            f"{holds / raw.holds_per_s:.1%} (target >= 25%)"
+        )
+    granted = results["shield on"].granted[: args.pay]
     print(
-        f"  attempts per second: {attempts_per_s:.0f}; "
-        f"latency p50 {1000 * p50:.0f} ms, p99 {1000 * p99:.0f} ms "
-        f"(target p99 < 1000 ms)"
+        f"  paying: {dict(pay_statuses)} cashier answers; {len(granted) - len(unbooked)}/{len(granted)} "
+        f"booked after {pay_wall:.1f} s (signed notifications delivered by the worker)"
     )
-    print(
-        f"  raw SQL ceiling (psycopg2, same transaction, {args.clients} threads): {ceiling:.0f} attempts/s, "
-        f"granted {raw_granted}, p99 {1000 * percentile(raw_latencies, 0.99):.1f} ms"
-    )
-    print(f"  ratio HTTP / raw SQL: {attempts_per_s / ceiling:.1%} (target >= 20%)")
-    print(
-        f"  paying: {Counter(pay_statuses)} cashier answers; {booked}/{len(granted)} booked after "
-        f"{pay_wall:.1f} s (signed notifications delivered by the worker)"
-    )
-    ok = len(granted) == args.capacity and oversold == 0 and booked == len(granted)
+    print(f"booking surge: {load()} at the end")
+    expected = min(args.capacity, args.patients)
+    ok = all(len(r.granted) == expected and r.oversold == 0 for r in results.values()) and not unbooked
     return 0 if ok else 1
 
 

@@ -2,6 +2,8 @@
 
 ``python -m hospital.devserver run``: migrate, load the demo data, start the web server, one Celery worker
 and Celery beat, print the URLs and the demo logins, and stop all three on Ctrl-C (or when one of them dies).
+``PORT`` (default 8000) and ``HOST`` (default 127.0.0.1) choose where it listens (``make run PORT=8001``);
+the payment sandbox's return and notify addresses follow them.
 
 ``python -m hospital.devserver exec -- CMD ...``: run one command in the dev environment (used by
 ``make test``).
@@ -114,8 +116,18 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def run(host: str, port: int) -> int:
+def run_environment(host: str, port: int) -> dict[str, str]:
+    """The dev environment of ``make run`` on ``host:port``: the payment gateway's return and notify
+    addresses (PUBLIC_BASE_URL) follow the port, unless PUBLIC_BASE_URL is set explicitly (a tunnel, say)."""
     env = dev_environment()
+    if not env.get("PUBLIC_BASE_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a name to reach it by
+        env["PUBLIC_BASE_URL"] = f"http://{shown}:{port}"
+    return env
+
+
+def run(host: str, port: int) -> int:
+    env = run_environment(host, port)
     print("Migrating the database and loading the demo data ...", flush=True)
     _manage(env, "migrate", "--noinput", "-v", "0")
     demo = _manage(env, "seed_demo")
@@ -177,7 +189,9 @@ def run(host: str, port: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hospital.devserver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="start web, worker and beat")
+    run_parser = sub.add_parser(
+        "run", help="start web, worker and beat (PORT=8001 make run, or make run PORT=8001, for another port)"
+    )
     run_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     exec_parser = sub.add_parser("exec", help="run a command in the dev environment")

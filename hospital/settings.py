@@ -168,6 +168,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Behind PgBouncer in transaction mode (docs/deploy.md) a connection may change server between transactions:
+# no server-side cursors (they live past a transaction). The server's TimeZone must be UTC, so Django never
+# sets it per session.
+if env_bool("DATABASE_TRANSACTION_POOLING", False):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker, cache and Celery ------------------------------------------------------------------------------
@@ -315,6 +320,12 @@ if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
 # Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
 # default, Celery's own queue, works with the single worker of the dev runner.
 SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+
+# --- Dosing (pharmacists' dose calculator and its API) -----------------------------------------------------
+# Calls per minute one institution's API key may make (DRF throttling; answers 429 beyond).
+DOSING_API_CALLS_PER_MINUTE = env_int("DOSING_API_CALLS_PER_MINUTE", 120, minimum=1, maximum=100_000)
+# Posterior samples behind credible bands and probabilities of target attainment on the pages and the API.
+DOSING_SAMPLES = env_int("DOSING_SAMPLES", 300, minimum=50, maximum=5000)
 # RESERVATION_NOTIFIERS: where patient messages go (dotted paths of notifier classes). The sandbox outbox and
 # the console until an SMS or WeChat template provider is configured.
 RESERVATION_NOTIFIERS = env_list(
@@ -322,6 +333,9 @@ RESERVATION_NOTIFIERS = env_list(
     ["reservations.notifications.SandboxNotifier", "reservations.notifications.ConsoleNotifier"],
 )
 CELERY_TASK_ROUTES = {"screening.extract": {"queue": SCREENING_OCR_QUEUE}}
+# Batch simulation chunks (CPU-bound numpy, seconds each) may get their own workers: DOSING_BATCH_QUEUE names
+# their queue (default Celery's own, which the dev runner's single worker reads).
+DOSING_BATCH_QUEUE = env_str("DOSING_BATCH_QUEUE", default="celery")
 # OCR (onnxruntime) holds large buffers: a worker process is replaced after it grew past this (KiB; checked
 # after each task). Each reading step is capped at 60 s soft / 90 s hard (screening/tasks.py).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 1_500_000, minimum=100_000)
@@ -340,13 +354,29 @@ SMS_CODE_MIN_INTERVAL_SECONDS = 60
 SMS_CODES_PER_NUMBER_PER_HOUR = 5
 SMS_CODES_PER_IP_PER_HOUR = env_int("SMS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 
+# --- Booking surge -----------------------------------------------------------------------------------------
+# The WSGI shield (reservations/shield.py) answers holds for slices known to be full before Django runs;
+# HOLD_SHIELD=false serves every hold through Django (the surge benchmark measures the database path so).
+HOLD_SHIELD = env_bool("HOLD_SHIELD", True)
+# How long the availability pages' and API's rows stay cached (reservations/discovery.py); every change of
+# the numbers moves the department to a new cache version at once, so this only bounds what an edit outside
+# the services (the admin) may leave stale. 0 turns the cache off.
+AVAILABILITY_CACHE_SECONDS = env_int("AVAILABILITY_CACHE_SECONDS", 30, minimum=0, maximum=3600)
+
 # --- Payments ----------------------------------------------------------------------------------------------
 # With PAYMENT_SANDBOX (the default on dev machines) a local sandbox gateway under /sandbox-gateway/ plays
 # WeChat Pay and Alipay with their real protocols and test keys generated into PAYMENT_SANDBOX_KEY_DIR.
 # Otherwise the merchant's real credentials are required.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 PAYMENT_SANDBOX = env_bool("PAYMENT_SANDBOX", DEBUG)
+if PAYMENT_SANDBOX:
+    # The sandbox gateway is an app of its own (views, cashier template, delivery tasks); a process without
+    # PAYMENT_SANDBOX never loads its code, and hospital/urls.py mounts its URLs under the same switch.
+    INSTALLED_APPS.append("reservations.payments.sandbox")
 PAYMENT_SANDBOX_KEY_DIR = VAR_DIR / "sandbox-keys"
+# The outpatient front desk's telephone, shown where something cannot be done online (a paid same-day
+# appointment cannot be cancelled online). The default is a placeholder: set the hospital's real number.
+OUTPATIENT_DESK_PHONE = env_str("OUTPATIENT_DESK_PHONE", default="021-0000 0000")
 WECHATPAY = {
     "mchid": env_str("WECHATPAY_MCHID", default=""),
     "appid": env_str("WECHATPAY_APPID", default=""),
@@ -462,6 +492,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "medcard.models.User.Kind",
         "DepartmentKindEnum": "reservations.models.Department.Kind",
+        "BatchJobKindEnum": "dosing.batch.models.BatchJob.Kind",
+        "BatchJobStatusEnum": "dosing.batch.models.BatchJob.Status",
     },
 }
 

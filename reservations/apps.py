@@ -9,4 +9,4 @@ class ReservationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Local: receivers connect when their module loads, which needs the models ready first.
-        from reservations import schedules  # noqa: F401
+        from reservations import discovery, schedules  # noqa: F401

@@ -2,18 +2,32 @@
 
 Anyone may read these, signed in or not: they show no personal data. Only released sessions of open
 departments are shown; a slice says whether it can be booked now and, if not, why.
+
+Before 07:00 thousands of patients reload these pages, so the rows they are built from (sessions, slices,
+numbers left) are cached per department for ``AVAILABILITY_CACHE_SECONDS``. The counts stay right: every
+change of a slice's numbers (hold, cancel, release, expiry, waitlist offer, extra numbers, a stopped session,
+new sessions) calls :func:`availability_changed` after its commit, which moves the department to a new cache
+version, so no read after the commit sees the old counts. Everything that depends on the clock (released
+yet, booking closed) is computed from the cached rows at each read, never cached.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
@@ -81,6 +95,69 @@ def department_search(*, query: str) -> QuerySet[Department]:
 
 # --- Availability ------------------------------------------------------------------------------------------
 
+_T = TypeVar("_T")
+_slot_departments: dict[int, int] = {}  # slot id -> department id: fixed for a slot's life, read once
+_SLOT_DEPARTMENTS_MAX = 100_000
+
+
+def _version_key(department_id: int) -> str:
+    return f"availability-version:{department_id}"
+
+
+def availability_changed(*, department_id: int | None = None, slot_id: int | None = None) -> None:
+    """The numbers or sessions of a department changed: once the current transaction commits, reads see a new
+    cache version (a bump before the commit could let a read cache the old rows under the new version)."""
+    if department_id is None:
+        if slot_id is None:
+            raise ValueError("availability_changed needs a department or a slot")
+        department_id = _slot_departments.get(slot_id)
+        if department_id is None:
+            department_id = (
+                Slot.objects.filter(pk=slot_id).values_list("session__department_id", flat=True).first()
+            )
+            if department_id is None:
+                return
+            if len(_slot_departments) >= _SLOT_DEPARTMENTS_MAX:
+                _slot_departments.clear()
+            _slot_departments[slot_id] = department_id
+    key = _version_key(department_id)
+    transaction.on_commit(lambda: cache.set(key, secrets.token_hex(6), timeout=None))
+
+
+@receiver(post_save, sender=Session, dispatch_uid="availability-session-saved")
+@receiver(post_delete, sender=Session, dispatch_uid="availability-session-deleted")
+@receiver(post_save, sender=Slot, dispatch_uid="availability-slot-saved")
+@receiver(post_delete, sender=Slot, dispatch_uid="availability-slot-deleted")
+def availability_saved(sender: type, instance: Session | Slot, **kwargs: object) -> None:
+    """Signal receiver: a session or slice saved or deleted one by one (the admin, session generation); the
+    services' bulk updates call ``availability_changed`` themselves."""
+    if isinstance(instance, Session):
+        availability_changed(department_id=instance.department_id)
+    else:
+        availability_changed(slot_id=instance.pk)
+
+
+def _cached(department_id: int, name: str, compute: Callable[[], _T]) -> _T:
+    """``compute()``, kept under the department's current version for AVAILABILITY_CACHE_SECONDS.
+
+    The version and the rows are read in one round trip: the rows are stored with the version they were
+    computed under and count only while that is still the department's version."""
+    ttl = int(getattr(settings, "AVAILABILITY_CACHE_SECONDS", 0))
+    if ttl <= 0:
+        return compute()
+    version_key, key = _version_key(department_id), f"availability:{department_id}:{name}"
+    found = cache.get_many([version_key, key])
+    version = found.get(version_key)
+    if version is None:
+        cache.add(version_key, secrets.token_hex(6), timeout=None)
+        version = cache.get(version_key)
+    stored: Any = found.get(key)
+    if stored is not None and stored[0] == version:
+        return stored[1]
+    rows = compute()
+    cache.set(key, (version, rows), ttl)
+    return rows
+
 
 @dataclass(frozen=True)
 class SessionAvailability:
@@ -117,6 +194,25 @@ def _remaining() -> Coalesce:
     return Coalesce(Sum(F("slots__capacity") - F("slots__taken")), 0, output_field=IntegerField())
 
 
+def _sessions_with_slices(
+    *, department: Department, on: date, through: date
+) -> list[tuple[Session, list[tuple[datetime, int]]]]:
+    """The department's open sessions on ``on`` (released through ``through``), each with its slices' start
+    and numbers left."""
+    sessions = list(
+        Session.objects.filter(department=department, status=Session.Status.OPEN, date=on, date__lte=through)
+        .select_related("doctor", "clinic_type")
+        .order_by("half_day", "starts_at", "doctor__code", "room")
+    )
+    slices: dict[int, list[tuple[datetime, int]]] = {session.pk: [] for session in sessions}
+    rows = Slot.objects.filter(session__in=sessions).values_list(
+        "session_id", "starts_at", "capacity", "taken"
+    )
+    for session_id, starts_at, capacity, taken in rows:
+        slices[session_id].append((starts_at, capacity - taken))
+    return [(session, slices[session.pk]) for session in sessions]
+
+
 def doctors_with_availability(
     *, department: Department, on: date, now: datetime
 ) -> list[SessionAvailability]:
@@ -128,22 +224,13 @@ def doctors_with_availability(
     """
     rule = booking_rule_for(department=department)
     bookable_from = now + timedelta(minutes=rule.booking_cutoff_minutes)
-    sessions = (
-        _released_sessions(department=department, rule=rule, now=now)
-        .filter(date=on)
-        .select_related("doctor", "clinic_type")
-        .annotate(
-            remaining=_remaining(),
-            bookable_remaining=Coalesce(
-                Sum(
-                    F("slots__capacity") - F("slots__taken"),
-                    filter=Q(slots__starts_at__gt=bookable_from),
-                ),
-                0,
-                output_field=IntegerField(),
-            ),
-        )
-        .order_by("half_day", "starts_at", "doctor__code", "room")
+    through = released_through(rule=rule, now=now)
+    if on > through:
+        return []
+    rows = _cached(
+        department.pk,
+        f"sessions:{on.isoformat()}",
+        lambda: _sessions_with_slices(department=department, on=on, through=through),
     )
     return [
         SessionAvailability(
@@ -152,10 +239,10 @@ def doctors_with_availability(
             room=session.room,
             clinic_type=session.clinic_type,
             fee=session.fee,
-            remaining=session.remaining,
-            bookable_remaining=session.bookable_remaining,
+            remaining=sum(left for _, left in slices),
+            bookable_remaining=sum(left for starts_at, left in slices if starts_at > bookable_from),
         )
-        for session in sessions
+        for session, slices in rows
     ]
 
 
@@ -164,14 +251,20 @@ def available_dates(*, department: Department, now: datetime, days: int) -> list
     the numbers left that day (0 when every session is full), in date order."""
     rule = booking_rule_for(department=department)
     first = local_today(now=now)
-    rows = (
-        _released_sessions(department=department, rule=rule, now=now)
-        .filter(date__gte=first, date__lt=first + timedelta(days=days))
-        .values("date")
-        .annotate(remaining=_remaining())
-        .order_by("date")
-    )
-    return [(row["date"], row["remaining"]) for row in rows]
+
+    def compute() -> list[tuple[date, int]]:
+        rows = (
+            _released_sessions(department=department, rule=rule, now=now)
+            .filter(date__gte=first, date__lt=first + timedelta(days=days))
+            .values("date")
+            .annotate(remaining=_remaining())
+            .order_by("date")
+        )
+        return [(row["date"], row["remaining"]) for row in rows]
+
+    # Which dates are released depends on the clock only through released_through: part of the key.
+    through = released_through(rule=rule, now=now)
+    return _cached(department.pk, f"dates:{first.isoformat()}:{through.isoformat()}:{days}", compute)
 
 
 @dataclass(frozen=True)
@@ -240,7 +333,10 @@ def session_slots(*, session: Session, now: datetime) -> list[SlotAvailability]:
     stopped = session.status == Session.Status.STOPPED
     released = now >= session_release_at(session=session, rule=rule)
     rows = []
-    for slot in session.slots.order_by("starts_at"):
+    slots = _cached(
+        session.department_id, f"slots:{session.pk}", lambda: list(session.slots.order_by("starts_at"))
+    )
+    for slot in slots:
         closes_at = slot_booking_closes_at(slot=slot, rule=rule)
         reason = None
         if stopped:

@@ -102,6 +102,8 @@ class FullSlotShield:
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(payload))),
                 ("Cache-Control", "no-store"),
+                # Tells a client (and the surge benchmark) this refusal never reached Django.
+                ("X-Answered-By", "hold-shield"),
             ],
         )
         return [payload]

@@ -19,6 +19,11 @@ urlpatterns = [
     ),
     path("wechat/oauth/callback/", booking_views.wechat_oauth_callback, name="wechat-oauth-callback"),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
+    path(
+        "appointments/<int:booking_id>/payment-status/",
+        booking_views.booking_payment_status,
+        name="booking-payment-status",
+    ),
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
     path("staff/sessions/", staff_views.sessions_of_day, name="staff-sessions"),
     path("staff/sessions/<int:session_id>/stop/", staff_views.session_stop, name="staff-session-stop"),

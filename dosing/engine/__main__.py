@@ -13,12 +13,27 @@ from pathlib import Path
 
 from dosing.engine.case import CaseError, run_case
 
+USAGE = """usage: python -m dosing.engine CASE.json
+       python -m dosing.engine -          (read the case from standard input)
+       python -m dosing.engine --help
+
+Fit a vancomycin dosing case (one JSON object: model, patient, doses, levels, target ...) and print the
+result as JSON: the fitted models, warnings (each with a stable code), the forecast and the recommended
+regimen. The case format and the result are described in dosing/engine/README.md.
+
+exit status: 0 result printed (its "success" and "status" say whether the numbers can be used),
+             2 unreadable, malformed or impossible input (one "error: ..." line on stderr),
+             1 internal error (please report the case)."""
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m dosing.engine CASE.json  (use - to read standard input)", file=sys.stderr)
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if len(args) != 1:
+        print(USAGE.splitlines()[0] + "  (try --help)", file=sys.stderr)
         return 2
     try:
         text = sys.stdin.read() if args[0] == "-" else Path(args[0]).read_text(encoding="utf-8")

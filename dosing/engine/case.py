@@ -10,6 +10,7 @@ warnings in the result.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +30,14 @@ from dosing.engine.models import (
     available_models,
     load_model,
     model_from_dict,
+)
+from dosing.engine.notices import (
+    DOSE_HIGH_MG_PER_KG,
+    DOSE_LOW_MG_PER_KG,
+    FAILURE_CODES,
+    STATUS_TO_FAILURE,
+    UNEXPLAINED_RESIDUAL,
+    Notice,
 )
 from dosing.engine.recommend import DosingRules, Recommendation, Target, recommend
 
@@ -346,35 +355,183 @@ def parse_history(
     return doses, levels, resets
 
 
-def history_warnings(doses: Sequence[Dose], levels: Sequence[Observation]) -> list[str]:
-    """Possible but suspicious inputs."""
+def history_warnings(
+    doses: Sequence[Dose],
+    levels: Sequence[Observation],
+    *,
+    now_h: float | None = None,
+    periods: PatientPeriods | None = None,
+) -> list[Notice]:
+    """Possible but suspicious inputs, as coded notices.
+
+    ``now_h`` (the decision time the case gave) adds levels and doses timed after it; ``periods`` (the
+    patient's weights) adds doses implausible for the weight.
+    """
     out = []
     for i, o in enumerate(levels):
         for d in doses:
             if d.duration_h > 0 and d.time_h < o.time_h < d.end_h:
                 out.append(
-                    f"levels[{i}] at {o.time_h:g} h was drawn during an infusion "
-                    f"({d.time_h:g}-{d.end_h:g} h); "
-                    "check the sampling time"
+                    Notice(
+                        "level_during_infusion",
+                        f"levels[{i}] at {o.time_h:g} h was drawn during an infusion "
+                        f"({d.time_h:g}-{d.end_h:g} h); check the sampling time",
+                        {
+                            "level_index": i,
+                            "time_h": o.time_h,
+                            "infusion_start_h": d.time_h,
+                            "infusion_end_h": d.end_h,
+                        },
+                    )
                 )
         if o.conc_mg_per_l > HIGH_LEVEL_MG_PER_L:
             out.append(
-                f"levels[{i}] = {o.conc_mg_per_l:g} mg/L is unusually high; check the sample and the unit"
+                Notice(
+                    "level_high",
+                    f"levels[{i}] = {o.conc_mg_per_l:g} mg/L is unusually high; "
+                    "check the sample and the unit",
+                    {
+                        "level_index": i,
+                        "conc_mg_per_l": o.conc_mg_per_l,
+                        "threshold_mg_per_l": HIGH_LEVEL_MG_PER_L,
+                    },
+                )
             )
-    for d in doses:
-        if d.duration_h > 0 and d.amount_mg / d.duration_h > 1000.0 + 1e-9:
+        if now_h is not None and o.time_h > now_h + 1e-9:
             out.append(
-                f"dose at {d.time_h:g} h runs faster than 1 g/h ({d.amount_mg / d.duration_h:.0f} mg/h)"
+                Notice(
+                    "level_after_now",
+                    f"levels[{i}] at {o.time_h:g} h is timed after now ({now_h:g} h); "
+                    "check its date and time",
+                    {"level_index": i, "time_h": o.time_h, "now_h": now_h},
+                )
+            )
+    for i, d in enumerate(doses):
+        if d.duration_h > 0 and d.amount_mg / d.duration_h > 1000.0 + 1e-9:
+            rate = d.amount_mg / d.duration_h
+            out.append(
+                Notice(
+                    "infusion_too_fast",
+                    f"dose at {d.time_h:g} h runs faster than 1 g/h ({rate:.0f} mg/h)",
+                    {"dose_index": i, "time_h": d.time_h, "rate_mg_per_h": rate},
+                )
             )
         if d.duration_h == 0:
-            out.append(f"dose at {d.time_h:g} h is recorded as a bolus (duration_h 0); vancomycin is infused")
+            out.append(
+                Notice(
+                    "dose_bolus",
+                    f"dose at {d.time_h:g} h is recorded as a bolus (duration_h 0); vancomycin is infused",
+                    {"dose_index": i, "time_h": d.time_h},
+                )
+            )
+        if now_h is not None and d.time_h > now_h + 1e-9:
+            out.append(
+                Notice(
+                    "dose_after_now",
+                    f"dose at {d.time_h:g} h is timed after now ({now_h:g} h); "
+                    "record only doses given, and check its date and time",
+                    {"dose_index": i, "time_h": d.time_h, "now_h": now_h},
+                )
+            )
+        continuous = d.ss and d.interval_h == 0
+        weight = _weight_at(periods, d.time_h) if periods is not None else None
+        if weight is not None and not continuous:
+            per_kg = d.amount_mg / weight
+            if not DOSE_LOW_MG_PER_KG <= per_kg <= DOSE_HIGH_MG_PER_KG:
+                out.append(
+                    Notice(
+                        "dose_implausible_for_weight",
+                        f"dose at {d.time_h:g} h of {d.amount_mg:g} mg is {per_kg:.3g} mg/kg "
+                        f"for {weight:g} kg "
+                        f"(usual single doses {DOSE_LOW_MG_PER_KG:g}-{DOSE_HIGH_MG_PER_KG:g} mg/kg); "
+                        "check the amount and its unit",
+                        {
+                            "dose_index": i,
+                            "time_h": d.time_h,
+                            "amount_mg": d.amount_mg,
+                            "weight_kg": weight,
+                            "mg_per_kg": per_kg,
+                            "low_mg_per_kg": DOSE_LOW_MG_PER_KG,
+                            "high_mg_per_kg": DOSE_HIGH_MG_PER_KG,
+                        },
+                    )
+                )
     return out
 
 
-def _models(spec: Any, periods: PatientPeriods) -> tuple[list[PopulationModel], bool]:
-    """The requested models, or every suitable library model for ``"auto"``."""
+def _weight_at(periods: PatientPeriods, time_h: float) -> float | None:
+    """The weight (kg) of the NOCB period containing ``time_h``, when the case gave one."""
+    k = bisect.bisect_left(periods.change_times_h, time_h)
+    weight = periods.values[k].get("WT")
+    return None if weight is None else float(weight)
+
+
+def unexplained_levels(fit: MapResult, model: PopulationModel) -> list[Notice]:
+    """Levels the individual fit cannot explain: |standardised residual| above ``UNEXPLAINED_RESIDUAL``.
+
+    The residual is taken on the model's own scale (log for the exponential error model) and divided by the
+    model's residual SD at the individual prediction.
+    """
+    if fit.observed_mg_per_l.size == 0 or not np.all(np.isfinite(fit.ipred_mg_per_l)):
+        return []
+    err = model.error
+    z = (err.transform(fit.observed_mg_per_l) - err.transform(fit.ipred_mg_per_l)) / np.sqrt(
+        err.variance(fit.ipred_mg_per_l)
+    )
+    out = []
+    for i, (t, y, f, zi) in enumerate(
+        zip(fit.times_h, fit.observed_mg_per_l, fit.ipred_mg_per_l, z, strict=True)
+    ):
+        if abs(zi) > UNEXPLAINED_RESIDUAL:
+            out.append(
+                Notice(
+                    "level_unexplained",
+                    f"{model.id}: the level at {t:g} h ({y:g} mg/L) is far from the fitted curve "
+                    f"({f:.3g} mg/L, {zi:+.1f} SD); check its time, the doses before it and the sample",
+                    {
+                        "model_id": model.id,
+                        "level_index": i,
+                        "time_h": float(t),
+                        "observed_mg_per_l": float(y),
+                        "predicted_mg_per_l": float(f),
+                        "standardised_residual": float(zi),
+                        "threshold": UNEXPLAINED_RESIDUAL,
+                    },
+                )
+            )
+    return out
+
+
+def failure_reason(fits: Sequence[MapResult]) -> Notice:
+    """Why no model could be fitted, as a coded notice (the first reason of ``FAILURE_CODES`` any fit hit)."""
+    by_code: dict[str, list[MapResult]] = {}
+    for f in fits:
+        by_code.setdefault(STATUS_TO_FAILURE.get(f.status, "numerical_failure"), []).append(f)
+    code = next(c for c in FAILURE_CODES if c in by_code)
+    hit = by_code[code]
+    params: dict[str, Any] = {"model_ids": [f.model_id for f in hit]}
+    if code == "level_without_drug":
+        params["times_h"] = sorted({t for f in hit for t in f.failed_times_h})
+    elif code == "levels_inconsistent_with_model":
+        params["parameters"] = sorted({e for f in hit for e in f.failed_etas})
+    message = "no model could be fitted: " + "; ".join(f"{f.model_id}: {f.message}" for f in fits)
+    return Notice(code, message, params)
+
+
+POPULATIONS = ("general", "neurosurgical")
+
+
+def _models(spec: Any, population: str) -> tuple[list[PopulationModel], bool]:
+    """The requested models, or every suitable library model for ``"auto"``.
+
+    ``"auto"`` for a neurosurgical patient takes the models built on neurosurgical patients; for anyone else
+    it leaves them out (their covariates, such as mannitol, and their fixed volumes describe that population).
+    """
     if spec == "auto":
-        return [load_model(mid) for mid in available_models()], True
+        library = [load_model(mid) for mid in available_models()]
+        if population == "neurosurgical":
+            return [m for m in library if "neurosurgical" in m.groups], True
+        return [m for m in library if "neurosurgical" not in m.groups], True
     items = spec if isinstance(spec, list) else [spec]
     if not items:
         _fail("model must name at least one model")
@@ -508,7 +665,18 @@ def _recommendation_json(rec: Recommendation, clock: _Clock) -> dict[str, Any]:
     return out
 
 
-CASE_KEYS = {"model", "patient", "doses", "levels", "resets", "now", "target", "rules", "forecast"}
+CASE_KEYS = {
+    "model",
+    "patient",
+    "population",
+    "doses",
+    "levels",
+    "resets",
+    "now",
+    "target",
+    "rules",
+    "forecast",
+}
 FORECAST_KEYS = {"horizon_h", "step_h", "auc_windows", "samples", "seed", "credible_level"}
 
 
@@ -558,10 +726,14 @@ def _run(case: Any) -> dict[str, Any]:
     clock = _Clock(_collect_times(case))
     periods = parse_patient(case["patient"], clock)
     doses, levels, resets = parse_history(case, clock)
-    warnings = history_warnings(doses, levels)
+    population = case.get("population", "general")
+    if population not in POPULATIONS:
+        _fail(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
+    given_now = clock.hours(case["now"], "now") if "now" in case else None
+    warnings = history_warnings(doses, levels, now_h=given_now, periods=periods)
     target, rules = _options(case)
     fopt = _keys(case.get("forecast", {}), "forecast", FORECAST_KEYS)
-    models, auto = _models(case["model"], periods)
+    models, auto = _models(case["model"], population)
 
     subjects: list[Subject] = []
     skipped: list[str] = []
@@ -579,8 +751,7 @@ def _run(case: Any) -> dict[str, Any]:
             tv = model.typical_values(env)
             if not all(math.isfinite(v) and v > 0 for v in tv.values()):
                 raise CaseError(f"model {model.id}: covariates give non-positive typical parameters {tv}")
-        for w in model.out_of_range(envs[-1]):
-            warnings.append(w)
+        warnings += model.out_of_range_notices(envs[-1])
         subjects.append(
             Subject(model, envs, periods.change_times_h, tuple(doses), tuple(resets), tuple(levels))
         )
@@ -591,13 +762,24 @@ def _run(case: Any) -> dict[str, Any]:
     good = [(s, f) for s, f in zip(subjects, fits, strict=True) if f.success]
     weights = model_weights([f.ofv for _, f in good]) if good else np.array([])
     wmap = {id(f): float(w) for (_, f), w in zip(good, weights, strict=True)}
+    for s, f in good:
+        warnings += unexplained_levels(f, s.model)
+    if population == "neurosurgical" and not levels:
+        warnings.append(
+            Notice(
+                "a_priori_low_confidence",
+                "no level yet: neurosurgical models were not validated a priori; measure a level early",
+                {"population": population},
+            )
+        )
+    reason = None if good else failure_reason(fits)
     result: dict[str, Any] = {
         "success": bool(good),
         "status": "ok" if good else "fit_failed",
-        "message": ""
-        if good
-        else "no model could be fitted: " + "; ".join(f"{f.model_id}: {f.message}" for f in fits),
-        "warnings": warnings,
+        "message": "" if reason is None else reason.message,
+        "failure_reason": None if reason is None else {"code": reason.code, "params": dict(reason.params)},
+        "warnings": [w.message for w in warnings],
+        "warning_details": [w.as_json() for w in warnings],
         "skipped_models": skipped,
         "time_origin": clock.origin.isoformat() if clock.origin is not None else None,
         "models": [_fit_json(f, s.model, wmap.get(id(f), 0.0)) for s, f in zip(subjects, fits, strict=True)],
@@ -606,7 +788,7 @@ def _run(case: Any) -> dict[str, Any]:
         return result
     components = [Component(s, f, w) for (s, f), w in zip(good, weights, strict=True)]
     last_event = max([d.time_h for d in doses] + [o.time_h for o in levels] + [0.0])
-    now = clock.hours(case["now"], "now") if "now" in case else last_event
+    now = given_now if given_now is not None else last_event
     weight_kg = float(periods.values[-1].get("WT", 70.0))
     n_samples = int(_num(fopt.get("samples", 500), "forecast.samples"))
     seed = int(_num(fopt.get("seed", 0), "forecast.seed"))

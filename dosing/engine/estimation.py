@@ -127,6 +127,10 @@ class MapResult:
     typical_parameters: Mapping[str, float]
     parameters_by_period: tuple[Mapping[str, float], ...] = field(repr=False)
     n_evaluations: int = 0
+    # what a failure is about, for a caller that words it itself: the η names at a bound (``at_bound``) or
+    # the level times with no drug on board (``level_without_dose``)
+    failed_etas: tuple[str, ...] = ()
+    failed_times_h: tuple[float, ...] = ()
 
     @property
     def residual_mg_per_l(self) -> FloatArray:
@@ -262,7 +266,15 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
     pred, _, _ = objective.predictor.predict(zero)
     tv_by_period = [model.typical_values(env) for env in subject.envs]
 
-    def finish(eta: FloatArray, ofv: float, status: str, message: str, cov: FloatArray) -> MapResult:
+    def finish(
+        eta: FloatArray,
+        ofv: float,
+        status: str,
+        message: str,
+        cov: FloatArray,
+        failed_etas: tuple[str, ...] = (),
+        failed_times_h: tuple[float, ...] = (),
+    ) -> MapResult:
         conc, _, _ = objective.predictor.predict(eta[None, :])
         params = [
             {n: float(v[0]) for n, v in p.items()} for p in objective.predictor.parameters(eta[None, :])
@@ -287,6 +299,8 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
             typical_parameters=tv_by_period[-1],
             parameters_by_period=tuple(params),
             n_evaluations=objective.n_evals,
+            failed_etas=failed_etas,
+            failed_times_h=failed_times_h,
         )
 
     # 1. no levels: the answer is the prior
@@ -304,6 +318,7 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
             "level_without_dose",
             f"no dose before the level(s) at {when}",
             model.omega.copy(),
+            failed_times_h=tuple(float(t) for t in objective.times_h[pred[0] <= 0.0]),
         )
 
     # 3. screen the starting points in one batch; run from eta = 0 and from the best other point if it is
@@ -349,9 +364,15 @@ def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
     span = upper - lower
     at_bound = (eta - lower < 1e-6 * span) | (upper - eta < 1e-6 * span)
     if np.any(at_bound):
-        names = ", ".join(n for n, b in zip(model.eta_names, at_bound, strict=True) if b)
+        bound = tuple(n for n, b in zip(model.eta_names, at_bound, strict=True) if b)
+        names = ", ".join(bound)
         return finish(
-            eta, ofv, "at_bound", f"{names} at the 4-SD search bound: levels inconsistent with the model", cov
+            eta,
+            ofv,
+            "at_bound",
+            f"{names} at the 4-SD search bound: levels inconsistent with the model",
+            cov,
+            failed_etas=bound,
         )
     if not best.success and float(np.max(np.abs(grad))) > 1e-3:
         return finish(eta, ofv, "not_converged", f"L-BFGS-B: {best.message}", cov)

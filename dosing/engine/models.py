@@ -62,6 +62,7 @@ from numpy.typing import NDArray
 from dosing.engine import covariates as cov
 from dosing.engine.errors import ErrorModel
 from dosing.engine.expressions import Expression, ExpressionError, parse_expression
+from dosing.engine.notices import Notice
 
 FloatArray = NDArray[np.float64]
 
@@ -346,13 +347,28 @@ class PopulationModel:
 
     def out_of_range(self, env: Mapping[str, float]) -> list[str]:
         """Human-readable warnings for covariates outside the model's ranges."""
-        warnings = []
+        return [n.message for n in self.out_of_range_notices(env)]
+
+    def out_of_range_notices(self, env: Mapping[str, float]) -> list[Notice]:
+        """Covariates outside the model's ranges, as ``covariate_out_of_range`` notices."""
+        out = []
         for name, (low, high) in self.covariate_ranges.items():
             if name in env and not low <= env[name] <= high:
-                warnings.append(
-                    f"{self.id}: {name} = {env[name]:.4g} is outside the model's range [{low:g}, {high:g}]"
+                out.append(
+                    Notice(
+                        "covariate_out_of_range",
+                        f"{self.id}: {name} = {env[name]:.4g} is outside the model's range "
+                        f"[{low:g}, {high:g}]",
+                        {
+                            "model_id": self.id,
+                            "covariate": name,
+                            "value": float(env[name]),
+                            "low": low,
+                            "high": high,
+                        },
+                    )
                 )
-        return warnings
+        return out
 
 
 def _expect(cond: bool, message: str) -> None:

@@ -12,6 +12,6 @@ def remove_role(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("medcard", "0009_audit_walk_in")]
+    dependencies = [("medcard", "0009_audit_dosing")]
 
     operations = [migrations.RunPython(create_role, remove_role)]

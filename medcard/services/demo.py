@@ -35,6 +35,13 @@ DEMO_PEOPLE = (
 )
 
 
+def _demo_password_keep(user: User, password: str) -> None:
+    """Reset a demo password only when it was changed: a fresh hash (new salt) would change the session auth
+    hash and sign every demo user out at each restart of ``make run``."""
+    if not user.check_password(password):
+        user.set_password(password)
+
+
 def demo_accounts_seed() -> list[dict[str, str]]:
     """Create or refresh the demo accounts: a patient with a verified card and a child, front desk, pharmacist
     and an administrator. Running it again resets the demo passwords and unlocks the accounts, and adds
@@ -44,7 +51,7 @@ def demo_accounts_seed() -> list[dict[str, str]]:
         holder = user_for_credentials(username=None, mobile=DEMO_PATIENT_MOBILE)
         if holder is None:
             holder = patient_account_create(mobile=DEMO_PATIENT_MOBILE, password=None, display_name="张伟")
-        holder.set_password(DEMO_PATIENT_PASSWORD)
+        _demo_password_keep(holder, DEMO_PATIENT_PASSWORD)
         holder.failed_login_count, holder.locked_until = 0, None
         holder.save()
     for name, birth, sequence, relationship in DEMO_PEOPLE:
@@ -69,7 +76,7 @@ def demo_accounts_seed() -> list[dict[str, str]]:
                 user = staff_create(
                     username=username, password=password, display_name=display_name, role=role
                 )
-            user.set_password(password)
+            _demo_password_keep(user, password)
             user.failed_login_count, user.locked_until = 0, None
             user.is_superuser = user.is_staff = role == roles.ADMINISTRATOR
             user.save()

@@ -22,6 +22,7 @@ from core.errors import AppError
 from medcard import selectors as medcard_selectors
 from medcard.models import Patient, User
 from reservations import gates, notifications, schedules
+from reservations.discovery import availability_changed
 from reservations.gates import GatePlan
 from reservations.models import (
     ACTIVE_BOOKING_STATES,
@@ -114,10 +115,14 @@ def _mark_full(slot_id: int) -> None:
     cache.set(_full_hint_key(slot_id), 1, timeout=FULL_HINT_TTL_S)
 
 
-def _take_capacity(slot_id: int) -> bool:
+def _take_capacity(slot_id: int, *, department_id: int | None = None) -> bool:
     # The race for the last numbers: a compare-and-set in the database, so two requests can never both take
     # the last one (and the check constraint taken <= capacity backs it up).
-    return Slot.objects.filter(pk=slot_id, taken__lt=F("capacity")).update(taken=F("taken") + 1) == 1
+    if Slot.objects.filter(pk=slot_id, taken__lt=F("capacity")).update(taken=F("taken") + 1) != 1:
+        return False
+    # The availability pages' cached counts (the department, when the caller has it, saves a look-up).
+    availability_changed(slot_id=slot_id, department_id=department_id)
+    return True
 
 
 def _release_capacity(slot_id: int, source: str = BookingSource.ONLINE) -> None:
@@ -132,6 +137,7 @@ def _release_capacity(slot_id: int, source: str = BookingSource.ONLINE) -> None:
         )
         return
     Slot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1)
+    availability_changed(slot_id=slot_id)
     transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
 
 
@@ -264,12 +270,13 @@ def hold_create(
             patient = _verified_patient(account=account, patient_id=patient_id, lock=True)
             noshow.no_show_check(patient=patient, now=now)
             _check_patient_rules(patient=patient, session=session, rule=rule)
-            if not _take_capacity(slot.pk):
+            if not _take_capacity(slot.pk, department_id=session.department_id):
                 _mark_full(slot.pk)
                 raise AppError("full")
             booking = hold_place(
                 patient_id=patient.pk, account_id=account.pk, slot=slot, rule=rule, plan=plan, now=now
             )
+            booking.patient = patient  # in hand: the answer shows the patient without another query
     except IntegrityError:
         # The partial unique index caught a second active booking that slipped past the rules.
         raise AppError("already_booked") from None

@@ -14,6 +14,7 @@ from core.clock import local_today
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations import live, notifications
+from reservations.discovery import availability_changed
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
 from reservations.services import queue
 from reservations.services.booking import AppError, _full_hint_key
@@ -58,6 +59,8 @@ def session_stop(*, staff: User, session_id: int, reason: str, now: datetime | N
             notifications.booking_notify(booking_id=booking.pk, kind="session_stopped")
             cancelled += 1
         Slot.objects.filter(session_id=session_id).update(taken=0, desk_taken=0)
+        department_id = Session.objects.values_list("department_id", flat=True).get(pk=session_id)
+        availability_changed(department_id=department_id)
         WaitlistEntry.objects.filter(session_id=session_id, status=WaitlistEntry.Status.WAITING).update(
             status=WaitlistEntry.Status.CLOSED
         )
@@ -79,6 +82,7 @@ def slot_extra_add(*, staff: User, slot_id: int, count: int = 1, now: datetime |
                 raise AppError("slice_ended")
             raise AppError("session_stopped", _("Extra numbers can only be added to an open session."))
         slot = Slot.objects.get(pk=slot_id)
+        availability_changed(slot_id=slot_id)
         audit_record(
             actor=staff,
             patient=None,

@@ -39,6 +39,8 @@ def _wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> o
 class Workers:
     """Starts workers on one private queue and always stops them (bounded: every wait has a timeout)."""
 
+    include = "tests.hospital.celery_probe"  # the test-only tasks the workers load
+
     def __init__(self, env: dict[str, str], queue: str) -> None:
         self.env, self.queue = env, queue
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -47,7 +49,7 @@ class Workers:
         """A worker on ``queues`` (default: the private queue); the probe tasks unless ``probes=False``."""
         cmd = [
             sys.executable, "-m", "celery", "-A", "hospital", "worker",
-            *(["--include", "tests.hospital.celery_probe"] if probes else []),
+            *(["--include", self.include] if probes else []),
             "--queues", queues or self.queue, "--concurrency", "1",
             "--hostname", f"{self.queue}-{len(self.procs)}@%h", "--without-gossip", "--without-mingle",
             "--loglevel", "WARNING",

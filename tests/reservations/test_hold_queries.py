@@ -1,0 +1,37 @@
+"""The morning's hot path: how many queries one hold costs, pinned so it cannot silently grow."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from medcard.models import User
+from reservations import schedules
+from tests import factories
+
+# The signed-in user; the slice with its session (outside the transaction: most of a flash crowd is refused on
+# it); then, in the transaction (a savepoint here, BEGIN/COMMIT in production): the patient locked, the
+# patient's active bookings for the rules, the conditional update of the slice, the booking's insert. The
+# answer is built from rows in hand. The session comes from the cache, the booking rule too.
+HOLD_QUERIES = 8
+
+
+@pytest.mark.django_db
+def test_a_hold_over_the_api_costs_a_fixed_number_of_queries(
+    patient: User, django_assert_num_queries, settings
+) -> None:  # type: ignore[no-untyped-def]
+    session = factories.clinic_session(capacity=5)
+    slot = session.slots.get()
+    patient_id = factories.verified_patient_of(patient).pk
+    client = Client()
+    client.force_login(patient)
+    # Before the morning: the department's booking rule is read (and cached), the patient is signed in.
+    schedules.booking_rule_for(department=session.department)
+    client.get("/api/v1/me/")
+    with django_assert_num_queries(HOLD_QUERIES):
+        answer = client.post(
+            "/api/v1/bookings/holds/",
+            {"patient_id": patient_id, "slot_id": slot.pk},
+            content_type="application/json",
+        )
+    assert answer.status_code == 201
