@@ -18,8 +18,10 @@ from hospital.celery import app as celery_app
 from medcard.models import AuditEvent, User
 from reservations import services
 from reservations.models import Booking, Payment, Session, Slot, WaitlistEntry
-from reservations.payments import base, sandbox
+from reservations.payments import gateways
+from reservations.payments.sandbox import gateway as sandbox
 from tests import factories
+from tests.reservations.payment_transport import client_transport
 
 
 def _as(user: User) -> Client:
@@ -38,9 +40,10 @@ def _today_slot(*, capacity: int = 1, desk: int = 1, fee: str = "25.00") -> Slot
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch, sandbox_mode: None) -> Iterator[None]:
     """The sandbox gateway's real protocols, in this process."""
-    transport = sandbox.client_transport(Client())
+    transport = client_transport(Client())
     monkeypatch.setattr(
-        "reservations.services.payments.gateway_for", functools.partial(base.gateway_for, transport=transport)
+        "reservations.services.payments.gateway_for",
+        functools.partial(gateways.gateway_for, transport=transport),
     )
     monkeypatch.setattr(sandbox, "notify_transport", transport)
     monkeypatch.setattr(sandbox, "enqueue_delivery", lambda order_no, countdown_s: None)
