@@ -67,6 +67,25 @@ CATALOGUE: dict[str, Refusal] = {
         CONFLICT, _("The new time needs a screening first: cancel this number and book the new time.")),
     "not_reopenable": Refusal(CONFLICT, _("Only a number released by the screening can be reopened.")),
     "not_checkable": Refusal(CONFLICT, _("Only a booked (paid) number can be checked in.")),
+    "slice_ended": Refusal(CONFLICT, _("This time slice has ended: choose a later one.")),
+    "desk_quota_full": Refusal(CONFLICT, _("No desk numbers are left in this time slice: sell an extra number.")),
+    "booking_suspended": Refusal(CONFLICT, _(
+        "Online booking is suspended until %(until)s: %(n)d missed appointments within %(days)d days. "
+        "Please book at the front desk.")),
+    "not_a_no_show": Refusal(CONFLICT, _("This appointment was not missed.")),
+    "already_waived": Refusal(CONFLICT, _("This missed appointment was already forgiven.")),
+    "poster_invalid": Refusal(UNPROCESSABLE, _("This is not a check-in code of this hospital.")),
+    "poster_expired": Refusal(CONFLICT, _("This code was for %(day)s: scan today's code at the clinic.")),
+    "wrong_clinic": Refusal(CONFLICT, _("Your number today is at %(department)s (%(room)s): please check in there.")),
+    "wrong_day": Refusal(CONFLICT, _("Your number in this clinic is on %(day)s.")),
+    "no_number_today": Refusal(CONFLICT, _("You have no number today: please ask at the front desk.")),
+    "check_in_too_early": Refusal(CONFLICT, _("Check-in for this number opens at %(time)s.")),
+    "check_in_closed": Refusal(CONFLICT, _("This session has ended: please ask at the front desk.")),
+    "room_missing": Refusal(UNPROCESSABLE, _("Say which room you are calling into.")),
+    "queue_empty": Refusal(CONFLICT, _("Nobody is waiting in this queue.")),
+    "queue_move": Refusal(CONFLICT, _("Not possible for a patient who is %(state)s.")),
+    "queue_other_room": Refusal(CONFLICT, _("This patient was called into room %(room)s.")),
+    "check_in_wrong_day": Refusal(CONFLICT, _("This number is for %(day)s: check in on that day.")),
     # --- Paying ---
     "not_payable": Refusal(CONFLICT, _("This number is not awaiting payment (it may have expired).")),
     "screening_pending": Refusal(CONFLICT, _("You can pay once your test results are approved.")),
@@ -80,6 +99,11 @@ CATALOGUE: dict[str, Refusal] = {
     "reason_missing": Refusal(UNPROCESSABLE, _("Give the reason (at least 4 characters).")),
     "count": Refusal(UNPROCESSABLE, _("Add between 1 and 20 extra numbers.")),
     "invalid": Refusal(UNPROCESSABLE, _("Some of the values sent are not valid.")),
+    "search_query": Refusal(
+        UNPROCESSABLE, _("Search by a full name, an 11-digit mobile number or a card number.")),
+    "confirm_required": Refusal(UNPROCESSABLE, _("Confirm the action first.")),
+    "payment_method": Refusal(UNPROCESSABLE, _("Choose how the fee was paid: cash, bank card, WeChat or Alipay.")),
+    "amount_mismatch": Refusal(UNPROCESSABLE, _("The amount taken (%(taken)s) is not the fee (%(fee)s).")),
     # --- Idempotency ---
     "idempotency_key_invalid": Refusal(BAD_REQUEST, _("The Idempotency-Key is too long (100 at most).")),
     "idempotency_key_reused": Refusal(

@@ -375,6 +375,11 @@ MEDCARD_MAX_FAMILY_MEMBERS = env_int("MEDCARD_MAX_FAMILY_MEMBERS", 5, minimum=0,
 DESK_REVEAL_WINDOW_MINUTES = env_int("DESK_REVEAL_WINDOW_MINUTES", 15, minimum=1, maximum=240)
 DESK_REVEAL_ALERT_PATIENTS_PER_HOUR = env_int("DESK_REVEAL_ALERT_PATIENTS_PER_HOUR", 5, minimum=1)
 MEDCARD_MAX_CORRECTIONS = env_int("MEDCARD_MAX_CORRECTIONS", 3, minimum=0, maximum=10)
+# The no-show policy: NO_SHOW_LIMIT missed appointments within NO_SHOW_WINDOW_DAYS suspend online booking for
+# NO_SHOW_SUSPENSION_DAYS from the last of them (staff may waive a no-show with a reason).
+NO_SHOW_LIMIT = env_int("NO_SHOW_LIMIT", 3, minimum=1, maximum=20)
+NO_SHOW_WINDOW_DAYS = env_int("NO_SHOW_WINDOW_DAYS", 90, minimum=1, maximum=730)
+NO_SHOW_SUSPENSION_DAYS = env_int("NO_SHOW_SUSPENSION_DAYS", 90, minimum=0, maximum=730)
 SMS_CODE_LIFETIME_SECONDS = 300
 SMS_CODE_MAX_FAILED_ATTEMPTS = 5
 SMS_CODE_MIN_INTERVAL_SECONDS = 60

@@ -272,6 +272,8 @@ class AuditEvent(models.Model):
         EXTRA_NUMBERS_ADDED = "extra_numbers_added", _("Extra numbers added")
         CHECKED_IN = "checked_in", _("Checked in")
         DESK_PAYMENT = "desk_payment", _("Fee taken at the desk")
+        WALK_IN_SOLD = "walk_in_sold", _("Number sold at the desk")
+        NO_SHOW_WAIVED = "no_show_waived", _("Missed appointment forgiven")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(

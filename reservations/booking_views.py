@@ -108,7 +108,9 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     bookings = list(selectors.bookings_for_account(account=request.user))  # type: ignore[arg-type]
     upcoming = [b for b in bookings if b.slot.ends_at >= now and b.status in ("held", "booked", "checked_in")]
     past = [b for b in bookings if b not in upcoming]
-    return render(request, "reservations/booking_list.html", {"upcoming": upcoming[::-1], "past": past})
+    suspensions = selectors.suspensions_for_account(account=request.user, today=timezone.localdate(now))  # type: ignore[arg-type]
+    context = {"upcoming": upcoming[::-1], "past": past, "suspensions": suspensions}
+    return render(request, "reservations/booking_list.html", context)
 
 
 @patient_required

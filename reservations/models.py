@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -281,6 +281,12 @@ class GateStatus(models.TextChoices):
     FAILED = "failed", _("Condition not met")
 
 
+class BookingSource(models.TextChoices):
+    ONLINE = "online", _("Online")
+    DESK = "desk", _("Desk-kept number")
+    EXTRA = "extra", _("Extra number at the desk")
+
+
 class Booking(models.Model):
     """One patient's number in one session. States and their FHIR Appointment / Slot equivalents are in the
     README (held = pending + busy-tentative, booked = booked + busy, ...)."""
@@ -304,6 +310,9 @@ class Booking(models.Model):
     fee = models.DecimalField(max_digits=8, decimal_places=2)
     hold_expires_at = models.DateTimeField(null=True, blank=True)
     queue_number = models.PositiveIntegerField(null=True, blank=True)
+    # Where the number came from: booked online, a number kept for the desk sold there, or an extra number
+    # (加号) made for the patient at the desk. Releasing it gives it back to the same pool.
+    source = models.CharField(max_length=8, choices=BookingSource.choices, default=BookingSource.ONLINE)
     from_waitlist = models.BooleanField(default=False)
     cancel_reason = models.CharField(max_length=200, blank=True, default="")
     # A gate: the held number waits for a condition another app clears or fails (see reservations/gates.py).
@@ -393,6 +402,15 @@ class WaitlistEntry(models.Model):
         return f"waitlist {self.pk} ({self.status})"
 
 
+class DeskMethod(models.TextChoices):
+    """How a fee was taken at the front desk."""
+
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Bank card")
+    WECHAT_CODE = "wechat_code", _("WeChat Pay code on the desk screen")
+    ALIPAY_CODE = "alipay_code", _("Alipay code on the desk screen")
+
+
 class Payment(models.Model):
     """One attempt to pay a booking's fee through one channel; ``order_no`` is our out_trade_no."""
 
@@ -421,11 +439,17 @@ class Payment(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # How the front desk took the fee (empty for online payments) and the receipt it printed.
+    desk_method = models.CharField(max_length=12, choices=DeskMethod.choices, blank=True, default="")
+    receipt_no = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["receipt_no"], condition=~Q(receipt_no=""), name="reservations_payment_one_receipt"
+            ),
             # A booking is paid at most once, whatever the channel (a second payment is refunded).
             models.UniqueConstraint(
                 fields=["booking"],
@@ -549,3 +573,147 @@ class WechatOpenid(models.Model):
 
     def __str__(self) -> str:
         return f"openid of account {self.account_id} for {self.appid}"
+
+
+# --- The clinic day: check-in windows and queues -----------------------------------------------------------
+
+
+class QueueRule(models.Model):
+    """When a department's patients may check in and how its queues are ordered; the hospital default when
+    ``department`` is empty. Arrivals from ``opens_minutes_before`` the slice until its start plus
+    ``grace_minutes`` are on time; later ones queue after every on-time patient."""
+
+    department = models.OneToOneField(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="queue_rule"
+    )
+    opens_minutes_before = models.PositiveSmallIntegerField(default=60)
+    grace_minutes = models.PositiveSmallIntegerField(default=15)
+    # When priority patients (80 and over, or flagged by staff) wait, every Nth call takes the first of them.
+    priority_every = models.PositiveSmallIntegerField(default=2)
+    priority_age = models.PositiveSmallIntegerField(default=80)
+    # Likewise for returning patients bringing their results (复诊看报告).
+    results_every = models.PositiveSmallIntegerField(default=3)
+    # A patient called but not there (过号) goes back in line after this many others are called.
+    missed_back_after = models.PositiveSmallIntegerField(default=3)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                Coalesce("department", Value(0)), name="reservations_queuerule_one_default"
+            ),
+            models.CheckConstraint(
+                name="reservations_queuerule_ratios_positive",
+                condition=Q(priority_every__gte=1) & Q(results_every__gte=1),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"queue rules for {self.department or 'the hospital'}"
+
+
+class SessionQueue(models.Model):
+    """One row per session's queue: the row every call locks (so two rooms are served one after the other),
+    and the counters that interleave priority patients and returning patients."""
+
+    session = models.OneToOneField(Session, on_delete=models.CASCADE, related_name="queue_state")
+    calls = models.PositiveIntegerField(default=0)
+    since_priority = models.PositiveIntegerField(default=0)
+    since_results = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"queue of {self.session}"
+
+
+class QueueEntry(models.Model):
+    """A checked-in patient's place in the session's queue.
+
+    waiting → called (into a room) → completed or absent; a called patient not there may be skipped back to
+    waiting (behind ``missed_back_after`` others), and staff may put an absent patient back in line. Nothing
+    else moves backwards; each move is a compare-and-set on the state and writes a ``QueueEvent``."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        CALLED = "called", _("Called")
+        COMPLETED = "completed", _("Seen")
+        ABSENT = "absent", _("Absent")
+
+    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="queue_entry")
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="queue")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    on_time = models.BooleanField(default=True)
+    priority = models.BooleanField(default=False)
+    priority_reason = models.CharField(max_length=200, blank=True, default="")
+    with_results = models.BooleanField(default=False)
+    slot_starts_at = models.DateTimeField()
+    checked_in_at = models.DateTimeField()
+    # After a skip: not called again before the session has made this many calls (unless nobody else waits).
+    not_before_call = models.PositiveIntegerField(default=0)
+    room = models.CharField(max_length=40, blank=True, default="")
+    called_at = models.DateTimeField(null=True, blank=True)
+    calls = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("session", "number")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["session", "number"], name="reservations_queueentry_one_number"),
+            models.CheckConstraint(
+                name="reservations_queueentry_state_valid",
+                condition=Q(state__in=["waiting", "called", "completed", "absent"]),
+            ),
+            models.CheckConstraint(
+                name="reservations_queueentry_called_has_room",
+                condition=~Q(state="called") | (~Q(room="") & Q(called_at__isnull=False)),
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["session", "state"], name="reservations_queue_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"queue {self.session_id} #{self.number} ({self.state})"
+
+
+class QueueEvent(models.Model):
+    """Append-only record of every check-in, call and state change of a queue entry."""
+
+    entry = models.ForeignKey(QueueEntry, on_delete=models.PROTECT, related_name="events")
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=16)
+    from_state = models.CharField(max_length=10, blank=True, default="")
+    to_state = models.CharField(max_length=10)
+    room = models.CharField(max_length=40, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.entry_id} {self.from_state}→{self.to_state}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Append-only: an existing row is never rewritten.
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError("Queue events are append-only.")
+        super().save(*args, **kwargs)
+
+
+class NoShowWaiver(models.Model):
+    """Staff forgave one missed appointment (with a reason): it no longer counts towards a suspension."""
+
+    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="no_show_waiver")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=300)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(name="reservations_noshowwaiver_has_reason", condition=~Q(reason="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"no-show {self.booking_id} waived"

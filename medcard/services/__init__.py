@@ -26,6 +26,8 @@ from medcard.services.desk import (
     DeskResult,
     desk_lookup_card_number,
     desk_lookup_token,
+    desk_patient_open,
+    desk_patient_search,
     desk_reveal,
     desk_send_sms_code,
 )
@@ -60,6 +62,8 @@ __all__ = [
     "demo_accounts_seed",
     "desk_lookup_card_number",
     "desk_lookup_token",
+    "desk_patient_open",
+    "desk_patient_search",
     "desk_reveal",
     "desk_send_sms_code",
     "login_failed",

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from core.errors import AppError
 from medcard import cardnumber, tokens
 from medcard.models import AuditEvent, Card, Patient, User
-from medcard.services.accounts import sms_code_check, sms_code_request
+from medcard.services.accounts import mobile_index, sms_code_check, sms_code_request
 from medcard.services.audit import audit_record
 from medcard.services.throttle import attempt_claim, attempt_release
 
@@ -181,3 +181,51 @@ def _reveal_alert_if_unusual(*, staff: User, now: datetime) -> None:
         "desk reveal alert: unusual number of patients unmasked",
         extra={"alert": "desk_reveal", "staff": staff.username, "patients_last_hour": patients},
     )
+
+
+SEARCH_MAX_RESULTS = 20
+NAME_SEARCH_MIN_LENGTH = 2
+
+
+def desk_patient_search(*, staff: User, query: str) -> list[Patient]:
+    """Find patients by mobile number, card number or full name; every search is audited (one row per patient
+    shown, or one row saying nothing was found), and the query itself is not stored (it is personal data)."""
+    query = " ".join((query or "").split())
+    compact = query.replace(" ", "").replace("-", "")
+    patients: list[Patient]
+    if compact.isdigit() and len(compact) == 11 and compact.startswith("1"):
+        kind = "mobile"
+        patients = list(Patient.objects.filter(mobile_index=mobile_index(compact))[:SEARCH_MAX_RESULTS])
+    elif cardnumber.card_number_is_valid(compact):
+        kind = "card_number"
+        patients = list(Patient.objects.filter(cards__number=compact).distinct()[:SEARCH_MAX_RESULTS])
+    elif len(query) >= NAME_SEARCH_MIN_LENGTH and not compact.isdigit():
+        kind = "name"
+        patients = list(Patient.objects.filter(name=query).order_by("id")[:SEARCH_MAX_RESULTS])
+    else:
+        raise AppError(
+            "search_query",
+            _("Search by a full name, an 11-digit mobile number or a card number."),
+        )
+    with transaction.atomic():
+        if not patients:
+            audit_record(
+                actor=staff, patient=None, action=AuditEvent.Action.DESK_LOOKUP, detail=f"search:{kind}:0"
+            )
+        for patient in patients:
+            audit_record(
+                actor=staff, patient=patient, action=AuditEvent.Action.DESK_LOOKUP, detail=f"search:{kind}"
+            )
+    return patients
+
+
+def desk_patient_open(*, staff: User, patient_id: int) -> Patient | None:
+    """The patient the desk opens (their numbers, masked identity), audited as a staff read; ``None`` if
+    there is no such patient."""
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is not None:
+        with transaction.atomic():
+            audit_record(
+                actor=staff, patient=patient, action=AuditEvent.Action.DESK_LOOKUP, detail="appointments"
+            )
+    return patient

@@ -28,13 +28,14 @@ from reservations.models import (
     ACTIVE_BOOKING_STATES,
     Booking,
     BookingRule,
+    BookingSource,
     GateStatus,
     Payment,
     Session,
     Slot,
 )
 from reservations.selectors import booking_for_account
-from reservations.services import payments, waitlist
+from reservations.services import noshow, payments, waitlist
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,17 @@ def _take_capacity(slot_id: int, *, department_id: int | None = None) -> bool:
     return True
 
 
-def _release_capacity(slot_id: int) -> None:
+def _release_capacity(slot_id: int, source: str = BookingSource.ONLINE) -> None:
+    """Give a number back to the pool it came from: a desk-kept number to the desk, an extra number made for
+    a patient at the desk disappears with it, an online number goes back online."""
+    if source == BookingSource.DESK:
+        Slot.objects.filter(pk=slot_id, desk_taken__gt=0).update(desk_taken=F("desk_taken") - 1)
+        return
+    if source == BookingSource.EXTRA:
+        Slot.objects.filter(pk=slot_id, taken__gt=0, extra__gt=0).update(
+            taken=F("taken") - 1, capacity=F("capacity") - 1, extra=F("extra") - 1
+        )
+        return
     Slot.objects.filter(pk=slot_id, taken__gt=0).update(taken=F("taken") - 1)
     availability_changed(slot_id=slot_id)
     transaction.on_commit(lambda: cache.delete(_full_hint_key(slot_id)))
@@ -257,6 +268,7 @@ def hold_create(
             # Find the patient and lock their row in one query: the same patient on two phones cannot pass
             # the rules twice.
             patient = _verified_patient(account=account, patient_id=patient_id, lock=True)
+            noshow.no_show_check(patient=patient, now=now)
             _check_patient_rules(patient=patient, session=session, rule=rule)
             if not _take_capacity(slot.pk, department_id=session.department_id):
                 _mark_full(slot.pk)
@@ -284,7 +296,7 @@ def _cancel_and_release(
     )
     if changed != 1:
         return False
-    _release_capacity(booking.slot_id)
+    _release_capacity(booking.slot_id, booking.source)
     payments.payments_settle_cancelled(booking=booking, reason=settle_reason or reason or "cancelled")
     transaction.on_commit(lambda: waitlist.waitlist_offer_task(session_id=booking.session_id))
     return True
@@ -374,7 +386,7 @@ def booking_reschedule(
                 hold_expires_at=old.hold_expires_at,
             )
             Payment.objects.filter(booking=old).update(booking=new)
-            _release_capacity(old.slot_id)
+            _release_capacity(old.slot_id, old.source)
             transaction.on_commit(lambda: waitlist.waitlist_offer_task(session_id=old.session_id))
     except IntegrityError:
         raise AppError("already_booked", _("This patient already has a number in that session.")) from None

@@ -12,6 +12,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,12 +22,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.clock import local_today
 from core.errors import AppError
 from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from medcard.services.outbox import task_send
 from reservations import notifications, tasks
-from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
+from reservations.models import Booking, DeskMethod, Payment, Refund, WaitlistEntry, WechatOpenid
 from reservations.payments.base import (
     GatewayError,
     GatewayOrderState,
@@ -70,6 +72,20 @@ def wechat_openid_get(*, account: User, appid: str) -> str | None:
 def wechat_openid_record(*, account: User, appid: str, openid: str) -> None:
     """Keep the account's openid for ``appid`` (one per account and appid; a new one replaces the old)."""
     WechatOpenid.objects.update_or_create(account=account, appid=appid, defaults={"openid": openid})
+
+
+def order_number(*, prefix: str, pk: int) -> str:
+    """Our order number for a new payment (see ``_order_no``)."""
+    return _order_no(prefix, pk)
+
+
+def desk_code_payment_url(*, payment_id: int) -> str:
+    """Where the WeChat/Alipay code shown on the desk screen leads: the provider's order for a walk-in's held
+    number, created or found again (the gateway treats the same order number idempotently)."""
+    payment = Payment.objects.select_related("booking__department").get(pk=payment_id)
+    if payment.status != Payment.Status.CREATED or payment.booking.status != Booking.Status.HELD:
+        raise AppError("not_payable")
+    return _gateway_order(booking=payment.booking, payment=payment).pay_url
 
 
 def _order_no(prefix: str, pk: int) -> str:
@@ -127,6 +143,14 @@ def payment_start(
             )
             payment.order_no = _order_no("BK", payment.pk)
             payment.save(update_fields=["order_no"])
+    return _gateway_order(booking=booking, payment=payment, payer_openid=payer_openid)
+
+
+def _gateway_order(*, booking: Booking, payment: Payment, payer_openid: str = "") -> PaymentStart:
+    """Create (or find again: the gateway treats the same order number idempotently) the provider's order of
+    a payment and return where it is paid. Slow I/O: called outside any transaction."""
+    channel = payment.channel
+    assert booking.hold_expires_at is not None  # noqa: S101 (only held numbers are paid online)
     description = f"{booking.department.name_zh} 挂号费"
     notify_url = f"{settings.PUBLIC_BASE_URL}/payments/notify/{channel}/"
     # The patient comes back to a "checking your payment" page until the notification (or our query to the
@@ -314,11 +338,18 @@ def payment_notification_receive(*, notification: GatewayNotification) -> None:
     )
 
 
-def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
-    """Front desk took the fee in cash or by card: the held number is booked."""
+def desk_payment_record(
+    *, staff: User, booking_id: int, method: str = DeskMethod.CASH, amount: Decimal | None = None
+) -> Payment:
+    """Front desk took the fee in cash or by bank card: the held number is booked, with the method, the
+    amount (checked against the fee when the desk typed it) and a receipt number recorded."""
+    if method not in (DeskMethod.CASH, DeskMethod.CARD):
+        raise AppError("payment_method")
     booking = Booking.objects.get(pk=booking_id)
     if booking.status != Booking.Status.HELD:
         raise AppError("not_payable", _("This number is not awaiting payment."))
+    if amount is not None and amount != booking.fee:
+        raise AppError("amount_mismatch", taken=str(amount), fee=str(booking.fee))
     booking_payment_check(booking=booking)
     with transaction.atomic():  # the payment, the booked number and the audit row land together or not at all
         payment = Payment.objects.create(
@@ -327,9 +358,11 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
             order_no=f"TMP{secrets.token_hex(8)}",
             amount=booking.fee,
             recorded_by=staff,
+            desk_method=method,
         )
         payment.order_no = _order_no("DK", payment.pk)
-        payment.save(update_fields=["order_no"])
+        payment.receipt_no = receipt_number(payment_id=payment.pk)
+        payment.save(update_fields=["order_no", "receipt_no"])
         _mark_paid(payment=payment, transaction_id=f"desk:{staff.username}", paid_at=timezone.now())
         audit_record(
             actor=staff,
@@ -339,10 +372,17 @@ def desk_payment_record(*, staff: User, booking_id: int) -> Payment:
             changes={
                 "status": [Booking.Status.HELD, Booking.Status.BOOKED],
                 "paid": [None, str(booking.fee)],
+                "method": [None, str(method)],
+                "receipt": [None, payment.receipt_no],
             },
         )
     payment.refresh_from_db()
     return payment
+
+
+def receipt_number(*, payment_id: int) -> str:
+    """The number printed on a desk receipt: the local date and the payment, e.g. R20261207-0000123."""
+    return f"R{local_today():%Y%m%d}-{payment_id:07d}"
 
 
 # --- Refunds -----------------------------------------------------------------------------------------------
@@ -444,7 +484,7 @@ def holds_expire_due(*, now: datetime | None = None) -> int:
             ).update(status=Booking.Status.EXPIRED, updated_at=now)
             if changed != 1:
                 continue
-            _release_capacity(booking.slot_id)
+            _release_capacity(booking.slot_id, booking.source)
             WaitlistEntry.objects.filter(booking=booking, status=WaitlistEntry.Status.OFFERED).update(
                 status=WaitlistEntry.Status.LAPSED
             )

@@ -18,6 +18,7 @@ from medcard.models import Patient, User
 from medcard.services.outbox import task_send
 from reservations import schedules, tasks
 from reservations.models import ACTIVE_BOOKING_STATES, Booking, Session, Slot, WaitlistEntry
+from reservations.services import noshow
 from reservations.services.booking import (
     AppError,
     _take_capacity,
@@ -35,6 +36,7 @@ def waitlist_join(
     """Join a full, open, released session's waitlist before its cut-off; once per patient per session."""
     now = now or timezone.now()
     patient = _verified_patient(account=account, patient_id=patient_id)
+    noshow.no_show_check(patient=patient, now=now)
     session = Session.objects.select_related("department").filter(pk=session_id).first()
     if session is None or session.status != Session.Status.OPEN:
         raise AppError("session_stopped")

@@ -97,3 +97,37 @@ def test_the_database_refuses_an_oversell_even_without_the_service() -> None:
     slot = factories.clinic_session(capacity=1).slots.get()
     with pytest.raises(IntegrityError), transaction.atomic():
         Slot.objects.filter(pk=slot.pk).update(taken=2)
+
+
+def test_rooms_calling_at_the_same_instant_never_get_the_same_patient() -> None:
+    from datetime import timedelta
+
+    import time_machine
+
+    from medcard import roles
+    from reservations.models import QueueEntry
+
+    session = factories.clinic_session(fee="0.00", capacity=20, days_ahead=0, hour=22)
+    slot = session.slots.get()
+    desk = factories.staff()
+    doctor = factories.staff(role=roles.DOCTOR)
+    accounts = [factories.patient_account(mobile=str(13700000000 + n), name=f"叫号{n}") for n in range(8)]
+    for account in accounts:
+        booking = services.hold_create(
+            account=account, patient_id=factories.verified_patient_of(account).pk, slot_id=slot.pk
+        )
+        with time_machine.travel(slot.starts_at - timedelta(minutes=10), tick=False):
+            services.booking_check_in(staff=desk, booking_id=booking.pk)
+    rooms = [f"{n}诊室" for n in range(12)]  # more rooms than patients: four find the queue empty
+    results = _at_once(
+        [
+            lambda room=room: services.queue_call_next(doctor=doctor, session_id=session.pk, room=room)
+            for room in rooms
+        ]
+    )
+    called = [r for r in results if isinstance(r, QueueEntry)]
+    empty = [r for r in results if isinstance(r, AppError) and r.code == "queue_empty"]
+    assert len(called) == 8 and len(empty) == 4, results
+    assert len({entry.pk for entry in called}) == 8
+    by_room = dict(QueueEntry.objects.filter(session=session).values_list("pk", "room"))
+    assert sorted(by_room.values()) == sorted(entry.room for entry in called)

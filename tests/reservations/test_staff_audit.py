@@ -3,7 +3,10 @@ and after, in the same transaction as the change, and shows in the administrator
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.test import Client
 
 from medcard.models import AuditEvent, User
@@ -38,13 +41,15 @@ def test_extra_numbers_record_the_capacity_before_and_after(desk: User) -> None:
 
 @pytest.mark.django_db
 def test_desk_payment_and_check_in_are_recorded_for_the_patient(patient: User, desk: User) -> None:
-    booking = _hold(patient, factories.clinic_session(fee="50.00").slots.get().pk)
+    session = factories.clinic_session(fee="50.00", days_ahead=0, hour=23)
+    booking = _hold(patient, session.slots.get().pk)
     services.desk_payment_record(staff=desk, booking_id=booking.pk)
-    services.booking_check_in(staff=desk, booking_id=booking.pk)
+    with time_machine.travel(session.starts_at - timedelta(minutes=10), tick=True):
+        services.booking_check_in(staff=desk, booking_id=booking.pk)
     paid, checked = (AuditEvent.objects.get(action=action) for action in ("desk_payment", "checked_in"))
     for event in (paid, checked):
         assert (event.actor, event.patient, event.target) == (desk, booking.patient, f"booking {booking.pk}")
-    assert paid.changes == {"status": ["held", "booked"], "paid": [None, "50.00"]}
+    assert paid.changes["status"] == ["held", "booked"] and paid.changes["paid"] == [None, "50.00"]
     assert checked.changes == {"status": ["booked", "checked_in"], "queue_number": [None, 1]}
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.test import Client
 
 from medcard.models import User
@@ -26,7 +29,8 @@ def test_the_desk_sees_the_day_and_checks_a_patient_in(patient: User, desk: User
         "/booking/staff/sessions/", {"date": session.date.isoformat()}, HTTP_ACCEPT_LANGUAGE="en"
     )
     assert page.status_code == 200 and booking.patient.masked_name in page.content.decode()
-    client.post(f"/booking/staff/appointments/{booking.pk}/check-in/", {"date": session.date.isoformat()})
+    with time_machine.travel(session.starts_at - timedelta(minutes=10), tick=True):
+        client.post(f"/booking/staff/appointments/{booking.pk}/check-in/", {"date": session.date.isoformat()})
     booking.refresh_from_db()
     assert booking.status == "checked_in" and booking.queue_number == 1
 
@@ -38,10 +42,10 @@ def test_stopping_a_session_from_the_page_needs_a_reason(patient: User, desk: Us
         account=patient, patient_id=factories.verified_patient_of(patient).pk, slot_id=session.slots.get().pk
     )
     client = _as(desk)
-    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": ""})
+    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": "", "confirm": "yes"})
     session.refresh_from_db()
     assert session.status == "open"
-    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": "医生外出会诊"})
+    client.post(f"/booking/staff/sessions/{session.pk}/stop/", {"reason": "医生外出会诊", "confirm": "yes"})
     session.refresh_from_db()
     assert session.status == "stopped"
     assert Booking.objects.get(pk=booking.pk).status == "cancelled"
