@@ -41,8 +41,9 @@ def hold(request: HttpRequest) -> HttpResponse:
         .filter(pk=request.POST.get("slot_id") or request.GET.get("slot_id") or 0)
         .first()
     )
-    if slot is None:
-        raise Http404
+    if slot is None:  # no slice chosen (or it is gone): back to choosing one, not a dead end
+        messages.info(request, _("Choose a time to book first."))
+        return redirect("reservations:departments")
     patients = _choices(request)
     # A gated session (a screened exam) asks the questions its gate needs; the answers go with the hold.
     questionnaire = selectors.hold_questions(
