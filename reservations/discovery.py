@@ -13,6 +13,7 @@ yet, booking closed) is computed from the cached rows at each read, never cached
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Callable
@@ -61,6 +62,16 @@ def pinyin_initials(text: str) -> str:
     return _NOT_INITIALS.sub("", letters)[:40]
 
 
+@functools.lru_cache(maxsize=4096)
+def pinyin_full(text: str) -> str:
+    """The full pinyin of ``text`` without tones or spaces, lower case (patients type it as one word).
+
+    >>> pinyin_full("神经内科")
+    'shenjingneike'
+    """
+    return _NOT_INITIALS.sub("", "".join(lazy_pinyin(text)).lower())
+
+
 def department_pinyin_refresh() -> int:
     """Fill the pinyin initials of departments that have none (a renamed department: clear it first);
     return how many were filled."""
@@ -74,8 +85,9 @@ def department_pinyin_refresh() -> int:
 
 
 def department_search(*, query: str) -> QuerySet[Department]:
-    """Departments whose Chinese name or English name (case-insensitive) contains ``query``, or whose pinyin
-    initials contain it (``sjnk`` finds 神经内科, ``nk`` every 内科), in display order, with ``doctor_count``.
+    """Departments whose Chinese name, English name (case-insensitive) or description (a symptom such as 头痛)
+    contains ``query``, or whose pinyin initials or full pinyin contain it (``sjnk`` and ``shenjingneike``
+    find 神经内科, ``nk`` every 内科), in display order, with ``doctor_count``.
 
     An empty query finds every department. Departments whose initials were never filled are matched on
     initials computed here, so search works before :func:`department_pinyin_refresh` has run.
@@ -84,12 +96,26 @@ def department_search(*, query: str) -> QuerySet[Department]:
     departments = Department.objects.annotate(doctor_count=Count("doctors")).order_by("sort_order", "code")
     if not query:
         return departments
-    matches = Q(name_zh__icontains=query) | Q(name_en__icontains=query)
+    matches = (
+        Q(name_zh__icontains=query)
+        | Q(name_en__icontains=query)
+        | Q(description_zh__icontains=query)
+        | Q(description_en__icontains=query)
+    )
     initials = query.lower().replace(" ", "")
     if initials.isascii() and initials.isalnum():
         matches |= Q(pinyin_initials__contains=initials)
-        unfilled = Department.objects.filter(pinyin_initials="").values_list("pk", "name_zh")
-        matches |= Q(pk__in=[pk for pk, name in unfilled if initials in pinyin_initials(name)])
+        names = Department.objects.values_list("pk", "name_zh", "pinyin_initials")
+        # Full pinyin is computed here (memoised per name) rather than stored: a hospital has a few hundred
+        # departments at most, and a name change needs no refresh step. Unfilled initials are matched too.
+        matches |= Q(
+            pk__in=[
+                pk
+                for pk, name, stored in names
+                if (len(initials) > 1 and initials in pinyin_full(name))
+                or (not stored and initials in pinyin_initials(name))
+            ]
+        )
     return departments.filter(matches)
 
 

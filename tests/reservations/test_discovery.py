@@ -105,6 +105,23 @@ def test_search_finds_a_department_by_pinyin_initials() -> None:
 
 
 @pytest.mark.usefixtures("departments")
+def test_search_finds_a_department_by_full_pinyin_typed_as_one_word() -> None:
+    assert _codes("shenjingneike") == ["neurology"]
+    assert _codes("ShenJing NeiKe") == ["neurology"]
+    assert sorted(_codes("shenjing")) == ["neurology", "neurosurgery"]
+    assert _codes("pifu") == ["dermatology"]  # initials not filled yet: full pinyin still works
+
+
+@pytest.mark.usefixtures("departments")
+def test_search_finds_a_department_by_a_symptom_named_in_its_description() -> None:
+    Department.objects.filter(code="neurology").update(
+        description_zh="头痛、头晕、肢体麻木、癫痫、脑血管病", description_en="Headache, dizziness, stroke"
+    )
+    assert _codes("头痛") == ["neurology"]
+    assert _codes("headache") == ["neurology"]
+
+
+@pytest.mark.usefixtures("departments")
 def test_search_by_initials_works_before_they_are_filled_in() -> None:
     assert _codes("pfk") == ["dermatology"]
 
