@@ -274,23 +274,33 @@ def doctors_with_availability(
 
 def available_dates(*, department: Department, now: datetime, days: int) -> list[tuple[date, int]]:
     """Local dates from today for ``days`` days on which the department has released open sessions, each with
-    the numbers left that day (0 when every session is full), in date order."""
+    the numbers that can still be booked that day (0 when every session is full or its slices have closed
+    for booking), in date order."""
     rule = booking_rule_for(department=department)
     first = local_today(now=now)
+    bookable_from = now + timedelta(minutes=rule.booking_cutoff_minutes)
 
-    def compute() -> list[tuple[date, int]]:
-        rows = (
-            _released_sessions(department=department, rule=rule, now=now)
-            .filter(date__gte=first, date__lt=first + timedelta(days=days))
-            .values("date")
-            .annotate(remaining=_remaining())
-            .order_by("date")
+    def compute() -> list[tuple[date, list[tuple[datetime, int]]]]:
+        sessions = _released_sessions(department=department, rule=rule, now=now).filter(
+            date__gte=first, date__lt=first + timedelta(days=days)
         )
-        return [(row["date"], row["remaining"]) for row in rows]
+        by_date: dict[date, list[tuple[datetime, int]]] = {
+            day: [] for day in sessions.order_by("date").values_list("date", flat=True).distinct()
+        }
+        rows = Slot.objects.filter(session__in=sessions).values_list(
+            "session__date", "starts_at", "capacity", "taken"
+        )
+        for day, starts_at, capacity, taken in rows:
+            by_date[day].append((starts_at, capacity - taken))
+        return list(by_date.items())
 
-    # Which dates are released depends on the clock only through released_through: part of the key.
+    # Which dates are released depends on the clock only through released_through: part of the key. Which
+    # slices are still bookable depends on the minute, so it is computed from the cached rows at each read.
     through = released_through(rule=rule, now=now)
-    return _cached(department.pk, f"dates:{first.isoformat()}:{through.isoformat()}:{days}", compute)
+    rows = _cached(department.pk, f"date-slices:{first.isoformat()}:{through.isoformat()}:{days}", compute)
+    return [
+        (day, sum(left for starts_at, left in slices if starts_at > bookable_from)) for day, slices in rows
+    ]
 
 
 @dataclass(frozen=True)

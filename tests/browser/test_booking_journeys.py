@@ -60,3 +60,21 @@ def test_a_slice_chosen_signed_out_is_waiting_after_password_sign_in(live_server
     expect(phone).to_have_url(re.compile(rf"/booking/hold/\?slot_id={slot.pk}$"))
     phone.get_by_role("button", name="锁定此号").click()
     expect(phone.get_by_test_id("booking-status")).to_have_text("待支付")
+
+
+def test_the_department_dates_fit_in_a_strip_and_a_date_tap_keeps_the_doctors_in_view(  # type: ignore[no-untyped-def]
+    live_server, phone: Page, settings
+) -> None:
+    sessions = [factories.clinic_session(capacity=3, days_ahead=days) for days in range(1, 12)]
+    department = sessions[0].department
+    phone.goto(f"{live_server.url}/booking/departments/{department.code}/")
+    doctors = phone.locator("#doctors")
+    # Eleven dates take one compact row: the doctors' heading is on the first screen.
+    assert doctors.bounding_box()["y"] < 640  # type: ignore[index]
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    phone.locator(".date-strip a").nth(5).click()
+    expect(phone).to_have_url(re.compile(r"\?date=\d{4}-\d\d-\d\d#doctors$"))
+    expect(phone.locator(".date-strip a").nth(5)).to_have_attribute("aria-current", "date")
+    box = doctors.bounding_box()
+    assert box is not None and 0 <= box["y"] < 640  # the page did not land at the top, the doctors are shown
+    phone.screenshot(path=str(settings.VAR_DIR / "screenshots" / "department-date-strip.png"))
