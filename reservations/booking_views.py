@@ -20,7 +20,7 @@ from medcard import selectors as medcard_selectors
 from medcard.models import User
 from medcard.views import patient_required
 from reservations import gates, schedules, selectors, services
-from reservations.models import Booking, Slot
+from reservations.models import Booking, Session, Slot
 from reservations.payments import wechat_oauth
 from reservations.payments.base import GatewayError
 from reservations.payments.keys import wechatpay_config
@@ -80,8 +80,17 @@ def hold(request: HttpRequest) -> HttpResponse:
 
 
 @patient_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def waitlist_join(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Choose which of my patients waits (GET), then join the full session's waitlist (POST)."""
+    session = (
+        Session.objects.select_related("department", "doctor", "clinic_type").filter(pk=session_id).first()
+    )
+    if session is None:
+        raise Http404
+    if request.method == "GET":
+        context = {"session": session, "patients": _choices(request)}
+        return render(request, "reservations/waitlist_join.html", context)
     try:
         entry = services.waitlist_join(
             account=request.user,  # type: ignore[arg-type]
@@ -98,13 +107,31 @@ def waitlist_join(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @patient_required
+@require_http_methods(["GET", "POST"])
+def waitlist_leave(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """Ask to confirm (GET), then leave the waitlist (POST): a plain form, so it works without JavaScript."""
+    account = cast(User, request.user)
+    entry = selectors.waitlist_entry_for_account(account=account, entry_id=entry_id)
+    if request.method == "GET":
+        return render(request, "reservations/waitlist_leave.html", {"entry": entry})
+    services.waitlist_leave(account=account, entry_id=entry.pk)
+    messages.success(request, _("You have left the waitlist."))
+    return redirect("reservations:bookings")
+
+
+@patient_required
 @require_GET
 def booking_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     bookings = list(selectors.bookings_for_account(account=request.user))  # type: ignore[arg-type]
     upcoming = [b for b in bookings if b.slot.ends_at >= now and b.status in ("held", "booked", "checked_in")]
     past = [b for b in bookings if b not in upcoming]
-    return render(request, "reservations/booking_list.html", {"upcoming": upcoming[::-1], "past": past})
+    context = {
+        "upcoming": upcoming[::-1],
+        "past": past,
+        "waiting": selectors.waitlist_entries_for_account(account=request.user),  # type: ignore[arg-type]
+    }
+    return render(request, "reservations/booking_list.html", context)
 
 
 @patient_required

@@ -42,6 +42,7 @@ from reservations.schedules import (
     released_through,
     session_release_at,
     slot_booking_closes_at,
+    waitlist_closes_at,
 )
 
 SEARCH_MAX_LENGTH = 40
@@ -394,3 +395,17 @@ def session_slots(*, session: Session, now: datetime) -> list[SlotAvailability]:
             )
         )
     return rows
+
+
+def session_waitlist_open(*, session: Session, slots: list[SlotAvailability], now: datetime) -> bool:
+    """Whether a patient can join the session's waitlist now: the session is open and released, before the
+    waitlist's cut-off, and every slice is full (the waitlist is for a full session: a number anywhere in the
+    session is booked directly)."""
+    if session.status != Session.Status.OPEN or not slots:
+        return False
+    rule = booking_rule_for(department=session.department)
+    if now < session_release_at(session=session, rule=rule) or now >= waitlist_closes_at(
+        session=session, rule=rule
+    ):
+        return False
+    return all(row.remaining <= 0 for row in slots)

@@ -20,6 +20,7 @@ urlpatterns = [
     path("wechat/oauth/callback/", booking_views.wechat_oauth_callback, name="wechat-oauth-callback"),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
+    path("waitlist/<int:entry_id>/leave/", booking_views.waitlist_leave, name="waitlist-leave"),
     path("staff/sessions/", staff_views.sessions_of_day, name="staff-sessions"),
     path("staff/sessions/<int:session_id>/stop/", staff_views.session_stop, name="staff-session-stop"),
     path("staff/slots/<int:slot_id>/extra/", staff_views.slot_extra, name="staff-slot-extra"),
