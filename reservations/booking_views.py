@@ -19,7 +19,7 @@ from core.errors import AppError
 from medcard import selectors as medcard_selectors
 from medcard.models import User
 from medcard.views import patient_required
-from reservations import gates, schedules, selectors, services
+from reservations import discovery, gates, schedules, selectors, services
 from reservations.models import Booking, Session, Slot
 from reservations.payments import wechat_oauth
 from reservations.payments.base import GatewayError
@@ -185,6 +185,29 @@ def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Cancelled."))
     return redirect("reservations:booking-detail", booking_id=booking_id)
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def booking_reschedule(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """Choose another slice of the same doctor and fee (GET), then move the number to it (POST)."""
+    account = cast(User, request.user)
+    booking = selectors.booking_for_account(account=account, booking_id=booking_id)
+    context: dict[str, Any] = {
+        "booking": booking,
+        "slots": discovery.reschedule_slots(booking=booking, now=timezone.now()),
+    }
+    if request.method == "POST":
+        try:
+            moved = services.booking_reschedule(  # the number moves to a new booking; the old one is closed
+                account=account, booking_id=booking.pk, new_slot_id=int(request.POST.get("slot_id") or 0)
+            )
+        except AppError as exc:
+            context["refusal"] = exc
+            return render(request, "reservations/reschedule.html", context, status=409)
+        messages.success(request, _("Your appointment has been moved to the new time."))
+        return redirect("reservations:booking-detail", booking_id=moved.pk)
+    return render(request, "reservations/reschedule.html", context)
 
 
 # --- WeChat Pay inside WeChat's own browser (JSAPI) -------------------------------------------------------

@@ -33,7 +33,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
 
-from reservations.models import BookingRule, ClinicType, Department, Doctor, Session, Slot
+from reservations.models import Booking, BookingRule, ClinicType, Department, Doctor, Session, Slot
 from reservations.schedules import (
     HOSPITAL_TZ,
     booking_rule_for,
@@ -409,3 +409,27 @@ def session_waitlist_open(*, session: Session, slots: list[SlotAvailability], no
     ):
         return False
     return all(row.remaining <= 0 for row in slots)
+
+
+def reschedule_slots(*, booking: Booking, now: datetime) -> list[Slot]:
+    """Slices a booking could move to at ``now``: the same department and doctor (or room), the same fee (the
+    payment moves with the number), released, open, not closed for booking and with a number left; soonest
+    first, at most 40. :func:`reservations.services.booking_reschedule` checks all of it again."""
+    session = booking.session
+    rule = booking_rule_for(department=session.department)
+    same = Q(session__doctor=session.doctor) if session.doctor_id else Q(session__room=session.room)
+    return list(
+        Slot.objects.filter(
+            same,
+            session__department_id=session.department_id,
+            session__fee=session.fee,
+            session__status=Session.Status.OPEN,
+            session__date__gte=local_today(now=now),
+            session__date__lte=released_through(rule=rule, now=now),
+            starts_at__gt=now + timedelta(minutes=rule.booking_cutoff_minutes),
+            capacity__gt=F("taken"),
+        )
+        .exclude(pk=booking.slot_id)
+        .select_related("session__clinic_type")
+        .order_by("starts_at")[:40]
+    )

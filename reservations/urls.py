@@ -18,6 +18,11 @@ urlpatterns = [
         name="booking-wechat-pay",
     ),
     path("wechat/oauth/callback/", booking_views.wechat_oauth_callback, name="wechat-oauth-callback"),
+    path(
+        "appointments/<int:booking_id>/reschedule/",
+        booking_views.booking_reschedule,
+        name="booking-reschedule",
+    ),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
     path("waitlist/<int:entry_id>/leave/", booking_views.waitlist_leave, name="waitlist-leave"),
