@@ -307,8 +307,137 @@ def bench_batch_workers() -> None:
                 proc.wait(timeout=30)
 
 
+# --- The pharmacist's page: fit + recommendation through Django (issue 13) ------------------------------
+
+PAGE_REPEATS = 20
+TARGET_PAGE_P95_MS = 300.0
+
+
+def page_bench() -> int:
+    """Server time of the course page's fit + recommendation through Django's test client, on a throw-away
+    test database (SQLite, or DATABASE_URL's server): the re-fit request (fit, recommendation, curves, the
+    per-level estimates, stored) followed by the course page it redirects to, and the page previewing an
+    edited regimen. Baseline in the same run: the engine call alone (``dosing.calculation.calculate``)."""
+    import datetime as dt
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hospital.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    settings.ALLOWED_HOSTS = ["testserver", *settings.ALLOWED_HOSTS]
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        import time_machine
+
+        from dosing import services
+        from medcard import roles
+        from medcard.services import staff_create
+
+        shanghai = ZoneInfo("Asia/Shanghai")
+        start = dt.datetime(2026, 11, 20, 8, 0, tzinfo=shanghai)
+        lines = []
+        with time_machine.travel(dt.datetime(2026, 11, 21, 22, 0, tzinfo=shanghai), tick=False):
+            pharmacist = staff_create(
+                username="bench-pharm",
+                password="bench-Passw0rd-9",  # noqa: S106 (a throw-away test database)
+                display_name="bench",
+                role=roles.PHARMACIST,
+            )
+            client = Client()
+            client.force_login(pharmacist)
+            for model in ("goti_2018", "auto"):
+                details = services.CourseDetails(
+                    sex="male",
+                    age_years=Decimal(64),
+                    weight_kg=Decimal(82),
+                    height_cm=Decimal(176),
+                    creatinine_value=Decimal(97),
+                    creatinine_unit="umol/L",
+                    creatinine_on=start.date(),
+                    initials="BM",
+                    model_choice=model,
+                )
+                course = services.course_create(actor=pharmacist, details=details)
+                services.doses_add(
+                    course=course,
+                    actor=pharmacist,
+                    lines=[
+                        services.DoseLine(start, Decimal(2000), Decimal(2)),
+                        services.DoseLine(
+                            start + dt.timedelta(hours=12), Decimal(1000), Decimal(1), 2, Decimal(12)
+                        ),
+                    ],
+                )
+                for hours, conc in ((35.5, "14.2"), (37.0, "31.5")):
+                    services.level_add(
+                        course=course,
+                        actor=pharmacist,
+                        drawn_at=start + dt.timedelta(hours=hours),
+                        conc_mg_per_l=Decimal(conc),
+                    )
+                url = f"/dosing/courses/{course.pk}/"
+                preview = {
+                    "dose_mg": "1250",
+                    "interval_h": "12",
+                    "infusion_h": "1.5",
+                    "start": "2026-11-22T08:00",
+                }
+
+                def refit_and_page(url: str = url) -> None:
+                    assert client.post(url + "refit/").status_code == 302
+                    assert client.get(url).status_code == 200
+
+                def preview_page(url: str = url, preview: dict[str, str] = preview) -> None:
+                    assert client.get(url, preview).status_code == 200
+
+                def engine_only(course: object = course) -> None:
+                    services.course_calculate(course=course)  # type: ignore[arg-type]
+
+                for fn in (refit_and_page, preview_page, engine_only):
+                    fn()  # warm-up
+                n_models = len(services.course_calculate(course=course)[0].result["models"])
+                for label, fn in (
+                    ("re-fit + course page", refit_and_page),
+                    ("regimen preview page", preview_page),
+                    ("baseline: engine call alone", engine_only),
+                ):
+                    ms = 1e3 * timed(fn, PAGE_REPEATS)
+                    lines.append(
+                        (
+                            f"{model} ({n_models} model(s))",
+                            label,
+                            float(np.median(ms)),
+                            float(np.percentile(ms, 95)),
+                        )
+                    )
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+    print(
+        f"Course page, fit + recommendation through Django's test client ({PAGE_REPEATS} runs each, one core)"
+    )
+    ok = True
+    for model, label, p50, p95 in lines:
+        verdict = ""
+        if label != "baseline: engine call alone":
+            passed = p95 < TARGET_PAGE_P95_MS
+            ok &= passed or "auto" in model  # the target is for one model; averaging is reported, not gated
+            verdict = f"   target p95 < {TARGET_PAGE_P95_MS:g} ms: {'PASS' if passed else 'FAIL'}"
+        print(f"  {model:26s} {label:28s} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms{verdict}")
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
     status = main()
     if "--no-batch" not in sys.argv:
         bench_batch_workers()
-    raise SystemExit(status)
+    # last: it sets Django up on a throw-away test database of whatever database the run is configured with
+    raise SystemExit(page_bench() | status)

@@ -74,6 +74,8 @@ CATALOGUE: dict[str, Refusal] = {
     "openid_required": Refusal(
         CONFLICT, _("Open this appointment in WeChat and choose Pay with WeChat first.")),
     "gateway_busy": Refusal(UNAVAILABLE, _("The payment service is busy. Please try again.")),
+    "wechat_oauth_failed": Refusal(
+        BAD_REQUEST, _("WeChat could not confirm who you are. Please go back to your appointment and try again.")),
     # --- Staff input (422: the request itself is incomplete) ---
     "reason_missing": Refusal(UNPROCESSABLE, _("Give the reason (at least 4 characters).")),
     "count": Refusal(UNPROCESSABLE, _("Add between 1 and 20 extra numbers.")),

@@ -320,6 +320,12 @@ if not 0.0 <= SCREENING_AUDIT_SAMPLE <= 1.0:
 # Reading a report (OCR) runs on its own queue when a worker is started with ``-Q <queue>`` for it; the
 # default, Celery's own queue, works with the single worker of the dev runner.
 SCREENING_OCR_QUEUE = env_str("SCREENING_OCR_QUEUE", default="celery")
+
+# --- Dosing (pharmacists' dose calculator and its API) -----------------------------------------------------
+# Calls per minute one institution's API key may make (DRF throttling; answers 429 beyond).
+DOSING_API_CALLS_PER_MINUTE = env_int("DOSING_API_CALLS_PER_MINUTE", 120, minimum=1, maximum=100_000)
+# Posterior samples behind credible bands and probabilities of target attainment on the pages and the API.
+DOSING_SAMPLES = env_int("DOSING_SAMPLES", 300, minimum=50, maximum=5000)
 # RESERVATION_NOTIFIERS: where patient messages go (dotted paths of notifier classes). The sandbox outbox and
 # the console until an SMS or WeChat template provider is configured.
 RESERVATION_NOTIFIERS = env_list(
@@ -358,7 +364,14 @@ AVAILABILITY_CACHE_SECONDS = env_int("AVAILABILITY_CACHE_SECONDS", 30, minimum=0
 # Otherwise the merchant's real credentials are required.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 PAYMENT_SANDBOX = env_bool("PAYMENT_SANDBOX", DEBUG)
+if PAYMENT_SANDBOX:
+    # The sandbox gateway is an app of its own (views, cashier template, delivery tasks); a process without
+    # PAYMENT_SANDBOX never loads its code, and hospital/urls.py mounts its URLs under the same switch.
+    INSTALLED_APPS.append("reservations.payments.sandbox")
 PAYMENT_SANDBOX_KEY_DIR = VAR_DIR / "sandbox-keys"
+# The outpatient front desk's telephone, shown where something cannot be done online (a paid same-day
+# appointment cannot be cancelled online). The default is a placeholder: set the hospital's real number.
+OUTPATIENT_DESK_PHONE = env_str("OUTPATIENT_DESK_PHONE", default="021-0000 0000")
 WECHATPAY = {
     "mchid": env_str("WECHATPAY_MCHID", default=""),
     "appid": env_str("WECHATPAY_APPID", default=""),

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("medcard.api")),
     path("", include("reservations.api")),
     path("", include("screening.api")),
+    path("", include("dosing.api")),
     path("dosing/batch/", include("dosing.batch.api")),
 ]
 
@@ -32,7 +33,7 @@ urlpatterns = [
 
 if settings.PAYMENT_SANDBOX:
     # The local stand-in for WeChat Pay and Alipay (dev, tests, training); never mounted in production.
-    urlpatterns.append(path("sandbox-gateway/", include("reservations.payments.sandbox_urls")))
+    urlpatterns.append(path("sandbox-gateway/", include("reservations.payments.sandbox.urls")))
 
 handler404 = "hospital.views.not_found"
 handler500 = "hospital.views.server_error"

@@ -267,6 +267,8 @@ class AuditEvent(models.Model):
         SCREENING_VIEWED = "screening_viewed", _("Screening case viewed")
         SCREENING_DECIDED = "screening_decided", _("Screening decided")
         SCREENING_CONFIRMED = "screening_confirmed", _("Screening values confirmed by the patient")
+        DOSING_COURSE_VIEWED = "dosing_course_viewed", _("Dosing course viewed")
+        DOSING_COURSE_CHANGED = "dosing_course_changed", _("Dosing course changed")
         SESSION_STOPPED = "session_stopped", _("Session stopped")
         EXTRA_NUMBERS_ADDED = "extra_numbers_added", _("Extra numbers added")
         CHECKED_IN = "checked_in", _("Checked in")

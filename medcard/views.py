@@ -93,7 +93,14 @@ def _password_sign_in(
     form = form_class(request, data=request.POST or None)
     if request.method == "POST" and form.is_valid() and form.user is not None:
         login(request, form.user)
-        return redirect(_next_url(request))
+        target = _next_url(request)
+        if (
+            target == "/"
+            and form_class is StaffSignInForm
+            and selectors.user_roles(user=form.user) == [roles.PHARMACIST]
+        ):
+            return redirect("dosing:worklist")  # a pharmacist's working page is the dosing worklist
+        return redirect(target)
     status = 400 if request.method == "POST" else 200
     return render(request, template, {"form": form, "next": _next_url(request)}, status=status)
 

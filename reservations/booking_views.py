@@ -7,7 +7,7 @@ from typing import Any, cast
 import segno
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,10 +21,15 @@ from medcard.models import User
 from medcard.views import patient_required
 from reservations import discovery, gates, schedules, selectors, services
 from reservations.models import Booking, Session, Slot
-from reservations.payments import wechat_oauth
 from reservations.payments.base import GatewayError
 from reservations.payments.keys import wechatpay_config
-from reservations.services.payments import wechat_openid_get, wechat_openid_record
+from reservations.payments.wechatpay import oauth as wechat_oauth
+from reservations.services.payments import (
+    PaymentCheck,
+    payment_return_check,
+    wechat_openid_get,
+    wechat_openid_record,
+)
 
 
 def _choices(request: HttpRequest) -> list[medcard_selectors.AccountPatient]:
@@ -138,13 +143,25 @@ def booking_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
-    booking = selectors.booking_for_account(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
-    rule = schedules.booking_rule_for(department=booking.department)
+    account = cast(User, request.user)
+    booking = selectors.booking_for_account(account=account, booking_id=booking_id)
+    check = ""
+    returned = bool(request.GET.get("checking"))
+    if booking.status == Booking.Status.HELD:
+        # Back from the cashier (``?checking=1``): until the notification (or our query to the gateway)
+        # settles it, say so rather than show "awaiting payment" with the pay buttons (#11). Opened another
+        # way with an order open: ask the gateway at once, so a paid number never offers a second payment.
+        check = payment_return_check(account=account, booking_id=booking.pk, returned=returned)
+        booking.refresh_from_db()
     context: dict[str, Any] = {
         "booking": booking,
         "payment": selectors.booking_payment(booking=booking),
         "refund_status": selectors.booking_refund_status(booking=booking),
-        "cancel_deadline": schedules.cancel_deadline(session=booking.session, rule=rule),
+        "refund_kind": selectors.booking_refund_kind(booking=booking),
+        "checking": returned and check == PaymentCheck.CHECKING,
+        "not_paid_after_return": returned and check == PaymentCheck.NOT_PAID,
+        "status_url": reverse("reservations:booking-payment-status", kwargs={"booking_id": booking.pk}),
+        **_cancellation(booking),
     }
     if booking.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN):
         card = booking.patient.cards.filter(status="active").values_list("number", flat=True).first() or ""
@@ -171,9 +188,41 @@ def booking_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
     return redirect(started.pay_url)
 
 
+def _cancellation(booking: Booking) -> dict[str, Any]:
+    """What the patient may do about cancelling, said before paying and on the booking (#11): a held number
+    can always be given back; a paid one online only until the deadline (same-day bookings: already past),
+    otherwise at the front desk."""
+    rule = schedules.booking_rule_for(department=booking.department)
+    deadline = schedules.cancel_deadline(session=booking.session, rule=rule)
+    online = timezone.now() <= deadline
+    can_cancel = booking.status == Booking.Status.HELD or (booking.status == Booking.Status.BOOKED and online)
+    return {
+        "cancel_deadline": deadline,
+        "cancel_online_after_paying": online,
+        "can_cancel": can_cancel,
+        "desk_phone": settings.OUTPATIENT_DESK_PHONE,
+    }
+
+
 @patient_required
-@require_POST
+@never_cache
+@require_GET
+def booking_payment_status(request: HttpRequest, booking_id: int) -> JsonResponse:
+    """What the "checking your payment" page polls: ``booked``, ``checking``, ``not_paid`` or ``not_held``."""
+    state = payment_return_check(account=cast(User, request.user), booking_id=booking_id)
+    return JsonResponse({"state": state})
+
+
+@patient_required
+@never_cache
+@require_http_methods(["GET", "POST"])
 def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """GET: the confirmation page, saying what cancelling will do; POST: cancel."""
+    if request.method == "GET":
+        booking = selectors.booking_for_account(account=cast(User, request.user), booking_id=booking_id)
+        context = {"booking": booking, "payment": selectors.booking_payment(booking=booking)}
+        context.update(_cancellation(booking))
+        return render(request, "reservations/booking_cancel.html", context)
     try:
         booking = services.booking_cancel(account=request.user, booking_id=booking_id, reason="patient")  # type: ignore[arg-type]
     except AppError as exc:
@@ -233,6 +282,8 @@ def booking_wechat_pay(request: HttpRequest, booking_id: int) -> HttpResponse:
         reverse("reservations:booking-wechat-pay", kwargs={"booking_id": booking.pk}) + "?checking=1"
     )
     if request.GET.get("checking"):
+        if payment_return_check(account=account, booking_id=booking.pk) != PaymentCheck.CHECKING:
+            return redirect(detail + "?checking=1")  # settled (or not paid after all): the appointment says
         return render(
             request,
             "reservations/wechat_pay.html",
@@ -278,9 +329,8 @@ def wechat_oauth_callback(request: HttpRequest) -> HttpResponse:
     try:
         booking_id = wechat_oauth.state_consume(state=request.GET.get("state", ""), account_id=account.pk)
         openid = wechat_oauth.code_exchange(appid=wechatpay_config().appid, code=request.GET.get("code", ""))
-    except wechat_oauth.OAuthRefused:
-        message = _("WeChat could not confirm who you are. Please go back to your appointment and try again.")
-        return render(request, "reservations/wechat_pay.html", {"oauth_error": message}, status=400)
+    except AppError as refusal:
+        return render(request, "reservations/wechat_pay.html", {"oauth_error": refusal.message}, status=400)
     except GatewayError:
         message = _("WeChat is busy. Please go back to your appointment and try again.")
         return render(request, "reservations/wechat_pay.html", {"oauth_error": message}, status=503)

@@ -450,6 +450,12 @@ class Refund(models.Model):
         SUCCEEDED = "succeeded", _("Refunded")
         FAILED = "failed", _("Failed")
 
+    # The reasons of the automatic refunds, each told to the patient in its own words (notifications and
+    # the booking page): a payment that came after its number was released, and a second payment of a
+    # number that was already paid (the booking stands).
+    LATE_PAYMENT_REASON = "paid after the number was released"
+    DUPLICATE_PAYMENT_REASON = "paid twice; the booking stands"
+
     payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="refund")
     refund_no = models.CharField(max_length=32, unique=True)
     amount = models.DecimalField(max_digits=8, decimal_places=2)

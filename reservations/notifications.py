@@ -36,6 +36,7 @@ KINDS = (
     "reminder",
     "expired",
     "late_payment_refunded",
+    "duplicate_payment_refunded",
 )
 # How long a sent message is remembered against duplicates: far longer than any redelivery (the broker's
 # visibility timeout is an hour) and than the life of a booking's messages.
@@ -219,6 +220,14 @@ def message_render(*, booking: Booking, kind: str) -> RenderedMessage:
         return RenderedMessage(
             "支付已退回",
             f"{name}，您为{visit}支付的{_yuan(_refunded_amount(booking))}到账时号源已释放，款项已原路退回。",
+        )
+    if kind == "duplicate_payment_refunded":
+        # A second payment for a number that was already paid: the booking stands, only the extra charge
+        # goes back (#11: the patient was once told the number had been released, which was false).
+        return RenderedMessage(
+            "重复支付已退回",
+            f"{name}，您为{visit}重复支付的{_yuan(_refunded_amount(booking))}已原路退回；"
+            "您的预约仍然有效，请按时就诊。",
         )
     raise ValueError(f"Unknown notification kind {kind!r}.")
 

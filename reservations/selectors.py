@@ -36,6 +36,16 @@ def booking_refund_status(*, booking: Booking) -> str | None:
     return refund.status if refund is not None else None
 
 
+def booking_refund_kind(*, booking: Booking) -> str:
+    """Why the booking's latest refund was made, in the words its page uses: ``duplicate`` (a second
+    payment of a number that stays booked), ``late`` (paid after the number was released) or ``cancelled``."""
+    refunds = Refund.objects.filter(payment__booking=booking).order_by("-id")
+    reason = refunds.values_list("reason", flat=True).first() or ""
+    return {Refund.DUPLICATE_PAYMENT_REASON: "duplicate", Refund.LATE_PAYMENT_REASON: "late"}.get(
+        reason, "cancelled"
+    )
+
+
 def booking_payment(*, booking: Booking) -> Payment | None:
     return Payment.objects.filter(booking=booking).order_by("-id").first()
 

@@ -6,7 +6,6 @@ from celery import shared_task
 
 # Celery's autodiscovery loads this module only: bring in the app's other task modules.
 from reservations import services, tasks_notifications, tasks_schedules  # noqa: F401
-from reservations.payments import tasks as payment_tasks  # noqa: F401
 from reservations.payments.base import GatewayError
 
 

@@ -24,6 +24,11 @@ urlpatterns = [
         name="booking-reschedule",
     ),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
+    path(
+        "appointments/<int:booking_id>/payment-status/",
+        booking_views.booking_payment_status,
+        name="booking-payment-status",
+    ),
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
     path("waitlist/<int:entry_id>/leave/", booking_views.waitlist_leave, name="waitlist-leave"),
     path("staff/sessions/", staff_views.sessions_of_day, name="staff-sessions"),

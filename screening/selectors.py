@@ -227,3 +227,55 @@ def screening_figures(*, since: datetime) -> ScreeningFigures:
         blind_audits=audits.count(),
         audit_disagreements=audits.exclude(decision=F("system_outcome")).count(),
     )
+
+
+@dataclass(frozen=True)
+class AnalyteReading:
+    """One analyte value read from an uploaded report: for other apps (the dose calculator's creatinine)."""
+
+    code: str
+    value: float
+    unit: str  # as printed, normalised spelling ("umol/L", "mg/dL")
+    value_canonical: float | None
+    unit_canonical: str
+    collected_on: date | None
+    upload_id: int | None
+    booking_id: int
+    read_at: datetime
+
+
+def latest_analyte_for_patient(*, patient_id: int, code: str) -> AnalyteReading | None:
+    """The patient's most recently collected value of ``code`` read from any upload (newest extraction of
+    each file), or ``None``. Values the reader could not put a number on are skipped."""
+    runs = (
+        ScreeningRun.objects.filter(
+            case__booking__patient_id=patient_id,
+            step=ScreeningRun.Step.EXTRACT,
+            status=ScreeningRun.Status.OK,
+        )
+        .select_related("case")
+        .order_by("-created_at", "-id")[:50]
+    )
+    best: AnalyteReading | None = None
+    for run in runs:
+        extraction = (run.outputs or {}).get("extraction") or {}
+        collected = (extraction.get("collected_on") or {}).get("value")
+        collected_on = date.fromisoformat(collected) if isinstance(collected, str) else None
+        for row in extraction.get("analytes") or []:
+            if not isinstance(row, dict) or row.get("code") != code or row.get("value") is None:
+                continue
+            reading = AnalyteReading(
+                code=code,
+                value=float(row["value"]),
+                unit=str(row.get("unit") or ""),
+                value_canonical=row.get("value_canonical"),
+                unit_canonical=str(row.get("unit_canonical") or ""),
+                collected_on=collected_on,
+                upload_id=run.upload_id,
+                booking_id=run.case.booking_id,
+                read_at=run.created_at,
+            )
+            if best is None or (reading.collected_on or date.min) > (best.collected_on or date.min):
+                best = reading
+            break
+    return best

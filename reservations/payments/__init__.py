@@ -1,6 +1,8 @@
-"""Payment gateways: WeChat Pay API v3 and Alipay adapters, our notification endpoints, and a local sandbox
-gateway that plays both providers for development and tests. The interface is in ``base``."""
+"""Payments: one package per provider (``wechatpay/``, ``alipay/``: client, signatures, notifications,
+bills), the common protocol every adapter meets (``base``), the credentials in force (``keys``) and our
+notification endpoints (``notify_views``).
 
-# Celery's autodiscovery imports only ``<app>.tasks``; ``reservations.tasks`` imports this package, so
-# importing the sandbox's task module here is what registers its delivery task in the worker.
-from reservations.payments import tasks as _tasks  # noqa: F401
+The sandbox gateway that plays both providers for development and tests is its own Django app
+(``sandbox/``, label ``payment_sandbox``), installed and mounted only when ``settings.PAYMENT_SANDBOX`` is
+on. Nothing in this package imports it.
+"""

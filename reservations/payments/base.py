@@ -10,6 +10,7 @@ without a socket.
 from __future__ import annotations
 
 import base64
+import csv
 import logging
 import urllib.error
 import urllib.request
@@ -19,6 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -231,21 +233,6 @@ def urllib_transport(
         raise GatewayError(f"{method} {url.split('?')[0]} failed: {error}") from error
 
 
-def gateway_for(channel: str, transport: Transport | None = None) -> Gateway:
-    """The adapter for ``channel``, built from settings (or from the sandbox's test keys)."""
-    from reservations.payments import keys
-
-    if channel == Channel.WECHATPAY:
-        from reservations.payments.wechatpay import WechatPayGateway
-
-        return WechatPayGateway(keys.wechatpay_config(), transport=transport)
-    if channel == Channel.ALIPAY:
-        from reservations.payments.alipay import AlipayGateway
-
-        return AlipayGateway(keys.alipay_config(), transport=transport)
-    raise ValueError(f"no payment gateway for channel {channel!r}")
-
-
 # --- Small shared helpers -----------------------------------------------------------------------------
 
 
@@ -303,3 +290,38 @@ def fen_to_yuan(amount_fen: int) -> str:
 def lower_headers(headers: Mapping[str, Any]) -> dict[str, str]:
     """Header names lower-cased, so look-ups work whatever casing the web server or test client used."""
     return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+# --- Bills: helpers both providers' readers share ----------------------------------------------------
+
+BILL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Both providers write their bills' times in China time.
+BILL_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def bill_fen(value: str) -> int:
+    """A bill's yuan amount as fen, exactly; a refund line's minus sign is dropped (the kind says it).
+
+    >>> bill_fen("25.00"), bill_fen(" -0.01\\t"), bill_fen("`3.5")
+    (2500, 1, 350)
+    >>> bill_fen("1.234")
+    Traceback (most recent call last):
+    ...
+    reservations.payments.base.BillRejected: not an amount in fen: '1.234'
+    """
+    text = value.strip().lstrip("`").strip().removeprefix("-")
+    try:
+        return yuan_to_fen(text)
+    except ValueError:
+        raise BillRejected(f"not an amount in fen: {value!r}") from None
+
+
+def bill_china_time(value: str) -> datetime | None:
+    try:
+        return datetime.strptime(value.strip(), BILL_TIME_FORMAT).replace(tzinfo=BILL_ZONE)
+    except ValueError:
+        return None
+
+
+def bill_csv_lines(lines: list[str]) -> list[list[str]]:
+    return list(csv.reader(lines))

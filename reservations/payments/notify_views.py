@@ -19,7 +19,10 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from reservations.payments.base import Channel, ForgedNotification, NotificationRejected, gateway_for
+from reservations import services
+from reservations.payments.base import Channel, ForgedNotification, NotificationRejected
+from reservations.payments.gateways import gateway_for
+from reservations.services import refunds
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +33,8 @@ def _receive(request: HttpRequest, channel: Channel) -> HttpResponse:
         notification = gateway.parse_notification(headers=request.headers, body=request.body)
     except ForgedNotification:
         return gateway.failure_response()  # the gateway has logged the reason
-    from reservations.services import payment_notification_receive
-
     try:
-        payment_notification_receive(notification=notification)
+        services.payment_notification_receive(notification=notification)
     except NotificationRejected as rejection:
         logger.warning(
             "%s notification rejected: %s",
@@ -61,10 +62,8 @@ def wechatpay_refund(request: HttpRequest) -> HttpResponse:
         notification = gateway.parse_refund_notification(headers=request.headers, body=request.body)
     except ForgedNotification:
         return gateway.failure_response()  # the gateway has logged the reason
-    from reservations.services.refunds import refund_notification_receive
-
     try:
-        refund_notification_receive(notification=notification)
+        refunds.refund_notification_receive(notification=notification)
     except NotificationRejected as rejection:
         logger.warning(
             "wechatpay refund notification rejected: %s",

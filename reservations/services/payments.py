@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -25,16 +26,27 @@ from medcard.models import AuditEvent, User
 from medcard.services.audit import audit_record
 from reservations import notifications, tasks
 from reservations.models import Booking, Payment, Refund, WaitlistEntry, WechatOpenid
-from reservations.payments.base import GatewayError, GatewayOrderState, NotificationRejected, gateway_for
+from reservations.payments.base import (
+    GatewayError,
+    GatewayOrderState,
+    NotificationRejected,
+    OrderPaid,
+)
 from reservations.payments.base import Notification as GatewayNotification
+from reservations.payments.gateways import gateway_for
 from reservations.payments.keys import wechatpay_config
-from reservations.payments.wechatpay import JsapiIntent, WechatPayGateway
+from reservations.payments.wechatpay.client import JsapiIntent, WechatPayGateway
 from reservations.selectors import booking_for_account
 from reservations.services import waitlist
 from reservations.services.booking import _release_capacity
 from reservations.services.gates import booking_payment_check, hold_gate_lapsed
 from reservations.services.money import from_fen, money, to_fen
-from reservations.services.refunds import LATE_PAYMENT_REASON, refund_notify_url, refund_settle
+from reservations.services.refunds import (
+    DUPLICATE_PAYMENT_REASON,
+    LATE_PAYMENT_REASON,
+    refund_notify_url,
+    refund_settle,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +90,8 @@ def payment_start(
     if channel not in ONLINE_CHANNELS:
         raise AppError("channel")
     booking = booking_for_account(account=account, booking_id=booking_id)
+    if booking.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN):
+        raise AppError("not_payable", _already_paid_message())
     if (
         booking.status != Booking.Status.HELD
         or booking.hold_expires_at is None
@@ -94,8 +108,13 @@ def payment_start(
             message = _("Open this appointment in WeChat and choose Pay with WeChat first.")
             raise AppError("openid_required", message)
     trade_type = ("jsapi" if jsapi else "h5") if channel == Payment.Channel.WECHATPAY else ""
-    open_orders = Payment.objects.filter(booking=booking, channel=channel, status=Payment.Status.CREATED)
-    payment = open_orders.filter(trade_type=trade_type).first()
+    open_orders = Payment.objects.filter(booking=booking, status=Payment.Status.CREATED)
+    # One payment order open at a time (#11): the patient switched channel (or between WeChat's browser and
+    # another): the other order is closed at its gateway BEFORE a new one exists, so it can no longer be
+    # paid. If it was paid meanwhile, the number is booked and there is nothing more to pay.
+    for other in open_orders.exclude(channel=channel, trade_type=trade_type):
+        _close_before_another(other)
+    payment = open_orders.filter(channel=channel, trade_type=trade_type).first()
     if payment is None:
         with transaction.atomic():
             payment = Payment.objects.create(
@@ -107,14 +126,14 @@ def payment_start(
             )
             payment.order_no = _order_no("BK", payment.pk)
             payment.save(update_fields=["order_no"])
-            # The patient switched between WeChat's browser and another one: close the other kind's order so
-            # only one can be paid (one paid anyway before it closed is refunded, as any second payment is).
-            for other in open_orders.exclude(pk=payment.pk).values_list("pk", flat=True):
-                transaction.on_commit(functools.partial(payment_close, payment_id=other))
     description = f"{booking.department.name_zh} 挂号费"
     notify_url = f"{settings.PUBLIC_BASE_URL}/payments/notify/{channel}/"
-    return_url = settings.PUBLIC_BASE_URL + reverse(
-        "reservations:booking-detail", kwargs={"booking_id": booking.pk}
+    # The patient comes back to a "checking your payment" page until the notification (or our query to the
+    # gateway) settles it: never to a stale "awaiting payment" with the pay buttons.
+    return_url = (
+        settings.PUBLIC_BASE_URL
+        + reverse("reservations:booking-detail", kwargs={"booking_id": booking.pk})
+        + "?checking=1"
     )
     try:
         gateway = gateway_for(channel)
@@ -138,6 +157,10 @@ def payment_start(
                 notify_url=notify_url,
                 return_url=return_url,
             )
+    except OrderPaid:
+        # This very order was paid and its notification is still on its way: take it now.
+        _sync_from_gateway(payment)
+        raise AppError("not_payable", _already_paid_message()) from None
     except GatewayError as exc:
         # Say why (and where it went): a gateway that cannot be reached at the configured address is the
         # usual cause on a development machine (PUBLIC_BASE_URL pointing at another port).
@@ -150,6 +173,83 @@ def payment_start(
     if isinstance(intent, JsapiIntent):
         return PaymentStart(payment=payment, pay_url="", jsapi_params=intent.jsapi_params)
     return PaymentStart(payment=payment, pay_url=intent.pay_url)
+
+
+def _already_paid_message() -> str:
+    return _("This number is already paid: your appointment is booked. There is nothing more to pay.")
+
+
+def _close_before_another(payment: Payment) -> None:
+    """Close an open order at its gateway before the patient may start another one (no double charge)."""
+    if payment.channel not in ONLINE_CHANNELS:
+        return
+    try:
+        gateway_for(payment.channel).close(order_no=payment.order_no)
+    except OrderPaid:
+        _sync_from_gateway(payment)  # paid after all: book the number with it
+        raise AppError("not_payable", _already_paid_message()) from None
+    except GatewayError:
+        logger.warning("gateway close failed before a second order", extra={"order_no": payment.order_no})
+        message = _(
+            "Your unfinished payment with %(channel)s could not be cancelled just now, so paying again could "
+            "charge you twice. Please try again in a minute, or finish paying with %(channel)s."
+        ) % {"channel": payment.get_channel_display()}
+        raise AppError("gateway_busy", message) from None
+    Payment.objects.filter(pk=payment.pk, status=Payment.Status.CREATED).update(status=Payment.Status.CLOSED)
+
+
+# How long after the patient came back from the cashier we wait for the notification before asking the
+# gateway ourselves, and how often we ask again (notifications usually arrive within seconds).
+CHECK_QUERY_AFTER = timedelta(seconds=5)
+CHECK_QUERY_EVERY_S = 5
+
+
+class PaymentCheck:
+    BOOKED = "booked"
+    CHECKING = "checking"
+    NOT_PAID = "not_paid"
+    NOT_HELD = "not_held"
+
+
+def payment_return_check(
+    *, account: User, booking_id: int, returned: bool = True, now: datetime | None = None
+) -> str:
+    """Where the patient's payment stands (the "checking your payment" page polls this).
+
+    ``booked``: paid and booked. ``checking``: an order is open and its outcome not yet known: wait for the
+    notification; from :data:`CHECK_QUERY_AFTER` after the patient ``returned`` from the cashier on (at once
+    when the patient opens the appointment another way), ask the gateway, at most every few seconds, and
+    act on a payment as a notification would. ``not_paid``: the gateway says the open order is unpaid (or
+    there is none): the patient may pay. ``not_held``: the number is neither held nor booked.
+    """
+    now = now or timezone.now()
+    booking = booking_for_account(account=account, booking_id=booking_id)
+    if booking.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN):
+        return PaymentCheck.BOOKED
+    if booking.status != Booking.Status.HELD:
+        return PaymentCheck.NOT_HELD
+    payment = Payment.objects.filter(booking=booking, status=Payment.Status.CREATED).order_by("-id").first()
+    if payment is None or payment.channel not in ONLINE_CHANNELS:
+        return PaymentCheck.NOT_PAID
+    if returned:
+        started = cache.get_or_set(f"payment-check:{payment.order_no}:since", now.timestamp(), timeout=3600)
+        if now.timestamp() - float(started or now.timestamp()) < CHECK_QUERY_AFTER.total_seconds():
+            return PaymentCheck.CHECKING
+    if not cache.add(f"payment-check:{payment.order_no}:asked", 1, timeout=CHECK_QUERY_EVERY_S):
+        return cache.get(f"payment-check:{payment.order_no}:verdict", PaymentCheck.CHECKING)
+    try:
+        order = gateway_for(payment.channel).query(order_no=payment.order_no)
+    except GatewayError:
+        return PaymentCheck.CHECKING  # the gateway is slow: keep waiting, ask again in a moment
+    if order.state == GatewayOrderState.PAID and order.amount_fen == to_fen(payment.amount):
+        _mark_paid(
+            payment=payment, transaction_id=order.transaction_id, paid_at=order.paid_at or timezone.now()
+        )
+        booking.refresh_from_db()
+        return PaymentCheck.BOOKED if booking.status == Booking.Status.BOOKED else PaymentCheck.NOT_HELD
+    verdict = PaymentCheck.NOT_PAID if order.state != GatewayOrderState.PAID else PaymentCheck.CHECKING
+    cache.set(f"payment-check:{payment.order_no}:verdict", verdict, timeout=CHECK_QUERY_EVERY_S)
+    return verdict
 
 
 def _mark_paid(*, payment: Payment, transaction_id: str, paid_at: datetime) -> None:
@@ -179,8 +279,10 @@ def _mark_paid(*, payment: Payment, transaction_id: str, paid_at: datetime) -> N
         # The number was no longer held (expired, cancelled) or is paid twice: give the money back.
         locked.status = Payment.Status.REFUNDED
         locked.save(update_fields=["status", "transaction_id", "paid_at", "updated_at"])
-        # The patient hears of it ("late_payment_refunded") when the refund succeeds: refund_settle.
-        refund = _refund_create(payment=locked, reason=LATE_PAYMENT_REASON)
+        # The patient hears of it when the refund succeeds (refund_settle), in words that say what happened:
+        # a second payment of a number that stays booked, or a payment that came after it was released.
+        reason = DUPLICATE_PAYMENT_REASON if still_ours else LATE_PAYMENT_REASON
+        refund = _refund_create(payment=locked, reason=reason)
         logger.warning("late payment refunded", extra={"order_no": locked.order_no, "booking": booking.pk})
     refund_enqueue(refund_id=refund.pk)
 

@@ -18,8 +18,8 @@ from reservations.payments.base import (
     BillRowKind,
     GatewayError,
     GatewayRejected,
-    gateway_for,
 )
+from reservations.payments.gateways import gateway_for
 from reservations.services.money import from_fen, to_fen
 from reservations.services.payments import payments_reconcile_day
 

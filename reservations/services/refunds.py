@@ -25,8 +25,8 @@ from reservations.payments.base import (
     NotificationRejected,
     RefundNotification,
     RefundResult,
-    gateway_for,
 )
+from reservations.payments.gateways import gateway_for
 from reservations.services.money import to_fen
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,13 @@ REFUND_MAX_ATTEMPTS = 30
 FOLLOW_UP_BATCH = 200
 # The reason of the refund of a payment that arrived after its number was released: its patient gets the
 # "late_payment_refunded" message rather than the plain "refunded" one.
-LATE_PAYMENT_REASON = "paid after the number was released"
+LATE_PAYMENT_REASON = Refund.LATE_PAYMENT_REASON
+# A second payment for a number that is booked (and stays booked): "duplicate_payment_refunded".
+DUPLICATE_PAYMENT_REASON = Refund.DUPLICATE_PAYMENT_REASON
+REFUND_MESSAGE_KINDS = {
+    LATE_PAYMENT_REASON: "late_payment_refunded",
+    DUPLICATE_PAYMENT_REASON: "duplicate_payment_refunded",
+}
 
 
 def refund_notify_url(channel: str) -> str:
@@ -66,7 +72,7 @@ def refund_settle(*, refund_id: int, state: str) -> str:
             .update(status=Refund.Status.SUCCEEDED, updated_at=now)
         )
         if changed:
-            kind = "late_payment_refunded" if refund.reason == LATE_PAYMENT_REASON else "refunded"
+            kind = REFUND_MESSAGE_KINDS.get(refund.reason, "refunded")
             notifications.booking_notify(booking_id=refund.payment.booking_id, kind=kind)
             logger.info("refund succeeded", extra={"refund_no": refund.refund_no})
         return Refund.Status.SUCCEEDED

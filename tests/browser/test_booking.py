@@ -44,7 +44,9 @@ def test_a_patient_finds_a_doctor_holds_pays_at_the_cashier_and_cancels_with_a_r
     expect(page.get_by_test_id("booking-status")).to_have_text("已预约")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
-    page.get_by_role("button", name="取消预约").click()
+    page.get_by_role("link", name="取消预约").click()  # a confirmation page says what will happen
+    expect(page.get_by_test_id("cancel-consequence")).to_contain_text("50.00 元将原路退回")
+    page.get_by_role("button", name="确定取消").click()
     expect(page.get_by_test_id("booking-status")).to_have_text("已取消")
     expect(page.get_by_test_id("refund-status")).to_contain_text("已退款")
     expect(page.locator(".messages")).to_contain_text("50.00 元将原路退回")

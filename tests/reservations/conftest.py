@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from reservations.payments import sandbox, tasks
 from reservations.payments.base import Notification
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.sandbox import tasks
+from tests.reservations.payment_transport import client_transport
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +25,7 @@ def sandbox_mode(settings, monkeypatch, sandbox_key_dir) -> None:  # type: ignor
     settings.PAYMENT_SANDBOX_KEY_DIR = sandbox_key_dir
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
     settings.LANGUAGE_CODE = "en"
-    monkeypatch.setattr(sandbox, "notify_transport", sandbox.client_transport())
+    monkeypatch.setattr(sandbox, "notify_transport", client_transport())
     monkeypatch.setattr(sandbox, "RETRY_TIME_SCALE", 0.0)
 
 

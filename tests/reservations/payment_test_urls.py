@@ -11,7 +11,7 @@ _mounted = {p.namespace for p in site_urlpatterns if isinstance(p, URLResolver)}
 
 urlpatterns = list(site_urlpatterns)
 if "sandbox_gateway" not in _mounted:
-    urlpatterns.append(path("sandbox-gateway/", include("reservations.payments.sandbox_urls")))
+    urlpatterns.append(path("sandbox-gateway/", include("reservations.payments.sandbox.urls")))
 if "payment_notify" not in _mounted:
     urlpatterns.append(path("payments/notify/", include("reservations.payments.notify_urls")))
 

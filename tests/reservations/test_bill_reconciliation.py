@@ -22,10 +22,14 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import services, tasks
 from reservations.models import Payment, ReconciliationReport
-from reservations.payments import base, sandbox, sandbox_bills
-from reservations.payments.base import BillRowKind, gateway_for
+from reservations.payments import gateways
+from reservations.payments.base import BillRowKind
+from reservations.payments.gateways import gateway_for
+from reservations.payments.sandbox import bills as sandbox_bills
+from reservations.payments.sandbox import gateway as sandbox
 from reservations.services.reconciliation import payments_reconcile_report
 from tests import factories
+from tests.reservations.payment_transport import client_transport
 
 pytestmark = pytest.mark.urls("tests.reservations.payment_test_urls")
 
@@ -39,11 +43,11 @@ CHANNELS = ["wechatpay", "alipay"]
 def gateway(sandbox_mode, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """Gateway calls and notifications in-process, refunds and messages inline, notifications sent only
     when a test delivers them."""
-    transport = sandbox.client_transport(Client())
+    transport = client_transport(Client())
     for module in ("payments", "refunds", "reconciliation"):
         monkeypatch.setattr(
             f"reservations.services.{module}.gateway_for",
-            functools.partial(base.gateway_for, transport=transport),
+            functools.partial(gateways.gateway_for, transport=transport),
         )
     monkeypatch.setattr(sandbox, "notify_transport", transport)
     monkeypatch.setattr(sandbox, "enqueue_delivery", lambda order_no, countdown_s: None)
@@ -112,7 +116,7 @@ def test_the_adapters_read_every_line_of_the_bill_to_the_fen(gateway: None, chan
         payment = _paid(channel, fee="0.29")  # 0.29 * 100 is 28.999999999999996 in floats
         services.booking_cancel(account=payment.booking.account, booking_id=payment.booking_id)
     with time_machine.travel(NEXT_MORNING, tick=False):
-        rows = gateway_for(channel, transport=sandbox.client_transport()).download_bill(day=DAY)
+        rows = gateway_for(channel, transport=client_transport()).download_bill(day=DAY)
     payment.refresh_from_db()
     assert [(row.kind, row.order_no, row.amount_fen, row.refund_no) for row in rows] == [
         (BillRowKind.PAYMENT, payment.order_no, 29, ""),

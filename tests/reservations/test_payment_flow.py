@@ -9,23 +9,28 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from core.errors import AppError
 from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import notifications, services
 from reservations.models import Booking, Payment, Refund
-from reservations.payments import base, sandbox
+from reservations.payments import gateways
+from reservations.payments.sandbox import gateway as sandbox
 from tests import factories
+from tests.reservations.payment_transport import client_transport
 
 
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Route gateway calls and notifications in-process; collect the orders whose notifications are due."""
-    transport = sandbox.client_transport(Client())
+    transport = client_transport(Client())
     monkeypatch.setattr(
-        "reservations.services.payments.gateway_for", functools.partial(base.gateway_for, transport=transport)
+        "reservations.services.payments.gateway_for",
+        functools.partial(gateways.gateway_for, transport=transport),
     )
     monkeypatch.setattr(sandbox, "notify_transport", transport)
     due: list[str] = []
@@ -171,3 +176,120 @@ def test_the_pay_page_sends_the_patient_to_the_cashier(patient: User, gateway: l
     client.force_login(patient)
     response = client.post(f"/booking/appointments/{booking.pk}/pay/", {"channel": "wechatpay"})
     assert response.status_code == 302 and "/sandbox-gateway/cashier/wechatpay/" in response["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_payment_of_a_booked_number_is_refunded_and_the_patient_told_the_booking_stands(
+    patient: User, desk: User, gateway: list[str]
+) -> None:
+    """The patient paid online; before the notification arrived, the front desk took the fee in cash. The
+    online payment is the second one: refunded, and the message says so (not "the number was released")."""
+    notifications.outbox.clear()
+    booking = _held(patient)
+    payment = _pay(patient, booking, "wechatpay")
+    sandbox.cashier_pay(payment.order_no)
+    services.desk_payment_record(staff=desk, booking_id=booking.pk)
+    assert sandbox.deliver_notification(payment.order_no) == "delivered"
+    booking.refresh_from_db()
+    payment.refresh_from_db()
+    assert booking.status == "booked" and payment.status == "refunded"
+    assert Refund.objects.get(payment=payment).status == "succeeded"
+    assert Payment.objects.filter(booking=booking, status="paid").count() == 1  # exactly one charge stands
+    [message] = notifications.sandbox_messages(kind="duplicate_payment_refunded", channel="sms")
+    assert "重复支付的50.00元已原路退回" in message.text and "预约仍然有效" in message.text
+    assert not notifications.sandbox_messages(kind="late_payment_refunded")
+    client = Client()
+    client.force_login(patient)
+    with translation.override("en"):
+        page = client.get(f"/booking/appointments/{booking.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "The second payment has been refunded" in page and "your appointment stands" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_starting_another_channel_closes_the_open_order_first(patient: User, gateway: list[str]) -> None:
+    booking = _held(patient)
+    first = _pay(patient, booking, "wechatpay")
+    second = _pay(patient, booking, "alipay")
+    first.refresh_from_db()
+    assert first.status == "closed" and sandbox.order_get(first.order_no)["state"] == "closed"
+    assert sandbox.cashier_pay(first.order_no) == "closed"  # the first cashier can no longer take money
+    assert second.status == "created"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_starting_another_channel_after_paying_books_the_number_and_refuses(
+    patient: User, gateway: list[str]
+) -> None:
+    booking = _held(patient)
+    paid = _pay(patient, booking, "wechatpay")
+    sandbox.cashier_pay(paid.order_no)  # its notification has not arrived yet
+    with pytest.raises(AppError) as refused:
+        services.payment_start(account=patient, booking_id=booking.pk, channel="alipay")
+    assert refused.value.code == "not_payable" and "已支付" in str(refused.value.message)
+    booking.refresh_from_db()
+    assert booking.status == "booked"
+    assert not Payment.objects.filter(booking=booking, channel="alipay").exists()
+    assert not Refund.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_return_page_checks_until_the_gateway_answers_then_books(
+    patient: User, gateway: list[str]
+) -> None:
+    """No notification at all: the page says "checking" for a few seconds, then asks the gateway itself."""
+    booking = _held(patient)
+    payment = _pay(patient, booking, "wechatpay")
+    sandbox.cashier_pay(payment.order_no)
+    client = Client()
+    client.force_login(patient)
+    status_url = f"/booking/appointments/{booking.pk}/payment-status/"
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        page = client.get(f"/booking/appointments/{booking.pk}/?checking=1").content.decode()
+        assert 'data-testid="payment-checking"' in page and 'name="channel"' not in page
+        assert client.get(status_url).json() == {"state": "checking"}
+        clock.shift(6)
+        assert client.get(status_url).json() == {"state": "booked"}
+    booking.refresh_from_db()
+    assert booking.status == "booked"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_return_page_says_when_nothing_was_paid(patient: User, gateway: list[str]) -> None:
+    booking = _held(patient)
+    _pay(patient, booking, "alipay")  # the patient left the cashier without paying
+    client = Client()
+    client.force_login(patient)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.get(f"/booking/appointments/{booking.pk}/?checking=1")
+        clock.shift(6)
+        page = client.get(f"/booking/appointments/{booking.pk}/?checking=1").content.decode()
+    assert 'data-testid="payment-not-received"' in page and 'name="channel"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_payment_status_is_the_account_holders_alone(
+    patient: User, outsider: User, gateway: list[str]
+) -> None:
+    booking = _held(patient)
+    client = Client()
+    client.force_login(outsider)
+    assert client.get(f"/booking/appointments/{booking.pk}/payment-status/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_asks_for_confirmation_and_only_the_account_holder_sees_it(
+    patient: User, outsider: User, gateway: list[str]
+) -> None:
+    booking = _held(patient)
+    stranger = Client()
+    stranger.force_login(outsider)
+    assert stranger.get(f"/booking/appointments/{booking.pk}/cancel/").status_code == 404
+    client = Client()
+    client.force_login(patient)
+    page = client.get(f"/booking/appointments/{booking.pk}/cancel/").content.decode()
+    assert 'data-testid="cancel-confirm"' in page
+    booking.refresh_from_db()
+    assert booking.status == "held"  # looking at the confirmation changes nothing
+    client.post(f"/booking/appointments/{booking.pk}/cancel/")
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"

@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from reservations.payments import keys, sandbox
-from reservations.payments.alipay import AlipayGateway, sign_content
+from reservations.payments import keys
+from reservations.payments.alipay.client import AlipayGateway
+from reservations.payments.alipay.signatures import sign_content
 from reservations.payments.base import (
     Channel,
     ForgedNotification,
@@ -21,9 +22,11 @@ from reservations.payments.base import (
     Notification,
     NotificationRejected,
     OrderPaid,
-    gateway_for,
     rsa_verify,
 )
+from reservations.payments.gateways import gateway_for
+from reservations.payments.sandbox import gateway as sandbox
+from tests.reservations.payment_transport import client_transport
 
 pytestmark = pytest.mark.urls("tests.reservations.payment_test_urls")
 
@@ -34,7 +37,7 @@ ORDER_NO = "R20261128002"
 
 @pytest.fixture
 def gateway(received: list[Notification]) -> AlipayGateway:
-    built = gateway_for(Channel.ALIPAY, transport=sandbox.client_transport())
+    built = gateway_for(Channel.ALIPAY, transport=client_transport())
     assert isinstance(built, AlipayGateway)
     return built
 
@@ -143,7 +146,7 @@ def test_refund_is_idempotent_by_refund_number(gateway) -> None:
 def test_the_sandbox_refuses_a_request_with_a_bad_signature(gateway) -> None:
     impostor = AlipayGateway(
         keys.AlipayConfig(**{**gateway.config.__dict__, "app_private_key": keys.generate_rsa_key()}),
-        transport=sandbox.client_transport(),
+        transport=client_transport(),
     )
     with pytest.raises(GatewayRejected) as refused:
         impostor.query(order_no=ORDER_NO)
@@ -165,7 +168,7 @@ def test_a_tampered_payment_page_is_refused(gateway) -> None:
 
 
 def test_an_answer_with_a_bad_signature_is_not_trusted(gateway) -> None:
-    honest = sandbox.client_transport()
+    honest = client_transport()
 
     def tampering(method: str, url: str, headers: dict[str, str], body: bytes):  # type: ignore[no-untyped-def]
         status, answer_headers, answer = honest(method, url, headers, body)

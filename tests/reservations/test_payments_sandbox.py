@@ -15,9 +15,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 
-from reservations.payments import keys, sandbox, tasks
-from reservations.payments.base import Channel, GatewayRejected, gateway_for
-from reservations.payments.wechatpay import CHINA, WechatPayGateway
+from reservations.payments import keys
+from reservations.payments.base import Channel, GatewayRejected
+from reservations.payments.gateways import gateway_for
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.sandbox import tasks
+from reservations.payments.wechatpay.client import WechatPayGateway
+from reservations.payments.wechatpay.signatures import CHINA
+from tests.reservations.payment_transport import client_transport
 
 pytestmark = pytest.mark.urls("tests.reservations.payment_test_urls")
 
@@ -41,7 +46,7 @@ def enqueued(sandbox_mode, monkeypatch) -> Iterator[list[tuple[str, float]]]:  #
 
 @pytest.fixture
 def wechat(enqueued) -> WechatPayGateway:  # type: ignore[no-untyped-def]
-    built = gateway_for(Channel.WECHATPAY, transport=sandbox.client_transport())
+    built = gateway_for(Channel.WECHATPAY, transport=client_transport())
     assert isinstance(built, WechatPayGateway)
     return built
 
@@ -221,18 +226,35 @@ def test_the_cashier_returns_only_to_our_own_site(wechat) -> None:
     assert answer.status_code == 200 and "Paid." in answer.content.decode()
 
 
-def test_sandbox_options_from_the_cashier_page(wechat) -> None:
+def test_sandbox_options_from_the_cashier_page(wechat, desk) -> None:
     pay_url = _create(wechat, "R1")
     Client().post(_local(pay_url), {"action": "options", "duplicate": "on", "delay_s": "5", "scope": "order"})
     assert sandbox.faults_for("R1")["duplicate"] is True and sandbox.faults_for("R1")["delay_s"] == 5.0
     assert sandbox.faults_for("R2")["duplicate"] is False
 
-    Client().post(_local(pay_url), {"action": "options", "wrong_amount": "on", "scope": "all"})
+    staff = Client()
+    staff.force_login(desk)
+    staff.post(_local(pay_url), {"action": "options", "wrong_amount": "on", "scope": "all"})
     assert sandbox.faults_for("R2")["wrong_amount"] is True
 
 
+def test_only_staff_can_flip_the_sandbox_switches_for_all_orders(wechat, patient) -> None:
+    """#14.14: the global fault switches change every patient's payments on a training system."""
+    pay_url = _create(wechat, "R1")
+    outsider = Client()
+    outsider.force_login(patient)
+    for client in (Client(), outsider):
+        answer = client.post(_local(pay_url), {"action": "options", "unavailable": "on", "scope": "all"})
+        assert answer.status_code == 403
+        assert "Only staff can change the options for all orders." in answer.content.decode()
+        assert sandbox.faults_for("R2")["unavailable"] is False
+        assert sandbox.faults_for("R1")["unavailable"] is False
+    page = Client().get(_local(pay_url)).content.decode()
+    assert 'value="all"' not in page and "staff can set them for all orders" in page
+
+
 def test_an_alipay_trade_past_its_time_expire_cannot_be_paid(enqueued) -> None:
-    gateway = gateway_for(Channel.ALIPAY, transport=sandbox.client_transport())
+    gateway = gateway_for(Channel.ALIPAY, transport=client_transport())
     intent = gateway.create_order(
         order_no="A1", amount_fen=100, description="检验", expires_at=timezone.now() + timedelta(minutes=1),
         notify_url="http://127.0.0.1:8000/payments/notify/alipay/", return_url=RETURN_URL,

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from reservations.payments import keys, sandbox, tasks
+from reservations.payments import keys
 from reservations.payments.base import (
     Channel,
     ForgedNotification,
@@ -23,9 +23,12 @@ from reservations.payments.base import (
     Notification,
     NotificationRejected,
     OrderPaid,
-    gateway_for,
 )
-from reservations.payments.wechatpay import WechatPayGateway
+from reservations.payments.gateways import gateway_for
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.sandbox import tasks
+from reservations.payments.wechatpay.client import WechatPayGateway
+from tests.reservations.payment_transport import client_transport
 
 pytestmark = pytest.mark.urls("tests.reservations.payment_test_urls")
 
@@ -35,7 +38,7 @@ RETURN_URL = "http://127.0.0.1:8000/appointments/42/"
 
 @pytest.fixture
 def gateway(received: list[Notification]) -> WechatPayGateway:
-    built = gateway_for(Channel.WECHATPAY, transport=sandbox.client_transport())
+    built = gateway_for(Channel.WECHATPAY, transport=client_transport())
     assert isinstance(built, WechatPayGateway)
     return built
 
@@ -168,7 +171,7 @@ def test_the_sandbox_refuses_a_request_with_a_bad_signature(gateway) -> None:
 
     impostor = WechatPayGateway(
         keys.WechatPayConfig(**{**gateway.config.__dict__, "merchant_private_key": keys.generate_rsa_key()}),
-        transport=sandbox.client_transport(),
+        transport=client_transport(),
     )
     with pytest.raises(GatewayRejected) as refused:
         impostor.query(order_no="R1")
@@ -176,7 +179,7 @@ def test_the_sandbox_refuses_a_request_with_a_bad_signature(gateway) -> None:
 
 
 def test_an_answer_without_a_valid_platform_signature_is_not_trusted(gateway) -> None:
-    honest = sandbox.client_transport()
+    honest = client_transport()
 
     def tampering(method: str, url: str, headers: dict[str, str], body: bytes):  # type: ignore[no-untyped-def]
         status, answer_headers, answer = honest(method, url, headers, body)

@@ -17,10 +17,13 @@ from hospital.celery import app as celery_app
 from medcard.models import User
 from reservations import notifications, services
 from reservations.models import Booking, Payment, Refund
-from reservations.payments import base, keys, sandbox
-from reservations.payments.base import Channel, ForgedNotification, gateway_for
+from reservations.payments import gateways, keys
+from reservations.payments.base import Channel, ForgedNotification
+from reservations.payments.gateways import gateway_for
+from reservations.payments.sandbox import gateway as sandbox
 from reservations.services import refunds
 from tests import factories
+from tests.reservations.payment_transport import client_transport
 
 pytestmark = pytest.mark.urls("tests.reservations.payment_test_urls")
 
@@ -31,11 +34,11 @@ REFUND_NOTIFY_PATH = "/payments/notify/wechatpay/refund/"
 def refund_deliveries(sandbox_mode, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
     """Gateway calls and notifications in-process; refunds and messages run inline; collects the refund
     notifications the sandbox has scheduled (a test delivers them when it wants)."""
-    transport = sandbox.client_transport(Client())
+    transport = client_transport(Client())
     for module in ("payments", "refunds"):
         monkeypatch.setattr(
             f"reservations.services.{module}.gateway_for",
-            functools.partial(base.gateway_for, transport=transport),
+            functools.partial(gateways.gateway_for, transport=transport),
         )
     monkeypatch.setattr(sandbox, "notify_transport", transport)
     monkeypatch.setattr(sandbox, "enqueue_delivery", lambda order_no, countdown_s: None)
@@ -204,7 +207,7 @@ def test_the_refund_query_reports_unknown_before_and_success_after(
     patient: User, refund_deliveries: list[tuple[str, str]], channel: str
 ) -> None:
     payment = _paid(patient, channel)
-    gateway = gateway_for(channel, transport=sandbox.client_transport())
+    gateway = gateway_for(channel, transport=client_transport())
     assert gateway.refund_query(order_no=payment.order_no, refund_no="RF-NEVER").state == "unknown"
     gateway.refund(
         order_no=payment.order_no, refund_no="RF-1", amount_fen=5000, total_fen=5000, reason="退号"

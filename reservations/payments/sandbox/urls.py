@@ -6,7 +6,9 @@ the adapters only swap ``api_base`` / ``gateway_url``.
 
 from django.urls import path
 
-from reservations.payments import sandbox_bills, sandbox_views, sandbox_wechat
+from reservations.payments.sandbox import bills as sandbox_bills
+from reservations.payments.sandbox import views as sandbox_views
+from reservations.payments.sandbox import wechat as sandbox_wechat
 
 app_name = "sandbox_gateway"
 urlpatterns = [

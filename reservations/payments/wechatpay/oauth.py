@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 
+from core.errors import AppError
 from reservations.payments.base import GatewayError, Transport, urllib_transport
 
 logger = logging.getLogger(__name__)
@@ -36,13 +37,11 @@ STATE_MAX_AGE_S = 600
 _NONCE_PREFIX = "wechat-oauth-state"
 
 
-class OAuthRefused(Exception):
-    """The OAuth round trip failed in a way the patient can only restart: forged, reused or stale state,
-    an invalid or used code, a bad answer. ``reason`` is safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+def _refused(reason: str) -> AppError:
+    """The OAuth round trip failed in a way the patient can only restart (forged, reused or stale state, an
+    invalid or used code, a bad answer): ``wechat_oauth_failed``; ``reason`` goes to the log only."""
+    logger.warning("wechat oauth refused: %s", reason)
+    return AppError("wechat_oauth_failed")
 
 
 def _sandbox_base() -> str:
@@ -75,18 +74,18 @@ def state_issue(*, account_id: int, booking_id: int) -> str:
 
 def state_consume(*, state: str, account_id: int) -> int:
     """Check a state came from :func:`state_issue` for this account, within its time, and was not used
-    before; use it up and return its booking id. Raises :class:`OAuthRefused` otherwise."""
+    before; use it up and return its booking id. Raises ``AppError`` ``wechat_oauth_failed`` otherwise."""
     try:
         data = signing.loads(state, salt=STATE_SALT, max_age=STATE_MAX_AGE_S)
     except signing.SignatureExpired:
-        raise OAuthRefused("state expired") from None
+        raise _refused("state expired") from None
     except signing.BadSignature:
-        raise OAuthRefused("state forged") from None
+        raise _refused("state forged") from None
     if not isinstance(data, dict) or data.get("a") != account_id or not isinstance(data.get("b"), int):
-        raise OAuthRefused("state of another account")
+        raise _refused("state of another account")
     # delete() says whether the key was there: of two callbacks racing with one state, one wins.
     if not cache.delete(f"{_NONCE_PREFIX}:{data.get('n')}"):
-        raise OAuthRefused("state already used")
+        raise _refused("state already used")
     return int(data["b"])
 
 
@@ -97,10 +96,10 @@ def access_token_url(*, appid: str, secret: str, code: str) -> str:
 
 
 def code_exchange(*, appid: str, code: str, transport: Transport | None = None) -> str:
-    """The openid behind an OAuth ``code``. Raises :class:`OAuthRefused` for a refused code or secret and
-    :class:`GatewayError` when WeChat is unreachable or busy."""
+    """The openid behind an OAuth ``code``. Raises ``AppError`` ``wechat_oauth_failed`` for a refused code or
+    secret and :class:`GatewayError` when WeChat is unreachable or busy."""
     if not code or len(code) > 128:
-        raise OAuthRefused("missing code")
+        raise _refused("missing code")
     url = access_token_url(appid=appid, secret=settings.WECHAT_APP_SECRET, code=code)
     status, _headers, body = (transport or urllib_transport)("GET", url, {"Accept": "application/json"}, b"")
     if status >= 500:
@@ -116,5 +115,5 @@ def code_exchange(*, appid: str, code: str, transport: Transport | None = None) 
     if data.get("errcode") or not data.get("openid"):
         # The secret never goes into logs; the code is single-use and worthless now.
         logger.warning("wechat oauth code refused", extra={"errcode": data.get("errcode")})
-        raise OAuthRefused(f"code refused ({data.get('errcode')})")
+        raise _refused(f"code refused ({data.get('errcode')})")
     return str(data["openid"])

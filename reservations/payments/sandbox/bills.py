@@ -24,10 +24,19 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from reservations.payments import keys, sandbox
+from reservations.payments import keys
+from reservations.payments.alipay.bills import ALIPAY_COLUMNS
 from reservations.payments.base import Channel, fen_to_yuan
-from reservations.payments.bills import ALIPAY_COLUMNS, WECHATPAY_COLUMNS, WECHATPAY_SUMMARY_COLUMNS
-from reservations.payments.wechatpay import CHINA
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.sandbox.answers import (
+    alipay_answer,
+    alipay_fail,
+    wechat_answer,
+    wechat_error,
+    wechat_refusal,
+)
+from reservations.payments.wechatpay.bills import WECHATPAY_COLUMNS, WECHATPAY_SUMMARY_COLUMNS
+from reservations.payments.wechatpay.signatures import CHINA
 
 FILE_TIMEOUT_S = 300  # download links are short-lived (Alipay's last 30 s; WeChat's 5 min)
 FEE_RATE = Decimal("0.006")  # 0.60 %, a common rate for these merchants; shown, not reconciled
@@ -158,8 +167,6 @@ def _tampered_wechat(content: bytes) -> bytes:
 @require_GET
 def wechatpay_tradebill(request: HttpRequest) -> HttpResponse:
     """``GET /v3/bill/tradebill?bill_date=&bill_type=ALL`` → ``{hash_type, hash_value, download_url}``."""
-    from reservations.payments.sandbox_views import wechat_answer, wechat_error, wechat_refusal
-
     refusal = wechat_refusal(request)
     if refusal:
         return refusal
@@ -189,8 +196,6 @@ def wechatpay_tradebill(request: HttpRequest) -> HttpResponse:
 @require_GET
 def wechatpay_bill_download(request: HttpRequest) -> HttpResponse:
     """``GET /v3/billdownload/file?token=``: the file itself (a signed request; the answer is unsigned)."""
-    from reservations.payments.sandbox_views import wechat_error, wechat_refusal
-
     refusal = wechat_refusal(request)
     if refusal:
         return refusal
@@ -288,16 +293,14 @@ def alipay_bill_zip(day: date, *, tampered: bool = False) -> bytes:
 
 def alipay_bill_url(method: str, biz: dict[str, Any]) -> HttpResponse:
     """``alipay.data.dataservice.bill.downloadurl.query`` (already signature-checked by the gateway)."""
-    from reservations.payments.sandbox_views import _alipay_answer, _alipay_fail
-
     if biz.get("bill_type") != "trade":
-        return _alipay_fail(method, "40004", "Business Failed", "isv.invalid-bill-type", "账单类型不支持")
+        return alipay_fail(method, "40004", "Business Failed", "isv.invalid-bill-type", "账单类型不支持")
     day = _bill_day(str(biz.get("bill_date", "")))
     if day is None:
-        return _alipay_fail(method, "40004", "Business Failed", "isp.bill_not_exist", "账单不存在")
+        return alipay_fail(method, "40004", "Business Failed", "isp.bill_not_exist", "账单不存在")
     content = alipay_bill_zip(day, tampered=bool(sandbox.faults_for(None)["bill_tampered"]))
     base = keys.alipay_config().gateway_url.rsplit("/", 1)[0]
-    return _alipay_answer(
+    return alipay_answer(
         method,
         {
             "code": "10000",

@@ -32,14 +32,14 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cache as memoize
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.cache import cache
 from django.utils import timezone
 
 from reservations.payments import keys
-from reservations.payments.alipay import china_time, sign_content
+from reservations.payments.alipay.signatures import china_time, sign_content
 from reservations.payments.base import (
     Channel,
     GatewayError,
@@ -49,11 +49,14 @@ from reservations.payments.base import (
     rsa_sign,
     urllib_transport,
 )
-from reservations.payments.wechatpay import (
+
+# The tasks module imports this one too: each only looks the other's names up when called.
+from reservations.payments.sandbox import tasks as delivery_tasks
+from reservations.payments.wechatpay.notifications import aes_gcm_encrypt
+from reservations.payments.wechatpay.signatures import (
     AUTH_SCHEME,
     CHINA,
     PROBE_SIGNATURE_PREFIX,
-    aes_gcm_encrypt,
     response_message,
     rfc3339,
 )
@@ -80,22 +83,19 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "unavailable": False,  # the API answers 500 / Alipay 20000
 }
 
-# Where notifications are POSTed: urllib for the dev server and the worker; tests use client_transport().
+# Where notifications are POSTed: urllib for the dev server and the worker; in-process tests swap in
+# tests/reservations/payment_transport.client_transport().
 notify_transport: Transport = urllib_transport
 
 
 def enqueue_delivery(order_no: str, countdown_s: float) -> None:
     """Schedule the first delivery of an order's notification (tests replace this to run it inline)."""
-    from reservations.payments.tasks import sandbox_notification_deliver
-
-    sandbox_notification_deliver.apply_async(args=(order_no,), countdown=max(0.0, countdown_s))
+    delivery_tasks.sandbox_notification_deliver.apply_async(args=(order_no,), countdown=max(0.0, countdown_s))
 
 
 def enqueue_refund_delivery(order_no: str, refund_no: str, countdown_s: float) -> None:
     """Schedule the first delivery of a refund's notification (tests replace this to run it inline)."""
-    from reservations.payments.tasks import sandbox_refund_notification_deliver
-
-    sandbox_refund_notification_deliver.apply_async(
+    delivery_tasks.sandbox_refund_notification_deliver.apply_async(
         args=(order_no, refund_no), countdown=max(0.0, countdown_s)
     )
 
@@ -735,28 +735,3 @@ def retry_countdown_s(order_no: str, attempt: int) -> float | None:
     if attempt >= len(schedule):
         return None
     return schedule[attempt] * RETRY_TIME_SCALE
-
-
-# --- In-process transport for tests -----------------------------------------------------------------------
-
-
-def client_transport(client: Any = None) -> Transport:
-    """A :data:`Transport` that sends requests through ``django.test.Client`` to this process's URLconf, so
-    adapters, sandbox endpoints and notify views meet without a socket."""
-    from django.test import Client
-
-    http = client or Client()
-
-    def send(
-        method: str, url: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        content_type = next(
-            (v for k, v in headers.items() if k.lower() == "content-type"), "application/octet-stream"
-        )
-        others = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-        response = http.generic(method, path, data=body, content_type=content_type, headers=others)
-        return response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content
-
-    return send

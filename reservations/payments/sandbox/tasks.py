@@ -6,12 +6,10 @@ from typing import Any
 
 from celery import shared_task
 
-from reservations.payments import sandbox
+from reservations.payments.sandbox import gateway as sandbox
 
 
-@shared_task(
-    name="reservations.payments.sandbox_notification_deliver", bind=True, acks_late=True, max_retries=None
-)
+@shared_task(name="payment_sandbox.notification_deliver", bind=True, acks_late=True, max_retries=None)
 def sandbox_notification_deliver(self: Any, order_no: str) -> str:
     """POST the notification; when the receiver does not answer success, retry on the provider's schedule
     (WeChat 15 s, 15 s, 30 s, 3 min ...; Alipay 4 min, 10 min ...) times ``sandbox.RETRY_TIME_SCALE``, and
@@ -27,7 +25,7 @@ def sandbox_notification_deliver(self: Any, order_no: str) -> str:
 
 
 @shared_task(
-    name="reservations.payments.sandbox_refund_notification_deliver",
+    name="payment_sandbox.refund_notification_deliver",
     bind=True,
     acks_late=True,
     max_retries=None,

@@ -39,28 +39,21 @@ Protocol facts used here, each checked against the official documentation (pay.w
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.http import HttpResponse, JsonResponse
-from django.utils import timezone
 
 from reservations.payments.base import (
     BillRejected,
     BillRow,
     Channel,
-    ForgedNotification,
     GatewayError,
     GatewayOrder,
     GatewayOrderState,
@@ -72,19 +65,25 @@ from reservations.payments.base import (
     RefundResult,
     Transport,
     lower_headers,
-    rsa_sign,
     rsa_verify,
     urllib_transport,
 )
-from reservations.payments.bills import parse_wechatpay_tradebill
 from reservations.payments.keys import WechatPayConfig
+from reservations.payments.wechatpay.bills import parse_wechatpay_tradebill
+from reservations.payments.wechatpay.notifications import (
+    REFUND_STATES,
+    payment_notification_parse,
+    refund_notification_parse,
+)
+from reservations.payments.wechatpay.signatures import (
+    authorization_header,
+    jsapi_params,
+    parse_rfc3339,
+    response_message,
+    rfc3339,
+)
 
 logger = logging.getLogger(__name__)
-
-AUTH_SCHEME = "WECHATPAY2-SHA256-RSA2048"
-PROBE_SIGNATURE_PREFIX = "WECHATPAY/SIGNTEST/"
-MAX_CLOCK_SKEW_S = 300
-CHINA = ZoneInfo("Asia/Shanghai")
 
 TRADE_STATES = {
     "SUCCESS": GatewayOrderState.PAID,
@@ -95,117 +94,7 @@ TRADE_STATES = {
     "REVOKED": GatewayOrderState.CLOSED,
     "PAYERROR": GatewayOrderState.CLOSED,
 }
-REFUND_STATES = {"SUCCESS": "success", "PROCESSING": "processing", "CLOSED": "failed", "ABNORMAL": "failed"}
-REFUND_EVENTS = {"REFUND.SUCCESS": "success", "REFUND.ABNORMAL": "failed", "REFUND.CLOSED": "failed"}
 TRANSIENT_CODES = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "BANKERROR"}
-
-
-def request_message(method: str, path_with_query: str, timestamp: str, nonce: str, body: str) -> bytes:
-    """The five-line string a v3 request signature covers.
-
-    >>> request_message("GET", "/v3/certificates", "1554208460", "593BEC0C930BF1AFEB40B4A08C8FB242", "")
-    b'GET\\n/v3/certificates\\n1554208460\\n593BEC0C930BF1AFEB40B4A08C8FB242\\n\\n'
-    """
-    return f"{method}\n{path_with_query}\n{timestamp}\n{nonce}\n{body}\n".encode()
-
-
-def response_message(timestamp: str, nonce: str, body: bytes) -> bytes:
-    """The three-line string the platform signs on answers and notifications (raw body, not re-encoded)."""
-    return timestamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
-
-
-def authorization_header(
-    *,
-    mchid: str,
-    serial_no: str,
-    private_key: Any,
-    method: str,
-    path_with_query: str,
-    body: str,
-    timestamp: str | None = None,
-    nonce: str | None = None,
-) -> str:
-    timestamp = timestamp or str(int(timezone.now().timestamp()))
-    nonce = nonce or secrets.token_hex(16).upper()
-    signature = rsa_sign(private_key, request_message(method, path_with_query, timestamp, nonce, body))
-    return (
-        f'{AUTH_SCHEME} mchid="{mchid}",nonce_str="{nonce}",signature="{signature}",'
-        f'timestamp="{timestamp}",serial_no="{serial_no}"'
-    )
-
-
-def parse_authorization(value: str) -> dict[str, str] | None:
-    """Split an Authorization header into its fields, or None when it is not the v3 scheme.
-
-    >>> parse_authorization('WECHATPAY2-SHA256-RSA2048 mchid="1",nonce_str="n",signature="s=",timestamp="2"')
-    {'mchid': '1', 'nonce_str': 'n', 'signature': 's=', 'timestamp': '2'}
-    >>> parse_authorization("Bearer x") is None
-    True
-    """
-    scheme, _, rest = value.partition(" ")
-    if scheme != AUTH_SCHEME:
-        return None
-    fields: dict[str, str] = {}
-    for part in rest.split(","):
-        key, sep, raw = part.strip().partition("=")
-        if not sep:
-            return None
-        fields[key] = raw.strip().strip('"')
-    return fields
-
-
-def aes_gcm_encrypt(key: bytes, nonce: str, associated_data: str, plaintext: bytes) -> str:
-    return base64.b64encode(AESGCM(key).encrypt(nonce.encode(), plaintext, associated_data.encode())).decode()
-
-
-def aes_gcm_decrypt(key: bytes, nonce: str, associated_data: str, ciphertext_b64: str) -> bytes:
-    """Decrypt an AEAD_AES_256_GCM ``resource`` (the 16-byte tag is appended to the ciphertext)."""
-    return AESGCM(key).decrypt(nonce.encode(), base64.b64decode(ciphertext_b64), associated_data.encode())
-
-
-def rfc3339(moment: datetime) -> str:
-    """WeChat's time format, in China time.
-
-    >>> from datetime import UTC
-    >>> rfc3339(datetime(2026, 5, 20, 5, 29, 35, tzinfo=UTC))
-    '2026-05-20T13:29:35+08:00'
-    """
-    return moment.astimezone(CHINA).isoformat(timespec="seconds")
-
-
-def parse_rfc3339(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
-def jsapi_pay_message(app_id: str, timestamp: str, nonce: str, package: str) -> bytes:
-    """The four-line string a JSAPI ``paySign`` covers (v3 rule: each line ends in ``\\n``).
-
-    >>> jsapi_pay_message("wx8888888888888888", "1414561699", "5K8264ILTKCH16CQ", "prepay_id=wx1")
-    b'wx8888888888888888\\n1414561699\\n5K8264ILTKCH16CQ\\nprepay_id=wx1\\n'
-    """
-    return f"{app_id}\n{timestamp}\n{nonce}\n{package}\n".encode()
-
-
-def jsapi_params(*, app_id: str, prepay_id: str, private_key: Any) -> dict[str, str]:
-    """The parameters of ``WeixinJSBridge.invoke('getBrandWCPayRequest', …)`` for a prepay id, signed with
-    the merchant key."""
-    timestamp = str(int(timezone.now().timestamp()))
-    nonce = secrets.token_hex(16).upper()
-    package = f"prepay_id={prepay_id}"
-    return {
-        "appId": app_id,
-        "timeStamp": timestamp,
-        "nonceStr": nonce,
-        "package": package,
-        "signType": "RSA",
-        "paySign": rsa_sign(private_key, jsapi_pay_message(app_id, timestamp, nonce, package)),
-    }
 
 
 @dataclass(frozen=True)
@@ -489,115 +378,11 @@ class WechatPayGateway:
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify and decrypt a payment notification; raise :class:`ForgedNotification` otherwise."""
-        try:
-            return self._parse_notification(lower_headers(headers), body)
-        except ForgedNotification as refusal:
-            logger.warning("wechatpay notification refused: %s", refusal.reason)
-            raise
+        return payment_notification_parse(self.config, headers=headers, body=body)
 
     def parse_refund_notification(self, *, headers: Mapping[str, str], body: bytes) -> RefundNotification:
-        """Verify and decrypt a refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED); raise
-        :class:`ForgedNotification` otherwise, including for another merchant's refund."""
-        try:
-            envelope, refund = self._open(lower_headers(headers), body, original_type="refund")
-            if refund.get("mchid") != self.config.mchid:
-                raise ForgedNotification("refund notification for another merchant")
-            event = str(envelope.get("event_type") or "")
-            if event not in REFUND_EVENTS:
-                raise ForgedNotification("not a refund event")
-            amount = refund.get("amount") or {}
-            try:
-                refund_fen, total_fen = int(amount["refund"]), int(amount["total"])
-            except (KeyError, TypeError, ValueError):
-                raise ForgedNotification("malformed refund amount") from None
-        except ForgedNotification as refusal:
-            logger.warning("wechatpay refund notification refused: %s", refusal.reason)
-            raise
-        # The event type and the resource's refund_status say the same thing; trust the resource.
-        state = REFUND_STATES.get(str(refund.get("refund_status")), "processing")
-        return RefundNotification(
-            channel=self.channel,
-            order_no=str(refund.get("out_trade_no") or ""),
-            refund_no=str(refund.get("out_refund_no") or ""),
-            refund_id=str(refund.get("refund_id") or ""),
-            state=state,
-            refund_fen=refund_fen,
-            total_fen=total_fen,
-            merchant_id=str(refund["mchid"]),
-            raw_id=str(envelope.get("id") or ""),
-        )
-
-    def _parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
-        envelope, transaction = self._open(headers, body, original_type="transaction")
-        # 4. It must be about our merchant and app.
-        if transaction.get("mchid") != self.config.mchid or transaction.get("appid") != self.config.appid:
-            raise ForgedNotification("notification for another merchant or app")
-        amount = transaction.get("amount") or {}
-        paid = (
-            envelope.get("event_type") == "TRANSACTION.SUCCESS"
-            and transaction.get("trade_state") == "SUCCESS"
-        )
-        return Notification(
-            channel=self.channel,
-            order_no=str(transaction.get("out_trade_no") or ""),
-            transaction_id=str(transaction.get("transaction_id") or ""),
-            amount_fen=int(amount.get("total") or 0),
-            paid=paid,
-            paid_at=parse_rfc3339(transaction.get("success_time")),
-            app_id=str(transaction["appid"]),
-            merchant_id=str(transaction["mchid"]),
-            raw_id=str(envelope.get("id") or ""),
-        )
-
-    def _open(
-        self, headers: dict[str, str], body: bytes, *, original_type: str
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Steps 1-3 of every notification: signature headers, signature, decryption. Returns the
-        envelope and the decrypted resource."""
-        # 1. The platform's signature headers, the probe signature, the key id and the clock.
-        timestamp, nonce = headers.get("wechatpay-timestamp", ""), headers.get("wechatpay-nonce", "")
-        signature, serial = headers.get("wechatpay-signature", ""), headers.get("wechatpay-serial", "")
-        if not (timestamp and nonce and signature and serial):
-            raise ForgedNotification("missing Wechatpay signature headers")
-        if headers.get("wechatpay-signature-type", AUTH_SCHEME) != AUTH_SCHEME:
-            raise ForgedNotification("unsupported signature type")
-        if signature.startswith(PROBE_SIGNATURE_PREFIX):
-            raise ForgedNotification("probe signature (WECHATPAY/SIGNTEST)")
-        if serial != self.config.platform_public_key_id:
-            raise ForgedNotification("unknown platform key serial")
-        try:
-            skew_s = abs(timezone.now().timestamp() - int(timestamp))
-        except ValueError:
-            raise ForgedNotification("malformed timestamp") from None
-        if skew_s > MAX_CLOCK_SKEW_S:
-            raise ForgedNotification("stale timestamp")
-        # 2. The signature over the raw body.
-        if not rsa_verify(
-            self.config.platform_public_key, response_message(timestamp, nonce, body), signature
-        ):
-            raise ForgedNotification("bad signature")
-        # 3. Decrypt the resource with the APIv3 key.
-        try:
-            envelope = json.loads(body)
-            resource = envelope["resource"]
-            if resource.get("algorithm") != "AEAD_AES_256_GCM":
-                raise ForgedNotification("unsupported resource algorithm")
-            plain = aes_gcm_decrypt(
-                self.config.apiv3_key,
-                resource["nonce"],
-                resource.get("associated_data") or "",
-                resource["ciphertext"],
-            )
-            resource_plain = json.loads(plain)
-            if not isinstance(envelope, dict) or not isinstance(resource_plain, dict):
-                raise ValueError("not an object")
-        except ForgedNotification:
-            raise
-        except (InvalidTag, ValueError, KeyError, TypeError, AttributeError):
-            raise ForgedNotification("undecryptable resource") from None
-        if resource.get("original_type", original_type) != original_type:
-            raise ForgedNotification(f"not a {original_type} notification")
-        return envelope, resource_plain
+        """Verify and decrypt a refund notification; raise :class:`ForgedNotification` otherwise."""
+        return refund_notification_parse(self.config, headers=headers, body=body)
 
     def success_response(self) -> HttpResponse:
         return HttpResponse(status=204)

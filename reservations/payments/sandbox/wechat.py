@@ -17,16 +17,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from reservations.payments import keys, sandbox
+from reservations.payments import keys
 from reservations.payments.base import Channel, rsa_verify
-from reservations.payments.sandbox_views import (
-    cashier_url,
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.sandbox.answers import (
     json_body,
     wechat_answer,
     wechat_error,
     wechat_refusal,
 )
-from reservations.payments.wechatpay import jsapi_pay_message, parse_rfc3339
+from reservations.payments.sandbox.views import cashier_url
+from reservations.payments.wechatpay.signatures import jsapi_pay_message, parse_rfc3339
 
 logger = logging.getLogger(__name__)
 

@@ -24,27 +24,28 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from reservations.payments import keys, sandbox
-from reservations.payments.alipay import (
-    china_time,
-    parse_china_time,
-    response_node,
-    sign_content,
-)
+from reservations.payments import keys
+from reservations.payments.alipay.signatures import china_time, parse_china_time, sign_content
 from reservations.payments.base import (
     Channel,
     GatewayOrderState,
     fen_to_yuan,
     rsa_sign,
-    rsa_verify,
     yuan_to_fen,
 )
-from reservations.payments.wechatpay import (
-    MAX_CLOCK_SKEW_S,
-    parse_authorization,
+from reservations.payments.sandbox import bills as sandbox_bills
+from reservations.payments.sandbox import gateway as sandbox
+from reservations.payments.sandbox.answers import (
+    alipay_answer,
+    alipay_fail,
+    alipay_signed_by_us,
+    json_body,
+    wechat_answer,
+    wechat_error,
+    wechat_refusal,
+)
+from reservations.payments.wechatpay.signatures import (
     parse_rfc3339,
-    request_message,
-    response_message,
     rfc3339,
 )
 
@@ -64,67 +65,6 @@ def cashier_url(channel: str, order_no: str) -> str:
 
 
 # --- WeChat Pay v3 ----------------------------------------------------------------------------------------
-
-
-def wechat_answer(status: int, payload: dict[str, Any] | None = None) -> HttpResponse:
-    """An answer signed with the platform key, as WeChat Pay signs every answer."""
-    config = keys.wechatpay_config()
-    assert config.platform_private_key is not None  # noqa: S101 (sandbox keys always have it)
-    body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    response = HttpResponse(body, status=status, content_type="application/json")
-    timestamp, nonce = str(int(timezone.now().timestamp())), secrets.token_hex(16).upper()
-    response["Wechatpay-Timestamp"] = timestamp
-    response["Wechatpay-Nonce"] = nonce
-    response["Wechatpay-Serial"] = config.platform_public_key_id
-    response["Wechatpay-Signature"] = rsa_sign(
-        config.platform_private_key, response_message(timestamp, nonce, body)
-    )
-    response["Request-ID"] = secrets.token_hex(16)
-    return response
-
-
-def wechat_error(status: int, code: str, message: str) -> HttpResponse:
-    return wechat_answer(status, {"code": code, "message": message})
-
-
-def wechat_refusal(request: HttpRequest, order_no: str | None = None) -> HttpResponse | None:
-    """401 SIGN_ERROR unless the request carries a valid merchant signature (and 500 when the
-    ``unavailable`` switch is on); None when the request may proceed."""
-    if sandbox.faults_for(order_no)["unavailable"]:
-        return wechat_error(500, "SYSTEM_ERROR", "系统异常，请稍后重试 (sandbox: unavailable)")
-    config = keys.wechatpay_config()
-    assert config.merchant_public_key is not None  # noqa: S101
-    fields = parse_authorization(request.headers.get("Authorization", ""))
-    ok = (
-        fields is not None
-        and fields.get("mchid") == config.mchid
-        and fields.get("serial_no") == config.merchant_serial
-        and fields.get("timestamp", "").isdigit()
-        and abs(timezone.now().timestamp() - int(fields["timestamp"])) <= MAX_CLOCK_SKEW_S
-        and rsa_verify(
-            config.merchant_public_key,
-            request_message(
-                request.method or "GET",
-                request.get_full_path(),
-                fields["timestamp"],
-                fields.get("nonce_str", ""),
-                request.body.decode("utf-8", "replace"),
-            ),
-            fields.get("signature", ""),
-        )
-    )
-    if not ok:
-        logger.warning("sandbox wechatpay refused a request with a bad signature")
-        return wechat_error(401, "SIGN_ERROR", "签名错误")
-    return None
-
-
-def json_body(request: HttpRequest) -> dict[str, Any] | None:
-    try:
-        data = json.loads(request.body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 @csrf_exempt
@@ -276,32 +216,6 @@ def _wechat_refund_payload(order: dict[str, Any], refund: dict[str, Any]) -> dic
 # --- Alipay -----------------------------------------------------------------------------------------------
 
 
-def _alipay_answer(method: str, payload: dict[str, Any]) -> HttpResponse:
-    """``{"<method>_response": {...}, "sign": "..."}`` signed over the response value's exact text."""
-    config = keys.alipay_config()
-    assert config.alipay_private_key is not None  # noqa: S101
-    content = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    sign = rsa_sign(config.alipay_private_key, content.encode())
-    text = f'{{"{response_node(method)}":{content},"sign":"{sign}"}}'
-    return HttpResponse(text.encode(), content_type="application/json;charset=utf-8")
-
-
-def _alipay_fail(method: str, code: str, msg: str, sub_code: str, sub_msg: str, **extra: Any) -> HttpResponse:
-    return _alipay_answer(
-        method, {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg, **extra}
-    )
-
-
-def _alipay_signed_by_us(params: dict[str, str]) -> bool:
-    config = keys.alipay_config()
-    assert config.app_public_key is not None  # noqa: S101
-    return (
-        params.get("app_id") == config.app_id
-        and params.get("sign_type") == "RSA2"
-        and rsa_verify(config.app_public_key, sign_content(params).encode(), params.get("sign", ""))
-    )
-
-
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def alipay_gateway(request: HttpRequest) -> HttpResponse:
@@ -317,29 +231,27 @@ def alipay_gateway(request: HttpRequest) -> HttpResponse:
     if method == "alipay.trade.wap.pay":
         return _alipay_wap_pay(params, biz, order_no)
     if method not in ALIPAY_API_METHODS:
-        return _alipay_fail(
+        return alipay_fail(
             method or "error", "40004", "Business Failed", "isv.invalid-method", "不存在的方法名"
         )
     if sandbox.faults_for(order_no)["unavailable"]:
-        return _alipay_fail(method, "20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙")
-    if not _alipay_signed_by_us(params):
+        return alipay_fail(method, "20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙")
+    if not alipay_signed_by_us(params):
         logger.warning("sandbox alipay refused a request with a bad signature")
-        return _alipay_fail(method, "40002", "Invalid Arguments", "isv.invalid-signature", "验签出错")
+        return alipay_fail(method, "40002", "Invalid Arguments", "isv.invalid-signature", "验签出错")
     if method == "alipay.trade.query":
         return _alipay_query(method, order_no)
     if method == "alipay.trade.fastpay.refund.query":
         return _alipay_refund_query(method, order_no, str(biz.get("out_request_no") or order_no))
     if method == "alipay.data.dataservice.bill.downloadurl.query":
-        from reservations.payments import sandbox_bills
-
         return sandbox_bills.alipay_bill_url(method, biz)
     if method == "alipay.trade.close":
         outcome = sandbox.order_close(order_no)
         if outcome == "closed":
-            return _alipay_answer(method, {"code": "10000", "msg": "Success", "out_trade_no": order_no})
+            return alipay_answer(method, {"code": "10000", "msg": "Success", "out_trade_no": order_no})
         if outcome == "not_found":
-            return _alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
-        return _alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+            return alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
+        return alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
     return _alipay_refund(method, order_no, biz)
 
 
@@ -353,7 +265,7 @@ ALIPAY_API_METHODS = {
 
 
 def _alipay_wap_pay(params: dict[str, str], biz: dict[str, Any], order_no: str) -> HttpResponse:
-    if not _alipay_signed_by_us(params):
+    if not alipay_signed_by_us(params):
         logger.warning("sandbox alipay refused a payment page with a bad signature")
         return HttpResponse(
             "isv.invalid-signature 验签出错", status=401, content_type="text/plain; charset=utf-8"
@@ -381,7 +293,7 @@ def _alipay_wap_pay(params: dict[str, str], biz: dict[str, Any], order_no: str) 
 def _alipay_query(method: str, order_no: str) -> HttpResponse:
     order = sandbox.order_get(order_no)
     if order is None or order["channel"] != Channel.ALIPAY:
-        return _alipay_fail(
+        return alipay_fail(
             method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在", out_trade_no=order_no
         )
     payload = {
@@ -399,7 +311,7 @@ def _alipay_query(method: str, order_no: str) -> HttpResponse:
             buyer_pay_amount=fen_to_yuan(order["amount_fen"]),
             send_pay_date=china_time(paid_at),
         )
-    return _alipay_answer(method, payload)
+    return alipay_answer(method, payload)
 
 
 def _alipay_refund(method: str, order_no: str, biz: dict[str, Any]) -> HttpResponse:
@@ -407,18 +319,18 @@ def _alipay_refund(method: str, order_no: str, biz: dict[str, Any]) -> HttpRespo
     try:
         amount_fen = yuan_to_fen(str(biz.get("refund_amount", "")))
     except ValueError:
-        return _alipay_fail(
+        return alipay_fail(
             method, "40002", "Invalid Arguments", "isv.invalid-parameter", "refund_amount 无效"
         )
     outcome, refund, order = sandbox.order_refund(
         order_no=order_no, refund_no=refund_no, amount_fen=amount_fen, total_fen=None
     )
     if outcome == "not_found":
-        return _alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
+        return alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
     if refund is None or order is None:
         sub = "ACQ.REASON_TRADE_REFUND_FEE_ERR" if outcome == "exceeds" else "ACQ.TRADE_STATUS_ERROR"
-        return _alipay_fail(method, "40004", "Business Failed", sub, outcome, refund_fee="0.00")
-    return _alipay_answer(
+        return alipay_fail(method, "40004", "Business Failed", sub, outcome, refund_fee="0.00")
+    return alipay_answer(
         method,
         {
             "code": "10000",
@@ -438,7 +350,7 @@ def _alipay_refund_query(method: str, order_no: str, refund_no: str) -> HttpResp
     answer without it means Alipay did not receive the refund or it did not succeed."""
     order = sandbox.order_get(order_no)
     if order is None or order["channel"] != Channel.ALIPAY:
-        return _alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
+        return alipay_fail(method, "40004", "Business Failed", "ACQ.TRADE_NOT_EXIST", "交易不存在")
     refund, _order = sandbox.refund_get(refund_no)
     payload: dict[str, Any] = {"code": "10000", "msg": "Success", "out_trade_no": order_no}
     if refund is not None and refund["status"] == "SUCCESS":
@@ -450,7 +362,7 @@ def _alipay_refund_query(method: str, order_no: str, refund_no: str) -> HttpResp
             refund_status="REFUND_SUCCESS",
             gmt_refund_pay=china_time(datetime.fromisoformat(refund["success_time"])),
         )
-    return _alipay_answer(method, payload)
+    return alipay_answer(method, payload)
 
 
 # --- The cashier page -------------------------------------------------------------------------------------
@@ -531,11 +443,31 @@ def cashier(request: HttpRequest, channel: str, order_no: str) -> HttpResponse:
             message = _("Payment cancelled.")
         elif action == "options":
             scope = None if request.POST.get("scope") == "all" else order_no
+            if scope is None and not _is_staff(request):
+                # Global switches change every patient's payments on a shared training system (#14.14):
+                # staff only. A patient may still set faults on the order in front of them.
+                context = _cashier_context(request, order, channel, return_url)
+                context["message"] = _("Only staff can change the options for all orders.")
+                return render(request, "payment_sandbox/cashier.html", context, status=403)
             sandbox.faults_clear(scope)
             sandbox.faults_set(scope, **_faults_from_form(request))
             message = _("Sandbox options saved.")
         order = sandbox.order_get(order_no) or order
-    context = {
+    context = _cashier_context(request, order, channel, return_url)
+    context["message"] = message
+    return render(request, "payment_sandbox/cashier.html", context)
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(user.is_authenticated and getattr(user, "kind", "") == "staff")
+
+
+def _cashier_context(
+    request: HttpRequest, order: dict[str, Any], channel: str, return_url: str
+) -> dict[str, Any]:
+    order_no = order["order_no"]
+    return {
         "order": order,
         "channel_name": _("WeChat Pay") if channel == Channel.WECHATPAY else _("Alipay"),
         "amount_yuan": fen_to_yuan(order["amount_fen"]),
@@ -543,6 +475,5 @@ def cashier(request: HttpRequest, channel: str, order_no: str) -> HttpResponse:
         "redirect_url": return_url,
         "faults": sandbox.faults_for(order_no),
         "is_wechatpay": channel == Channel.WECHATPAY,
-        "message": message,
+        "can_set_global": _is_staff(request),
     }
-    return render(request, "sandbox_gateway/cashier.html", context)

@@ -39,12 +39,20 @@ import logging
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
-from zoneinfo import ZoneInfo
+from urllib.parse import urlencode
 
 from django.http import HttpResponse
 from django.utils import timezone
 
+from reservations.payments.alipay.bills import parse_alipay_bill_zip
+from reservations.payments.alipay.notifications import payment_notification_parse
+from reservations.payments.alipay.signatures import (
+    china_time,
+    parse_china_time,
+    response_node,
+    sign_content,
+    split_signed_response,
+)
 from reservations.payments.base import (
     BillRow,
     Channel,
@@ -65,14 +73,10 @@ from reservations.payments.base import (
     urllib_transport,
     yuan_to_fen,
 )
-from reservations.payments.bills import parse_alipay_bill_zip
 from reservations.payments.keys import AlipayConfig
 
 logger = logging.getLogger(__name__)
 
-CHINA = ZoneInfo("Asia/Shanghai")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-PAID_STATUSES = {"TRADE_SUCCESS", "TRADE_FINISHED"}
 TRADE_STATES = {
     "WAIT_BUYER_PAY": GatewayOrderState.NOTPAY,
     "TRADE_SUCCESS": GatewayOrderState.PAID,
@@ -80,69 +84,6 @@ TRADE_STATES = {
     # Alipay reports a fully refunded trade as closed, like an unpaid one that was closed.
     "TRADE_CLOSED": GatewayOrderState.CLOSED,
 }
-
-
-def sign_content(
-    params: Mapping[str, str], *, exclude: tuple[str, ...] = ("sign",), keep_empty: bool = False
-) -> str:
-    """The string an Alipay signature covers: parameters sorted by name, ``k=v`` joined with ``&``.
-
-    Requests drop ``sign`` and empty values; notifications drop ``sign`` and ``sign_type``.
-
-    >>> sign_content({"method": "alipay.trade.query", "app_id": "2014072300007148", "sign": "x", "empty": ""})
-    'app_id=2014072300007148&method=alipay.trade.query'
-    >>> sign_content({"b": "2", "a": "1", "sign_type": "RSA2", "sign": "x"}, exclude=("sign", "sign_type"))
-    'a=1&b=2'
-    """
-    items = sorted((k, v) for k, v in params.items() if k not in exclude and (keep_empty or v != ""))
-    return "&".join(f"{k}={v}" for k, v in items)
-
-
-def china_time(moment: datetime) -> str:
-    """Alipay's time format, in China time.
-
-    >>> from datetime import UTC
-    >>> china_time(datetime(2026, 7, 24, 3, 7, 50, tzinfo=UTC))
-    '2026-07-24 11:07:50'
-    """
-    return moment.astimezone(CHINA).strftime(TIME_FORMAT)
-
-
-def parse_china_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=CHINA)
-    except ValueError:
-        return None
-
-
-def response_node(method: str) -> str:
-    """``alipay.trade.query`` answers under ``alipay_trade_query_response``."""
-    return method.replace(".", "_") + "_response"
-
-
-def split_signed_response(text: str, node: str) -> tuple[dict[str, Any], str, str]:
-    """Return (the response object, its raw text as signed, the signature) from an Alipay answer.
-
-    The signature covers the exact characters of the ``*_response`` value, so they are cut from the text
-    rather than re-serialised.
-
-    >>> split_signed_response('{"a_response":{"code":"10000","msg":"Success"},"sign":"c2ln"}', "a_response")
-    ({'code': '10000', 'msg': 'Success'}, '{"code":"10000","msg":"Success"}', 'c2ln')
-    """
-    document = json.loads(text)
-    if not isinstance(document, dict):
-        raise ValueError("not a JSON object")
-    key = f'"{node}"'
-    at = text.find(key)
-    if at < 0 or node not in document:
-        raise ValueError(f"no {node} in the answer")
-    start = text.index(":", at + len(key)) + 1
-    while text[start] in " \t\r\n":
-        start += 1
-    value, end = json.JSONDecoder().raw_decode(text, start)
-    return value, text[start:end], str(document.get("sign") or "")
 
 
 class AlipayGateway:
@@ -335,45 +276,7 @@ class AlipayGateway:
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify an asynchronous notification; raise :class:`ForgedNotification` otherwise."""
-        try:
-            return self._parse_notification(body)
-        except ForgedNotification as refusal:
-            logger.warning("alipay notification refused: %s", refusal.reason)
-            raise
-
-    def _parse_notification(self, body: bytes) -> Notification:
-        # 1. Form fields, URL-decoded.
-        try:
-            params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
-        except (UnicodeDecodeError, ValueError):
-            raise ForgedNotification("unreadable body") from None
-        # 2. RSA2 over the sorted fields without sign and sign_type.
-        if params.get("sign_type") != "RSA2":
-            raise ForgedNotification("sign_type is not RSA2")
-        signature = params.get("sign", "")
-        content = sign_content(params, exclude=("sign", "sign_type"), keep_empty=True)
-        if not signature or not rsa_verify(self.config.alipay_public_key, content.encode(), signature):
-            raise ForgedNotification("bad signature")
-        # 3. Ours: app and seller.
-        if params.get("app_id") != self.config.app_id:
-            raise ForgedNotification("notification for another app_id")
-        if params.get("seller_id") != self.config.seller_id:
-            raise ForgedNotification("notification for another seller_id")
-        try:
-            amount_fen = yuan_to_fen(params.get("total_amount", ""))
-        except ValueError:
-            raise ForgedNotification("malformed total_amount") from None
-        return Notification(
-            channel=self.channel,
-            order_no=params.get("out_trade_no", ""),
-            transaction_id=params.get("trade_no", ""),
-            amount_fen=amount_fen,
-            paid=params.get("trade_status") in PAID_STATUSES,
-            paid_at=parse_china_time(params.get("gmt_payment")),
-            app_id=params["app_id"],
-            merchant_id=params["seller_id"],
-            raw_id=params.get("notify_id", ""),
-        )
+        return payment_notification_parse(self.config, body=body)
 
     def success_response(self) -> HttpResponse:
         return HttpResponse(b"success", content_type="text/plain")
