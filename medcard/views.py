@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -43,8 +43,10 @@ View = Callable[..., HttpResponse]
 
 
 def _next_url(request: HttpRequest) -> str:
+    """Where to go after signing in: a local path of this site only (never another host, nor ``//host``)."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    local = target.startswith("/") and not target.startswith(("//", "/\\"))
+    if local and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return "/"
 
@@ -56,7 +58,10 @@ def patient_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if not user.is_authenticated or getattr(user, "kind", None) != User.Kind.PATIENT:
-            return redirect(f"{reverse('medcard:login')}?next={request.path}")
+            # The full path keeps the query (e.g. the slice being booked), so sign-in comes back to it; a
+            # POST's body cannot be carried, hence pages reach patient forms by GET links first.
+            back = request.get_full_path() if request.method == "GET" else request.path
+            return redirect(f"{reverse('medcard:login')}?{urlencode({'next': back})}")
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -19,8 +19,8 @@ from core.qr import qr_svg
 from medcard import selectors as medcard_selectors
 from medcard.models import User
 from medcard.views import patient_required
-from reservations import gates, schedules, selectors, services
-from reservations.models import Booking, Slot
+from reservations import discovery, gates, schedules, selectors, services
+from reservations.models import Booking, Session, Slot
 from reservations.payments.base import GatewayError
 from reservations.payments.keys import wechatpay_config
 from reservations.payments.wechatpay import oauth as wechat_oauth
@@ -46,8 +46,9 @@ def hold(request: HttpRequest) -> HttpResponse:
         .filter(pk=request.POST.get("slot_id") or request.GET.get("slot_id") or 0)
         .first()
     )
-    if slot is None:
-        raise Http404
+    if slot is None:  # no slice chosen (or it is gone): back to choosing one, not a dead end
+        messages.info(request, _("Choose a time to book first."))
+        return redirect("reservations:departments")
     patients = _choices(request)
     # A gated session (a screened exam) asks the questions its gate needs; the answers go with the hold.
     questionnaire = selectors.hold_questions(
@@ -84,8 +85,17 @@ def hold(request: HttpRequest) -> HttpResponse:
 
 
 @patient_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def waitlist_join(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Choose which of my patients waits (GET), then join the full session's waitlist (POST)."""
+    session = (
+        Session.objects.select_related("department", "doctor", "clinic_type").filter(pk=session_id).first()
+    )
+    if session is None:
+        raise Http404
+    if request.method == "GET":
+        context = {"session": session, "patients": _choices(request)}
+        return render(request, "reservations/waitlist_join.html", context)
     try:
         entry = services.waitlist_join(
             account=request.user,  # type: ignore[arg-type]
@@ -102,6 +112,19 @@ def waitlist_join(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @patient_required
+@require_http_methods(["GET", "POST"])
+def waitlist_leave(request: HttpRequest, entry_id: int) -> HttpResponse:
+    """Ask to confirm (GET), then leave the waitlist (POST): a plain form, so it works without JavaScript."""
+    account = cast(User, request.user)
+    entry = selectors.waitlist_entry_for_account(account=account, entry_id=entry_id)
+    if request.method == "GET":
+        return render(request, "reservations/waitlist_leave.html", {"entry": entry})
+    services.waitlist_leave(account=account, entry_id=entry.pk)
+    messages.success(request, _("You have left the waitlist."))
+    return redirect("reservations:bookings")
+
+
+@patient_required
 @require_GET
 def booking_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -109,7 +132,12 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     upcoming = [b for b in bookings if b.slot.ends_at >= now and b.status in ("held", "booked", "checked_in")]
     past = [b for b in bookings if b not in upcoming]
     suspensions = selectors.suspensions_for_account(account=request.user, today=timezone.localdate(now))  # type: ignore[arg-type]
-    context = {"upcoming": upcoming[::-1], "past": past, "suspensions": suspensions}
+    context = {
+        "upcoming": upcoming[::-1],
+        "past": past,
+        "suspensions": suspensions,
+        "waiting": selectors.waitlist_entries_for_account(account=request.user),  # type: ignore[arg-type]
+    }
     return render(request, "reservations/booking_list.html", context)
 
 
@@ -208,6 +236,29 @@ def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Cancelled."))
     return redirect("reservations:booking-detail", booking_id=booking_id)
+
+
+@patient_required
+@require_http_methods(["GET", "POST"])
+def booking_reschedule(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """Choose another slice of the same doctor and fee (GET), then move the number to it (POST)."""
+    account = cast(User, request.user)
+    booking = selectors.booking_for_account(account=account, booking_id=booking_id)
+    context: dict[str, Any] = {
+        "booking": booking,
+        "slots": discovery.reschedule_slots(booking=booking, now=timezone.now()),
+    }
+    if request.method == "POST":
+        try:
+            moved = services.booking_reschedule(  # the number moves to a new booking; the old one is closed
+                account=account, booking_id=booking.pk, new_slot_id=int(request.POST.get("slot_id") or 0)
+            )
+        except AppError as exc:
+            context["refusal"] = exc
+            return render(request, "reservations/reschedule.html", context, status=409)
+        messages.success(request, _("Your appointment has been moved to the new time."))
+        return redirect("reservations:booking-detail", booking_id=moved.pk)
+    return render(request, "reservations/reschedule.html", context)
 
 
 # --- WeChat Pay inside WeChat's own browser (JSAPI) -------------------------------------------------------

@@ -13,6 +13,7 @@ yet, booking closed) is computed from the cached rows at each read, never cached
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
 
-from reservations.models import BookingRule, ClinicType, Department, Doctor, Session, Slot
+from reservations.models import Booking, BookingRule, ClinicType, Department, Doctor, Session, Slot
 from reservations.schedules import (
     HOSPITAL_TZ,
     booking_rule_for,
@@ -41,6 +42,7 @@ from reservations.schedules import (
     released_through,
     session_release_at,
     slot_booking_closes_at,
+    waitlist_closes_at,
 )
 
 SEARCH_MAX_LENGTH = 40
@@ -61,6 +63,16 @@ def pinyin_initials(text: str) -> str:
     return _NOT_INITIALS.sub("", letters)[:40]
 
 
+@functools.lru_cache(maxsize=4096)
+def pinyin_full(text: str) -> str:
+    """The full pinyin of ``text`` without tones or spaces, lower case (patients type it as one word).
+
+    >>> pinyin_full("神经内科")
+    'shenjingneike'
+    """
+    return _NOT_INITIALS.sub("", "".join(lazy_pinyin(text)).lower())
+
+
 def department_pinyin_refresh() -> int:
     """Fill the pinyin initials of departments that have none (a renamed department: clear it first);
     return how many were filled."""
@@ -74,8 +86,9 @@ def department_pinyin_refresh() -> int:
 
 
 def department_search(*, query: str) -> QuerySet[Department]:
-    """Departments whose Chinese name or English name (case-insensitive) contains ``query``, or whose pinyin
-    initials contain it (``sjnk`` finds 神经内科, ``nk`` every 内科), in display order, with ``doctor_count``.
+    """Departments whose Chinese name, English name (case-insensitive) or description (a symptom such as 头痛)
+    contains ``query``, or whose pinyin initials or full pinyin contain it (``sjnk`` and ``shenjingneike``
+    find 神经内科, ``nk`` every 内科), in display order, with ``doctor_count``.
 
     An empty query finds every department. Departments whose initials were never filled are matched on
     initials computed here, so search works before :func:`department_pinyin_refresh` has run.
@@ -84,12 +97,26 @@ def department_search(*, query: str) -> QuerySet[Department]:
     departments = Department.objects.annotate(doctor_count=Count("doctors")).order_by("sort_order", "code")
     if not query:
         return departments
-    matches = Q(name_zh__icontains=query) | Q(name_en__icontains=query)
+    matches = (
+        Q(name_zh__icontains=query)
+        | Q(name_en__icontains=query)
+        | Q(description_zh__icontains=query)
+        | Q(description_en__icontains=query)
+    )
     initials = query.lower().replace(" ", "")
     if initials.isascii() and initials.isalnum():
         matches |= Q(pinyin_initials__contains=initials)
-        unfilled = Department.objects.filter(pinyin_initials="").values_list("pk", "name_zh")
-        matches |= Q(pk__in=[pk for pk, name in unfilled if initials in pinyin_initials(name)])
+        names = Department.objects.values_list("pk", "name_zh", "pinyin_initials")
+        # Full pinyin is computed here (memoised per name) rather than stored: a hospital has a few hundred
+        # departments at most, and a name change needs no refresh step. Unfilled initials are matched too.
+        matches |= Q(
+            pk__in=[
+                pk
+                for pk, name, stored in names
+                if (len(initials) > 1 and initials in pinyin_full(name))
+                or (not stored and initials in pinyin_initials(name))
+            ]
+        )
     return departments.filter(matches)
 
 
@@ -248,23 +275,33 @@ def doctors_with_availability(
 
 def available_dates(*, department: Department, now: datetime, days: int) -> list[tuple[date, int]]:
     """Local dates from today for ``days`` days on which the department has released open sessions, each with
-    the numbers left that day (0 when every session is full), in date order."""
+    the numbers that can still be booked that day (0 when every session is full or its slices have closed
+    for booking), in date order."""
     rule = booking_rule_for(department=department)
     first = local_today(now=now)
+    bookable_from = now + timedelta(minutes=rule.booking_cutoff_minutes)
 
-    def compute() -> list[tuple[date, int]]:
-        rows = (
-            _released_sessions(department=department, rule=rule, now=now)
-            .filter(date__gte=first, date__lt=first + timedelta(days=days))
-            .values("date")
-            .annotate(remaining=_remaining())
-            .order_by("date")
+    def compute() -> list[tuple[date, list[tuple[datetime, int]]]]:
+        sessions = _released_sessions(department=department, rule=rule, now=now).filter(
+            date__gte=first, date__lt=first + timedelta(days=days)
         )
-        return [(row["date"], row["remaining"]) for row in rows]
+        by_date: dict[date, list[tuple[datetime, int]]] = {
+            day: [] for day in sessions.order_by("date").values_list("date", flat=True).distinct()
+        }
+        rows = Slot.objects.filter(session__in=sessions).values_list(
+            "session__date", "starts_at", "capacity", "taken"
+        )
+        for day, starts_at, capacity, taken in rows:
+            by_date[day].append((starts_at, capacity - taken))
+        return list(by_date.items())
 
-    # Which dates are released depends on the clock only through released_through: part of the key.
+    # Which dates are released depends on the clock only through released_through: part of the key. Which
+    # slices are still bookable depends on the minute, so it is computed from the cached rows at each read.
     through = released_through(rule=rule, now=now)
-    return _cached(department.pk, f"dates:{first.isoformat()}:{through.isoformat()}:{days}", compute)
+    rows = _cached(department.pk, f"date-slices:{first.isoformat()}:{through.isoformat()}:{days}", compute)
+    return [
+        (day, sum(left for starts_at, left in slices if starts_at > bookable_from)) for day, slices in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -358,3 +395,41 @@ def session_slots(*, session: Session, now: datetime) -> list[SlotAvailability]:
             )
         )
     return rows
+
+
+def session_waitlist_open(*, session: Session, slots: list[SlotAvailability], now: datetime) -> bool:
+    """Whether a patient can join the session's waitlist now: the session is open and released, before the
+    waitlist's cut-off, and every slice is full (the waitlist is for a full session: a number anywhere in the
+    session is booked directly)."""
+    if session.status != Session.Status.OPEN or not slots:
+        return False
+    rule = booking_rule_for(department=session.department)
+    if now < session_release_at(session=session, rule=rule) or now >= waitlist_closes_at(
+        session=session, rule=rule
+    ):
+        return False
+    return all(row.remaining <= 0 for row in slots)
+
+
+def reschedule_slots(*, booking: Booking, now: datetime) -> list[Slot]:
+    """Slices a booking could move to at ``now``: the same department and doctor (or room), the same fee (the
+    payment moves with the number), released, open, not closed for booking and with a number left; soonest
+    first, at most 40. :func:`reservations.services.booking_reschedule` checks all of it again."""
+    session = booking.session
+    rule = booking_rule_for(department=session.department)
+    same = Q(session__doctor=session.doctor) if session.doctor_id else Q(session__room=session.room)
+    return list(
+        Slot.objects.filter(
+            same,
+            session__department_id=session.department_id,
+            session__fee=session.fee,
+            session__status=Session.Status.OPEN,
+            session__date__gte=local_today(now=now),
+            session__date__lte=released_through(rule=rule, now=now),
+            starts_at__gt=now + timedelta(minutes=rule.booking_cutoff_minutes),
+            capacity__gt=F("taken"),
+        )
+        .exclude(pk=booking.slot_id)
+        .select_related("session__clinic_type")
+        .order_by("starts_at")[:40]
+    )

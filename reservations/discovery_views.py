@@ -59,9 +59,11 @@ def session_detail(request: HttpRequest, code: str, session_id: int) -> HttpResp
         department__code=code,
     )
     now = timezone.now()
+    slots = discovery.session_slots(session=session, now=now)
     context = {
         "session": session,
-        "slots": discovery.session_slots(session=session, now=now),
+        "slots": slots,
+        "waitlist_open": discovery.session_waitlist_open(session=session, slots=slots, now=now),
         "release_at": session_release_at(session=session),
         "released": session_is_released(session=session, now=now),
     }

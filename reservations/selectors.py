@@ -77,6 +77,34 @@ def waitlist_position(*, entry: WaitlistEntry) -> int:
     )
 
 
+def waitlist_entries_for_account(*, account: User) -> list[tuple[WaitlistEntry, int]]:
+    """The account's entries still waiting (or offered a number), soonest session first, each with its
+    position (0 for an offered entry: its number is held for the patient)."""
+    entries = (
+        WaitlistEntry.objects.filter(
+            account=account, status__in=[WaitlistEntry.Status.WAITING, WaitlistEntry.Status.OFFERED]
+        )
+        .select_related("session__department", "session__doctor", "patient")
+        .order_by("session__starts_at", "id")
+    )
+    return [
+        (entry, waitlist_position(entry=entry) if entry.status == WaitlistEntry.Status.WAITING else 0)
+        for entry in entries
+    ]
+
+
+def waitlist_entry_for_account(*, account: User, entry_id: int) -> WaitlistEntry:
+    """The account's waitlist entry, or Http404 (also for entries of another account)."""
+    entry = (
+        WaitlistEntry.objects.select_related("session__department", "session__doctor", "patient")
+        .filter(pk=entry_id, account=account)
+        .first()
+    )
+    if entry is None:
+        raise Http404("No such waitlist entry on this account.")
+    return entry
+
+
 def hold_questions(*, session: Session, data: Mapping[str, Any] | None) -> gates.GateForm | None:
     """The questions a gated session asks with a hold (bound to ``data`` when given), or ``None``."""
     for gate in gates.gates_all():

@@ -18,6 +18,11 @@ urlpatterns = [
         name="booking-wechat-pay",
     ),
     path("wechat/oauth/callback/", booking_views.wechat_oauth_callback, name="wechat-oauth-callback"),
+    path(
+        "appointments/<int:booking_id>/reschedule/",
+        booking_views.booking_reschedule,
+        name="booking-reschedule",
+    ),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
     path(
         "appointments/<int:booking_id>/payment-status/",
@@ -25,6 +30,7 @@ urlpatterns = [
         name="booking-payment-status",
     ),
     path("sessions/<int:session_id>/waitlist/", booking_views.waitlist_join, name="waitlist-join"),
+    path("waitlist/<int:entry_id>/leave/", booking_views.waitlist_leave, name="waitlist-leave"),
     path("staff/sessions/", staff_views.sessions_of_day, name="staff-sessions"),
     path("staff/sessions/<int:session_id>/stop/", staff_views.session_stop, name="staff-session-stop"),
     path(

@@ -105,6 +105,23 @@ def test_search_finds_a_department_by_pinyin_initials() -> None:
 
 
 @pytest.mark.usefixtures("departments")
+def test_search_finds_a_department_by_full_pinyin_typed_as_one_word() -> None:
+    assert _codes("shenjingneike") == ["neurology"]
+    assert _codes("ShenJing NeiKe") == ["neurology"]
+    assert sorted(_codes("shenjing")) == ["neurology", "neurosurgery"]
+    assert _codes("pifu") == ["dermatology"]  # initials not filled yet: full pinyin still works
+
+
+@pytest.mark.usefixtures("departments")
+def test_search_finds_a_department_by_a_symptom_named_in_its_description() -> None:
+    Department.objects.filter(code="neurology").update(
+        description_zh="头痛、头晕、肢体麻木、癫痫、脑血管病", description_en="Headache, dizziness, stroke"
+    )
+    assert _codes("头痛") == ["neurology"]
+    assert _codes("headache") == ["neurology"]
+
+
+@pytest.mark.usefixtures("departments")
 def test_search_by_initials_works_before_they_are_filled_in() -> None:
     assert _codes("pfk") == ["dermatology"]
 
@@ -172,6 +189,26 @@ def test_available_dates_count_the_numbers_left_on_each_released_date(neurology:
     assert [day for day, _ in earlier] == [date(2026, 11, 28), date(2026, 12, 5)]
 
 
+def test_available_dates_count_only_numbers_that_can_still_be_booked(neurology: Department) -> None:
+    now = _local(2026, 12, 12, 8, 45)  # 08:00-09:00 slices closed by the 30-minute cut-off
+    dates = dict(discovery.available_dates(department=neurology, now=now, days=15))
+    assert dates[SATURDAY] == 2
+    later = dict(discovery.available_dates(department=neurology, now=_local(2026, 12, 12, 9, 45), days=15))
+    assert later[SATURDAY] == 0
+
+
+@URLS
+def test_a_department_page_on_the_day_shows_only_bookable_numbers_in_a_date_strip_anchored_to_doctors(
+    client: Client, neurology: Department
+) -> None:
+    with time_machine.travel(_local(2026, 12, 12, 8, 45), tick=False):
+        page = client.get("/booking/departments/neurology/").content.decode()
+    today = page[page.index('href="?date=2026-12-12#doctors"') :]
+    assert today[: today.index("</li>")].count("剩余 2 个号") == 1  # 8 on the session, 6 of them closed
+    doctors = page[page.index('<h2 id="doctors">') :]
+    assert "剩余 2 个号" in doctors and "剩余 8 个号" not in doctors
+
+
 def test_the_next_release_is_tomorrow_at_07_00_for_the_following_date(neurology: Department) -> None:
     upcoming = discovery.department_next_release(department=neurology, now=RELEASE)
     assert upcoming.date == date(2026, 12, 13)
@@ -227,7 +264,7 @@ def test_a_department_page_shows_dates_and_doctors_with_numbers_left(
         response = client.get("/booking/departments/neurology/", {"date": "2026-12-12"})
     page = response.content.decode()
     assert response.status_code == 200
-    assert 'href="?date=2026-12-12"' in page and 'href="?date=2026-12-05"' in page
+    assert 'href="?date=2026-12-12#doctors"' in page and 'href="?date=2026-12-05#doctors"' in page
     assert "王建国" in page and "主任医师" in page
     assert "¥50.00" in page
     assert re.search(r"\b5\b", page)
@@ -238,7 +275,7 @@ def test_a_department_page_shows_dates_and_doctors_with_numbers_left(
 def test_a_department_page_does_not_show_an_unreleased_date(client: Client, neurology: Department) -> None:
     with time_machine.travel(RELEASE - timedelta(seconds=1), tick=False):
         page = client.get("/booking/departments/neurology/", {"date": "2026-12-12"}).content.decode()
-    assert 'href="?date=2026-12-12"' not in page and 'href="?date=2026-12-05"' in page
+    assert 'href="?date=2026-12-12#doctors"' not in page and 'href="?date=2026-12-05#doctors"' in page
     assert "王建国" not in page
 
 
