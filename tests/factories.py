@@ -19,6 +19,8 @@ def resident_id(birth: date, *, male: bool = True, region: str = "310104") -> st
     sequence = next(_sequences)
     if (sequence % 2 == 1) != male:
         sequence = next(_sequences)
+    # Three digits: wrap past 999 (a run makes thousands of patients, never a thousand in one test's data).
+    sequence = 100 + (sequence - 100) % 900
     first17 = f"{region}{birth:%Y%m%d}{sequence:03d}"
     return first17 + idnumber.resident_id_check_character(first17)
 
