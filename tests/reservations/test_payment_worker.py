@@ -90,8 +90,12 @@ def test_a_real_worker_delivers_the_paid_notification_and_refunds_a_cancelled_bo
         )
         payment.refresh_from_db()
         assert payment.status == Payment.Status.PAID and payment.transaction_id
-        deliveries = sandbox.order_get(payment.order_no)["deliveries"]
-        assert deliveries and deliveries[0]["status"] == 204  # POSTed over HTTP, answered by our notify view
+        # The worker records a delivery once our notify view has answered, a moment after the view committed
+        # the booking: wait for the record rather than race it.
+        deliveries = wait_for(
+            lambda: sandbox.order_get(payment.order_no)["deliveries"], 30, "the delivery record"
+        )
+        assert deliveries[0]["status"] == 204  # POSTed over HTTP, answered by our notify view
 
         # Cancelling refunds: refund_process runs in the worker, through the gateway's refund API.
         services.booking_cancel(account=patient, booking_id=booking.pk, reason="patient")

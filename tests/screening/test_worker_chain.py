@@ -64,6 +64,7 @@ def workers(
     celery_app.conf.task_routes = {"screening.extract": {"queue": names["ocr"]}}
     celery_app.conf.task_default_queue = names["default"]
     celery_app.conf.task_always_eager = False
+    _routing_reset()
     launcher = Workers(env, run)
     store = redis.Redis.from_url(url)
     try:
@@ -73,11 +74,22 @@ def workers(
         celery_app.conf.task_routes, celery_app.conf.task_default_queue, celery_app.conf.task_always_eager = (
             saved
         )
+        _routing_reset()
         for key in (names["ocr"], names["default"], names["outbox"]):
             store.delete(key)
         for key in store.scan_iter(f"*{run}*"):
             store.delete(key)
         store.close()
+
+
+def _routing_reset() -> None:
+    """Make the next send read the routes and default queue set above. Celery caches its router, its route
+    table and its queues on first use, so a test earlier in this process that sent a task would otherwise
+    have fixed the routes of every later one (the extraction would go to the settings' queue, not ours)."""
+    amqp = celery_app.amqp
+    amqp._rtable = None
+    for name in ("router", "queues", "default_queue"):
+        amqp.__dict__.pop(name, None)
 
 
 def _status(booking_id: int) -> Callable[[], str]:
