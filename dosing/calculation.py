@@ -27,13 +27,12 @@ from dosing.engine import (
     ModelError,
     Subject,
     Target,
-    fit_map,
     forecast,
     load_model,
     run_case,
 )
 from dosing.engine.case import parse_history, parse_patient
-from dosing.engine.estimation import Predictor
+from dosing.engine.estimation import FitMemo, Predictor
 from dosing.engine.forecast import model_weights, steady_state_posterior
 
 ENGINE_DIR = Path(__file__).resolve().parent / "engine"
@@ -89,8 +88,12 @@ def target_from_case(case: Mapping[str, Any]) -> Target:
     return Target(**raw)
 
 
-def _components(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[Component]:
-    """The fitted models of a result again as engine objects (fits are deterministic and take a few ms)."""
+def _components(
+    case: Mapping[str, Any], result: Mapping[str, Any], memo: FitMemo | None = None
+) -> list[Component]:
+    """The fitted models of a result again as engine objects (fits are deterministic: from ``memo`` when the
+    engine's run fitted them in this calculation, else fitted again, a few ms each)."""
+    memo = memo or FitMemo()
     clock: Any = _Hours()
     periods = parse_patient(case["patient"], clock)
     doses, levels, resets = parse_history(case, clock)
@@ -101,7 +104,7 @@ def _components(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[Comp
         model = load_model(row["id"])
         envs = tuple(model.covariate_env(v) for v in periods.values)
         subject = Subject(model, envs, periods.change_times_h, tuple(doses), tuple(resets), tuple(levels))
-        out.append(Component(subject, fit_map(subject), float(row["weight"])))
+        out.append(Component(subject, memo.fit(subject), float(row["weight"])))
     return out
 
 
@@ -199,13 +202,16 @@ def curves(
     }
 
 
-def by_level(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """See :func:`_by_level` (on one BLAS thread, as :func:`calculate`)."""
+def by_level(
+    case: Mapping[str, Any], result: Mapping[str, Any], *, memo: FitMemo | None = None
+) -> list[dict[str, Any]]:
+    """See :func:`_by_level` (on one BLAS thread, as :func:`calculate`). With the ``memo`` of the calculation
+    that gave ``result``, the estimate with every level is not fitted again."""
     with threadpool_limits(limits=1):
-        return _by_level(case, result)
+        return _by_level(case, result, memo or FitMemo())
 
 
-def _by_level(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _by_level(case: Mapping[str, Any], result: Mapping[str, Any], memo: FitMemo) -> list[dict[str, Any]]:
     """How the estimate moved as levels arrived: the model-averaged clearance and volume, and the current
     regimen's AUC24 at the MAP, with none, one, two ... of the levels (in time order)."""
     levels = sorted(case.get("levels") or [], key=lambda lv: lv["time"])
@@ -221,7 +227,7 @@ def _by_level(case: Mapping[str, Any], result: Mapping[str, Any]) -> list[dict[s
         for model in models:
             envs = tuple(model.covariate_env(v) for v in periods.values)
             subject = Subject(model, envs, periods.change_times_h, tuple(doses), tuple(resets), tuple(obs))
-            fit = fit_map(subject)
+            fit = memo.fit(subject)
             if fit.success:
                 comps.append((subject, fit))
         if not comps:
@@ -265,6 +271,7 @@ def calculate(
     chosen: ChosenRegimen | None = None,
     samples: int = FORECAST_SAMPLES,
     fitted: Mapping[str, Any] | None = None,
+    memo: FitMemo | None = None,
 ) -> Calculation:
     """Run the case and compute the plot and exposure of ``chosen`` (default: the recommended regimen).
 
@@ -276,7 +283,9 @@ def calculate(
     # Small matrices: a multi-threaded BLAS only adds contention between a web server's requests (measured
     # 2.5x slower per call on a loaded two-core machine), so each calculation runs on one thread.
     with threadpool_limits(limits=1):
-        return _calculate(case, now_h=now_h, chosen=chosen, samples=samples, fitted=fitted)
+        return _calculate(
+            case, now_h=now_h, chosen=chosen, samples=samples, fitted=fitted, memo=memo or FitMemo()
+        )
 
 
 def _calculate(
@@ -286,11 +295,12 @@ def _calculate(
     chosen: ChosenRegimen | None,
     samples: int,
     fitted: Mapping[str, Any] | None,
+    memo: FitMemo,
 ) -> Calculation:
     # the engine's own forecast is not drawn (this module draws the regimen on screen), so keep it tiny
     run = {**case, "now": now_h, "forecast": {"horizon_h": 0, "step_h": 10000, "samples": samples}}
-    result = dict(fitted) if fitted is not None and chosen is not None else run_case(run)
-    components = _components(run, result)
+    result = dict(fitted) if fitted is not None and chosen is not None else run_case(run, memo=memo)
+    components = _components(run, result, memo)
     if not components:
         return Calculation(result, None, None, None)
     rec = result.get("recommendation") or {}

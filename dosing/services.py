@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from dosing import calculation
 from dosing.engine import CaseError
+from dosing.engine.estimation import FitMemo
 from dosing.models import (
     ApiKey,
     Course,
@@ -354,6 +355,7 @@ def course_calculate(
     chosen: calculation.ChosenRegimen | None = None,
     now: datetime | None = None,
     fit: CourseFit | None = None,
+    memo: FitMemo | None = None,
 ) -> tuple[calculation.Calculation, datetime]:
     """Run the engine on the course as it stands (nothing stored): the page's preview of a chosen regimen.
     A ``fit`` of the course's current revision saves re-running the recommendation search."""
@@ -365,7 +367,7 @@ def course_calculate(
     ]
     now_h = _hours(origin, max([now, *events]))
     calc = calculation.calculate(
-        case, now_h=now_h, chosen=chosen, samples=settings.DOSING_SAMPLES, fitted=fitted
+        case, now_h=now_h, chosen=chosen, samples=settings.DOSING_SAMPLES, fitted=fitted, memo=memo
     )
     return calc, origin
 
@@ -374,7 +376,8 @@ def course_calculate(
 def course_fit(*, course: Course, actor: User | None, api_key: ApiKey | None = None) -> CourseFit:
     """Fit the course as it stands, recommend, and store it all with the versions behind it."""
     clock = time.monotonic()
-    calc, origin = course_calculate(course=course)
+    memo = FitMemo()  # the per-level history re-uses the fits of the calculation
+    calc, origin = course_calculate(course=course, memo=memo)
     case, _ = course_case(course=course)  # the same case the calculation ran (same rows, same transaction)
     result = calc.result
     rec = result.get("recommendation") or {}
@@ -393,7 +396,7 @@ def course_fit(*, course: Course, actor: User | None, api_key: ApiKey | None = N
             "exposure": calc.exposure,
             "curves": calc.curves,
         },
-        by_level=calculation.by_level(case, result) if result["models"] else [],
+        by_level=calculation.by_level(case, result, memo=memo) if result["models"] else [],
         status=result["status"],
         engine_version=calculation.engine_version(),
         model_versions={i: calculation.model_version(i) for i in model_ids},

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dosing.engine.covariates import scr_to_mg_dl
-from dosing.engine.estimation import MapResult, Subject, fit_map
+from dosing.engine.estimation import FitMemo, MapResult, Subject
 from dosing.engine.events import Dose, Observation, Reset
 from dosing.engine.forecast import Component, forecast, model_weights, steady_state_posterior
 from dosing.engine.models import (
@@ -680,10 +680,11 @@ CASE_KEYS = {
 FORECAST_KEYS = {"horizon_h", "step_h", "auc_windows", "samples", "seed", "credible_level"}
 
 
-def run_case(case: Any) -> dict[str, Any]:
+def run_case(case: Any, *, memo: FitMemo | None = None) -> dict[str, Any]:
     """Run a JSON case (already decoded) and return the JSON-ready result.
 
     Numbers that do not exist (the OFV of a failed fit, bands without samples) are ``None``, never NaN.
+    A ``memo`` keeps the fits for a caller that fits the same subjects again (see :class:`FitMemo`).
 
     Raises
     ------
@@ -706,7 +707,7 @@ def run_case(case: Any) -> dict[str, Any]:
     ...
     dosing.engine.case.CaseError: patient: unknown key(s) weight (allowed: age_years, birth_weight_kg, ...
     """
-    result = _run(case)
+    result = _run(case, memo or FitMemo())
     cleaned: dict[str, Any] = _finite(result)
     return cleaned
 
@@ -721,7 +722,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _run(case: Any) -> dict[str, Any]:
+def _run(case: Any, memo: FitMemo) -> dict[str, Any]:
     case = _keys(case, "case", CASE_KEYS, {"model", "patient"})
     clock = _Clock(_collect_times(case))
     periods = parse_patient(case["patient"], clock)
@@ -758,7 +759,7 @@ def _run(case: Any) -> dict[str, Any]:
     if not subjects:
         _fail("no model in the library suits this patient" + (f" ({'; '.join(skipped)})" if skipped else ""))
 
-    fits = [fit_map(s) for s in subjects]
+    fits = [memo.fit(s) for s in subjects]
     good = [(s, f) for s, f in zip(subjects, fits, strict=True) if f.success]
     weights = model_weights([f.ofv for _, f in good]) if good else np.array([])
     wmap = {id(f): float(w) for (_, f), w in zip(good, weights, strict=True)}

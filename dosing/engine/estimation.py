@@ -224,6 +224,43 @@ def _start_points(model: PopulationModel) -> FloatArray:
     return np.array(pts)
 
 
+class FitMemo:
+    """The MAP fits of one calculation, by subject.
+
+    A page's calculation fits the same subject more than once: the engine's run, the components of the
+    curves, and the estimate with every level in the per-level history. Fits are deterministic, so the
+    second request gets the first answer. Meant for one calculation (it never forgets), not as a cache.
+
+    >>> from dosing.engine.models import load_model
+    >>> subject = Subject(load_model("goti_2018"), ({"WT": 70.0, "CRCL": 80.0, "DIAL": 0.0},), (),
+    ...                   (Dose(0.0, 1000.0, 1.0),), (), (Observation(11.5, 12.0),))
+    >>> memo = FitMemo()
+    >>> memo.fit(subject) is memo.fit(subject), memo.fitted
+    (True, 1)
+    """
+
+    def __init__(self) -> None:
+        self._fits: dict[tuple[object, ...], MapResult] = {}
+
+    @property
+    def fitted(self) -> int:
+        """How many distinct subjects were fitted."""
+        return len(self._fits)
+
+    def fit(self, subject: Subject) -> MapResult:
+        key = (
+            subject.model.id,
+            tuple(tuple(sorted(env.items())) for env in subject.envs),
+            subject.change_times_h,
+            subject.doses,
+            subject.resets,
+            subject.observations,
+        )
+        if key not in self._fits:
+            self._fits[key] = fit_map(subject)
+        return self._fits[key]
+
+
 def fit_map(subject: Subject, *, max_iterations: int = 200) -> MapResult:
     """Estimate the individual η by maximum a posteriori.
 
