@@ -535,6 +535,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # every operation lists the error statuses it can answer, with the one error body (core/schema.py)
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.error_responses"],
     "ENUM_NAME_OVERRIDES": {
         "AccountKindEnum": "medcard.models.User.Kind",
         "DepartmentKindEnum": "reservations.models.Department.Kind",

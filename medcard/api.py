@@ -144,7 +144,7 @@ class SmsSignInApi(APIView):
             ref_name = "SmsSignIn"
 
         mobile = serializers.CharField(max_length=20)
-        code = serializers.CharField(min_length=6, max_length=6)
+        code = serializers.RegexField(r"^[0-9]{6}$", help_text="The six digits of the SMS.")
 
     @extend_schema(
         request=InputSerializer, responses=MeApi.OutputSerializer, summary="Sign in with an SMS code"

@@ -11,6 +11,8 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -19,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.clock import local_today
+from core.schema import ClockTimeField
 from reservations import discovery
 from reservations.models import Department, Doctor, HalfDay, Session
 from reservations.schedules import booking_rule_for
@@ -112,6 +115,14 @@ class DepartmentAvailabilityApi(APIView):
 
         date = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
 
+        def to_internal_value(self, data: Any) -> Any:
+            # DRF reads "date=" as no date at all; the schema says a date or nothing, so say which it is.
+            if data.get("date", None) == "":
+                raise serializers.ValidationError(
+                    {"date": [_("Give a date as YYYY-MM-DD, or leave it out for today.")]}
+                )
+            return super().to_internal_value(data)
+
     class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "DiscoveryAvailability"
@@ -148,7 +159,9 @@ class DepartmentAvailabilityApi(APIView):
         next_release_at = serializers.DateTimeField()
 
     @extend_schema(
-        parameters=[OpenApiParameter("date", str, description="YYYY-MM-DD, local date; default today.")],
+        parameters=[
+            OpenApiParameter("date", OpenApiTypes.DATE, description="YYYY-MM-DD, local date; default today.")
+        ],
         responses=OutputSerializer,
         summary="A department's doctors with numbers left on a date, and the dates with numbers",
     )
@@ -190,8 +203,8 @@ class SessionSlotsApi(APIView):
             id = serializers.IntegerField(source="slot.pk")
             starts_at = serializers.DateTimeField(source="slot.starts_at")
             ends_at = serializers.DateTimeField(source="slot.ends_at")
-            start_local = serializers.TimeField(source="starts_at_local", format="%H:%M")
-            end_local = serializers.TimeField(source="ends_at_local", format="%H:%M")
+            start_local = ClockTimeField(source="starts_at_local")
+            end_local = ClockTimeField(source="ends_at_local")
             remaining = serializers.IntegerField()
             bookable = serializers.BooleanField()
             booking_closes_at = serializers.DateTimeField()
