@@ -130,7 +130,12 @@ def test_a_retried_or_redelivered_task_stores_the_message_once(
 
 @pytest.mark.django_db
 def test_the_database_keeps_one_row_per_account_and_key(patient: User) -> None:
-    args = {"kind": "refunded", "title": "退款成功", "text": "退了", "dedupe_key": "booking:1:refunded"}
+    args: dict[str, Any] = {
+        "kind": "refunded",
+        "title": "退款成功",
+        "text": "退了",
+        "dedupe_key": "booking:1:refunded",
+    }
     assert message_record(account_id=patient.pk, **args) is True
     assert message_record(account_id=patient.pk, **args) is False
     with pytest.raises(IntegrityError), transaction.atomic():
