@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -25,8 +26,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PREPARATION = "检查前4小时禁食，可少量饮水；服用二甲双胍者请咨询医生。"
 
 
-def test_a_patient_pays_then_sees_the_preparation_the_receipt_and_the_booked_message(  # type: ignore[no-untyped-def]
-    live_server, browser: Browser, settings, monkeypatch
+def test_a_patient_pays_then_sees_the_preparation_the_receipt_and_the_booked_message(
+    live_server: Any, browser: Browser, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.PUBLIC_BASE_URL = live_server.url  # notify and return URLs point at this test server
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)  # the notification and message inline
@@ -39,7 +40,12 @@ def test_a_patient_pays_then_sees_the_preparation_the_receipt_and_the_booked_mes
     )
     client = Client()
     client.force_login(account)
-    context = browser.new_context(viewport=PHONE, is_mobile=True, locale="zh-CN", accept_downloads=True)
+    context = browser.new_context(
+        viewport={"width": PHONE["width"], "height": PHONE["height"]},
+        is_mobile=True,
+        locale="zh-CN",
+        accept_downloads=True,
+    )
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
     )
