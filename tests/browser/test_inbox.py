@@ -18,7 +18,7 @@ from hospital.celery import app as celery_app
 from reservations import notifications, services
 from reservations.models import ClinicType, Payment
 from tests import factories
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, JourneyPhone
 from tests.browser.journey_checks import check_patient_page, watch_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -93,3 +93,32 @@ def test_a_patient_pays_then_sees_the_preparation_the_receipt_and_the_booked_mes
     page.get_by_role("link", name="查看预约").first.click()
     expect(page.get_by_test_id("booking-status")).to_have_text("已预约")
     context.close()
+
+
+def test_my_messages_pass_the_patient_page_checks_in_every_variant(
+    live_server: Any, journey_phone: JourneyPhone
+) -> None:
+    account = factories.patient_account(mobile="13911118888", name="孙丽")
+    session = factories.clinic_session(capacity=4, fee="50.00", days_ahead=2)
+    booking = services.hold_create(
+        account=account, patient_id=factories.verified_patient_of(account).pk, slot_id=session.slots.get().pk
+    )
+    notifications.booking_notify_send(booking_id=booking.pk, kind="waitlist_offer")
+    client = Client()
+    client.force_login(account)
+    page = journey_phone.page
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.goto(f"{live_server.url}/")
+    new = "1 条新消息" if journey_phone.chinese else "1 new"
+    expect(page.get_by_test_id("unread-count")).to_have_text(new)
+    check_patient_page(
+        page, journey_phone.watch, chinese=journey_phone.chinese, javascript=journey_phone.javascript
+    )
+    page.get_by_test_id("messages-tile").click()
+    label = "候补成功，为您保留了号源" if journey_phone.chinese else "A number for you from the waitlist"
+    expect(page.get_by_test_id("message").first).to_contain_text(label)
+    check_patient_page(
+        page, journey_phone.watch, chinese=journey_phone.chinese, javascript=journey_phone.javascript
+    )
