@@ -9,6 +9,7 @@ from hospital import views
 
 api_v1 = [
     path("", include("medcard.api")),
+    path("", include("medcard.message_api")),
     path("", include("reservations.api")),
     path("", include("screening.api")),
     path("", include("dosing.api")),

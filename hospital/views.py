@@ -18,7 +18,7 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 from core import api
 from hospital.health import health_status
 from hospital.middleware import CONTENT_SECURITY_POLICY
-from medcard.selectors import user_roles
+from medcard.selectors import messages_unread_count, user_roles
 
 TEXT_SIZE_COOKIE = "text_size"
 TEXT_SIZES = ("normal", "large")
@@ -57,7 +57,10 @@ class ApiDocsView(SpectacularSwaggerSplitView):
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     roles = user_roles(user=request.user) if request.user.is_authenticated else []
-    return render(request, "hospital/home.html", {"user_roles": roles})
+    unread = 0
+    if request.user.is_authenticated and getattr(request.user, "kind", "") == "patient":
+        unread = messages_unread_count(account=request.user)
+    return render(request, "hospital/home.html", {"user_roles": roles, "unread_messages": unread})
 
 
 @require_POST

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from medcard.models import AuditEvent, Card, Patient, User
+from medcard.models import AuditEvent, Card, Message, Patient, User
 
 
 @admin.register(User)
@@ -67,3 +67,12 @@ class AuditEventAdmin(_ReadOnly):
     list_filter = ("action", "actor_is_staff")
     search_fields = ("actor__username", "patient__cards__number", "reason")
     date_hierarchy = "at"
+
+
+@admin.register(Message)
+class MessageAdmin(_ReadOnly):
+    """The messages sent to patients, read-only: they are what was sent (names masked), never edited."""
+
+    list_display = ("created_at", "account", "kind", "title", "booking_id", "read_at")
+    list_filter = ("kind",)
+    date_hierarchy = "created_at"

@@ -274,6 +274,7 @@ class AuditEvent(models.Model):
         DESK_PAYMENT = "desk_payment", _("Fee taken at the desk")
         WALK_IN_SOLD = "walk_in_sold", _("Number sold at the desk")
         NO_SHOW_WAIVED = "no_show_waived", _("Missed appointment forgiven")
+        RECEIPT_VIEWED = "receipt_viewed", _("Payment receipt opened by staff")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -348,3 +349,38 @@ class TaskOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.signature.get('task', '?')} ({'sent' if self.sent_at else 'pending'})"
+
+
+class Message(models.Model):
+    """A message the platform sent to an account (booked, refunded, a waitlist offer, a screening decision…),
+    kept so the patient can read it again in "my messages".
+
+    Recorded by ``medcard.services.messages.message_record`` when the message is sent; ``dedupe_key`` names
+    the message (``booking:12:booked``), and the database keeps one row per account and key, so a task that
+    runs twice stores it once. ``booking_id`` is a plain number (medcard knows no bookings), for a link.
+    """
+
+    account = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="inbox_messages", verbose_name=_("account")
+    )
+    kind = models.CharField(_("kind"), max_length=40)
+    title = models.CharField(_("subject"), max_length=100)
+    text = models.TextField(_("message text"))
+    dedupe_key = models.CharField(_("message key"), max_length=120)
+    booking_id = models.PositiveBigIntegerField(_("appointment number"), null=True, blank=True)
+    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name = _("patient message")
+        verbose_name_plural = _("patient messages")
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["account", "dedupe_key"], name="medcard_message_once_per_key"),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["account", "-created_at"], name="medcard_message_account_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.created_at:%Y-%m-%d %H:%M})"

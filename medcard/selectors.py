@@ -15,7 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from medcard import roles
-from medcard.models import AuditEvent, Card, Patient, PatientLink, User
+from medcard.models import AuditEvent, Card, Message, Patient, PatientLink, User
 
 
 def user_roles(*, user: User) -> list[str]:
@@ -111,3 +111,24 @@ def verified_patient_for_account(*, account: User, patient_id: int, lock: bool =
         verification=Patient.Verification.MATCH,
         cards__status=Card.Status.ACTIVE,
     ).first()
+
+
+# --- My messages -------------------------------------------------------------------------------------------
+
+
+def messages_for_account(*, account: User) -> QuerySet[Message]:
+    """The account's messages, newest first."""
+    return Message.objects.filter(account=account).order_by("-created_at", "-id")
+
+
+def messages_unread_count(*, account: User) -> int:
+    """How many of the account's messages it has not read yet."""
+    return Message.objects.filter(account=account, read_at__isnull=True).count()
+
+
+def message_for_account(*, account: User, message_id: int) -> Message:
+    """One of the account's messages, or Http404 (also for another account's message)."""
+    message = Message.objects.filter(pk=message_id, account=account).first()
+    if message is None:
+        raise Http404("No such message on this account.")
+    return message

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from medcard import views
+from medcard import message_views, views
 
 app_name = "medcard"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", views.sign_out, name="logout"),
     path("deactivate/", views.account_deactivate, name="deactivate"),
     path("password/", views.account_password, name="password"),
+    path("messages/", message_views.message_list, name="messages"),
     path("patients/", views.patient_list, name="patient-list"),
     path("patients/add/", views.patient_add, name="patient-add"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient-detail"),

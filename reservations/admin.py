@@ -30,7 +30,7 @@ class ClinicTypeForm(forms.ModelForm[ClinicType]):
 
     class Meta:
         model = ClinicType
-        fields = ("code", "name_zh", "name_en", "fee", "screening_exam")
+        fields = ("code", "name_zh", "name_en", "fee", "screening_exam", "preparation_zh", "preparation_en")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

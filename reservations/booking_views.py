@@ -163,6 +163,7 @@ def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
         "checking": returned and check == PaymentCheck.CHECKING,
         "not_paid_after_return": returned and check == PaymentCheck.NOT_PAID,
         "status_url": reverse("reservations:booking-payment-status", kwargs={"booking_id": booking.pk}),
+        "receipt_payment": selectors.booking_receipt_payment(booking=booking),
         **_cancellation(booking),
     }
     if booking.status in (Booking.Status.BOOKED, Booking.Status.CHECKED_IN):

@@ -162,6 +162,44 @@ CLINIC_TYPES: list[tuple[str, str, str, str, str]] = [
     ("endoscopy_sedated", "无痛内镜检查", "Sedated endoscopy", "10.00", "endoscopy_sedated"),
 ]
 
+# Preparation instructions per exam type (clinic type code -> (Chinese, English)), editable in the admin
+# afterwards; shown on the booking once booked and sent in the evening reminder. Clinics need none.
+PREPARATION: dict[str, tuple[str, str]] = {
+    "exam": (
+        "请提前15分钟到检查室候检，携带既往影像或检查报告。腹部超声检查前需空腹8小时（可少量饮水）；"
+        "盆腔、膀胱超声检查前1小时饮水500毫升，检查前不要排尿。请取下金属饰品。",
+        "Arrive 15 minutes early and bring earlier scans or reports. Abdominal ultrasound: nothing to eat"
+        " for 8 hours before (small sips of water are fine). Pelvic or bladder ultrasound: drink 500 ml "
+        "of water an hour before and do not empty your bladder. Remove metal jewellery.",
+    ),
+    "ct_contrast": (
+        "检查前4小时禁食，可少量饮水；检查前后各饮水约1000毫升，帮助造影剂排出。"
+        "服用二甲双胍者请咨询医生，通常检查后48小时内停用，复查肾功能正常后再恢复。"
+        "请携带近期肾功能（肌酐）报告；对碘造影剂过敏、怀孕或可能怀孕者请提前告知。",
+        "Nothing to eat for 4 hours before (small sips of water are fine); drink about 1000 ml of water "
+        "before and after the exam to help clear the contrast agent. If you take metformin, ask your doctor: "
+        "it is usually stopped for 48 hours after the exam and restarted once kidney function is checked. "
+        "Bring a recent kidney function (creatinine) result. Tell us beforehand if you are allergic to "
+        "iodinated contrast or are or may be pregnant.",
+    ),
+    "mri_contrast": (
+        "检查前4小时禁食，可少量饮水。请取下所有金属物品（发卡、首饰、手表、磁卡）；"
+        "体内有心脏起搏器、金属植入物或支架者请提前告知。请携带近期肾功能（肌酐）报告，检查后多饮水。",
+        "Nothing to eat for 4 hours before (small sips of water are fine). Remove everything metal (hair "
+        "clips, jewellery, watches, cards with magnetic strips); tell us beforehand about a pacemaker, metal "
+        "implants or stents. Bring a recent kidney function (creatinine) result and drink plenty afterwards.",
+    ),
+    "endoscopy_sedated": (
+        "检查前8小时禁食、2小时禁水；肠镜检查前一天按医嘱服用泻药，进食少渣流质。"
+        "服用抗凝或抗血小板药物（如阿司匹林、华法林）者请提前咨询医生是否停药。"
+        "无痛检查须有成年家属陪同，检查当天不得驾车。",
+        "Nothing to eat for 8 hours and nothing to drink for 2 hours before. For a colonoscopy, take the "
+        "bowel preparation as prescribed the day before and eat only clear liquids. If you take blood "
+        "thinners (aspirin, warfarin), ask your doctor beforehand whether to stop them. Sedated exams: "
+        "come with an adult companion and do not drive that day.",
+    ),
+}
+
 # Doctor title -> clinic type of their sessions.
 TITLE_CLINIC = {"chief": "expert", "associate_chief": "expert", "attending": "general", "resident": "general"}
 

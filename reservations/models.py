@@ -100,6 +100,10 @@ class ClinicType(models.Model):
     # The exam whose bookings are screened before payment (a rule file, screening/rules/<code>.toml), e.g.
     # "ct_contrast"; empty for a clinic that needs no screening. Switched per exam in ScreeningExamSetting.
     screening_exam = models.SlugField(_("screening exam"), max_length=40, blank=True, default="")
+    # How to prepare for the exam (fasting, water, metformin before contrast), written by staff in the admin;
+    # shown on the booking once booked and sent in the evening reminder. Empty for clinics that need none.
+    preparation_zh = models.TextField(_("preparation instructions (Chinese)"), blank=True, default="")
+    preparation_en = models.TextField(_("preparation instructions (English)"), blank=True, default="")
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
@@ -112,6 +116,11 @@ class ClinicType(models.Model):
     @property
     def name(self) -> str:
         return in_active_language(self.name_zh, self.name_en)
+
+    @property
+    def preparation(self) -> str:
+        """The preparation instructions in the active language (the Chinese when no English was written)."""
+        return in_active_language(self.preparation_zh, self.preparation_en or self.preparation_zh).strip()
 
 
 class BookingRule(models.Model):

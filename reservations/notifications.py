@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from core.clock import HOSPITAL_TZ, local_today
 from medcard import crypto
-from medcard.services import audit_record, task_send
+from medcard.services import audit_record, message_record, task_send
 from reservations.models import Booking, HalfDay, Refund, Session
 
 logger = logging.getLogger(__name__)
@@ -212,9 +212,12 @@ def message_render(*, booking: Booking, kind: str) -> RenderedMessage:
             "停诊通知", f"{name}，很抱歉，{visit}{reason}停诊，您的预约已取消，已支付的挂号费将原路退回。"
         )
     if kind == "reminder":
+        # The exam's preparation (fasting, water, metformin before contrast), as staff wrote it in the admin.
+        preparation = booking.session.clinic_type.preparation_zh.strip()
         return RenderedMessage(
             "就诊提醒",
-            f"{name}，您预约了{visit}，请于就诊时段开始前30分钟到{hospital}签到，携带就诊卡或身份证。",
+            f"{name}，您预约了{visit}，请于就诊时段开始前30分钟到{hospital}签到，携带就诊卡或身份证。"
+            + (f"检查前准备：{preparation}" if preparation else ""),
         )
     if kind == "expired":
         return RenderedMessage("预约未完成", f"{name}，您锁定的{visit}号源因未在规定时间内支付，已自动释放。")
@@ -262,6 +265,16 @@ def booking_notify_send(*, booking_id: int, kind: str) -> int:
     if not mobile:  # a deactivated account gave its number up
         return 0
     message = message_render(booking=booking, kind=kind)
+    # The account's own copy ("my messages"): one row per booking and kind, however often this task runs
+    # (the same key as the claims below, kept by a unique constraint rather than the cache).
+    message_record(
+        account_id=booking.account_id,
+        kind=kind,
+        title=message.title,
+        text=message.text,
+        dedupe_key=f"booking:{booking_id}:{kind}",
+        booking_id=booking_id,
+    )
     delivered, failed = 0, []
     for path in notifier_paths():
         key = _sent_key(booking_id=booking_id, kind=kind, notifier=path)

@@ -66,6 +66,33 @@ def booking_payment(*, booking: Booking) -> Payment | None:
     return Payment.objects.filter(booking=booking).order_by("-id").first()
 
 
+def booking_receipt_payment(*, booking: Booking) -> Payment | None:
+    """The payment a booking's electronic receipt is for: the one that stands (paid), else the latest paid
+    and then refunded; None for a number never paid (or free: nothing was charged)."""
+    payments = Payment.objects.filter(
+        booking=booking,
+        status__in=[Payment.Status.PAID, Payment.Status.REFUNDED],
+        paid_at__isnull=False,
+        amount__gt=0,
+    ).exclude(channel=Payment.Channel.FREE)
+    return payments.filter(status=Payment.Status.PAID).first() or payments.order_by("-paid_at", "-id").first()
+
+
+def booking_for_receipt(*, booking_id: int) -> Booking:
+    """Any booking with what its receipt shows, for staff (the caller checks the role and audits); Http404
+    when there is none."""
+    booking = (
+        Booking.objects.select_related(
+            "session__department", "session__doctor", "session__clinic_type", "slot", "patient"
+        )
+        .filter(pk=booking_id)
+        .first()
+    )
+    if booking is None:
+        raise Http404("No such booking.")
+    return booking
+
+
 def waitlist_position(*, entry: WaitlistEntry) -> int:
     """1 for the first waiting patient of the session."""
     return (
@@ -117,7 +144,9 @@ def hold_questions(*, session: Session, data: Mapping[str, Any] | None) -> gates
 def booking_for_account(*, account: User, booking_id: int) -> Booking:
     """The account's booking, or Http404 (also for bookings that exist but belong to another account)."""
     booking = (
-        Booking.objects.select_related("session__department", "session__doctor", "slot", "patient")
+        Booking.objects.select_related(
+            "session__department", "session__doctor", "session__clinic_type", "slot", "patient"
+        )
         .filter(pk=booking_id, account=account)
         .first()
     )

@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from reservations import booking_views, desk_views, discovery_urls, discovery_views, queue_views, staff_views
+from reservations import (
+    booking_views,
+    desk_views,
+    discovery_urls,
+    discovery_views,
+    queue_views,
+    receipt_views,
+    staff_views,
+)
 
 app_name = "reservations"
 urlpatterns = [
@@ -24,6 +32,7 @@ urlpatterns = [
         name="booking-reschedule",
     ),
     path("appointments/<int:booking_id>/cancel/", booking_views.booking_cancel, name="booking-cancel"),
+    path("appointments/<int:booking_id>/receipt.pdf", receipt_views.booking_receipt, name="booking-receipt"),
     path(
         "appointments/<int:booking_id>/payment-status/",
         booking_views.booking_payment_status,

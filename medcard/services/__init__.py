@@ -31,6 +31,7 @@ from medcard.services.desk import (
     desk_reveal,
     desk_send_sms_code,
 )
+from medcard.services.messages import message_record, messages_mark_read
 from medcard.services.outbox import outbox_flush, outbox_pending_count, task_send
 from medcard.services.patients import (
     ConsentRequired,
@@ -70,6 +71,8 @@ __all__ = [
     "login_succeeded",
     "login_throttled_until",
     "login_throttles_clear",
+    "message_record",
+    "messages_mark_read",
     "mobile_index",
     "mobile_normalise",
     "outbox_flush",

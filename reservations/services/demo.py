@@ -8,7 +8,14 @@ from decimal import Decimal
 from django.db import transaction
 
 from reservations import discovery, schedules
-from reservations.demo_data import CLINIC_TYPES, DEPARTMENTS, DOCTORS, EXAM_ROOMS, TITLE_CLINIC
+from reservations.demo_data import (
+    CLINIC_TYPES,
+    DEPARTMENTS,
+    DOCTORS,
+    EXAM_ROOMS,
+    PREPARATION,
+    TITLE_CLINIC,
+)
 from reservations.models import ClinicType, Department, Doctor, WeeklyTemplate
 
 
@@ -55,7 +62,14 @@ def demo_schedule_seed() -> int:
     for code, name_zh, name_en, fee, exam in CLINIC_TYPES:
         types[code], _ = ClinicType.objects.update_or_create(
             code=code,
-            defaults={"name_zh": name_zh, "name_en": name_en, "fee": Decimal(fee), "screening_exam": exam},
+            defaults={
+                "name_zh": name_zh,
+                "name_en": name_en,
+                "fee": Decimal(fee),
+                "screening_exam": exam,
+                "preparation_zh": PREPARATION.get(code, ("", ""))[0],
+                "preparation_en": PREPARATION.get(code, ("", ""))[1],
+            },
         )
     schedules.booking_rule_default()
     for index, doctor in enumerate(Doctor.objects.select_related("department").order_by("code")):

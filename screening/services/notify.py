@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from core.clock import HOSPITAL_TZ
+from medcard.services.messages import message_record
 from medcard.services.outbox import task_send
 from reservations import notifications
 from screening import reasons, tasks
@@ -132,6 +133,15 @@ def case_notify_send(*, case_id: int, kind: str, revision: int) -> int:
         return 0
     with translation.override(MESSAGE_LANGUAGE):
         title, text = message_render(case=case, kind=kind)
+    # The account's own copy ("my messages"), once per (case, kind, revision) like the claims below.
+    message_record(
+        account_id=case.booking.account_id,
+        kind=f"screening_{kind}",
+        title=str(title),
+        text=str(text),
+        dedupe_key=f"screening:{case_id}:{kind}:{revision}",
+        booking_id=case.booking_id,
+    )
     delivered, failed = 0, []
     for path in notifications.notifier_paths():
         key = f"screening:notified:{case_id}:{kind}:{revision}:{path}"
