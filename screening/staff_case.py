@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from medcard.models import Patient
 from screening import reasons
 from screening.models import ScreeningCase, ScreeningRun, Upload
+from screening.pipeline.catalogue import catalogue
 from screening.pipeline.validate import ADULT_AGE_YEARS, PatientFacts, Validation, validate
 from screening.services.pipeline import extraction_from_json
 
@@ -189,6 +190,14 @@ def _label(item: dict[str, Any]) -> str:
     return str(name or item.get("raw_name") or item.get("code", ""))
 
 
+def _analyte_name(code: str) -> str:
+    """An analyte's name in the active language, from the catalogue (the code itself if it has none)."""
+    entry = catalogue().get(code)
+    if entry is None:
+        return code
+    return entry.name_zh if (get_language() or "").startswith("zh") else entry.name_en
+
+
 def _checks(items: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[str]]:
     return [code for code, _p in items], [reasons.describe(code, params)["staff"] for code, params in items]
 
@@ -254,7 +263,7 @@ def _mark_correctable(rows: list[FieldRow], index: int, bare: set[str], qualifie
             seen.add(row.name)
     mine = {key.partition("/")[2] for key in qualified if key.partition("/")[0] == str(index)}
     for key in sorted(mine - seen):
-        label = FIELD_LABELS.get(key) or key.removeprefix("analyte:")
+        label = FIELD_LABELS.get(key) or _analyte_name(key.removeprefix("analyte:"))
         rows.append(FieldRow(key, str(label), "", "", None, [], [], input_name=f"{index}/{key}"))
 
 

@@ -53,7 +53,7 @@ WIDTHS = {
 
 
 @pytest.fixture
-def _media(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _media(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
@@ -142,7 +142,7 @@ def _words(language: str) -> dict[str, Any]:
 
 @pytest.mark.usefixtures("_media")
 @pytest.mark.parametrize("screen", sorted(WIDTHS))
-def test_a_clinician_decides_a_case_with_two_files_and_finds_it_in_the_history(  # type: ignore[no-untyped-def]
+def test_a_clinician_decides_a_case_with_two_files_and_finds_it_in_the_history(
     screen: str, live_server, browser: Browser, monkeypatch, settings
 ) -> None:
     viewport, language = WIDTHS[screen]

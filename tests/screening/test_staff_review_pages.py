@@ -23,6 +23,7 @@ from medcard.services import demo
 from medcard.services.accounts import staff_create
 from screening import services as screening_services
 from screening.models import FieldCorrection, ScreeningCase, ScreeningReview, ScreeningRun, Upload
+from screening.pipeline.catalogue import catalogue
 from screening.pipeline.types import Analyte, Box, Extraction, Field, to_json
 from screening.pipeline.validate import CREATININE_UMOL_PER_MG_DL, ckd_epi_2021
 from tests import factories
@@ -342,3 +343,16 @@ def test_a_malformed_search_is_refused_with_a_message(clinician: User) -> None:
     assert response.status_code == 400
     text = _text(response.content.decode())
     assert "Enter a date as YYYY-MM-DD." in text and "A card number has digits only." in text
+
+
+def test_a_value_the_decision_expected_from_a_file_but_not_read_there_gets_a_row_to_fill_in(
+    clinician: User,
+) -> None:
+    case, first, _second = two_file_case(factories.patient_account())
+    critical = [{"name": "inr", "value": None, "unit": "", "sources": ["0/analyte:inr"], "upload": 0}]
+    ScreeningCase.objects.filter(pk=case.pk).update(decision={**case.decision, "critical_fields": critical})
+    html = _client(clinician).get(f"/screening/staff/cases/{case.pk}/").content.decode()
+    one = _section(html, first.upload_id)
+    row = _text(one[one.index('data-field="analyte:inr"') :])[:80]
+    assert catalogue()["inr"].name_en in row and "not read" in row
+    assert 'name="fix_0/analyte:inr"' in one
