@@ -198,6 +198,10 @@ def test_a_clinician_decides_a_case_with_two_files_and_finds_it_in_the_history(
     _check(page, chinese=other_language != "en")
     _pages_loaded(page)
     page.screenshot(path=str(shots / f"screening-review-case-{screen}-{other_language}.png"), full_page=True)
+    if screen == "tablet":  # the tablet held the other way: 1024 px wide
+        page.set_viewport_size({"width": 1024, "height": 768})
+        assert not horizontal_scroll(page), "horizontal scroll at 1024 px"
+        page.set_viewport_size(viewport)
     context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
     page.reload()
 
