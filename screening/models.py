@@ -44,7 +44,7 @@ class Upload(models.Model):
     account = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="screening_uploads"
     )
-    filename = models.CharField(max_length=120, blank=True, default="")  # as sent, shown to the patient only
+    filename = models.CharField(max_length=120, blank=True, default="")  # as sent, for patient and reviewer
     derivative_name = models.CharField(max_length=120)
     original_name = models.CharField(max_length=120, blank=True, default="")
     kind = models.CharField(max_length=8, choices=Kind.choices)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from core.clock import local_datetime
 from medcard import roles
-from medcard.models import User
+from medcard.models import Card, User
 from medcard.selectors import user_has_role
 from reservations.models import Booking
 from reservations.selectors import booking_for_account
@@ -191,6 +192,52 @@ def review_queue(*, staff: User, include_audits: bool = True) -> list[QueueRow]:
             for case in audits
         ]
     rows.sort(key=lambda row: (row.blind_audit, row.starts_at, row.case.pk))
+    return rows
+
+
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One decided case for the history: the case, and the staff review that decided it (``None`` when the
+    rules decided it) and the blind audit of an automatic decision, if one was made."""
+
+    case: ScreeningCase
+    decision_review: ScreeningReview | None
+    audit_review: ScreeningReview | None
+
+
+def decided_cases(
+    *, staff: User, day: date | None = None, card_number: str = "", limit: int = HISTORY_LIMIT
+) -> list[HistoryRow]:
+    """Decided cases (approved or declined, by a clinician or by the rules), most recently decided first: all
+    of them, those decided on the hospital-local date ``day``, and/or those of the patient holding the card
+    ``card_number`` (any of their cards, spaces ignored). At most ``limit`` rows. Http404 for anyone but
+    clinicians (and superusers)."""
+    if not user_has_role(user=staff, role=roles.SCREENING_REVIEWER):
+        raise Http404("No screening history.")
+    cases = ScreeningCase.objects.filter(
+        status__in=[ScreeningCase.Status.APPROVED, ScreeningCase.Status.DECLINED], decided_at__isnull=False
+    )
+    if day is not None:
+        start = local_datetime(day, time(0, 0))
+        cases = cases.filter(
+            decided_at__gte=start, decided_at__lt=local_datetime(day + timedelta(days=1), time(0, 0))
+        )
+    if card_number:
+        patients = Card.objects.filter(number="".join(card_number.split())).values("patient_id")
+        cases = cases.filter(booking__patient_id__in=patients)
+    cases = cases.select_related(
+        "booking__patient", "booking__slot", "booking__session__clinic_type", "booking__session__department"
+    ).prefetch_related(Prefetch("reviews", queryset=ScreeningReview.objects.select_related("staff")))
+    rows = []
+    for case in cases.order_by("-decided_at", "-id")[:limit]:
+        reviews = list(case.reviews.all())
+        decision = next((r for r in reversed(reviews) if not r.blind_audit), None)
+        audit = next((r for r in reversed(reviews) if r.blind_audit), None)
+        by_staff = case.decided_by == ScreeningCase.DecidedBy.STAFF
+        rows.append(HistoryRow(case, decision if by_staff else None, audit))
     return rows
 
 

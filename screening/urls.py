@@ -14,6 +14,7 @@ urlpatterns = [
     path("uploads/<int:upload_id>/file/", views.upload_file, name="upload-file"),
     path("staff/", staff_views.queue, name="staff-queue"),
     path("staff/audit/", staff_views.audit, name="staff-audit"),
+    path("staff/history/", staff_views.history, name="staff-history"),
     path("staff/cases/<int:case_id>/", staff_views.case_detail, name="staff-case"),
     path(
         "staff/uploads/<int:upload_id>/pages/<int:page>/", staff_views.upload_page, name="staff-upload-page"

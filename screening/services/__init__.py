@@ -13,7 +13,7 @@ from screening.services.cases import (
     questionnaire_items,
 )
 from screening.services.pipeline import case_decide, extraction_from_json, next_status, upload_extract
-from screening.services.review import case_staff_read_record, review_decide
+from screening.services.review import case_history_read_record, case_staff_read_record, review_decide
 from screening.services.upload import (
     clean_filename,
     keep_originals,
@@ -28,6 +28,7 @@ __all__ = [
     "answers_clean",
     "case_confirm",
     "case_decide",
+    "case_history_read_record",
     "case_hold_lapsed",
     "case_open",
     "case_plan",

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from medcard import roles
-from medcard.models import AuditEvent, User
+from medcard.models import AuditEvent, Patient, User
 from medcard.selectors import user_has_role
 from medcard.services.audit import audit_record
 from reservations.models import Booking
@@ -37,6 +37,19 @@ def case_staff_read_record(*, staff: User, case: ScreeningCase) -> None:
             action=AuditEvent.Action.SCREENING_VIEWED,
             fields="screening_case",
             detail=f"case {case.pk} of booking {case.booking_id}",
+        )
+
+
+def case_history_read_record(*, staff: User, patient: Patient, card: str) -> None:
+    """Audit a staff member's search of the screening history by a patient's card number: it lists that
+    patient's decided cases."""
+    with transaction.atomic():
+        audit_record(
+            actor=staff,
+            patient=patient,
+            action=AuditEvent.Action.SCREENING_VIEWED,
+            fields="screening_history",
+            detail=f"decided cases found by card {card[-4:].rjust(len(card), '*')}",
         )
 
 

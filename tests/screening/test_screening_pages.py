@@ -333,8 +333,8 @@ def test_the_case_page_shows_the_image_with_the_fields_boxed_and_audits_the_read
     # 400/800 = 50 %, 150/600 = 25 %, 80/800 = 10 %, 30/600 = 5 %
     assert "left: 50.000%; top: 25.000%; width: 10.000%; height: 5.000%" in html
     assert 'class="box low"' in html  # score 0.91 and a failed check
-    assert "egfr_mismatch" in html and "0.91" in html
-    assert 'name="fix_analyte:creatinine"' in html
+    assert "Printed eGFR differs from CKD-EPI 2021" in html and "0.91" in html
+    assert 'name="fix_0/analyte:creatinine"' in html
     assert AuditEvent.objects.filter(actor=clinician, patient=case.booking.patient).exists()
     image = _client(clinician).get(f"/screening/uploads/{run.upload_id}/file/")
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
@@ -348,7 +348,7 @@ def test_staff_approve_with_a_correction_and_it_is_recorded(clinician: User) -> 
         {
             "decision": "approve",
             "reason": "Creatinine read correctly on the photo",
-            "fix_analyte:creatinine": "86",
+            "fix_0/analyte:creatinine": "86",
         },
     )
     assert response.status_code == 302
@@ -357,7 +357,7 @@ def test_staff_approve_with_a_correction_and_it_is_recorded(clinician: User) -> 
     review = ScreeningReview.objects.get(case=case)
     assert (review.staff, review.decision) == (clinician, "approve")
     correction = FieldCorrection.objects.get(review=review)
-    assert (correction.field_key, correction.corrected_value) == ("analyte:creatinine", "86")
+    assert (correction.field_key, correction.corrected_value) == ("0/analyte:creatinine", "86")
 
 
 def test_a_decision_without_a_reason_is_refused(clinician: User) -> None:
