@@ -75,6 +75,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.username or self.masked_mobile or f"user {self.pk}"
 
     @property
+    def shown_name(self) -> str:
+        """The name pages greet the account by: staff by the name colleagues know them by, a patient by the
+        masked mobile (pages are read on shared and public screens)."""
+        if self.kind == self.Kind.STAFF and self.display_name:
+            return self.display_name
+        return str(self)
+
+    @property
     def mobile(self) -> str:
         """The clear mobile number; only for sending messages, never for display (use masked_mobile)."""
         return crypto.decrypt(self.mobile_ciphertext) if self.mobile_ciphertext else ""

@@ -91,3 +91,20 @@ def test_logs_are_one_json_object_per_line(capsys: pytest.CaptureFixture[str]) -
     assert record["logger"] == "hospital.test"
     assert record["patient_id"] == 7
     assert record["time"].endswith("+00:00")
+
+
+@pytest.mark.django_db
+def test_staff_are_greeted_by_display_name_and_patients_by_their_masked_mobile(client: Client) -> None:
+    from medcard import roles
+    from medcard.services import staff_create
+    from tests.factories import patient_account
+
+    desk = staff_create(
+        username="desk-wang", password="Desk-Passw0rd-2026", display_name="王芳", role=roles.FRONT_DESK
+    )
+    client.force_login(desk)
+    page = client.get("/").content.decode()
+    assert '<span class="who">王芳</span>' in page and "desk-wang" not in page
+    patient = patient_account(mobile="13912345678")
+    client.force_login(patient)
+    assert '<span class="who">139****5678</span>' in client.get("/").content.decode()
