@@ -9,13 +9,16 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from medcard import crypto
 from medcard.admin_audit import AuditedAdmin, admin_read_audit
 from medcard.models import AuditEvent, Card, Patient, User
 
 
 @admin.register(User)
 class UserAdmin(AuditedAdmin):
-    list_display = ("__str__", "kind", "display_name", "is_active")
+    """Staff accounts are managed here; a patient account's name and mobile stay masked and unchanged."""
+
+    list_display = ("__str__", "kind", "name_shown", "is_active")
     list_filter = ("kind", "is_active", "groups")
     search_fields = ("username", "display_name")
     fields = (
@@ -28,6 +31,20 @@ class UserAdmin(AuditedAdmin):
         "last_login",
     )
     readonly_fields = ("kind", "last_login")
+
+    @admin.display(description=_("name"))
+    def name_shown(self, user: User) -> str:
+        return user.display_name if user.kind == User.Kind.STAFF else crypto.mask_name(user.display_name)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.kind == User.Kind.PATIENT:
+            return ("kind", "name_shown", "is_active", "last_login")
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.kind == User.Kind.PATIENT:
+            return ("kind", "name_shown", "last_login")
+        return self.readonly_fields
 
 
 class _ReadOnly(admin.ModelAdmin[Any]):

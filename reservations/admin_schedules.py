@@ -207,9 +207,11 @@ class SessionAdmin(AuditedAdmin):
     inlines = (SlotInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        # The day and the clinician of a session that exists are fixed: bookings and messages name them.
+        # The day, times and clinician of a session that exists are fixed: bookings, slices and messages
+        # name them (a timetable change goes through its weekly template).
         if obj is not None:
-            return (*self.readonly_fields, "department", "doctor", "date", "half_day", "clinic_type")
+            fixed = ("department", "doctor", "date", "half_day", "clinic_type", "starts_at", "ends_at")
+            return (*self.readonly_fields, *fixed)
         return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

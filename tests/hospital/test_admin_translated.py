@@ -235,6 +235,9 @@ def test_staff_are_greeted_by_their_display_name(db: None) -> None:
     assert welcome is not None
     assert "王主任" in welcome.group(1) and "admin7" not in welcome.group(1)
     assert "医院管理后台" in page
+    staff_page = client.get(reverse("reservations:staff-dashboard")).content.decode()
+    who = re.search(r'<span class="who">(.*?)</span>', staff_page)
+    assert who is not None and who.group(1) == "王主任"  # the staff pages' header too
 
 
 def test_the_english_admin_is_in_english(admin_data: None, chinese_admin: Client) -> None:

@@ -331,3 +331,19 @@ def test_a_slice_quota_changed_in_the_admin_is_audited_and_never_below_taken(
     assert admin_client.post(url, {"capacity": 5, "desk_capacity": 2}).status_code == 302
     event = AuditEvent.objects.get(action="admin_changed", target=f"slot {slot.pk}")
     assert event.actor == root and event.changes == {"capacity": [4, 5], "desk_capacity": [0, 2]}
+
+
+def test_personal_data_stays_masked_in_the_admin_and_opening_a_patient_is_audited(
+    admin_client: Client, root: User
+) -> None:
+    account = factories.patient_account(mobile="13911119999", name="赵敏")
+    patient = factories.verified_patient_of(account)
+    for name in ("medcard_user", "medcard_patient", "medcard_card"):
+        page = admin_client.get(reverse(f"admin:{name}_changelist")).content.decode()
+        assert "赵敏" not in page and "13911119999" not in page, name
+    assert "赵*" in admin_client.get(reverse("admin:medcard_user_changelist")).content.decode()
+    opened = admin_client.get(reverse("admin:medcard_patient_change", args=[patient.pk])).content.decode()
+    assert "139****9999" in opened and "赵敏" not in opened
+    assert AuditEvent.objects.filter(action="admin_viewed", actor=root, patient=patient).count() == 1
+    account_page = admin_client.get(reverse("admin:medcard_user_change", args=[account.pk])).content.decode()
+    assert "赵敏" not in account_page and 'name="display_name"' not in account_page
