@@ -249,7 +249,7 @@ def test_a_manual_refund_goes_through_the_gateway_and_tells_the_patient(
     assert (refund.status, refund.reason, payment.status, booking.status) == (
         "succeeded", "医生临时停诊，患者投诉", "refunded", "cancelled",
     )  # fmt: skip
-    assert sandbox.order_get(payment.order_no)["refunded_fen"] == 5000
+    assert (sandbox.order_get(payment.order_no) or {}).get("refunded_fen") == 5000
     [message] = notifications.sandbox_messages(kind="refunded", channel="sms")
     assert "50.00元已原路退回" in message.text
     event = AuditEvent.objects.get(action=AuditEvent.Action.REFUND_MANUAL)
@@ -261,7 +261,7 @@ def test_a_manual_refund_goes_through_the_gateway_and_tells_the_patient(
 
     again = _refund(admin_client, booking, "再退一次看看")  # refunded already: refused, nothing moves
     assert b"None of these has a paid fee to refund" in again.content
-    assert sandbox.order_get(payment.order_no)["refunded_fen"] == 5000
+    assert (sandbox.order_get(payment.order_no) or {}).get("refunded_fen") == 5000
 
 
 @pytest.mark.django_db(transaction=True)
@@ -347,3 +347,16 @@ def test_personal_data_stays_masked_in_the_admin_and_opening_a_patient_is_audite
     assert AuditEvent.objects.filter(action="admin_viewed", actor=root, patient=patient).count() == 1
     account_page = admin_client.get(reverse("admin:medcard_user_change", args=[account.pk])).content.decode()
     assert "赵敏" not in account_page and 'name="display_name"' not in account_page
+
+
+def test_a_template_switched_off_takes_its_unbooked_future_sessions_with_it(admin_client: Client) -> None:
+    template = _template()
+    schedules.sessions_generate(days_ahead=14)
+    booked_session, _free = Session.objects.filter(template=template).order_by("date")
+    _book(booked_session)
+    admin_client.post(
+        reverse("admin:reservations_weeklytemplate_change", args=[template.pk]), _form(template, active="")
+    )
+    assert list(Session.objects.filter(template=template)) == [booked_session]
+    schedules.sessions_generate(days_ahead=14)  # the nightly generator does not bring them back
+    assert list(Session.objects.filter(template=template)) == [booked_session]
