@@ -130,6 +130,12 @@ class WeeklyTemplateAdmin(AuditedAdmin):
             result = template_sessions_regenerate(staff=_staff(request), template_id=obj.pk)
             self.message_user(request, _regenerated_message(result), messages.SUCCESS)
 
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        # Switched off first, so its unbooked future sessions go with it; booked ones stay (without template).
+        WeeklyTemplate.objects.filter(pk=obj.pk).update(active=False)
+        template_sessions_regenerate(staff=_staff(request), template_id=obj.pk)
+        super().delete_model(request, obj)
+
     @admin.action(description=_("Regenerate future sessions"))
     def regenerate_sessions(self, request: HttpRequest, queryset: QuerySet[WeeklyTemplate]) -> None:
         for template in queryset:

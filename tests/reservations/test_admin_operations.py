@@ -360,3 +360,17 @@ def test_a_template_switched_off_takes_its_unbooked_future_sessions_with_it(admi
     assert list(Session.objects.filter(template=template)) == [booked_session]
     schedules.sessions_generate(days_ahead=14)  # the nightly generator does not bring them back
     assert list(Session.objects.filter(template=template)) == [booked_session]
+
+
+def test_deleting_a_template_removes_its_unbooked_future_sessions_and_is_audited(
+    admin_client: Client, root: User
+) -> None:
+    template = _template()
+    schedules.sessions_generate(days_ahead=14)
+    booked_session, _free = Session.objects.filter(template=template).order_by("date")
+    _book(booked_session)
+    delete = reverse("admin:reservations_weeklytemplate_delete", args=[template.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 302
+    assert list(Session.objects.filter(pk__in=[booked_session.pk, _free.pk])) == [booked_session]
+    event = AuditEvent.objects.get(action="admin_deleted", target=f"weeklytemplate {template.pk}")
+    assert event.actor == root and event.changes["quota_per_slice"] == [4, None]
