@@ -374,3 +374,45 @@ def test_deleting_a_template_removes_its_unbooked_future_sessions_and_is_audited
     assert list(Session.objects.filter(pk__in=[booked_session.pk, _free.pk])) == [booked_session]
     event = AuditEvent.objects.get(action="admin_deleted", target=f"weeklytemplate {template.pk}")
     assert event.actor == root and event.changes["quota_per_slice"] == [4, None]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("gateway")
+def test_a_refund_the_gateway_gave_up_on_is_sent_again_from_the_payments_list(admin_client: Client) -> None:
+    booking, payment = _paid(factories.patient_account())
+    Booking.objects.filter(pk=booking.pk).update(status="cancelled", cancel_reason="patient")
+    Payment.objects.filter(pk=payment.pk).update(status="refunded")
+    failed = Refund.objects.create(
+        payment=payment, refund_no="RF-GAVE-UP", amount=payment.amount, reason="patient cancelled",
+        status="failed", attempts=30,
+    )  # fmt: skip
+    response = admin_client.post(
+        reverse("admin:reservations_payment_changelist"),
+        {
+            "action": "refund_manually",
+            "_selected_action": [payment.pk],
+            "apply": "yes",
+            "reason": "渠道退款失败，重新发起",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    assert failed.status == "succeeded" and failed.refund_no == "RF-GAVE-UP"  # the same refund, sent again
+    assert (sandbox.order_get(payment.order_no) or {}).get("refunded_fen") == 5000
+    assert notifications.sandbox_messages(kind="refunded")
+    event = AuditEvent.objects.get(action="refund_manual")
+    assert (
+        event.changes["refund"] == ["failed", "requested"] and event.changes["booking"] == ["cancelled"] * 2
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("gateway")
+def test_a_visit_already_seen_is_refunded_and_stays_seen(admin_client: Client) -> None:
+    booking, payment = _paid(factories.patient_account())
+    Booking.objects.filter(pk=booking.pk).update(status="completed")
+    _refund(admin_client, booking, "候诊时间过长，院方致歉退费")
+    booking.refresh_from_db()
+    assert booking.status == "completed"
+    assert Refund.objects.get(payment=payment).status == "succeeded"
