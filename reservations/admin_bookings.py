@@ -25,6 +25,7 @@ from medcard.admin_audit import admin_read_audit
 from medcard.cardnumber import card_number_normalise
 from medcard.models import Patient, User
 from medcard.services.accounts import mobile_index, mobile_normalise
+from reservations.admin_schedules import SessionShown
 from reservations.models import Booking, NoShowWaiver, Payment, Refund, WaitlistEntry
 from reservations.services import noshow
 from reservations.services.manual_refunds import REFUND_REASON_MIN_LENGTH, refund_manual
@@ -83,7 +84,11 @@ class PatientSearchMixin(admin.ModelAdmin[Any]):
 
 class RefundReasonForm(forms.Form):
     reason = forms.CharField(
-        label=_("Reason for the refund"), min_length=REFUND_REASON_MIN_LENGTH, max_length=200, strip=True
+        label=_("Reason for the refund"),
+        min_length=REFUND_REASON_MIN_LENGTH,
+        max_length=200,
+        strip=True,
+        widget=forms.TextInput(attrs={"class": "vTextField", "size": 60}),
     )
 
 
@@ -171,6 +176,17 @@ class PaymentInline(admin.TabularInline[Payment, Booking]):
         return False
 
 
+class BookingShown:
+    """The ``booking_shown`` column: a booking by number, date and status in words."""
+
+    @admin.display(description=_("booking"), ordering="booking__visit_date")
+    def booking_shown(self, obj: Any) -> str:
+        booking = obj.booking
+        if booking is None:
+            return "—"
+        return f"#{booking.pk} {booking.visit_date:%Y-%m-%d} {booking.get_status_display()}"
+
+
 class _MaskedPatient:
     @admin.display(description=_("patient"))
     def patient_masked(self, obj: Any) -> str:
@@ -183,14 +199,14 @@ class _MaskedPatient:
 
 
 @admin.register(Booking)
-class BookingAdmin(_MaskedPatient, PatientSearchMixin, ManualRefundMixin, ReadOnlyAdmin):
+class BookingAdmin(SessionShown, _MaskedPatient, PatientSearchMixin, ManualRefundMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "patient_masked",
         "card_number",
         "visit_date",
         "department",
-        "session",
+        "session_shown",
         "slot_time",
         "queue_number",
         "status",
@@ -201,13 +217,13 @@ class BookingAdmin(_MaskedPatient, PatientSearchMixin, ManualRefundMixin, ReadOn
     date_hierarchy = "visit_date"
     search_fields = ("payments__order_no",)
     date_search_field = "visit_date"
-    list_select_related = ("patient", "department", "session__doctor", "slot")
+    list_select_related = ("patient", "department", "session__doctor", "session__department", "slot")
     actions = ("refund_manually",)
     fields = (
         "patient_masked",
         "card_number",
         "account_masked",
-        "session",
+        "session_shown",
         "slot_time",
         "department",
         "visit_date",
@@ -236,7 +252,8 @@ class BookingAdmin(_MaskedPatient, PatientSearchMixin, ManualRefundMixin, ReadOn
 
     def payments_of(self, queryset: QuerySet[Booking]) -> list[Payment]:
         return list(
-            Payment.objects.filter(booking__in=queryset)
+            Payment.objects.select_related("booking__patient")
+            .filter(booking__in=queryset)
             .filter(Q(status=Payment.Status.PAID) | Q(refund__status=Refund.Status.FAILED))
             .order_by("pk")
         )
@@ -256,10 +273,10 @@ class BookingAdmin(_MaskedPatient, PatientSearchMixin, ManualRefundMixin, ReadOn
 
 
 @admin.register(Payment)
-class PaymentAdmin(PatientSearchMixin, ManualRefundMixin, ReadOnlyAdmin):
+class PaymentAdmin(BookingShown, PatientSearchMixin, ManualRefundMixin, ReadOnlyAdmin):
     list_display = (
         "order_no",
-        "booking",
+        "booking_shown",
         "channel",
         "amount",
         "status",
@@ -309,12 +326,14 @@ class RefundAdmin(PatientSearchMixin, ReadOnlyAdmin):
 
 
 @admin.register(WaitlistEntry)
-class WaitlistEntryAdmin(_MaskedPatient, PatientSearchMixin, ReadOnlyAdmin):
-    list_display = ("id", "patient_masked", "card_number", "session", "status", "booking", "created_at")
+class WaitlistEntryAdmin(SessionShown, BookingShown, _MaskedPatient, PatientSearchMixin, ReadOnlyAdmin):
+    list_display = (
+        "id", "patient_masked", "card_number", "session_shown", "status", "booking_shown", "created_at",
+    )  # fmt: skip
     list_filter = ("status", "session__department")
     date_hierarchy = "created_at"
     date_search_field = "session__date"
-    list_select_related = ("patient", "session__doctor")
+    list_select_related = ("patient", "session__doctor", "session__department", "booking")
 
 
 class NoShowWaiverForm(forms.ModelForm[NoShowWaiver]):
@@ -337,11 +356,11 @@ class NoShowWaiverForm(forms.ModelForm[NoShowWaiver]):
 
 
 @admin.register(NoShowWaiver)
-class NoShowWaiverAdmin(ReadOnlyAdmin):
+class NoShowWaiverAdmin(BookingShown, ReadOnlyAdmin):
     """A waiver is added through ``no_show_waive`` (which audits it); a waiver given is never edited."""
 
     form = NoShowWaiverForm
-    list_display = ("booking", "patient_masked", "staff", "reason", "at")
+    list_display = ("booking_shown", "patient_masked", "staff", "reason", "at")
     date_hierarchy = "at"
     raw_id_fields = ("booking",)
     list_select_related = ("booking__patient", "staff")

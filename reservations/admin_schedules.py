@@ -37,6 +37,20 @@ def _staff(request: HttpRequest) -> User | None:
     return request.user if isinstance(request.user, User) else None
 
 
+def session_label(session: Session) -> str:
+    """A session as the admin names it, in the active language: date, half-day, department, doctor or room."""
+    who = session.doctor.name if session.doctor else session.room
+    return f"{session.date:%Y-%m-%d} {session.get_half_day_display()} {session.department.name} {who}"
+
+
+class SessionShown:
+    """The ``session_shown`` column: a session named in words, not by its ``str`` (which is in English)."""
+
+    @admin.display(description=_("session"), ordering="session__date")
+    def session_shown(self, obj: Any) -> str:
+        return session_label(obj.session)
+
+
 class WeeklyTemplateForm(forms.ModelForm[WeeklyTemplate]):
     weekday = forms.TypedChoiceField(label=_("weekday"), choices=WEEKDAYS, coerce=int)
 
@@ -241,12 +255,12 @@ class SessionAdmin(AuditedAdmin):
 
 
 @admin.register(Slot)
-class SlotAdmin(AuditedAdmin):
+class SlotAdmin(SessionShown, AuditedAdmin):
     """A slice's online and desk-kept numbers; never below what is already taken."""
 
     form = SlotForm
     list_display = (
-        "session",
+        "session_shown",
         "starts_at",
         "ends_at",
         "capacity",
@@ -257,8 +271,10 @@ class SlotAdmin(AuditedAdmin):
     )
     list_filter = ("session__department", "session__date")
     list_select_related = ("session__doctor", "session__department")
-    fields = ("session", "starts_at", "ends_at", "capacity", "desk_capacity", "taken", "desk_taken", "extra")
-    readonly_fields = ("session", "starts_at", "ends_at", "taken", "desk_taken", "extra")
+    fields = (
+        "session_shown", "starts_at", "ends_at", "capacity", "desk_capacity", "taken", "desk_taken", "extra",
+    )  # fmt: skip
+    readonly_fields = ("session_shown", "starts_at", "ends_at", "taken", "desk_taken", "extra")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # slices come with their session
