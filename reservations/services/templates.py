@@ -71,6 +71,9 @@ def template_sessions_regenerate(
                 "pk", flat=True
             )
         )
+        # Locked before looking for bookings: a hold takes its number by updating its slice row, so it either
+        # committed before (its booking is seen and the session kept) or waits, then finds the slice gone.
+        list(Slot.objects.select_for_update().filter(session_id__in=future).values_list("pk", flat=True))
         kept = _untouched(future)
         removable = [pk for pk in future if pk not in kept]
         Slot.objects.filter(session_id__in=removable).delete()
