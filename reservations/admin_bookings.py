@@ -62,7 +62,10 @@ class PatientSearchMixin(admin.ModelAdmin[Any]):
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
         term = search_term.strip()
-        day = parse_date(term) if term else None
+        try:
+            day = parse_date(term) if term else None
+        except ValueError:  # well formed but impossible (2026-02-30): searched as text
+            day = None
         if day is not None and self.date_search_field:
             return queryset.filter(**{self.date_search_field: day}), False
         found = patient_filter(term, prefix=self.patient_prefix) if term else None

@@ -195,6 +195,7 @@ def test_bookings_are_found_by_card_number_mobile_or_date_and_the_look_up_is_aud
     assert found(f"{card[:4]} {card[4:8]} {card[8:]}") == {mine.pk}  # as printed on the card
     assert found("139 1111 5555") == {mine.pk}  # matched by the blind index: the mobile is encrypted
     assert found(session.date.isoformat()) == {mine.pk, other.pk}
+    assert found("2026-02-30") == set()  # an impossible date finds nothing (and is no error)
     reads = AuditEvent.objects.filter(action=AuditEvent.Action.ADMIN_VIEWED, actor=root)
     assert reads.filter(patient=mine.patient).count() == 3
     assert not reads.filter(detail__contains="1391111").exists()  # the number looked up is not written down
