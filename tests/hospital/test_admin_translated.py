@@ -196,7 +196,9 @@ def test_every_admin_page_is_labelled_in_chinese(chinese_admin: Client) -> None:
         response = chinese_admin.get(url)
         assert response.status_code == 200, url
         assert response.headers["Content-Language"] == "zh-hans", url
-        labels = labels_of(response.content.decode())
+        html = response.content.decode()
+        labels = labels_of(html)
+        problems += [f"{url}: ASCII colon after {m}" for m in re.findall(r"[\u4e00-\u9fff]:</label>", html)]
         assert labels, url
         problems += [f"{url}: {label!r}" for label in labels if untranslated(label) and label not in names]
     assert problems == []
