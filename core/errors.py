@@ -93,6 +93,8 @@ CATALOGUE: dict[str, Refusal] = {
     "openid_required": Refusal(
         CONFLICT, _("Open this appointment in WeChat and choose Pay with WeChat first.")),
     "gateway_busy": Refusal(UNAVAILABLE, _("The payment service is busy. Please try again.")),
+    "not_refundable": Refusal(
+        CONFLICT, _("Only a paid fee, or a refund the payment service failed, can be refunded by hand.")),
     "wechat_oauth_failed": Refusal(
         BAD_REQUEST, _("WeChat could not confirm who you are. Please go back to your appointment and try again.")),
     # --- Staff input (422: the request itself is incomplete) ---

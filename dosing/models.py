@@ -37,7 +37,7 @@ class Institution(models.Model):
 
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name = models.CharField(_("name"), max_length=120)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         verbose_name = _("institution")
@@ -51,13 +51,17 @@ class Institution(models.Model):
 class ApiKey(models.Model):
     """A per-institution API key: only its SHA-256 is stored; the clear key is shown once at creation."""
 
-    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="api_keys")
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="api_keys", verbose_name=_("institution")
+    )
     name = models.CharField(_("name"), max_length=80)
-    prefix = models.CharField(max_length=12, unique=True)  # the key's public start, to find the row
-    key_sha256 = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    prefix = models.CharField(
+        _("prefix"), max_length=12, unique=True
+    )  # the key's public start, to find the row
+    key_sha256 = models.CharField(_("key checksum"), max_length=64)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("API key")
@@ -75,15 +79,21 @@ class ApiKey(models.Model):
 class ApiCall(AppendOnly, models.Model):
     """One API call made with an institution's key (append-only): who, what, which course, the answer."""
 
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="calls")
-    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="api_calls")
-    method = models.CharField(max_length=8)
-    path = models.CharField(max_length=300)
-    status_code = models.PositiveSmallIntegerField()
-    course_id_requested = models.PositiveIntegerField(null=True, blank=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.PROTECT, related_name="calls", verbose_name=_("API key")
+    )
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="api_calls", verbose_name=_("institution")
+    )
+    method = models.CharField(_("method"), max_length=8)
+    path = models.CharField(_("path"), max_length=300)
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"))
+    course_id_requested = models.PositiveIntegerField(_("course asked for"), null=True, blank=True)
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("API call")
+        verbose_name_plural = _("API calls")
         ordering = ("-at", "-id")
 
     def __str__(self) -> str:
@@ -119,19 +129,34 @@ class Course(models.Model):
         CHINESE_GUIDELINE = "chinese_guideline", _("Chinese guideline (AUC24 400–650, trough 10–15 mg/L)")
 
     institution = models.ForeignKey(
-        Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="courses"
+        Institution,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="courses",
+        verbose_name=_("institution"),
     )
     pharmacist = models.ForeignKey(  # responsible pharmacist: whose worklist it is on
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("pharmacist"),
     )
     patient = models.ForeignKey(
-        "medcard.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="dosing_courses"
+        "medcard.Patient",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="dosing_courses",
+        verbose_name=_("patient"),
     )
     initials = models.CharField(_("initials"), max_length=10, blank=True, default="")
     ward = models.CharField(_("ward"), max_length=40, blank=True, default="")
     bed = models.CharField(_("bed"), max_length=10, blank=True, default="")
     indication = models.CharField(_("indication"), max_length=120, blank=True, default="")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
 
     sex = models.CharField(_("sex"), max_length=6, choices=Sex.choices)
     age_years = models.DecimalField(_("age (years)"), max_digits=5, decimal_places=2)
@@ -140,7 +165,9 @@ class Course(models.Model):
     creatinine_value = models.DecimalField(_("serum creatinine"), max_digits=7, decimal_places=2)
     creatinine_unit = models.CharField(_("creatinine unit"), max_length=6, choices=CreatinineUnit.choices)
     creatinine_on = models.DateField(_("creatinine measured on"))
-    creatinine_source = models.CharField(max_length=200, blank=True, default="")  # "" = entered by hand
+    creatinine_source = models.CharField(
+        _("creatinine source"), max_length=200, blank=True, default=""
+    )  # "" = entered by hand
     gestational_age_weeks = models.DecimalField(
         _("gestational age (weeks)"), max_digits=4, decimal_places=1, null=True, blank=True
     )
@@ -156,18 +183,31 @@ class Course(models.Model):
     target_kind = models.CharField(
         _("target"), max_length=20, choices=TargetKind.choices, default=TargetKind.AUC24
     )
-    auc24_low = models.DecimalField(max_digits=6, decimal_places=1, default=400)
-    auc24_high = models.DecimalField(max_digits=6, decimal_places=1, default=600)
-    trough_low_mg_per_l = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
-    trough_high_mg_per_l = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    auc24_low = models.DecimalField(
+        _("AUC24 target low (mg·h/L)"), max_digits=6, decimal_places=1, default=400
+    )
+    auc24_high = models.DecimalField(
+        _("AUC24 target high (mg·h/L)"), max_digits=6, decimal_places=1, default=600
+    )
+    trough_low_mg_per_l = models.DecimalField(
+        _("trough target low (mg/L)"), max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    trough_high_mg_per_l = models.DecimalField(
+        _("trough target high (mg/L)"), max_digits=5, decimal_places=1, null=True, blank=True
+    )
     next_level_due_at = models.DateTimeField(_("next level due"), null=True, blank=True)
 
-    revision = models.PositiveIntegerField(default=0)
+    revision = models.PositiveIntegerField(_("revision"), default=0)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
         verbose_name = _("dosing course")
@@ -215,14 +255,26 @@ class VersionedEntry(AppendOnly, models.Model):
     with ``removed`` set; who entered it (a pharmacist, or an institution's API key) and when."""
 
     supersedes = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_by",
+        verbose_name=_("replaces"),
     )
-    removed = models.BooleanField(default=False)
+    removed = models.BooleanField(_("removed"), default=False)
     entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("entered by"),
     )
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("API key")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         abstract = True
@@ -231,7 +283,9 @@ class VersionedEntry(AppendOnly, models.Model):
 class DoseEntry(VersionedEntry):
     """One line of the dose history ("1000 mg over 1 h at 08:00, then × 3 every 12 h"), append-only."""
 
-    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="dose_entries")
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, related_name="dose_entries", verbose_name=_("dosing course")
+    )
     given_at = models.DateTimeField(_("start time"))
     amount_mg = models.DecimalField(_("dose (mg)"), max_digits=7, decimal_places=1)
     infusion_h = models.DecimalField(_("infusion (h)"), max_digits=4, decimal_places=2)
@@ -241,6 +295,8 @@ class DoseEntry(VersionedEntry):
     )
 
     class Meta:
+        verbose_name = _("dose entry")
+        verbose_name_plural = _("dose entries")
         ordering = ("given_at", "id")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(name="dosing_dose_amount_positive", condition=Q(amount_mg__gt=0)),
@@ -265,11 +321,15 @@ class DoseEntry(VersionedEntry):
 class LevelEntry(VersionedEntry):
     """One measured vancomycin concentration with its clock time, append-only like the doses."""
 
-    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="level_entries")
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, related_name="level_entries", verbose_name=_("dosing course")
+    )
     drawn_at = models.DateTimeField(_("drawn at"))
     conc_mg_per_l = models.DecimalField(_("level (mg/L)"), max_digits=6, decimal_places=2)
 
     class Meta:
+        verbose_name = _("level entry")
+        verbose_name_plural = _("level entries")
         ordering = ("drawn_at", "id")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(name="dosing_level_positive", condition=Q(conc_mg_per_l__gt=0)),
@@ -283,22 +343,28 @@ class CourseFit(AppendOnly, models.Model):
     """What the engine said for one revision of a course: its input case, its result, how each level
     changed the estimate, and the versions behind it (append-only: a re-fit adds a row)."""
 
-    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="fits")
-    course_revision = models.PositiveIntegerField()
-    levels_count = models.PositiveSmallIntegerField()
-    case = models.JSONField()
-    result = models.JSONField()
-    by_level = models.JSONField(default=list)  # [{"levels": k, "cl_l_per_h", "v1_l", "auc24", ...}]
-    status = models.CharField(max_length=40)
-    engine_version = models.CharField(max_length=80)
-    model_versions = models.JSONField(default=dict)  # model id -> sha256 of its file
-    forecast_trough_mg_per_l = models.FloatField(null=True, blank=True)
-    forecast_auc24_mg_h_per_l = models.FloatField(null=True, blank=True)
-    next_dose_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, related_name="fits", verbose_name=_("dosing course")
+    )
+    course_revision = models.PositiveIntegerField(_("course revision"))
+    levels_count = models.PositiveSmallIntegerField(_("levels used"))
+    case = models.JSONField(_("inputs"))
+    result = models.JSONField(_("result"))
+    by_level = models.JSONField(
+        _("fit by level"), default=list
+    )  # [{"levels": k, "cl_l_per_h", "v1_l", "auc24", ...}]
+    status = models.CharField(_("status"), max_length=40)
+    engine_version = models.CharField(_("engine version"), max_length=80)
+    model_versions = models.JSONField(_("model versions"), default=dict)  # model id -> sha256 of its file
+    forecast_trough_mg_per_l = models.FloatField(_("forecast trough (mg/L)"), null=True, blank=True)
+    forecast_auc24_mg_h_per_l = models.FloatField(_("forecast AUC24 (mg·h/L)"), null=True, blank=True)
+    next_dose_at = models.DateTimeField(_("next dose"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("course fit")
+        verbose_name_plural = _("course fits")
         ordering = ("created_at", "id")
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["course", "created_at"], name="dosing_fit_course_at"),
@@ -311,25 +377,35 @@ class CourseFit(AppendOnly, models.Model):
 class SignedRegimen(AppendOnly, models.Model):
     """A regimen a pharmacist signed: the numbers, who, when, and the engine and model versions."""
 
-    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="signatures")
-    fit = models.ForeignKey(CourseFit, on_delete=models.PROTECT, related_name="signatures")
-    dose_mg = models.DecimalField(max_digits=7, decimal_places=1)
-    interval_h = models.DecimalField(max_digits=5, decimal_places=2)
-    infusion_h = models.DecimalField(max_digits=4, decimal_places=2)
-    loading_dose_mg = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
-    next_dose_at = models.DateTimeField()
-    auc24_mg_h_per_l = models.FloatField()
-    trough_mg_per_l = models.FloatField()
-    peak_mg_per_l = models.FloatField()
-    pta = models.FloatField(null=True, blank=True)
-    target = models.JSONField()
-    note = models.CharField(max_length=300, blank=True, default="")
-    pharmacist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    engine_version = models.CharField(max_length=80)
-    model_versions = models.JSONField(default=dict)
-    signed_at = models.DateTimeField(default=timezone.now)
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, related_name="signatures", verbose_name=_("dosing course")
+    )
+    fit = models.ForeignKey(
+        CourseFit, on_delete=models.PROTECT, related_name="signatures", verbose_name=_("fit")
+    )
+    dose_mg = models.DecimalField(_("dose (mg)"), max_digits=7, decimal_places=1)
+    interval_h = models.DecimalField(_("interval (h)"), max_digits=5, decimal_places=2)
+    infusion_h = models.DecimalField(_("infusion (h)"), max_digits=4, decimal_places=2)
+    loading_dose_mg = models.DecimalField(
+        _("loading dose (mg)"), max_digits=7, decimal_places=1, null=True, blank=True
+    )
+    next_dose_at = models.DateTimeField(_("next dose"))
+    auc24_mg_h_per_l = models.FloatField(_("AUC24 (mg·h/L)"))
+    trough_mg_per_l = models.FloatField(_("trough (mg/L)"))
+    peak_mg_per_l = models.FloatField(_("peak (mg/L)"))
+    pta = models.FloatField(_("probability of target attainment"), null=True, blank=True)
+    target = models.JSONField(_("target"))
+    note = models.CharField(_("note"), max_length=300, blank=True, default="")
+    pharmacist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("pharmacist")
+    )
+    engine_version = models.CharField(_("engine version"), max_length=80)
+    model_versions = models.JSONField(_("model versions"), default=dict)
+    signed_at = models.DateTimeField(_("signed"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("signed regimen")
+        verbose_name_plural = _("signed regimens")
         ordering = ("signed_at", "id")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(
@@ -358,16 +434,27 @@ class CourseEvent(AppendOnly, models.Model):
         SIGNED = "signed", _("Regimen signed")
         CLOSED = "closed", _("Course closed")
 
-    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="events")
-    action = models.CharField(max_length=20, choices=Action.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, related_name="events", verbose_name=_("dosing course")
     )
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    detail = models.JSONField(default=dict)
-    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("API key")
+    )
+    detail = models.JSONField(_("detail"), default=dict)
+    at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("course event")
+        verbose_name_plural = _("course events")
         ordering = ("at", "id")
 
     def __str__(self) -> str:

@@ -48,7 +48,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Staff sign in with a username; patients have none.
     username = models.CharField(_("username"), max_length=150, unique=True, null=True, blank=True)
     mobile_ciphertext = models.TextField(_("mobile number (encrypted)"), blank=True, default="")
-    mobile_index = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    mobile_index = models.CharField(
+        _("mobile number (blind index)"), max_length=64, unique=True, null=True, blank=True, editable=False
+    )
     display_name = models.CharField(_("name"), max_length=50, blank=True, default="")
     is_staff = models.BooleanField(_("can use the admin site"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
@@ -73,6 +75,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.username or self.masked_mobile or f"user {self.pk}"
+
+    def get_short_name(self) -> str:
+        """How staff are greeted (the admin's "Welcome, ..."): their display name, else their username."""
+        return self.display_name or self.username or ""
 
     @property
     def shown_name(self) -> str:
@@ -121,18 +127,22 @@ class Patient(models.Model):
 
     name = models.CharField(_("name"), max_length=50)
     id_type = models.CharField(_("ID type"), max_length=20, choices=IdType.choices)
-    id_number_ciphertext = models.TextField()
-    id_number_index = models.CharField(max_length=64, editable=False)
+    id_number_ciphertext = models.TextField(_("ID number (encrypted)"))
+    id_number_index = models.CharField(_("ID number (blind index)"), max_length=64, editable=False)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     birth_date = models.DateField(_("birth date"))
-    mobile_ciphertext = models.TextField(blank=True, default="")
-    mobile_index = models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True)
-    verification = models.CharField(max_length=10, choices=Verification.choices, default=Verification.PENDING)
-    verification_attempts = models.PositiveIntegerField(default=0)
-    corrections_used = models.PositiveSmallIntegerField(default=0)
-    verified_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    mobile_ciphertext = models.TextField(_("mobile number (encrypted)"), blank=True, default="")
+    mobile_index = models.CharField(
+        _("mobile number (blind index)"), max_length=64, blank=True, default="", editable=False, db_index=True
+    )
+    verification = models.CharField(
+        _("real-name verification"), max_length=10, choices=Verification.choices, default=Verification.PENDING
+    )
+    verification_attempts = models.PositiveIntegerField(_("verification attempts"), default=0)
+    corrections_used = models.PositiveSmallIntegerField(_("corrections used"), default=0)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("patient")
@@ -181,12 +191,18 @@ class PatientLink(models.Model):
         PARENT = "parent", _("Parent")
         OTHER = "other", _("Other relative")
 
-    account = models.ForeignKey(User, on_delete=models.CASCADE, related_name="patient_links")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="links")
+    account = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="patient_links", verbose_name=_("account")
+    )
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="links", verbose_name=_("patient")
+    )
     relationship = models.CharField(_("relationship"), max_length=10, choices=Relationship.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("patient link")
+        verbose_name_plural = _("patient links")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
                 fields=["account", "patient"], name="medcard_patientlink_once_per_account"
@@ -208,14 +224,18 @@ class Card(models.Model):
         SUSPENDED = "suspended", _("Suspended")
         REVOKED = "revoked", _("Revoked")
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cards")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="cards", verbose_name=_("patient")
+    )
     number = models.CharField(_("card number"), max_length=12, unique=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    issued_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_reason = models.CharField(max_length=200, blank=True, default="")
+    issued_at = models.DateTimeField(_("issued"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_reason = models.CharField(_("reason revoked"), max_length=200, blank=True, default="")
 
     class Meta:
+        verbose_name = _("medical card")
+        verbose_name_plural = _("medical cards")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
                 fields=["patient"], condition=Q(status="active"), name="medcard_card_one_active_per_patient"
@@ -233,16 +253,18 @@ class Card(models.Model):
 class SmsCode(models.Model):
     """A one-time sign-in code: stored as a keyed hash, valid 5 minutes, at most 5 wrong tries."""
 
-    mobile_index = models.CharField(max_length=64, db_index=True)
-    purpose = models.CharField(max_length=40, default="sign_in")
-    code_hash = models.CharField(max_length=64)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    expires_at = models.DateTimeField()
-    failed_attempts = models.PositiveSmallIntegerField(default=0)
-    used_at = models.DateTimeField(null=True, blank=True)
+    mobile_index = models.CharField(_("mobile number (blind index)"), max_length=64, db_index=True)
+    purpose = models.CharField(_("purpose"), max_length=40, default="sign_in")
+    code_hash = models.CharField(_("code (hashed)"), max_length=64)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(_("expires"))
+    failed_attempts = models.PositiveSmallIntegerField(_("wrong tries"), default=0)
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("SMS code")
+        verbose_name_plural = _("SMS codes")
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["ip", "created_at"], name="medcard_sms_ip_time")
         ]
@@ -283,25 +305,43 @@ class AuditEvent(models.Model):
         WALK_IN_SOLD = "walk_in_sold", _("Number sold at the desk")
         NO_SHOW_WAIVED = "no_show_waived", _("Missed appointment forgiven")
         RECEIPT_VIEWED = "receipt_viewed", _("Payment receipt opened by staff")
+        ADMIN_ADDED = "admin_added", _("Added in the admin")
+        ADMIN_CHANGED = "admin_changed", _("Changed in the admin")
+        ADMIN_DELETED = "admin_deleted", _("Deleted in the admin")
+        ADMIN_VIEWED = "admin_viewed", _("Personal data viewed in the admin")
+        SESSIONS_REGENERATED = "sessions_regenerated", _("Sessions regenerated from a weekly template")
+        REFUND_MANUAL = "refund_manual", _("Refunded by hand")
 
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        User, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("staff member"),
     )
-    actor_is_staff = models.BooleanField(default=False)
+    actor_is_staff = models.BooleanField(_("by staff"), default=False)
     patient = models.ForeignKey(
-        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        Patient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("patient"),
     )
-    action = models.CharField(max_length=30, choices=Action.choices)
-    fields = models.CharField(max_length=200, blank=True, default="")
-    reason = models.CharField(max_length=300, blank=True, default="")
-    detail = models.CharField(max_length=300, blank=True, default="")
+    action = models.CharField(_("action"), max_length=30, choices=Action.choices)
+    fields = models.CharField(_("fields"), max_length=200, blank=True, default="")
+    reason = models.CharField(_("reason"), max_length=300, blank=True, default="")
+    detail = models.CharField(_("detail"), max_length=300, blank=True, default="")
     # The object a staff action changed ("session 12", "slot 7", "booking 5") and its values before and
     # after: {"field": [old, new]}.
-    target = models.CharField(max_length=60, blank=True, default="")
-    changes = models.JSONField(default=dict, blank=True)
+    target = models.CharField(_("object"), max_length=60, blank=True, default="")
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ("-at", "-id")
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["patient", "at"], name="medcard_audit_patient_at"),
@@ -326,9 +366,13 @@ class AttemptCounter(models.Model):
     factors per card at the desk. Kept in the database, not the cache: a limit that guards personal data must
     hold under parallel requests and while Redis is down (see ``medcard.services.throttle``)."""
 
-    key = models.CharField(max_length=200, unique=True)
-    window_start = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
+    key = models.CharField(_("key"), max_length=200, unique=True)
+    window_start = models.DateTimeField(_("window start"))
+    count = models.PositiveIntegerField(_("count"), default=0)
+
+    class Meta:
+        verbose_name = _("attempt counter")
+        verbose_name_plural = _("attempt counters")
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"
@@ -341,14 +385,16 @@ class TaskOutbox(models.Model):
     successful send in the same process, and every minute by beat), so nothing accepted is lost to an outage.
     """
 
-    signature = models.JSONField()
-    created_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveIntegerField(default=1)
-    last_error = models.CharField(max_length=200, blank=True, default="")
-    sent_at = models.DateTimeField(null=True, blank=True)
-    task_id = models.CharField(max_length=64, blank=True, default="")
+    signature = models.JSONField(_("task signature"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=1)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True, default="")
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    task_id = models.CharField(_("task ID"), max_length=64, blank=True, default="")
 
     class Meta:
+        verbose_name = _("unsent task")
+        verbose_name_plural = _("unsent tasks")
         indexes: ClassVar[list[models.Index]] = [
             models.Index(
                 fields=["id"], condition=models.Q(sent_at__isnull=True), name="medcard_outbox_pending"

@@ -1,3 +1,6 @@
+"""Admin of departments, doctors, clinic types and reconciliation; the timetable is in ``admin_schedules``,
+bookings and money in ``admin_bookings`` (imported here so the admin site finds them). Changes are audited."""
+
 from typing import Any
 
 from django import forms
@@ -7,19 +10,23 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from reservations import gates
+from medcard.admin_audit import AuditedAdmin
+from reservations import admin_bookings, admin_schedules, gates
 from reservations.models import ClinicType, Department, Doctor, ReconciliationReport
+
+# Registered on import: the timetable, and bookings, payments, refunds, the waitlist and waivers.
+__all__ = ["admin_bookings", "admin_schedules"]
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin[Department]):
+class DepartmentAdmin(AuditedAdmin):
     list_display = ("code", "name_zh", "name_en", "kind", "sort_order")
     list_filter = ("kind",)
     search_fields = ("code", "name_zh", "name_en")
 
 
 @admin.register(Doctor)
-class DoctorAdmin(admin.ModelAdmin[Doctor]):
+class DoctorAdmin(AuditedAdmin):
     list_display = ("code", "name_zh", "name_en", "title", "department")
     list_filter = ("title", "department")
     search_fields = ("code", "name_zh", "name_en")
@@ -42,7 +49,7 @@ class ClinicTypeForm(forms.ModelForm[ClinicType]):
 
 
 @admin.register(ClinicType)
-class ClinicTypeAdmin(admin.ModelAdmin[ClinicType]):
+class ClinicTypeAdmin(AuditedAdmin):
     """Clinic types and fees; ``screening_exam`` names the rules file a booking is screened against."""
 
     form = ClinicTypeForm
@@ -105,7 +112,10 @@ class ReconciliationReportAdmin(admin.ModelAdmin[ReconciliationReport]):
         head = format_html_join(
             "",
             "<th>{}</th>",
-            ((_(name),) for name in ("problem", "order number", "refund number", "ours", "gateway")),
+            (
+                (name,)
+                for name in (_("problem"), _("order number"), _("refund number"), _("ours"), _("gateway"))
+            ),
         )
         return format_html_join(
             "", "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", [(head, rows)]

@@ -28,11 +28,13 @@ class Department(models.Model):
     name_zh = models.CharField(_("name (Chinese)"), max_length=60)
     name_en = models.CharField(_("name (English)"), max_length=100)
     # First letters of the Chinese name's pinyin (神经内科 -> sjnk), for search as patients type it.
-    pinyin_initials = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    pinyin_initials = models.CharField(
+        _("pinyin initials"), max_length=40, blank=True, default="", db_index=True
+    )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.CLINIC)
     description_zh = models.TextField(_("description (Chinese)"), blank=True, default="")
     description_en = models.TextField(_("description (English)"), blank=True, default="")
-    sort_order = models.PositiveSmallIntegerField(default=0)
+    sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
 
     class Meta:
         ordering = ("sort_order", "code")
@@ -66,7 +68,9 @@ class Doctor(models.Model):
         RESIDENT = "resident", _("Resident physician")
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="doctors")
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="doctors", verbose_name=_("department")
+    )
     name_zh = models.CharField(_("name (Chinese)"), max_length=30)
     name_en = models.CharField(_("name (English)"), max_length=60)
     title = models.CharField(_("title"), max_length=20, choices=Title.choices)
@@ -93,10 +97,10 @@ class Doctor(models.Model):
 class ClinicType(models.Model):
     """General, expert, special-needs or examination: each with its registration fee in yuan (Decimal)."""
 
-    code = models.SlugField(max_length=20, unique=True)
-    name_zh = models.CharField(max_length=30)
-    name_en = models.CharField(max_length=60)
-    fee = models.DecimalField(max_digits=8, decimal_places=2)
+    code = models.SlugField(_("code"), max_length=20, unique=True)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=30)
+    name_en = models.CharField(_("name (English)"), max_length=60)
+    fee = models.DecimalField(_("fee (yuan)"), max_digits=8, decimal_places=2)
     # The exam whose bookings are screened before payment (a rule file, screening/rules/<code>.toml), e.g.
     # "ct_contrast"; empty for a clinic that needs no screening. Switched per exam in ScreeningExamSetting.
     screening_exam = models.SlugField(_("screening exam"), max_length=40, blank=True, default="")
@@ -106,6 +110,8 @@ class ClinicType(models.Model):
     preparation_en = models.TextField(_("preparation instructions (English)"), blank=True, default="")
 
     class Meta:
+        verbose_name = _("clinic type")
+        verbose_name_plural = _("clinic types")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(name="reservations_clinictype_fee_not_negative", condition=Q(fee__gte=0)),
         ]
@@ -128,19 +134,32 @@ class BookingRule(models.Model):
     message when it refuses a booking."""
 
     department = models.OneToOneField(
-        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="booking_rule"
+        Department,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="booking_rule",
+        verbose_name=_("department (empty: hospital default)"),
     )
-    release_days_ahead = models.PositiveSmallIntegerField(default=14)
-    release_time = models.TimeField(default=time(7, 0))  # local time, Asia/Shanghai
-    booking_cutoff_minutes = models.PositiveIntegerField(default=30)  # before the time slice starts
-    cancel_deadline_days_before = models.PositiveSmallIntegerField(default=1)
-    cancel_deadline_time = models.TimeField(default=time(23, 59))
-    payment_window_minutes = models.PositiveSmallIntegerField(default=15)
-    max_per_department_per_day = models.PositiveSmallIntegerField(default=1)
-    max_departments_per_day = models.PositiveSmallIntegerField(default=3)
-    waitlist_cutoff_hours = models.PositiveSmallIntegerField(default=12)  # before the session starts
+    release_days_ahead = models.PositiveSmallIntegerField(_("released days ahead"), default=14)
+    release_time = models.TimeField(_("release time"), default=time(7, 0))  # local time, Asia/Shanghai
+    booking_cutoff_minutes = models.PositiveIntegerField(
+        _("booking closes (minutes before)"), default=30
+    )  # before the time slice starts
+    cancel_deadline_days_before = models.PositiveSmallIntegerField(_("cancel until (days before)"), default=1)
+    cancel_deadline_time = models.TimeField(_("cancel until (time)"), default=time(23, 59))
+    payment_window_minutes = models.PositiveSmallIntegerField(_("time to pay (minutes)"), default=15)
+    max_per_department_per_day = models.PositiveSmallIntegerField(
+        _("bookings per department per day"), default=1
+    )
+    max_departments_per_day = models.PositiveSmallIntegerField(_("departments per day"), default=3)
+    waitlist_cutoff_hours = models.PositiveSmallIntegerField(
+        _("waitlist closes (hours before)"), default=12
+    )  # before the session starts
 
     class Meta:
+        verbose_name = _("booking rule")
+        verbose_name_plural = _("booking rules")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             # At most one hospital default: the department, with "none" counted as 0, is unique.
             models.UniqueConstraint(
@@ -166,22 +185,33 @@ class HalfDay(models.TextChoices):
 class WeeklyTemplate(models.Model):
     """A recurring clinic: every given weekday and half-day, split into slices with a quota each."""
 
-    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="templates")
-    doctor = models.ForeignKey(
-        Doctor, on_delete=models.CASCADE, null=True, blank=True, related_name="templates"
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="templates", verbose_name=_("department")
     )
-    room = models.CharField(max_length=40, blank=True, default="")
-    clinic_type = models.ForeignKey(ClinicType, on_delete=models.PROTECT)
-    weekday = models.PositiveSmallIntegerField()  # 0 Monday ... 6 Sunday
-    half_day = models.CharField(max_length=2, choices=HalfDay.choices)
-    start_time = models.TimeField()
-    end_time = models.TimeField()
-    slice_minutes = models.PositiveSmallIntegerField(default=30)
-    quota_per_slice = models.PositiveSmallIntegerField(default=4)
-    desk_quota_per_slice = models.PositiveSmallIntegerField(default=0)  # kept for the front desk
-    active = models.BooleanField(default=True)
+    doctor = models.ForeignKey(
+        Doctor,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="templates",
+        verbose_name=_("doctor"),
+    )
+    room = models.CharField(_("room"), max_length=40, blank=True, default="")
+    clinic_type = models.ForeignKey(ClinicType, on_delete=models.PROTECT, verbose_name=_("clinic type"))
+    weekday = models.PositiveSmallIntegerField(_("weekday"))  # 0 Monday ... 6 Sunday
+    half_day = models.CharField(_("half-day"), max_length=2, choices=HalfDay.choices)
+    start_time = models.TimeField(_("start time"))
+    end_time = models.TimeField(_("end time"))
+    slice_minutes = models.PositiveSmallIntegerField(_("slice length (minutes)"), default=30)
+    quota_per_slice = models.PositiveSmallIntegerField(_("online numbers per slice"), default=4)
+    desk_quota_per_slice = models.PositiveSmallIntegerField(
+        _("desk-kept numbers per slice"), default=0
+    )  # kept for the front desk
+    active = models.BooleanField(_("active"), default=True)
 
     class Meta:
+        verbose_name = _("weekly template")
+        verbose_name_plural = _("weekly templates")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(name="reservations_weeklytemplate_weekday", condition=Q(weekday__lte=6)),
             models.CheckConstraint(
@@ -203,23 +233,36 @@ class Session(models.Model):
         OPEN = "open", _("Open")
         STOPPED = "stopped", _("Stopped")
 
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="sessions")
-    doctor = models.ForeignKey(
-        Doctor, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions"
+    department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("department")
     )
-    room = models.CharField(max_length=40, blank=True, default="")
-    clinic_type = models.ForeignKey(ClinicType, on_delete=models.PROTECT)
-    fee = models.DecimalField(max_digits=8, decimal_places=2)  # fixed when the session is created
-    date = models.DateField()
-    half_day = models.CharField(max_length=2, choices=HalfDay.choices)
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
-    stopped_reason = models.CharField(max_length=200, blank=True, default="")
-    template = models.ForeignKey(WeeklyTemplate, on_delete=models.SET_NULL, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    doctor = models.ForeignKey(
+        Doctor,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        verbose_name=_("doctor"),
+    )
+    room = models.CharField(_("room"), max_length=40, blank=True, default="")
+    clinic_type = models.ForeignKey(ClinicType, on_delete=models.PROTECT, verbose_name=_("clinic type"))
+    fee = models.DecimalField(
+        _("fee (yuan)"), max_digits=8, decimal_places=2
+    )  # fixed when the session is created
+    date = models.DateField(_("date"))
+    half_day = models.CharField(_("half-day"), max_length=2, choices=HalfDay.choices)
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    stopped_reason = models.CharField(_("reason stopped"), max_length=200, blank=True, default="")
+    template = models.ForeignKey(
+        WeeklyTemplate, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("weekly template")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
         ordering = ("date", "half_day", "department")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
@@ -249,16 +292,22 @@ class Slot(models.Model):
     ``taken`` counts active bookings (held, booked, checked in); the database refuses ``taken > capacity``, so
     no code path can oversell."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="slots")
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
-    capacity = models.PositiveIntegerField()  # online numbers, extra numbers (加号) included
-    desk_capacity = models.PositiveIntegerField(default=0)  # kept for the front desk
-    taken = models.PositiveIntegerField(default=0)
-    desk_taken = models.PositiveIntegerField(default=0)
-    extra = models.PositiveIntegerField(default=0)  # of which added by staff
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="slots", verbose_name=_("session")
+    )
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    capacity = models.PositiveIntegerField(
+        _("online numbers")
+    )  # online numbers, extra numbers (加号) included
+    desk_capacity = models.PositiveIntegerField(_("desk-kept numbers"), default=0)  # kept for the front desk
+    taken = models.PositiveIntegerField(_("online numbers taken"), default=0)
+    desk_taken = models.PositiveIntegerField(_("desk numbers taken"), default=0)
+    extra = models.PositiveIntegerField(_("extra numbers"), default=0)  # of which added by staff
 
     class Meta:
+        verbose_name = _("time slice")
+        verbose_name_plural = _("time slices")
         ordering = ("starts_at",)
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(
@@ -309,29 +358,43 @@ class Booking(models.Model):
         EXPIRED = "expired", _("Payment time ran out")
         NO_SHOW = "no_show", _("Missed")
 
-    patient = models.ForeignKey("medcard.Patient", on_delete=models.PROTECT, related_name="bookings")
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="bookings")
-    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="bookings")
-    department = models.ForeignKey(Department, on_delete=models.PROTECT)
-    visit_date = models.DateField()  # local date of the session, for the per-day rules
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.HELD)
-    fee = models.DecimalField(max_digits=8, decimal_places=2)
-    hold_expires_at = models.DateTimeField(null=True, blank=True)
-    queue_number = models.PositiveIntegerField(null=True, blank=True)
+    patient = models.ForeignKey(
+        "medcard.Patient", on_delete=models.PROTECT, related_name="bookings", verbose_name=_("patient")
+    )
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings", verbose_name=_("account")
+    )
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="bookings", verbose_name=_("session")
+    )
+    slot = models.ForeignKey(
+        Slot, on_delete=models.PROTECT, related_name="bookings", verbose_name=_("time slice")
+    )
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, verbose_name=_("department"))
+    visit_date = models.DateField(_("visit date"))  # local date of the session, for the per-day rules
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.HELD)
+    fee = models.DecimalField(_("fee (yuan)"), max_digits=8, decimal_places=2)
+    hold_expires_at = models.DateTimeField(_("hold expires"), null=True, blank=True)
+    queue_number = models.PositiveIntegerField(_("number"), null=True, blank=True)
     # Where the number came from: booked online, a number kept for the desk sold there, or an extra number
     # (加号) made for the patient at the desk. Releasing it gives it back to the same pool.
-    source = models.CharField(max_length=8, choices=BookingSource.choices, default=BookingSource.ONLINE)
-    from_waitlist = models.BooleanField(default=False)
-    cancel_reason = models.CharField(max_length=200, blank=True, default="")
+    source = models.CharField(
+        _("source"), max_length=8, choices=BookingSource.choices, default=BookingSource.ONLINE
+    )
+    from_waitlist = models.BooleanField(_("from the waitlist"), default=False)
+    cancel_reason = models.CharField(_("reason cancelled"), max_length=200, blank=True, default="")
     # A gate: the held number waits for a condition another app clears or fails (see reservations/gates.py).
     # ``gate`` names the gate ("" for none); ``gate_status`` is pending until it is cleared or failed.
-    gate = models.CharField(max_length=40, blank=True, default="")
-    gate_status = models.CharField(max_length=8, choices=GateStatus.choices, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    gate = models.CharField(_("condition"), max_length=40, blank=True, default="")
+    gate_status = models.CharField(
+        _("condition status"), max_length=8, choices=GateStatus.choices, blank=True, default=""
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("booking")
+        verbose_name_plural = _("bookings")
         ordering = ("-created_at",)
         constraints: ClassVar[list[models.BaseConstraint]] = [
             # The last line of defence against double booking: one active booking per patient per session,
@@ -386,18 +449,35 @@ class WaitlistEntry(models.Model):
         CANCELLED = "cancelled", _("Left the waitlist")
         CLOSED = "closed", _("Waitlist closed")
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="waitlist")
-    patient = models.ForeignKey("medcard.Patient", on_delete=models.PROTECT, related_name="waitlist_entries")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="waitlist", verbose_name=_("session")
+    )
+    patient = models.ForeignKey(
+        "medcard.Patient",
+        on_delete=models.PROTECT,
+        related_name="waitlist_entries",
+        verbose_name=_("patient"),
+    )
     account = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="waitlist_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="waitlist_entries",
+        verbose_name=_("account"),
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.WAITING)
     booking = models.OneToOneField(
-        Booking, on_delete=models.SET_NULL, null=True, blank=True, related_name="waitlist"
+        Booking,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="waitlist",
+        verbose_name=_("booking"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("waitlist entry")
+        verbose_name_plural = _("waitlist")
         ordering = ("created_at", "id")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
@@ -435,26 +515,37 @@ class Payment(models.Model):
         CLOSED = "closed", _("Closed unpaid")
         REFUNDED = "refunded", _("Refunded")
 
-    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
-    channel = models.CharField(max_length=10, choices=Channel.choices)
+    booking = models.ForeignKey(
+        Booking, on_delete=models.PROTECT, related_name="payments", verbose_name=_("booking")
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     # WeChat Pay's order kind ("h5" in a phone browser, "jsapi" inside WeChat): WeChat binds an order number
     # to the kind it was created with, so each kind gets its own order. Empty for the other channels.
-    trade_type = models.CharField(max_length=8, blank=True, default="")
-    order_no = models.CharField(max_length=32, unique=True)
-    amount = models.DecimalField(max_digits=8, decimal_places=2)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
-    transaction_id = models.CharField(max_length=64, blank=True, default="")
-    paid_at = models.DateTimeField(null=True, blank=True)
+    trade_type = models.CharField(_("trade type"), max_length=8, blank=True, default="")
+    order_no = models.CharField(_("order number"), max_length=32, unique=True)
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=8, decimal_places=2)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CREATED)
+    transaction_id = models.CharField(_("gateway transaction"), max_length=64, blank=True, default="")
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
     )
     # How the front desk took the fee (empty for online payments) and the receipt it printed.
-    desk_method = models.CharField(max_length=12, choices=DeskMethod.choices, blank=True, default="")
-    receipt_no = models.CharField(max_length=32, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    desk_method = models.CharField(
+        _("desk payment method"), max_length=12, choices=DeskMethod.choices, blank=True, default=""
+    )
+    receipt_no = models.CharField(_("receipt number"), max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
                 fields=["receipt_no"], condition=~Q(receipt_no=""), name="reservations_payment_one_receipt"
@@ -489,14 +580,20 @@ class Refund(models.Model):
     LATE_PAYMENT_REASON = "paid after the number was released"
     DUPLICATE_PAYMENT_REASON = "paid twice; the booking stands"
 
-    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="refund")
-    refund_no = models.CharField(max_length=32, unique=True)
-    amount = models.DecimalField(max_digits=8, decimal_places=2)
-    reason = models.CharField(max_length=200)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="refund", verbose_name=_("payment")
+    )
+    refund_no = models.CharField(_("refund number"), max_length=32, unique=True)
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=8, decimal_places=2)
+    reason = models.CharField(_("reason"), max_length=200)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
 
     def __str__(self) -> str:
         return self.refund_no
@@ -532,6 +629,8 @@ class ReconciliationReport(models.Model):
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("reconciliation report")
+        verbose_name_plural = _("reconciliation reports")
         ordering: ClassVar[list[str]] = ["-bill_date", "channel"]
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
@@ -546,15 +645,21 @@ class ReconciliationReport(models.Model):
 class IdempotencyRecord(models.Model):
     """The first answer to a POST sent with an ``Idempotency-Key``: a retry gets it again."""
 
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=100)
-    endpoint = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # empty while the first is running
-    response = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("account")
+    )
+    key = models.CharField(_("idempotency key"), max_length=100)
+    endpoint = models.CharField(_("endpoint"), max_length=200)
+    request_hash = models.CharField(_("request checksum"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(
+        _("HTTP status"), null=True, blank=True
+    )  # empty while the first is running
+    response = models.JSONField(_("response"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["account", "key"], name="reservations_idempotency_once"),
         ]
@@ -567,13 +672,17 @@ class WechatOpenid(models.Model):
     """The WeChat openid of an account for one WeChat appid (from the OAuth snsapi_base step), needed to pay
     with JSAPI inside WeChat. Never shown to anyone: it only goes to WeChat Pay with the account's orders."""
 
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    appid = models.CharField(max_length=32)
-    openid = models.CharField(max_length=128)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("account")
+    )
+    appid = models.CharField(_("WeChat appid"), max_length=32)
+    openid = models.CharField(_("WeChat openid"), max_length=128)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("WeChat openid")
+        verbose_name_plural = _("WeChat openids")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
                 fields=["account", "appid"], name="reservations_wechatopenid_one_per_app"
@@ -593,19 +702,26 @@ class QueueRule(models.Model):
     ``grace_minutes`` are on time; later ones queue after every on-time patient."""
 
     department = models.OneToOneField(
-        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="queue_rule"
+        Department,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="queue_rule",
+        verbose_name=_("department (empty: hospital default)"),
     )
-    opens_minutes_before = models.PositiveSmallIntegerField(default=60)
-    grace_minutes = models.PositiveSmallIntegerField(default=15)
+    opens_minutes_before = models.PositiveSmallIntegerField(_("check-in opens (minutes before)"), default=60)
+    grace_minutes = models.PositiveSmallIntegerField(_("grace (minutes)"), default=15)
     # When priority patients (80 and over, or flagged by staff) wait, every Nth call takes the first of them.
-    priority_every = models.PositiveSmallIntegerField(default=2)
-    priority_age = models.PositiveSmallIntegerField(default=80)
+    priority_every = models.PositiveSmallIntegerField(_("priority patient every N calls"), default=2)
+    priority_age = models.PositiveSmallIntegerField(_("priority from age"), default=80)
     # Likewise for returning patients bringing their results (复诊看报告).
-    results_every = models.PositiveSmallIntegerField(default=3)
+    results_every = models.PositiveSmallIntegerField(_("returning patient every N calls"), default=3)
     # A patient called but not there (过号) goes back in line after this many others are called.
-    missed_back_after = models.PositiveSmallIntegerField(default=3)
+    missed_back_after = models.PositiveSmallIntegerField(_("missed patient back after"), default=3)
 
     class Meta:
+        verbose_name = _("queue rule")
+        verbose_name_plural = _("queue rules")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(
                 Coalesce("department", Value(0)), name="reservations_queuerule_one_default"
@@ -624,10 +740,16 @@ class SessionQueue(models.Model):
     """One row per session's queue: the row every call locks (so two rooms are served one after the other),
     and the counters that interleave priority patients and returning patients."""
 
-    session = models.OneToOneField(Session, on_delete=models.CASCADE, related_name="queue_state")
-    calls = models.PositiveIntegerField(default=0)
-    since_priority = models.PositiveIntegerField(default=0)
-    since_results = models.PositiveIntegerField(default=0)
+    session = models.OneToOneField(
+        Session, on_delete=models.CASCADE, related_name="queue_state", verbose_name=_("session")
+    )
+    calls = models.PositiveIntegerField(_("calls"), default=0)
+    since_priority = models.PositiveIntegerField(_("calls since a priority patient"), default=0)
+    since_results = models.PositiveIntegerField(_("calls since a returning patient"), default=0)
+
+    class Meta:
+        verbose_name = _("session queue")
+        verbose_name_plural = _("session queues")
 
     def __str__(self) -> str:
         return f"queue of {self.session}"
@@ -646,24 +768,30 @@ class QueueEntry(models.Model):
         COMPLETED = "completed", _("Seen")
         ABSENT = "absent", _("Absent")
 
-    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="queue_entry")
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="queue")
-    number = models.PositiveIntegerField()
-    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
-    on_time = models.BooleanField(default=True)
-    priority = models.BooleanField(default=False)
-    priority_reason = models.CharField(max_length=200, blank=True, default="")
-    with_results = models.BooleanField(default=False)
-    slot_starts_at = models.DateTimeField()
-    checked_in_at = models.DateTimeField()
+    booking = models.OneToOneField(
+        Booking, on_delete=models.PROTECT, related_name="queue_entry", verbose_name=_("booking")
+    )
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="queue", verbose_name=_("session")
+    )
+    number = models.PositiveIntegerField(_("number"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.WAITING)
+    on_time = models.BooleanField(_("on time"), default=True)
+    priority = models.BooleanField(_("priority"), default=False)
+    priority_reason = models.CharField(_("priority reason"), max_length=200, blank=True, default="")
+    with_results = models.BooleanField(_("returning with results"), default=False)
+    slot_starts_at = models.DateTimeField(_("time slice starts"))
+    checked_in_at = models.DateTimeField(_("checked in"))
     # After a skip: not called again before the session has made this many calls (unless nobody else waits).
-    not_before_call = models.PositiveIntegerField(default=0)
-    room = models.CharField(max_length=40, blank=True, default="")
-    called_at = models.DateTimeField(null=True, blank=True)
-    calls = models.PositiveSmallIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
+    not_before_call = models.PositiveIntegerField(_("not before call"), default=0)
+    room = models.CharField(_("room"), max_length=40, blank=True, default="")
+    called_at = models.DateTimeField(_("called"), null=True, blank=True)
+    calls = models.PositiveSmallIntegerField(_("times called"), default=0)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("queue entry")
+        verbose_name_plural = _("queue entries")
         ordering = ("session", "number")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["session", "number"], name="reservations_queueentry_one_number"),
@@ -687,18 +815,29 @@ class QueueEntry(models.Model):
 class QueueEvent(models.Model):
     """Append-only record of every check-in, call and state change of a queue entry."""
 
-    entry = models.ForeignKey(QueueEntry, on_delete=models.PROTECT, related_name="events")
-    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="+")
-    action = models.CharField(max_length=16)
-    from_state = models.CharField(max_length=10, blank=True, default="")
-    to_state = models.CharField(max_length=10)
-    room = models.CharField(max_length=40, blank=True, default="")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    entry = models.ForeignKey(
+        QueueEntry, on_delete=models.PROTECT, related_name="events", verbose_name=_("queue entry")
     )
-    at = models.DateTimeField(default=timezone.now)
+    session = models.ForeignKey(
+        Session, on_delete=models.PROTECT, related_name="+", verbose_name=_("session")
+    )
+    action = models.CharField(_("action"), max_length=16)
+    from_state = models.CharField(_("from state"), max_length=10, blank=True, default="")
+    to_state = models.CharField(_("to state"), max_length=10)
+    room = models.CharField(_("room"), max_length=40, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("queue event")
+        verbose_name_plural = _("queue events")
         ordering = ("at", "id")
 
     def __str__(self) -> str:
@@ -714,12 +853,18 @@ class QueueEvent(models.Model):
 class NoShowWaiver(models.Model):
     """Staff forgave one missed appointment (with a reason): it no longer counts towards a suspension."""
 
-    booking = models.OneToOneField(Booking, on_delete=models.PROTECT, related_name="no_show_waiver")
-    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    reason = models.CharField(max_length=300)
-    at = models.DateTimeField(default=timezone.now)
+    booking = models.OneToOneField(
+        Booking, on_delete=models.PROTECT, related_name="no_show_waiver", verbose_name=_("booking")
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("staff member")
+    )
+    reason = models.CharField(_("reason"), max_length=300)
+    at = models.DateTimeField(_("waived"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("no-show waiver")
+        verbose_name_plural = _("no-show waivers")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(name="reservations_noshowwaiver_has_reason", condition=~Q(reason="")),
         ]

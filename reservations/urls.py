@@ -4,6 +4,7 @@ from django.urls import path
 
 from reservations import (
     booking_views,
+    dashboard_views,
     desk_views,
     discovery_urls,
     discovery_views,
@@ -47,6 +48,8 @@ urlpatterns = [
         staff_views.session_reveal_names,
         name="staff-session-reveal",
     ),
+    path("staff/dashboard/", dashboard_views.day_dashboard, name="staff-dashboard"),
+    path("staff/dashboard.csv", dashboard_views.day_dashboard_csv, name="staff-dashboard-csv"),
     path("staff/receipts/<int:payment_id>/", staff_views.receipt, name="staff-receipt"),
     path("desk/", desk_views.desk_home, name="desk-home"),
     path("kiosk/", desk_views.kiosk, name="kiosk"),

@@ -9,11 +9,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from medcard.admin_audit import AuditedAdmin
 from screening.models import ScreeningExamSetting, ScreeningModelVersion
 
 
 @admin.register(ScreeningExamSetting)
-class ScreeningExamSettingAdmin(admin.ModelAdmin[ScreeningExamSetting]):
+class ScreeningExamSettingAdmin(AuditedAdmin):
     list_display = ("exam_code", "mode", "review_hours", "updated_at")
     list_filter = ("mode",)
     search_fields = ("exam_code",)

@@ -40,23 +40,32 @@ class Upload(models.Model):
     class Status(models.TextChoices):
         ACCEPTED = "accepted", _("Received")
 
-    booking = models.ForeignKey("reservations.Booking", on_delete=models.PROTECT, related_name="uploads")
-    account = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="screening_uploads"
+    booking = models.ForeignKey(
+        "reservations.Booking", on_delete=models.PROTECT, related_name="uploads", verbose_name=_("booking")
     )
-    filename = models.CharField(max_length=120, blank=True, default="")  # as sent, for patient and reviewer
-    derivative_name = models.CharField(max_length=120)
-    original_name = models.CharField(max_length=120, blank=True, default="")
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    byte_size = models.PositiveIntegerField()  # of the original
-    width_px = models.PositiveIntegerField(null=True, blank=True)
-    height_px = models.PositiveIntegerField(null=True, blank=True)
-    page_count = models.PositiveSmallIntegerField(null=True, blank=True)
-    sha256 = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACCEPTED)
-    created_at = models.DateTimeField(default=timezone.now)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="screening_uploads",
+        verbose_name=_("account"),
+    )
+    filename = models.CharField(
+        _("file name"), max_length=120, blank=True, default=""
+    )  # as sent, for patient and reviewer
+    derivative_name = models.CharField(_("stored file"), max_length=120)
+    original_name = models.CharField(_("original file"), max_length=120, blank=True, default="")
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    byte_size = models.PositiveIntegerField(_("size (bytes)"))  # of the original
+    width_px = models.PositiveIntegerField(_("width (px)"), null=True, blank=True)
+    height_px = models.PositiveIntegerField(_("height (px)"), null=True, blank=True)
+    page_count = models.PositiveSmallIntegerField(_("pages"), null=True, blank=True)
+    sha256 = models.CharField(_("SHA-256 checksum"), max_length=64)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACCEPTED)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("upload")
+        verbose_name_plural = _("uploads")
         ordering = ("created_at", "id")
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["booking", "created_at"], name="screening_upload_booking_at"),
@@ -122,7 +131,7 @@ class ScreeningExamSetting(models.Model):
     review_hours = models.PositiveSmallIntegerField(
         _("review time (hours)"), default=24, help_text=_("What patients are told a staff review takes.")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("screened exam")
@@ -189,22 +198,39 @@ class ScreeningCase(models.Model):
         STAFF = "staff", _("Staff")
 
     booking = models.OneToOneField(
-        "reservations.Booking", on_delete=models.PROTECT, related_name="screening_case"
+        "reservations.Booking",
+        on_delete=models.PROTECT,
+        related_name="screening_case",
+        verbose_name=_("booking"),
     )
-    exam_code = models.SlugField(max_length=40)
-    mode = models.CharField(max_length=8, choices=ScreeningExamSetting.Mode.choices)  # at booking time
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AWAITING_UPLOAD)
-    answers = models.JSONField(default=dict, blank=True)  # questionnaire item -> bool
-    decision = models.JSONField(default=dict, blank=True)  # the latest Decision.to_json(), with the mode
-    reason_codes = models.JSONField(default=list, blank=True)  # of the latest decision, for the queue
-    patient_confirmed = models.BooleanField(null=True, blank=True)
-    review_due_at = models.DateTimeField(null=True, blank=True)  # what the patient is told
-    decided_by = models.CharField(max_length=8, choices=DecidedBy.choices, blank=True, default="")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    blind_audit = models.BooleanField(default=False)  # an automatic decision sampled for a blind staff audit
-    revision = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    exam_code = models.SlugField(_("exam code"), max_length=40)
+    mode = models.CharField(
+        _("mode"), max_length=8, choices=ScreeningExamSetting.Mode.choices
+    )  # at booking time
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.AWAITING_UPLOAD
+    )
+    answers = models.JSONField(
+        _("questionnaire answers"), default=dict, blank=True
+    )  # questionnaire item -> bool
+    decision = models.JSONField(
+        _("decision"), default=dict, blank=True
+    )  # the latest Decision.to_json(), with the mode
+    reason_codes = models.JSONField(
+        _("reasons"), default=list, blank=True
+    )  # of the latest decision, for the queue
+    patient_confirmed = models.BooleanField(_("confirmed by the patient"), null=True, blank=True)
+    review_due_at = models.DateTimeField(_("review due"), null=True, blank=True)  # what the patient is told
+    decided_by = models.CharField(
+        _("decided by"), max_length=8, choices=DecidedBy.choices, blank=True, default=""
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    blind_audit = models.BooleanField(
+        _("blind audit"), default=False
+    )  # an automatic decision sampled for a blind staff audit
+    revision = models.PositiveIntegerField(_("revision"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -272,27 +298,44 @@ class ScreeningRun(AppendOnly, models.Model):
         OK = "ok", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    case = models.ForeignKey(ScreeningCase, on_delete=models.PROTECT, related_name="runs")
-    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
-    step = models.CharField(max_length=8, choices=Step.choices)
-    key = models.CharField(max_length=200)
-    input_sha256 = models.CharField(max_length=64)  # the file's, or the decision inputs' checksum
-    pipeline_version = models.CharField(max_length=60, blank=True, default="")
-    ocr_engine = models.JSONField(default=dict, blank=True)  # name, version, model file hashes
-    parser_version = models.CharField(max_length=60, blank=True, default="")
-    rules_version = models.CharField(max_length=60, blank=True, default="")
-    model_versions = models.JSONField(default=dict, blank=True)  # task -> {"version", "sha256", "status"}
-    outputs = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OK)
-    error_code = models.CharField(max_length=40, blank=True, default="")
-    actor = models.ForeignKey(  # empty: the system
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    case = models.ForeignKey(
+        ScreeningCase, on_delete=models.PROTECT, related_name="runs", verbose_name=_("screening case")
     )
-    started_at = models.DateTimeField(default=timezone.now)
-    duration_ms = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    upload = models.ForeignKey(
+        Upload, on_delete=models.PROTECT, null=True, blank=True, related_name="runs", verbose_name=_("upload")
+    )
+    step = models.CharField(_("step"), max_length=8, choices=Step.choices)
+    key = models.CharField(_("run key"), max_length=200)
+    input_sha256 = models.CharField(
+        _("input checksum"), max_length=64
+    )  # the file's, or the decision inputs' checksum
+    pipeline_version = models.CharField(_("pipeline version"), max_length=60, blank=True, default="")
+    ocr_engine = models.JSONField(
+        _("OCR engine"), default=dict, blank=True
+    )  # name, version, model file hashes
+    parser_version = models.CharField(_("parser version"), max_length=60, blank=True, default="")
+    rules_version = models.CharField(_("rules version"), max_length=60, blank=True, default="")
+    model_versions = models.JSONField(
+        _("model versions"), default=dict, blank=True
+    )  # task -> {"version", "sha256", "status"}
+    outputs = models.JSONField(_("outputs"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OK)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True, default="")
+    actor = models.ForeignKey(  # empty: the system
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("screening run")
+        verbose_name_plural = _("screening runs")
         ordering = ("created_at", "id")
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["case", "step", "created_at"], name="screening_run_case_step_at"),
@@ -325,16 +368,26 @@ class ScreeningReview(AppendOnly, models.Model):
         APPROVE = "approve", _("Approve")
         DECLINE = "decline", _("Decline")
 
-    case = models.ForeignKey(ScreeningCase, on_delete=models.PROTECT, related_name="reviews")
-    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decision = models.CharField(max_length=8, choices=Decision.choices)
-    reason = models.CharField(max_length=300)
-    note = models.TextField(blank=True, default="")
-    blind_audit = models.BooleanField(default=False)  # decided without seeing the system's decision
-    system_outcome = models.CharField(max_length=8, blank=True, default="")  # what the system would decide
-    created_at = models.DateTimeField(default=timezone.now)
+    case = models.ForeignKey(
+        ScreeningCase, on_delete=models.PROTECT, related_name="reviews", verbose_name=_("screening case")
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("staff member")
+    )
+    decision = models.CharField(_("decision"), max_length=8, choices=Decision.choices)
+    reason = models.CharField(_("reason"), max_length=300)
+    note = models.TextField(_("note"), blank=True, default="")
+    blind_audit = models.BooleanField(
+        _("blind audit"), default=False
+    )  # decided without seeing the system's decision
+    system_outcome = models.CharField(
+        _("system outcome"), max_length=8, blank=True, default=""
+    )  # what the system would decide
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("screening review")
+        verbose_name_plural = _("screening reviews")
         ordering = ("created_at", "id")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(
@@ -350,15 +403,30 @@ class ScreeningReview(AppendOnly, models.Model):
 class FieldCorrection(AppendOnly, models.Model):
     """A value staff corrected while reviewing: the labels the field-confidence model is retrained on."""
 
-    review = models.ForeignKey(ScreeningReview, on_delete=models.PROTECT, related_name="corrections")
-    run = models.ForeignKey(ScreeningRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    field_key = models.CharField(max_length=60)  # e.g. "analyte:creatinine", "collected_on", "patient_name"
-    read_value = models.CharField(max_length=200, blank=True, default="")
-    corrected_value = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
+    review = models.ForeignKey(
+        ScreeningReview, on_delete=models.PROTECT, related_name="corrections", verbose_name=_("review")
+    )
+    run = models.ForeignKey(
+        ScreeningRun,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("screening run"),
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("staff member")
+    )
+    field_key = models.CharField(
+        _("field"), max_length=60
+    )  # e.g. "analyte:creatinine", "collected_on", "patient_name"
+    read_value = models.CharField(_("value read"), max_length=200, blank=True, default="")
+    corrected_value = models.CharField(_("corrected value"), max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("field correction")
+        verbose_name_plural = _("field corrections")
         ordering = ("created_at", "id")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(name="screening_fieldcorrection_key_set", condition=~Q(field_key="")),
@@ -377,22 +445,34 @@ class ScreeningModelVersion(models.Model):
         ACTIVE = "active", _("Active")
         RETIRED = "retired", _("Retired")
 
-    task = models.SlugField(max_length=40)
-    version = models.CharField(max_length=40)
-    artefact_path = models.CharField(max_length=300)  # relative to screening/ml/artefacts/
-    sha256 = models.CharField(max_length=64)
-    data_hash = models.CharField(max_length=64, blank=True, default="")  # training-data snapshot
-    library_versions = models.JSONField(default=dict, blank=True)  # e.g. {"scikit-learn": "1.9.1"}
-    metrics = models.JSONField(default=dict, blank=True)
-    thresholds = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.SHADOW)
+    task = models.SlugField(_("task"), max_length=40)
+    version = models.CharField(_("version"), max_length=40)
+    artefact_path = models.CharField(
+        _("artefact path"), max_length=300
+    )  # relative to screening/ml/artefacts/
+    sha256 = models.CharField(_("SHA-256 checksum"), max_length=64)
+    data_hash = models.CharField(
+        _("training data checksum"), max_length=64, blank=True, default=""
+    )  # training-data snapshot
+    library_versions = models.JSONField(
+        _("library versions"), default=dict, blank=True
+    )  # e.g. {"scikit-learn": "1.9.1"}
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    thresholds = models.JSONField(_("thresholds"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.SHADOW)
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
     )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        verbose_name_plural = _("screening model versions")
         ordering = ("task", "-created_at")
         verbose_name = _("screening model version")
         constraints: ClassVar[list[models.BaseConstraint]] = [

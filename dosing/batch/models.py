@@ -27,25 +27,29 @@ class BatchJob(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    title = models.CharField(max_length=120)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField()
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    model_id = models.CharField(max_length=64)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    title = models.CharField(_("batch name"), max_length=120)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created"))
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    model_id = models.CharField(_("model"), max_length=64)
     # the validated engine inputs (JSON), and the uploaded CSV as sent (empty for a named population)
-    spec = models.JSONField()
-    input_csv = models.TextField(blank=True, default="")
-    input_filename = models.CharField(max_length=200, blank=True, default="")
-    engine_version = models.CharField(max_length=40)
-    n_chunks = models.PositiveIntegerField()
-    chunks_done = models.PositiveIntegerField(default=0)
-    result = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
+    spec = models.JSONField(_("specification"))
+    input_csv = models.TextField(_("input CSV"), blank=True, default="")
+    input_filename = models.CharField(_("input file name"), max_length=200, blank=True, default="")
+    engine_version = models.CharField(_("engine version"), max_length=40)
+    n_chunks = models.PositiveIntegerField(_("chunks"))
+    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    result = models.JSONField(_("result"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True, default="")
 
     class Meta:
+        verbose_name = _("batch job")
+        verbose_name_plural = _("batch jobs")
         ordering = ("-created_at", "-pk")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.CheckConstraint(
@@ -74,14 +78,18 @@ class BatchJob(models.Model):
 
 
 class BatchChunk(models.Model):
-    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunks")
-    index = models.PositiveIntegerField()
-    result = models.JSONField()
-    computed_at = models.DateTimeField()
-    worker = models.CharField(max_length=200, blank=True, default="")
-    seconds = models.FloatField(default=0.0)
+    job = models.ForeignKey(
+        BatchJob, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("batch job")
+    )
+    index = models.PositiveIntegerField(_("index"))
+    result = models.JSONField(_("result"))
+    computed_at = models.DateTimeField(_("computed"))
+    worker = models.CharField(_("worker"), max_length=200, blank=True, default="")
+    seconds = models.FloatField(_("seconds"), default=0.0)
 
     class Meta:
+        verbose_name = _("batch chunk")
+        verbose_name_plural = _("batch chunks")
         ordering = ("job", "index")
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=("job", "index"), name="dosing_batchchunk_one_per_index"),
