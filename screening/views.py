@@ -28,7 +28,7 @@ from medcard.models import User
 from medcard.views import patient_required
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
 from reservations.selectors import booking_for_account
-from screening import reasons, selectors, services, uploads
+from screening import explain, reasons, selectors, services, uploads
 from screening.forms import ConfirmForm
 from screening.models import ScreeningCase, Upload
 from screening.pipeline.catalogue import catalogue  # the analyte table loads on first use only
@@ -48,6 +48,7 @@ class Status:
     booking_id: int
     state: str  # awaiting_upload | processing | confirm | approved | declined | review
     booking_status: str
+    checking: bool = False  # awaiting_upload, but the answers are not decided yet: the page polls
     exam_label: str = ""
     hold_expires_at: datetime | None = None
     minutes_left: int = 0
@@ -58,6 +59,10 @@ class Status:
     staff_note: str = ""
     booking_active: bool = False
     can_retry: bool = False  # an automatic decline: the patient may send a new report or ask for a person
+    decided_by_staff: bool = False
+    reviewer_note: str = ""  # the reviewer's words to the patient with an approval
+    no_report_reason: str = ""  # approved from the answers alone: why no test was needed
+    money: str = ""  # after a decline: what happens with the money
 
 
 def patient_reasons(case: ScreeningCase) -> list[Reason]:
@@ -123,12 +128,22 @@ def status_for_booking(booking: Booking) -> Status | None:
     )
     if status.hold_expires_at:
         status.minutes_left = max(0, ceil((status.hold_expires_at - now).total_seconds() / 60))
+    status.decided_by_staff = case.decided_by == case.DecidedBy.STAFF
     if case.status == case.Status.AWAITING_UPLOAD:
         status.needs = patient_reasons(case)
+        # Opened, but the answers not decided yet (the first decision failed here and was queued): say so
+        # and poll, rather than ask for "your results" without naming them.
+        status.checking = not case.decision
+    elif case.status == case.Status.APPROVED:
+        status.reviewer_note = explain.reviewer_note(case)
+        if explain.approved_without_report(case):
+            status.no_report_reason = explain.no_report_reason(case)
     elif case.status == case.Status.DECLINED:
         status.reasons = patient_reasons(case)
         status.staff_note = case.decline_note
         status.can_retry = case.decided_by == case.DecidedBy.SYSTEM
+        if booking.status == Booking.Status.CANCELLED:
+            status.money = explain.money_after_decline(booking)
     elif case.status == case.Status.REVIEW:
         status.review_by = case.review_due_at
     elif case.status == case.Status.CONFIRM:
@@ -213,7 +228,7 @@ def booking_review_request(request: HttpRequest, booking_id: int) -> HttpRespons
     """
     upload_next = request.POST.get("then") == "upload"
     try:
-        services.case_review_request(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+        services.case_review_request(account=request.user, booking_id=booking_id, then_upload=upload_next)  # type: ignore[arg-type]
     except AppError as exc:
         messages.error(request, exc.message)
     else:
