@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from core.errors import AppError
@@ -190,3 +191,21 @@ def test_a_staff_decline_message_says_cancelled_why_and_what_happens_with_the_mo
     assert "appointment is cancelled" in text
     assert "Contrast is not safe with your dialysis." in text
     assert "Nothing was charged" in text
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_tasks")
+def test_until_the_answers_are_decided_the_page_says_so_and_refreshes_itself_without_javascript(
+    patient: User,
+) -> None:
+    """The first decision normally runs with the hold; if it could not (its task was queued instead), the
+    page does not ask for "your results" unnamed: it says the answers are being checked, and polls (with
+    a script) or refreshes (without)."""
+    booking = hold(patient, screened_session(), RISK)  # the hold's after-commit decision does not run here
+    assert ScreeningCase.objects.get(booking=booking).decision == {}
+    client = Client()
+    client.force_login(patient)
+    html = client.get(f"/screening/bookings/{booking.pk}/uploads/").content.decode()
+    assert "Checking your answers…" in html
+    assert f'data-poll-url="/screening/bookings/{booking.pk}/status/"' in html
+    assert '<noscript><meta http-equiv="refresh"' in html
