@@ -6,7 +6,8 @@ caller's transaction; notifications go out after commit. What a status means for
 
 * ``awaiting_upload``, ``processing``, ``confirm``, ``review``: the number stays held and cannot be paid for
   (first until ``SCREENING_UPLOAD_HOURS`` after booking, once a report came until the slice's cut-off);
-* ``approved``: the payment window starts (a free number is booked at once);
+* ``approved``: the payment window starts, ``SCREENING_PAYMENT_HOURS`` long, up to the slice's booking cut-off
+  (a free number is booked at once);
 * ``declined``: the number is released (cancelled with reason ``screening_declined``, offered to the
   waitlist), and the patient told why and how to fix it; a manual review may re-open it while it is free.
 """
