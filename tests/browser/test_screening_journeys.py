@@ -110,6 +110,7 @@ def test_the_first_screen_names_the_result_to_send_and_asks_no_man_about_pregnan
     pregnancy = _t(phone, "您是否可能已怀孕？", "Could you be pregnant?")
     expect(page.get_by_role("group", name=pregnancy)).to_be_hidden()
     _check(phone)
+    page.screenshot(path=f"{SHOTS}/screening-hold-form-{phone.variant}.png", full_page=True)
 
     yes, no = _t(phone, "是", "Yes"), _t(phone, "否", "No")
     _answer(page, _t(phone, "您是否患有糖尿病？", "Do you have diabetes?"), yes)
