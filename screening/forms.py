@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy
 
-from medcard.models import Patient
 from reservations.models import Session
 from screening import questions, selectors, services
 
@@ -57,18 +55,17 @@ class QuestionnaireForm(forms.Form):
         *args: Any,
         items: Iterable[Any],
         exam_label: str = "",
-        visit_date: dt.date | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.exam_label = exam_label
-        self.visit_date = visit_date
         self.items: list[str] = []
         for item in items:
             code = _item_code(item)
             self.items.append(code)
             # A question asked of some patients only (pregnancy) is not required by the form: the page hides
-            # it for the others (screening.css), and clean() requires it for the patient it applies to.
+            # it for the others (screening.css), and the hold (``cases.answers_for_patient``) requires it of
+            # the patient it applies to, once it knows the patient is the account's.
             self.fields[FIELD_PREFIX + code] = forms.ChoiceField(
                 label=QUESTIONS.get(code) or getattr(item, "text", code),
                 choices=YES_NO,
@@ -77,26 +74,6 @@ class QuestionnaireForm(forms.Form):
                 error_messages={"required": gettext_lazy("Please answer this question.")},
             )
             self.fields[FIELD_PREFIX + code].asked_of_some = code in questions.PATIENT_DEPENDENT_ITEMS  # type: ignore[attr-defined]
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        patient_id = str(self.data.get("patient_id", ""))
-        patient = (
-            Patient.objects.filter(pk=patient_id).only("sex", "birth_date").first()
-            if patient_id.isdigit()
-            else None
-        )
-        if patient is None or self.visit_date is None:
-            return cleaned  # the hold itself refuses an unknown patient; case_open checks the answers again
-        for code in self.items:
-            name = FIELD_PREFIX + code
-            if code not in questions.PATIENT_DEPENDENT_ITEMS or cleaned.get(name):
-                continue
-            if questions.item_applies(
-                code, sex=patient.sex, birth_date=patient.birth_date, on=self.visit_date
-            ):
-                self.add_error(name, str(self.fields[name].error_messages["required"]))
-        return cleaned
 
     def answers(self) -> dict[str, bool]:
         """``{item: bool}`` for each question answered (one asked of some patients only may be missing)."""
@@ -155,4 +132,4 @@ def questionnaire_for_session(session: Session, *, data: Any = None) -> Question
     items = services.questionnaire_items(exam_code=exam)
     if not items:
         return None
-    return QuestionnaireForm(data, items=items, exam_label=session.clinic_type.name, visit_date=session.date)
+    return QuestionnaireForm(data, items=items, exam_label=session.clinic_type.name)

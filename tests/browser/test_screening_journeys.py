@@ -181,11 +181,17 @@ def test_a_child_approved_without_a_test_is_told_why_and_a_free_exam_says_free(
         account, name="王小红", birth=timezone.localdate() - dt.timedelta(days=365 * 8 + 30),
         relationship="child", male=False,
     )  # fmt: skip
+    mother = factories.add_patient(
+        account, name="李芳", birth=dt.date(1988, 4, 2), relationship="spouse", male=False
+    )
     session = _contrast_ct(fee="0.00")
     _sign_in(phone, account, live_server.url)
 
     page.goto(f"{live_server.url}/booking/hold/?slot_id={session.slots.get().pk}")
     pregnancy = page.get_by_role("group", name=_t(phone, "您是否可能已怀孕？", "Could you be pregnant?"))
+    expect(pregnancy).to_be_hidden()  # the account holder, a man, is chosen first
+    page.locator(f"input[name=patient_id][value='{mother.pk}']").check()
+    expect(pregnancy).to_be_visible()  # asked of a woman
     page.locator(f"input[name=patient_id][value='{girl.pk}']").check()
     expect(pregnancy).to_be_hidden()  # hidden for a child, by the stylesheet (no script needed)
     no = _t(phone, "否", "No")

@@ -209,3 +209,25 @@ def test_until_the_answers_are_decided_the_page_says_so_and_refreshes_itself_wit
     assert "Checking your answers…" in html
     assert f'data-poll-url="/screening/bookings/{booking.pk}/status/"' in html
     assert '<noscript><meta http-equiv="refresh"' in html
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("eager_tasks")
+def test_the_hold_page_refuses_a_woman_without_the_pregnancy_answer_and_holds_nothing() -> None:
+    account = factories.patient_account()
+    woman = factories.add_patient(
+        account, name="李芳", birth=dt.date(1990, 3, 1), relationship="spouse", male=False
+    )
+    session = screened_session()
+    client = Client()
+    client.force_login(account)
+    slot_id = session.slots.get().pk
+    page = client.get(f"/booking/hold/?slot_id={slot_id}").content.decode()
+    assert f'value="{woman.pk}" data-pregnancy="yes"' in page
+    assert 'data-pregnancy="no"' in page  # the account holder, a man
+    assert "Please answer this question" not in page  # nothing answered yet: no errors
+    answers = {f"q_{k}": "no" for k in WITHOUT_PREGNANCY}
+    response = client.post("/booking/hold/", {"slot_id": slot_id, "patient_id": woman.pk, **answers})
+    assert response.status_code == 409
+    assert "Please answer whether the patient could be pregnant." in response.content.decode()
+    assert not Booking.objects.filter(patient=woman).exists()
