@@ -174,6 +174,9 @@ def booking_uploads(request: HttpRequest, booking_id: int) -> HttpResponse:
                 messages.success(request, _("Received %(name)s.") % {"name": name or _("your file")})
         return redirect("screening:booking-uploads", booking_id=booking_id)
     booking = booking_for_account(account=account, booking_id=booking_id)
+    case = selectors.case_for_booking(booking=booking)
+    if case is not None and not case.decision:
+        services.case_decide_if_undecided(case=case)  # a lost first decision: made now, not polled for
     rows = selectors.uploads_for_booking(account=account, booking_id=booking_id)
     context = {
         "booking": booking,

@@ -163,6 +163,14 @@ def decide_enqueue(*, case_id: int) -> None:
     task_send(tasks.decide_case.si(case_id))
 
 
+def case_decide_if_undecided(*, case: ScreeningCase) -> None:
+    """A case still waiting for its first decision (the hold's own one failed and its queued task has not
+    run): decide it now, when the patient opens its page, so the page can name what to send. Idempotent:
+    the decision is keyed on its inputs."""
+    if case.status == Status.AWAITING_UPLOAD and not case.decision:
+        decide_now(case_id=case.pk)
+
+
 def decide_now(*, case_id: int) -> None:
     """Decide the case in this process (after commit), or queue the decision when that fails: the answers
     alone decide quickly, and the patient should not wait for a worker to learn what to send."""

@@ -22,8 +22,9 @@ from medcard.models import Patient, User
 from reservations import services as reservations
 from reservations.models import Booking, ClinicType, Department, Session
 from screening import services as screening_services
+from screening import tasks
 from screening.models import ScreeningCase, ScreeningExamSetting
-from screening.services import notify
+from screening.services import cases, notify
 from tests import factories
 from tests.browser.conftest import JourneyPhone
 from tests.browser.journey_checks import check_patient_page
@@ -298,4 +299,34 @@ def test_an_unscreened_booking_has_no_upload_link_and_the_fee_is_written_once_on
     expect(page.get_by_test_id("booking-fee")).to_contain_text("¥50.00")
     expect(page.locator("main")).not_to_contain_text(_t(phone, "元", "yuan"))
     expect(page.locator("a[href*='/screening/']")).to_have_count(0)
+    _check(phone)
+
+
+@pytest.mark.parametrize("journey_phone", ["zh-no-js", "en"], indirect=True)
+def test_until_the_answers_are_decided_the_page_says_so_and_then_names_the_result(
+    live_server: Any, journey_phone: JourneyPhone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the first decision could not run with the hold (nor when the page opened), the page does not ask
+    for unnamed "results": it says the answers are being checked, with "check again" (no meta refresh, which
+    axe counts as a critical barrier); with JavaScript the card polls and updates itself."""
+    phone, page = journey_phone, journey_phone.page
+    account = factories.patient_account(name="邓荣俊")
+    monkeypatch.setattr(cases, "decide_now", lambda case_id: None)  # every in-process decision fails
+    booking = _held(account, _contrast_ct(), diabetes=True)
+    case = ScreeningCase.objects.get(booking=booking)
+    assert case.decision == {}
+    _sign_in(phone, account, live_server.url)
+
+    page.goto(f"{live_server.url}/screening/bookings/{booking.pk}/uploads/")
+    card = page.get_by_test_id("screening-status")
+    expect(card).to_contain_text(_t(phone, "正在核对您的回答", "Checking your answers"))
+    assert page.locator("meta[http-equiv=refresh]").count() == 0
+    _check(phone)
+    monkeypatch.undo()
+    needs = page.get_by_test_id("screening-status").locator("[data-code=missing_renal_function]")
+    if phone.javascript:
+        tasks.decide_case.apply(args=(case.pk,))  # the worker's delivery; the card polls for it
+    else:
+        card.get_by_test_id("check-again").click()  # the page decides what is still undecided
+    expect(needs).to_be_visible(timeout=15_000)
     _check(phone)

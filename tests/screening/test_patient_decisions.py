@@ -27,7 +27,7 @@ from reservations import services as reservations
 from reservations.models import Booking
 from screening import services
 from screening.models import ScreeningCase
-from screening.services import notify
+from screening.services import cases, notify
 from tests import factories
 from tests.screening.test_cases import NO, RISK, hold, screened_session, send_report, stub_reader
 
@@ -195,20 +195,22 @@ def test_a_staff_decline_message_says_cancelled_why_and_what_happens_with_the_mo
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("eager_tasks")
-def test_until_the_answers_are_decided_the_page_says_so_and_refreshes_itself_without_javascript(
-    patient: User,
+def test_a_lost_first_decision_is_made_when_the_page_opens_else_the_page_says_the_answers_are_checked(
+    patient: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first decision normally runs with the hold; if it could not (its task was queued instead), the
-    page does not ask for "your results" unnamed: it says the answers are being checked, and polls (with
-    a script) or refreshes (without)."""
     booking = hold(patient, screened_session(), RISK)  # the hold's after-commit decision does not run here
     assert ScreeningCase.objects.get(booking=booking).decision == {}
     client = Client()
     client.force_login(patient)
+    with monkeypatch.context() as patch:
+        patch.setattr(cases, "decide_now", lambda case_id: None)  # deciding fails here too
+        html = client.get(f"/screening/bookings/{booking.pk}/uploads/").content.decode()
+    assert "Checking your answers…" in html and "Check again" in html
+    assert f'data-poll-url="/screening/bookings/{booking.pk}/status/"' in html  # with JavaScript: polls
+    assert 'http-equiv="refresh"' not in html  # no timed reload (an accessibility barrier)
     html = client.get(f"/screening/bookings/{booking.pk}/uploads/").content.decode()
-    assert "Checking your answers…" in html
-    assert f'data-poll-url="/screening/bookings/{booking.pk}/status/"' in html
-    assert '<noscript><meta http-equiv="refresh"' in html
+    assert 'data-code="missing_renal_function"' in html  # decided when the page opened
+    assert ScreeningCase.objects.get(booking=booking).reason_codes == ["missing_renal_function"]
 
 
 @pytest.mark.django_db
