@@ -63,6 +63,7 @@ class Status:
     reviewer_note: str = ""  # the reviewer's words to the patient with an approval
     no_report_reason: str = ""  # approved from the answers alone: why no test was needed
     money: str = ""  # after a decline: what happens with the money
+    has_uploads: bool = False
 
 
 def patient_reasons(case: ScreeningCase) -> list[Reason]:
@@ -136,6 +137,7 @@ def status_for_booking(booking: Booking) -> Status | None:
         status.checking = not case.decision
     elif case.status == case.Status.APPROVED:
         status.reviewer_note = explain.reviewer_note(case)
+        status.has_uploads = booking.uploads.exists()
         if explain.approved_without_report(case):
             status.no_report_reason = explain.no_report_reason(case)
     elif case.status == case.Status.DECLINED:

@@ -157,6 +157,11 @@ def test_a_staff_approval_leaves_hours_to_pay_and_the_reviewers_note_reaches_the
     expect(card).to_have_attribute("data-state", "approved")
     expect(card.get_by_test_id("reviewer-note")).to_contain_text("检查前后请多喝水。")
     expect(card.get_by_test_id("pay-by")).to_contain_text(deadline)
+    # No report was sent here: the page does not say "your test results" were checked next to "no files".
+    expect(card.get_by_test_id("decision-why")).to_contain_text(
+        _t(phone, "无需检验结果", "no test results are needed")
+    )
+    expect(page.get_by_text(_t(phone, "还没有文件", "No files yet"))).to_have_count(0)
     _check(phone)
     page.screenshot(path=f"{SHOTS}/screening-staff-approved-{phone.variant}.png", full_page=True)
 
