@@ -32,6 +32,7 @@ from screening import explain, reasons, selectors, services, uploads
 from screening.forms import ConfirmForm
 from screening.models import ScreeningCase, Upload
 from screening.pipeline.catalogue import catalogue  # the analyte table loads on first use only
+from screening.services.cases import case_decide_if_undecided
 
 
 @dataclass
@@ -178,7 +179,7 @@ def booking_uploads(request: HttpRequest, booking_id: int) -> HttpResponse:
     booking = booking_for_account(account=account, booking_id=booking_id)
     case = selectors.case_for_booking(booking=booking)
     if case is not None and not case.decision:
-        services.case_decide_if_undecided(case=case)  # a lost first decision: made now, not polled for
+        case_decide_if_undecided(case=case)  # a lost first decision: made now, not polled for
     rows = selectors.uploads_for_booking(account=account, booking_id=booking_id)
     context = {
         "booking": booking,
