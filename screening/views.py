@@ -3,8 +3,8 @@
 The upload form is a plain multipart POST that works without JavaScript; a small script on the page sends the
 same form with XMLHttpRequest to show progress. The screening status card is part of the page; while the
 report is being read, ``static/js/screening.js`` refreshes the card from ``booking_status`` (without
-JavaScript a meta refresh reloads the page). Confirming the values read and asking for a manual review are
-plain POSTs that redirect back.
+JavaScript the card's "check again" link reloads the page; no timed refresh). Confirming the values read
+and asking for a manual review are plain POSTs that redirect back.
 """
 
 from __future__ import annotations
