@@ -331,6 +331,9 @@ SCREENING_KEEP_ORIGINALS = env_bool("SCREENING_KEEP_ORIGINALS", False)
 # audit (a fraction, 0.02-0.05 recommended).
 SCREENING_UPLOAD_HOURS = env_int("SCREENING_UPLOAD_HOURS", 24, minimum=1, maximum=24 * 14)
 SCREENING_REVIEW_HOURS = env_int("SCREENING_REVIEW_HOURS", 24, minimum=1, maximum=24 * 14)
+# After an approval the patient has SCREENING_PAYMENT_HOURS to pay (told by message), never past the slice's
+# booking cut-off and never less than the department's own payment window.
+SCREENING_PAYMENT_HOURS = env_int("SCREENING_PAYMENT_HOURS", 24, minimum=1, maximum=24 * 14)
 SCREENING_DEFAULT_MODE = env_str("SCREENING_DEFAULT_MODE", default="shadow")
 if SCREENING_DEFAULT_MODE not in ("off", "shadow", "live"):
     raise ImproperlyConfigured(

@@ -30,6 +30,7 @@ from reservations.services.payments import (
     wechat_openid_get,
     wechat_openid_record,
 )
+from reservations.templatetags.fees import fee
 
 
 def _choices(request: HttpRequest) -> list[medcard_selectors.AccountPatient]:
@@ -232,8 +233,8 @@ def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         if selectors.booking_refund_status(booking=booking):
-            text = _("Cancelled. The fee of %(fee)s yuan is being refunded to where you paid it.")
-            messages.success(request, text % {"fee": booking.fee})
+            text = _("Cancelled. The fee of %(fee)s is being refunded to where you paid it.")
+            messages.success(request, text % {"fee": fee(booking.fee)})
         else:
             messages.success(request, _("Cancelled."))
     return redirect("reservations:booking-detail", booking_id=booking_id)

@@ -9,7 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy
 
 from reservations.models import Session
-from screening import selectors, services
+from screening import questions, selectors, services
 
 YES_NO = (("yes", gettext_lazy("Yes")), ("no", gettext_lazy("No")))
 
@@ -50,22 +50,38 @@ class QuestionnaireForm(forms.Form):
     (True, {'diabetes': False})
     """
 
-    def __init__(self, *args: Any, items: Iterable[Any], exam_label: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        items: Iterable[Any],
+        exam_label: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.exam_label = exam_label
         self.items: list[str] = []
         for item in items:
             code = _item_code(item)
             self.items.append(code)
+            # A question asked of some patients only (pregnancy) is not required by the form: the page hides
+            # it for the others (screening.css), and the hold (``cases.answers_for_patient``) requires it of
+            # the patient it applies to, once it knows the patient is the account's.
             self.fields[FIELD_PREFIX + code] = forms.ChoiceField(
                 label=QUESTIONS.get(code) or getattr(item, "text", code),
                 choices=YES_NO,
                 widget=forms.RadioSelect,
+                required=code not in questions.PATIENT_DEPENDENT_ITEMS,
                 error_messages={"required": gettext_lazy("Please answer this question.")},
             )
+            self.fields[FIELD_PREFIX + code].asked_of_some = code in questions.PATIENT_DEPENDENT_ITEMS  # type: ignore[attr-defined]
 
     def answers(self) -> dict[str, bool]:
-        return {code: self.cleaned_data[FIELD_PREFIX + code] == "yes" for code in self.items}
+        """``{item: bool}`` for each question answered (one asked of some patients only may be missing)."""
+        return {
+            code: self.cleaned_data[FIELD_PREFIX + code] == "yes"
+            for code in self.items
+            if self.cleaned_data.get(FIELD_PREFIX + code)
+        }
 
 
 class ConfirmForm(forms.Form):

@@ -3,8 +3,8 @@
 The upload form is a plain multipart POST that works without JavaScript; a small script on the page sends the
 same form with XMLHttpRequest to show progress. The screening status card is part of the page; while the
 report is being read, ``static/js/screening.js`` refreshes the card from ``booking_status`` (without
-JavaScript a meta refresh reloads the page). Confirming the values read and asking for a manual review are
-plain POSTs that redirect back.
+JavaScript the card's "check again" link reloads the page; no timed refresh). Confirming the values read
+and asking for a manual review are plain POSTs that redirect back.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from medcard.models import User
 from medcard.views import patient_required
 from reservations.models import ACTIVE_BOOKING_STATES, Booking
 from reservations.selectors import booking_for_account
-from screening import reasons, selectors, services, uploads
+from screening import explain, reasons, selectors, services, uploads
 from screening.forms import ConfirmForm
 from screening.models import ScreeningCase, Upload
 from screening.pipeline.catalogue import catalogue  # the analyte table loads on first use only
+from screening.services.cases import case_decide_if_undecided
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Status:
     booking_id: int
     state: str  # awaiting_upload | processing | confirm | approved | declined | review
     booking_status: str
+    checking: bool = False  # awaiting_upload, but the answers are not decided yet: the page polls
     exam_label: str = ""
     hold_expires_at: datetime | None = None
     minutes_left: int = 0
@@ -58,6 +60,11 @@ class Status:
     staff_note: str = ""
     booking_active: bool = False
     can_retry: bool = False  # an automatic decline: the patient may send a new report or ask for a person
+    decided_by_staff: bool = False
+    reviewer_note: str = ""  # the reviewer's words to the patient with an approval
+    no_report_reason: str = ""  # approved from the answers alone: why no test was needed
+    money: str = ""  # after a decline: what happens with the money
+    has_uploads: bool = False
 
 
 def patient_reasons(case: ScreeningCase) -> list[Reason]:
@@ -123,12 +130,23 @@ def status_for_booking(booking: Booking) -> Status | None:
     )
     if status.hold_expires_at:
         status.minutes_left = max(0, ceil((status.hold_expires_at - now).total_seconds() / 60))
+    status.decided_by_staff = case.decided_by == case.DecidedBy.STAFF
     if case.status == case.Status.AWAITING_UPLOAD:
         status.needs = patient_reasons(case)
+        # Opened, but the answers not decided yet (the first decision failed here and was queued): say so
+        # and poll, rather than ask for "your results" without naming them.
+        status.checking = not case.decision
+    elif case.status == case.Status.APPROVED:
+        status.reviewer_note = explain.reviewer_note(case)
+        status.has_uploads = booking.uploads.exists()
+        if explain.approved_without_report(case):
+            status.no_report_reason = explain.no_report_reason(case)
     elif case.status == case.Status.DECLINED:
         status.reasons = patient_reasons(case)
         status.staff_note = case.decline_note
         status.can_retry = case.decided_by == case.DecidedBy.SYSTEM
+        if booking.status == Booking.Status.CANCELLED:
+            status.money = explain.money_after_decline(booking)
     elif case.status == case.Status.REVIEW:
         status.review_by = case.review_due_at
     elif case.status == case.Status.CONFIRM:
@@ -159,6 +177,9 @@ def booking_uploads(request: HttpRequest, booking_id: int) -> HttpResponse:
                 messages.success(request, _("Received %(name)s.") % {"name": name or _("your file")})
         return redirect("screening:booking-uploads", booking_id=booking_id)
     booking = booking_for_account(account=account, booking_id=booking_id)
+    case = selectors.case_for_booking(booking=booking)
+    if case is not None and not case.decision:
+        case_decide_if_undecided(case=case)  # a lost first decision: made now, not polled for
     rows = selectors.uploads_for_booking(account=account, booking_id=booking_id)
     context = {
         "booking": booking,
@@ -213,7 +234,7 @@ def booking_review_request(request: HttpRequest, booking_id: int) -> HttpRespons
     """
     upload_next = request.POST.get("then") == "upload"
     try:
-        services.case_review_request(account=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+        services.case_review_request(account=request.user, booking_id=booking_id, then_upload=upload_next)  # type: ignore[arg-type]
     except AppError as exc:
         messages.error(request, exc.message)
     else:

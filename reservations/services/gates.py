@@ -7,7 +7,7 @@ once the gate's app extends it, until the slice's booking cut-off, never longer.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -37,11 +37,17 @@ def hold_gate_extend(*, booking_id: int, now: datetime) -> datetime | None:
     return until if changed else None
 
 
-def hold_gate_clear(*, booking_id: int, now: datetime) -> bool:
+def hold_gate_clear(*, booking_id: int, now: datetime, pay_within: timedelta | None = None) -> bool:
     """Inside the clearing transaction: the gate is passed and the held number may now be paid for. A paid
     session's payment window starts now; a free session's number is booked at once (as an ungated one would
-    have been). False when the booking is no longer held (it lapsed or was cancelled meanwhile)."""
-    booking = Booking.objects.select_for_update().select_related("department", "session").get(pk=booking_id)
+    have been). False when the booking is no longer held (it lapsed or was cancelled meanwhile).
+
+    ``pay_within``: a longer window the gate's app gives (a patient told by message hours later must still
+    be able to pay), ending no later than the slice's booking cut-off and never shorter than the
+    department's own payment window."""
+    booking = (
+        Booking.objects.select_for_update().select_related("department", "session", "slot").get(pk=booking_id)
+    )
     if booking.status != Booking.Status.HELD:
         return False
     if booking.fee == 0:
@@ -52,8 +58,12 @@ def hold_gate_clear(*, booking_id: int, now: datetime) -> bool:
         notifications.booking_notify(booking_id=booking.pk, kind="booked")
         return True
     rule = schedules.booking_rule_for(department=booking.department)
+    until = now + rule.payment_window()
+    if pay_within is not None:
+        closes_at = schedules.slot_booking_closes_at(slot=booking.slot, rule=rule)
+        until = max(until, min(now + pay_within, closes_at))
     Booking.objects.filter(pk=booking.pk).update(
-        gate_status=GateStatus.CLEARED, hold_expires_at=now + rule.payment_window(), updated_at=now
+        gate_status=GateStatus.CLEARED, hold_expires_at=until, updated_at=now
     )
     return True
 

@@ -6,7 +6,8 @@ caller's transaction; notifications go out after commit. What a status means for
 
 * ``awaiting_upload``, ``processing``, ``confirm``, ``review``: the number stays held and cannot be paid for
   (first until ``SCREENING_UPLOAD_HOURS`` after booking, once a report came until the slice's cut-off);
-* ``approved``: the payment window starts (a free number is booked at once);
+* ``approved``: the payment window starts, ``SCREENING_PAYMENT_HOURS`` long, up to the slice's booking cut-off
+  (a free number is booked at once);
 * ``declined``: the number is released (cancelled with reason ``screening_declined``, offered to the
   waitlist), and the patient told why and how to fix it; a manual review may re-open it while it is free.
 """
@@ -34,7 +35,7 @@ from medcard.services.audit import audit_record
 from medcard.services.outbox import task_send
 from reservations.models import Booking
 from reservations.services import gates as gate_services
-from screening import selectors, tasks
+from screening import questions, selectors, tasks
 from screening.models import ScreeningCase, ScreeningExamSetting, ScreeningRun
 from screening.pipeline.rules import questionnaire_for
 from screening.services import notify
@@ -55,6 +56,7 @@ class CasePlan:
     exam_code: str
     mode: str
     answers: dict[str, bool]
+    asked: bool = True  # False: handed out without a questionnaire (a waitlist offer)
 
 
 def questionnaire_items(*, exam_code: str) -> tuple[str, ...]:
@@ -68,6 +70,8 @@ def questionnaire_items(*, exam_code: str) -> tuple[str, ...]:
 
 def answers_clean(*, exam_code: str, answers: Mapping[str, object] | None) -> dict[str, bool]:
     """Check questionnaire answers against the exam's items: each item answered yes or no, nothing else.
+    An item asked of some patients only (pregnancy, ``questions.PATIENT_DEPENDENT_ITEMS``) may be left out
+    here: ``case_open`` knows the patient and requires it only of those it applies to.
 
     Raises AppError ``screening_answers`` naming the unknown, missing or unclear items.
     """
@@ -80,19 +84,19 @@ def answers_clean(*, exam_code: str, answers: Mapping[str, object] | None) -> di
             _("These questions are not asked for this examination: %(items)s.")
             % {"items": ", ".join(unknown)},
         )
-    missing = [item for item in items if item not in given]
+    missing = [item for item in items if item not in given and item not in questions.PATIENT_DEPENDENT_ITEMS]
     if missing:
         raise AppError(
             "screening_answers",
             _("Please answer every screening question; missing: %(items)s.") % {"items": ", ".join(missing)},
         )
-    unclear = [item for item in items if not isinstance(given[item], bool)]
+    unclear = [item for item in items if item in given and not isinstance(given[item], bool)]
     if unclear:
         raise AppError(
             "screening_answers",
             _("Please answer yes or no to: %(items)s.") % {"items": ", ".join(unclear)},
         )
-    return {item: bool(given[item]) for item in items}
+    return {item: bool(given[item]) for item in items if item in given}
 
 
 def case_plan(*, exam_code: str, answers: Mapping[str, object] | None) -> CasePlan | None:
@@ -112,28 +116,69 @@ def case_plan_unanswered(*, exam_code: str) -> CasePlan | None:
     mode = selectors.exam_mode(exam_code=exam_code)
     if mode == ScreeningExamSetting.Mode.OFF:
         return None
-    return CasePlan(exam_code=exam_code, mode=mode, answers={})
+    return CasePlan(exam_code=exam_code, mode=mode, answers={}, asked=False)
+
+
+def answers_for_patient(*, booking: Booking, exam_code: str, answers: Mapping[str, bool]) -> dict[str, bool]:
+    """The answers completed for the booking's patient: an item that does not apply to them (pregnancy, for
+    a man or a child under 12) is recorded as no, whatever was sent; one that applies must be answered
+    (AppError ``screening_answers`` otherwise)."""
+    patient = booking.patient
+    completed = dict(answers)
+    for item in questions.PATIENT_DEPENDENT_ITEMS & set(questionnaire_items(exam_code=exam_code)):
+        if not questions.item_applies(
+            item, sex=patient.sex, birth_date=patient.birth_date, on=booking.visit_date
+        ):
+            completed[item] = False
+        elif item not in completed:
+            raise AppError("screening_answers", _("Please answer whether the patient could be pregnant."))
+    return completed
 
 
 def case_open(*, booking: Booking, plan: CasePlan, now: datetime) -> ScreeningCase:
-    """Inside the hold's transaction: open the booking's case, waiting for a report. A first decision from
-    the answers alone runs after commit (no risk factor may need no report at all)."""
+    """Inside the hold's transaction: open the booking's case, waiting for a report. The answers are
+    completed for the patient (``answers_for_patient``; raises AppError). A first decision from the answers
+    alone runs right after commit, in this request (no report is read, so it is quick): the page the
+    patient lands on already names the result to send, or says that none is needed."""
+    answers = (
+        answers_for_patient(booking=booking, exam_code=plan.exam_code, answers=plan.answers)
+        if plan.asked
+        else plan.answers
+    )
     case = ScreeningCase.objects.create(
         booking=booking,
         exam_code=plan.exam_code,
         mode=plan.mode,
-        answers=plan.answers,
+        answers=answers,
         status=Status.AWAITING_UPLOAD,
         created_at=now,
         updated_at=now,
     )
-    transaction.on_commit(lambda: decide_enqueue(case_id=case.pk), robust=True)
+    transaction.on_commit(lambda: decide_now(case_id=case.pk), robust=True)
     return case
 
 
 def decide_enqueue(*, case_id: int) -> None:
     """Queue a decision of the case (call after commit)."""
     task_send(tasks.decide_case.si(case_id))
+
+
+def case_decide_if_undecided(*, case: ScreeningCase) -> None:
+    """A case still waiting for its first decision (the hold's own one failed and its queued task has not
+    run): decide it now, when the patient opens its page, so the page can name what to send. Idempotent:
+    the decision is keyed on its inputs."""
+    if case.status == Status.AWAITING_UPLOAD and not case.decision:
+        decide_now(case_id=case.pk)
+
+
+def decide_now(*, case_id: int) -> None:
+    """Decide the case in this process (after commit), or queue the decision when that fails: the answers
+    alone decide quickly, and the patient should not wait for a worker to learn what to send."""
+    try:
+        tasks.decide_case.apply(args=(case_id,), throw=True)
+    except Exception:  # the worker's copy of the step retries it; the page polls until it is decided
+        logger.exception("first screening decision of case %s failed here; queued", case_id)
+        decide_enqueue(case_id=case_id)
 
 
 # --- Moving a case -----------------------------------------------------------------------------------------
@@ -211,7 +256,8 @@ def case_transition(
     )
     # The number may have lapsed or been cancelled meanwhile: then the patient has nothing to act on.
     if change.status == Status.APPROVED:
-        if gate_services.hold_gate_clear(booking_id=booking.pk, now=now):
+        pay_within = timedelta(hours=settings.SCREENING_PAYMENT_HOURS)
+        if gate_services.hold_gate_clear(booking_id=booking.pk, now=now, pay_within=pay_within):
             notify.case_notify(case_id=case.pk, kind="approved")
     elif change.status == Status.DECLINED:
         if gate_services.hold_gate_fail(booking_id=booking.pk, reason=DECLINE_CANCEL_REASON, now=now):
@@ -313,13 +359,16 @@ def case_confirm(
     return case
 
 
-def case_review_request(*, account: User, booking_id: int, now: datetime | None = None) -> ScreeningCase:
-    """After an automatic decline, the patient asks for a person to look at their case.
+def case_review_request(
+    *, account: User, booking_id: int, then_upload: bool = False, now: datetime | None = None
+) -> ScreeningCase:
+    """After an automatic decline, the patient asks for a person to look at their case, or (``then_upload``)
+    to send a new report.
 
     Rules: the case is the account's (Http404 otherwise) and was declined automatically (a reviewer's
     decline is final: ``not_reviewable``). The released number is held again if it is still free (else the
     refusal says so: ``full``, and the patient may join the waitlist or book another time); the case goes
-    to staff review.
+    to staff review, or waits for the new report (nothing is with staff until something was sent).
     """
     now = now or timezone.now()
     case = selectors.case_for_account(account=account, booking_id=booking_id)
@@ -331,9 +380,9 @@ def case_review_request(*, account: User, booking_id: int, now: datetime | None 
             gate_services.hold_gate_reopen(booking_id=case.booking_id, reason=DECLINE_CANCEL_REASON, now=now)
         except AppError:
             raise  # the number went to someone else or the slice closed: the patient is told which
-        run = event_run(case=case, step=ScreeningRun.Step.CONFIRM, actor=account, now=now,
-                        outputs={"review_requested": True})  # fmt: skip
-        if not case_transition(case=case, change=Transition(status=Status.REVIEW),
-                               run=run, actor=account, now=now):  # fmt: skip
+        outputs = {"upload_requested": True} if then_upload else {"review_requested": True}
+        run = event_run(case=case, step=ScreeningRun.Step.CONFIRM, actor=account, now=now, outputs=outputs)
+        status = Status.AWAITING_UPLOAD if then_upload else Status.REVIEW
+        if not case_transition(case=case, change=Transition(status=status), run=run, actor=account, now=now):
             raise AppError("changed")
     return case

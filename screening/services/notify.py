@@ -21,7 +21,7 @@ from core.clock import HOSPITAL_TZ
 from medcard.services.messages import message_record
 from medcard.services.outbox import task_send
 from reservations import notifications
-from screening import reasons, tasks
+from screening import explain, reasons, tasks
 from screening.models import ScreeningCase
 
 logger = logging.getLogger(__name__)
@@ -62,11 +62,15 @@ def message_render(*, case: ScreeningCase, kind: str) -> tuple[str, str]:
     when = date_format(booking.slot.starts_at.astimezone(HOSPITAL_TZ), "Y-m-d H:i")
     values = {"name": booking.patient.masked_name, "exam": case.get_exam_display(), "when": when}
     if kind == "approved":
+        note = explain.reviewer_note(case)
+        extra = (" " + _("Note from the reviewer: %(note)s") % {"note": note}) if note else ""
+        if explain.approved_without_report(case):
+            extra = f" {explain.no_report_reason(case)}{extra}"
         if booking.status == booking.Status.BOOKED:
             text = _(
                 "%(name)s, your screening for %(exam)s on %(when)s was approved; the appointment is booked."
             )
-            return _("Screening approved"), text % values
+            return _("Screening approved"), text % values + extra
         deadline = booking.hold_expires_at.astimezone(HOSPITAL_TZ) if booking.hold_expires_at else None
         text = _(
             "%(name)s, your screening for %(exam)s on %(when)s was approved. Please pay by %(deadline)s to "
@@ -74,16 +78,24 @@ def message_render(*, case: ScreeningCase, kind: str) -> tuple[str, str]:
         )
         return _("Screening approved"), text % {
             **values,
-            "deadline": date_format(deadline, "H:i") if deadline else "",
-        }
+            "deadline": date_format(deadline, "Y-m-d H:i") if deadline else "",
+        } + extra
     if kind == "declined":
-        why = case.decline_note or " ".join(_reason_lines(case, fixable_only=True))
+        money = explain.money_after_decline(booking)
+        if case.decline_note:  # a reviewer's decline is final
+            text = _(
+                "%(name)s, your screening for %(exam)s on %(when)s was not approved, so the number was "
+                "released and the appointment is cancelled. Reason given by our staff: %(why)s %(money)s You "
+                "can book another time."
+            )
+            return _("Screening not approved"), text % {**values, "why": case.decline_note, "money": money}
+        why = " ".join(_reason_lines(case, fixable_only=True))
         why = why or _("The report does not meet the requirements.")
         text = _(
             "%(name)s, your screening for %(exam)s on %(when)s was not approved and the number was released. "
-            "%(why)s You can book again with a new report, or ask for a manual review."
+            "%(why)s %(money)s You can book again with a new report, or ask for a manual review."
         )
-        return _("Screening not approved"), text % {**values, "why": why}
+        return _("Screening not approved"), text % {**values, "why": why, "money": money}
     if kind == "review":
         due = case.review_due_at.astimezone(HOSPITAL_TZ) if case.review_due_at else None
         text = _(

@@ -39,6 +39,9 @@ ASCII_ALLOWLIST = frozenset(
         "MRI",
         "API",
         "PDF",
+        "JPEG",  # file formats a report photo may come in (the screening upload form names them)
+        "PNG",
+        "HEIC",
         "WeChat",
         "Alipay",
         "App",

@@ -35,7 +35,7 @@ def test_a_patient_finds_a_doctor_holds_pays_at_the_cashier_and_cancels_with_a_r
     page.get_by_role("link", name=re.compile("神经内科")).first.click()
     page.get_by_role("link", name=re.compile("王医生")).first.click()
     page.get_by_role("button", name="预约此时段").first.click()
-    page.get_by_role("button", name="锁定此号").click()
+    page.get_by_role("button", name="确认预约").click()
     expect(page.get_by_test_id("booking-status")).to_have_text("待支付")
 
     page.get_by_role("button", name="微信支付").click()
@@ -45,11 +45,11 @@ def test_a_patient_finds_a_doctor_holds_pays_at_the_cashier_and_cancels_with_a_r
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     page.get_by_role("link", name="取消预约").click()  # a confirmation page says what will happen
-    expect(page.get_by_test_id("cancel-consequence")).to_contain_text("50.00 元将原路退回")
+    expect(page.get_by_test_id("cancel-consequence")).to_contain_text("¥50.00 费用将原路退回")
     page.get_by_role("button", name="确定取消").click()
     expect(page.get_by_test_id("booking-status")).to_have_text("已取消")
     expect(page.get_by_test_id("refund-status")).to_contain_text("已退款")
-    expect(page.locator(".messages")).to_contain_text("50.00 元将原路退回")
+    expect(page.locator(".messages")).to_contain_text("¥50.00 费用将原路退回")
     booking = Booking.objects.get(session=session)
     assert booking.status == "cancelled"
     assert Refund.objects.get(payment__booking=booking).status == "succeeded"

@@ -38,9 +38,9 @@ def test_a_slice_chosen_signed_out_is_waiting_after_sms_sign_in(live_server, pho
     phone.get_by_role("button", name="登录").click()
 
     expect(phone).to_have_url(re.compile(rf"/booking/hold/\?slot_id={slot.pk}$"))
-    expect(phone.locator("h1")).to_have_text("锁定号源")
+    expect(phone.locator("h1")).to_have_text("预约挂号")
     phone.reload()  # the page the patient returns to survives a reload
-    phone.get_by_role("button", name="锁定此号").click()
+    phone.get_by_role("button", name="确认预约").click()
     expect(phone.get_by_test_id("booking-status")).to_have_text("待支付")
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -58,7 +58,7 @@ def test_a_slice_chosen_signed_out_is_waiting_after_password_sign_in(live_server
     phone.get_by_role("button", name="登录").click()
 
     expect(phone).to_have_url(re.compile(rf"/booking/hold/\?slot_id={slot.pk}$"))
-    phone.get_by_role("button", name="锁定此号").click()
+    phone.get_by_role("button", name="确认预约").click()
     expect(phone.get_by_test_id("booking-status")).to_have_text("待支付")
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core.errors import AppError
 from medcard.models import AuditEvent, User
-from reservations import notifications
+from reservations import notifications, schedules
 from reservations import services as reservations
 from reservations.models import Booking, Session, Slot
 from reservations.services.gates import booking_payment_check
@@ -211,8 +211,13 @@ def test_without_a_risk_factor_the_case_is_approved_at_once_and_the_payment_wind
     booking.refresh_from_db()
     case = case_of(booking)
     assert (case.status, case.decided_by) == ("approved", "system")
+    # A window the patient can meet once told by message: hours, not the 15 minutes of an ungated hold, and
+    # never past the slice's booking cut-off.
     assert booking.hold_expires_at is not None
-    assert booking.hold_expires_at <= timezone.now() + timedelta(minutes=15)
+    closes_at = schedules.slot_booking_closes_at(
+        slot=booking.slot, rule=schedules.booking_rule_for(department=booking.department)
+    )
+    assert timezone.now() + timedelta(hours=1) < booking.hold_expires_at <= closes_at
     booking_payment_check(booking=booking)
     assert [m.kind for m in notifications.sandbox_messages(channel="sms")] == ["screening_approved"]
 
@@ -241,9 +246,8 @@ def test_a_good_report_asks_the_patient_to_confirm_then_approves(
     case.refresh_from_db()
     booking.refresh_from_db()
     assert (case.status, case.patient_confirmed) == ("approved", True)
-    assert booking.hold_expires_at is not None and booking.hold_expires_at <= timezone.now() + timedelta(
-        minutes=15
-    )
+    assert booking.hold_expires_at is not None
+    assert booking.hold_expires_at > timezone.now() + timedelta(hours=1)
     booking_payment_check(booking=booking)
     assert AuditEvent.objects.filter(action="screening_confirmed", patient=booking.patient).exists()
     steps = list(ScreeningRun.objects.filter(case=case).values_list("step", "status"))

@@ -223,6 +223,7 @@ def test_two_simultaneous_deliveries_of_a_decision_write_it_once(
 
     require_or_skip(connection.vendor == "postgresql", "concurrent connections need PostgreSQL")
     monkeypatch.setattr(cases, "decide_enqueue", lambda case_id: None)  # the two deliveries below instead
+    monkeypatch.setattr(cases, "decide_now", lambda case_id: None)
     booking = hold(patient, screened_session(), RISK)
     case = ScreeningCase.objects.get(booking=booking)
     barrier, results = threading.Barrier(2), []

@@ -2,7 +2,8 @@
 
    The status card carries data-poll-url while the pipeline is reading the report. Every few seconds this asks
    that URL for the card's fresh HTML and swaps it in; it stops once the answer has no data-poll-url (a
-   decision arrived). Pages work without it: the card then carries a <noscript> meta refresh instead. */
+   decision arrived). Pages work without it: the card's "check again" link reloads the page (no timed
+   meta refresh: axe counts one as a critical barrier). */
 (function () {
   "use strict";
   var INTERVAL_MS = 3000, GIVE_UP_MS = 15 * 60 * 1000, started = Date.now(), busy = false;
