@@ -333,7 +333,11 @@ def _name_patterns() -> tuple[tuple[re.Pattern[str], str, int], ...]:
         else:
             flags = re.IGNORECASE if sum(ch.isalpha() for ch in name) > 2 else 0
             body = r"\s*".join(re.escape(part) for part in name.split())
-            pattern = re.compile(rf"(?<![A-Za-z0-9/^]){body}(?![A-Za-z0-9/])", flags)
+            # A name ending in a letter may run into its value ("NT-proBNP56.6" in a PDF text layer),
+            # not into more letters (HbA1c is no Hb) or a digit-letter run; a name ending in a digit (T3)
+            # may not.
+            after = r"(?![A-Za-z0-9/])" if name[-1].isdigit() else r"(?![A-Za-z/])(?!\d+[A-Za-z])"
+            pattern = re.compile(rf"(?<![A-Za-z0-9/^]){body}{after}", flags)
             patterns.append((pattern, code, len(name)))
 
     for code, entry in catalogue().items():
@@ -412,6 +416,11 @@ def _value_like(token: str) -> bool:
     m = _VALUE_TOKEN.match(token)
     if m and (not m.group("rest") or normalize_unit(m.group("rest"))):
         return True
+    return _grade(token)
+
+
+def _grade(token: str) -> bool:
+    """Whether ``token`` is a word or dipstick result (阴性, 2+, 阴性(-)), not the start of a word (+PCT)."""
     q = _QUALITATIVE.match(token)
     return bool(q and (q.end() == len(token) or not re.match(r"[\w\u4e00-\u9fff]", token[q.end()])))
 
@@ -425,7 +434,17 @@ def _unnamed_in(row: _Row, start: int, end: int) -> list[UnnamedRow]:
     """
     if start >= end:
         return []
-    tokens = [(m.group(), start + m.start()) for m in _TOKEN.finditer(row.text[start:end])]
+    tokens: list[tuple[str, int]] = []
+    for m in _TOKEN.finditer(row.text[start:end]):
+        # a label run into its value ("小而密低密度脂蛋白胆固醇0.31" in a PDF text layer): two tokens
+        glued = re.fullmatch(rf"(.*[\u4e00-\u9fff])({_NUMBER}.*)", m.group())
+        if glued and _value_like(glued.group(2)):
+            tokens += [
+                (glued.group(1), start + m.start()),
+                (glued.group(2), start + m.start() + glued.start(2)),
+            ]
+        else:
+            tokens.append((m.group(), start + m.start()))
     found: list[UnnamedRow] = []
     k = 0
     while k < len(tokens):
@@ -567,10 +586,12 @@ def _qualitative(
     """A row whose result is a word or a grade (阴性, 阳性, ±, 2+), kept with ``value=None`` and the grade
     as printed in ``value_raw`` (values are numbers; a grade is never turned into one); else no row at all.
     The grade's own flag and reference (阴性) after it belong to the row."""
-    if not tokens or not _QUALITATIVE.match(tokens[0][0]):
+    if not tokens or not _grade(tokens[0][0]):
         return None, match.end
     entry = catalogue()[code]
     tok, at = tokens[0]
+    if re.match(r"[\w\u4e00-\u9fff]", row.text[at + len(tok) : at + len(tok) + 1]):
+        return None, match.end  # the "+" of a title "(CRP+PCT)" runs into the next name: no grade
     tail = _row_tail(tokens[1:])
     flag: Flag = next((_flag(t) for t, _ in tail if _FLAG_TOKEN.match(t)), "")
     ref_tokens = [t for t, _ in tail if not _FLAG_TOKEN.match(t) and not normalize_unit(t)]

@@ -391,9 +391,12 @@ def test_every_name_and_unit_the_report_generator_prints_is_known():
     from screening.synth.analytes import ANALYTES
 
     for code, printed in ANALYTES.items():
-        expected = code if code in catalogue() else ""  # the extra blood-count rows are look-alikes
+        expected = code if code in catalogue() else ""  # the x_ rows are not in the catalogue on purpose
+        value = (
+            "阴性" if printed.qualitative else "1.00"
+        )  # 葡萄糖 阴性 is a urine row, 葡萄糖 1.00 a blood one
         for name in (*printed.names_zh, *printed.names_en):
-            row = read(ocr_page([[name, "1.00", printed.units[0], ""]]))
+            row = read(ocr_page([[name, value, printed.units[0], ""]]))
             assert [a.code for a in row.analytes] == ([expected] if expected else []), name
         if expected:
             for unit in printed.units:
