@@ -514,7 +514,10 @@ def _parse_one(row: _Row, match: _Match, end: int) -> tuple[Analyte | None, int]
         if value_m and (not value_m.group("rest") or normalize_unit(value_m.group("rest"))):
             break
         value_m = None
-        if not skipped_word and (re.fullmatch(r"[A-Za-z][A-Za-z.()\-]*", tok) or _name_fragment(tok, entry)):
+        # an English name the catalogue does not know; OCR may read its O as 0 (A-TP0)
+        english = re.fullmatch(r"[A-Za-z](?:[A-Za-z.()\-][A-Za-z0-9.()\-]*)?", tok)
+        stray = len(tok) == 1 and _CJK.match(tok) and not _FLAG_TOKEN.match(tok)  # OCR noise: "享 4.19"
+        if not skipped_word and (english or stray or _name_fragment(tok, entry)):
             skipped_word = True
             i += 1
             continue
