@@ -333,10 +333,11 @@ def _name_patterns() -> tuple[tuple[re.Pattern[str], str, int], ...]:
         else:
             flags = re.IGNORECASE if sum(ch.isalpha() for ch in name) > 2 else 0
             body = r"\s*".join(re.escape(part) for part in name.split())
-            # A name ending in a letter may run into its value ("NT-proBNP56.6" in a PDF text layer),
-            # not into more letters (HbA1c is no Hb) or a digit-letter run; a name ending in a digit (T3)
-            # may not.
-            after = r"(?![A-Za-z0-9/])" if name[-1].isdigit() else r"(?![A-Za-z/])(?!\d+[A-Za-z])"
+            # A name of three or more characters ending in a letter may run into its value ("NT-proBNP56.6"
+            # in a PDF text layer), not into more letters (HbA1c is no Hb) or a digit-letter run; a short
+            # name (K, Na: "K20261120" is a bar code) or one ending in a digit (T3) may not.
+            glued_ok = len(name) >= 3 and not name[-1].isdigit()
+            after = r"(?![A-Za-z/])(?!\d+[A-Za-z])" if glued_ok else r"(?![A-Za-z0-9/])"
             pattern = re.compile(rf"(?<![A-Za-z0-9/^]){body}{after}", flags)
             patterns.append((pattern, code, len(name)))
 

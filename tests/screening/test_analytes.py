@@ -240,3 +240,15 @@ def test_decisions_ignore_unnamed_rows():
             plain.reason_codes,
             plain.critical_fields,
         )
+
+
+def test_ocr_slips_around_a_name_still_give_the_value():
+    ex = structure(
+        page(
+            "5  N末端B型钠尿肽前体  NT-proBNP56.6  pg/mL  <125.0",  # a long name run into its value
+            "7  抗甲状腺过氧化物酶抗体A-TP0  18.9  IU/mL  <34.0",  # O read as 0 in the abbreviation
+            "LDL-C 低密度脂蛋白胆固醇  享 4.19 ↑ mmol/L  <3.40",  # a stray character before the value
+            "条码号K20261120  标本类型 血清",  # a short name in a bar code is no row
+        )
+    )
+    assert [(a.code, a.value) for a in ex.analytes] == [("nt_probnp", 56.6), ("tpoab", 18.9), ("ldl_c", 4.19)]
