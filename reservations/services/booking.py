@@ -37,6 +37,7 @@ from reservations.models import (
 )
 from reservations.selectors import booking_for_account
 from reservations.services import noshow, payments, waitlist
+from reservations.services.hold_insert import insert_taking_capacity
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -219,9 +220,12 @@ def hold_place(
     plan: GatePlan | None,
     now: datetime,
     from_waitlist: bool = False,
+    take_capacity: bool = False,
 ) -> Booking:
     """Inside the transaction that took the slice's capacity: create the held (or, free and ungated, booked)
-    number, open its gate, record a free number's payment and tell the patient after commit.
+    number, open its gate, record a free number's payment and tell the patient after commit. With
+    ``take_capacity`` the number is taken here, with the booking's insert (one statement on PostgreSQL), and
+    a full slice is refused (AppError ``full``).
 
     The one door every new number passes (a patient's hold, a waitlist offer): a paid number is held for the
     payment window; a free, ungated number is booked at once with its zero-fee payment row; a gated number,
@@ -234,7 +238,7 @@ def hold_place(
         expires_at = min(now + plan.first_wait, schedules.slot_booking_closes_at(slot=slot, rule=rule))
     else:
         expires_at = None if free else now + rule.payment_window()
-    booking = Booking.objects.create(
+    booking = Booking(
         patient_id=patient_id,
         account_id=account_id,
         session=session,
@@ -248,6 +252,13 @@ def hold_place(
         gate=plan.gate if plan is not None else "",
         gate_status=GateStatus.PENDING if plan is not None else "",
     )
+    if not take_capacity:
+        booking.save(force_insert=True)
+    elif insert_taking_capacity(booking):
+        availability_changed(slot_id=slot.pk, department_id=session.department_id)
+    else:
+        _mark_full(slot.pk)
+        raise AppError("full")
     if plan is not None:
         gates.gate_get(plan.gate).open(booking=booking, plan=plan, now=now)
     if free:
@@ -292,11 +303,16 @@ def hold_create(
             # the rules twice.
             patient = _verified_patient(account=account, patient_id=patient_id, lock=True)
             _check_hold_rules(patient=patient, session=session, rule=rule, now=now)
-            if not _take_capacity(slot.pk, department_id=session.department_id):
-                _mark_full(slot.pk)
-                raise AppError("full")
+            # The race for the last numbers: the conditional update takes one, and the booking's row is
+            # inserted with it (refused "full" when none is left).
             booking = hold_place(
-                patient_id=patient.pk, account_id=account.pk, slot=slot, rule=rule, plan=plan, now=now
+                patient_id=patient.pk,
+                account_id=account.pk,
+                slot=slot,
+                rule=rule,
+                plan=plan,
+                now=now,
+                take_capacity=True,
             )
             booking.patient = patient  # in hand: the answer shows the patient without another query
     except IntegrityError:
