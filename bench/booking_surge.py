@@ -9,7 +9,8 @@ granted hold through the sandbox gateway (``POST .../payments/`` and the sandbox
 the signed notifications) and waits until all are booked.
 
 In the same run, at the same concurrency, it measures the ceiling of the raw SQL transaction (the same
-conditional update and insert, issued directly with psycopg2) and prints the ratio. Every loop is bounded
+conditional update and insert, in one statement as the app issues them on PostgreSQL, sent directly with
+psycopg2) and prints the ratio. Every loop is bounded
 and all traffic goes to 127.0.0.1.
 """
 
@@ -325,14 +326,15 @@ def raw_sql_ceiling(dsn: str, clients: int, attempts: int, capacity: int) -> Raw
     def attempt(patient_id: int) -> tuple[bool, float]:
         start = time.perf_counter()
         with local.conn, local.conn.cursor() as cursor:
-            cursor.execute("UPDATE bench_raw_slot SET taken = taken + 1 WHERE id = 1 AND taken < capacity")
+            # As the app does it (reservations/services/hold_insert.py): the conditional update and the
+            # insert in one statement, so the ceiling keeps pace with the app.
+            cursor.execute(
+                "WITH took AS (UPDATE bench_raw_slot SET taken = taken + 1 WHERE id = 1 AND taken < capacity "
+                "RETURNING 1) INSERT INTO bench_raw_booking (slot_id, patient_id, status, created_at) "
+                "SELECT 1, %s, 'held', now() FROM took",
+                (patient_id,),
+            )
             won = cursor.rowcount == 1
-            if won:
-                cursor.execute(
-                    "INSERT INTO bench_raw_booking (slot_id, patient_id, status, created_at) "
-                    "VALUES (1, %s, 'held', now())",
-                    (patient_id,),
-                )
         return won, time.perf_counter() - start
 
     results, wall = _fire(clients, list(range(attempts)), attempt, setup=connect)

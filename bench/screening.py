@@ -5,11 +5,13 @@ each as every ``--variants`` image (clean PNG, scan JPEG, phone-photo JPEG; on r
 photo turned a quarter, and ``pdf_image``, an image-only PDF) and as a text-layer PDF, runs
 ``read_file`` + ``structure`` and prints, per variant:
 
-* every printed result row, accounted for: the rows of catalogue analytes (value and comparator read exactly,
-  read wrong, or missed) and the rows outside the catalogue (``EXTRA_CODES``: haematocrit, MCV, differential
-  percentages), which the parser does not map by design and must not pass off as another analyte;
+* every printed result row, accounted for: the rows of catalogue analytes (all 87: value and comparator read
+  exactly, read wrong, or missed; a dipstick grade must be read as the grade printed) and the rows outside the
+  catalogue (``EXTRA_CODES``: 甲状腺球蛋白, 同型半胱氨酸, 阴离子间隙, ...), which the parser must keep as
+  unnamed rows (label, value and unit as read: kept when the label holds the printed name and the value is
+  the printed one) and must not pass off as another analyte; plus the unnamed rows read that were not printed;
 * value accuracy on the catalogue rows, unit accuracy (normalised unit equal), flag and reference-range
-  accuracy, each gated by the same target;
+  accuracy, each gated by the same target; value accuracy per report type;
 * collection-date, sex and age accuracy per report, spurious rows (analytes read that were not printed) and
   pages read after turning them;
 * pages per minute and seconds per page p50/p95, timed around ``read_file`` after one warm-up page;
@@ -53,6 +55,7 @@ from screening.pipeline.text import TEXT_VERSION, read_file, text_result_from_js
 from screening.pipeline.types import Extraction, TextResult, to_json  # noqa: E402
 from screening.synth import REPORT_TYPES, ReportSpec, font_check, make_spec, render, render_bytes  # noqa: E402
 from screening.synth.spec import DEFAULT_TODAY  # noqa: E402
+from screening.synth.truth import RowTruth  # noqa: E402
 
 # Targets for values, units, flags and reference ranges alike, per variant.
 TARGET_VALUES = {"clean": 0.99, "scan": 0.99, "photo": 0.97, "photo_side": 0.97, "pdf_text": 0.99}
@@ -67,6 +70,9 @@ class Tally:
     printed: int = 0  # every printed result row
     extra: dict[str, int] = field(default_factory=dict)  # printed rows outside the catalogue, by code
     extra_taken: int = 0  # ...read as some analyte all the same
+    extra_kept: int = 0  # ...kept as an unnamed row with the printed value
+    unnamed_spurious: int = 0  # unnamed rows read that no printed row outside the catalogue accounts for
+    by_type: dict[str, list[int]] = field(default_factory=dict)  # type -> [catalogue rows, values right]
     missed: int = 0  # catalogue rows not found
     rows: int = 0  # catalogue rows
     values: int = 0
@@ -88,6 +94,20 @@ class Tally:
         return f"{100.0 * part / whole:6.2f} %" if whole else "     - "
 
 
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def kept_unnamed(row: RowTruth, ex: Extraction) -> bool:
+    """Whether a printed row outside the catalogue was kept as an unnamed row: its label holds the row's
+    Chinese or English name and its value is the printed one."""
+    names = [_squash(n) for n in (row.name_zh, row.name_en) if n]
+    return any(
+        any(n in _squash(u.label) for n in names) and _squash(u.value) == _squash(row.value_text)
+        for u in ex.unnamed
+    )
+
+
 def score(spec: ReportSpec, ex: Extraction, tally: Tally, label: str) -> None:
     """Compare one extraction with the report's truth, row by row."""
     tally.reports += 1
@@ -99,6 +119,9 @@ def score(spec: ReportSpec, ex: Extraction, tally: Tally, label: str) -> None:
     printed = {row.code for row in spec.rows}
     tally.spurious += sum(1 for a in ex.analytes if a.code not in printed)
     tally.spurious += sum(1 for code in printed if sum(a.code == code for a in ex.analytes) > 1)
+    extras = [row for row in spec.rows if row.code not in ANALYTE_CODES]
+    tally.unnamed_spurious += max(0, len(ex.unnamed) - sum(kept_unnamed(row, ex) for row in extras))
+    by_type = tally.by_type.setdefault(spec.report_type, [0, 0])
     for row in spec.rows:
         tally.printed += 1
         if row.code not in ANALYTE_CODES:
@@ -108,14 +131,26 @@ def score(spec: ReportSpec, ex: Extraction, tally: Tally, label: str) -> None:
             tally.extra_taken += taken
             if taken:
                 tally.errors.append(f"{label} {row.code}: printed outside the catalogue, read as an analyte")
+            kept = kept_unnamed(row, ex)
+            tally.extra_kept += kept
+            if not kept:
+                tally.errors.append(
+                    f"{label} {row.code}: not kept as unnamed (printed {row.name_zh} {row.value_text};"
+                    f" unnamed read {[(u.label, u.value) for u in ex.unnamed]})"
+                )
             continue
         tally.rows += 1
+        by_type[0] += 1
         got = ex.analyte(row.code)
         if got is None:
             tally.missed += 1
             tally.errors.append(f"{label} {row.code}: missing (printed {row.name_zh} {row.value_text})")
             continue
-        value_ok = got.value == row.value and got.comparator == row.comparator
+        if row.qualitative:  # a dipstick grade: read as the grade printed, no number made of it
+            value_ok = got.value is None and _squash(got.value_raw) == _squash(row.value_text)
+        else:
+            value_ok = got.value == row.value and got.comparator == row.comparator
+        by_type[1] += value_ok
         tally.values += value_ok
         if not value_ok:
             tally.errors.append(
@@ -252,7 +287,7 @@ def decide_one(
     from screening.pipeline.validate import PatientFacts
 
     spec = specs[0]
-    exam, yes = EXAM_FOR[spec.report_type]
+    exam, yes = EXAM_FOR[spec.report_type]  # decide_one is called for report types with an exam only
     answers = {item: item in yes for item in questionnaire_for(exam)}
     scores = [reader_scores(text, ex) for text, ex in zip(texts, exs, strict=True)]
     decision = decide(
@@ -322,6 +357,8 @@ def run_variant(
         texts.append(text)
         extractions.append(extraction)
     for i in range(len(specs)):
+        if specs[i].report_type not in EXAM_FOR:  # thyroid, lipids, ...: no exam's rules read them
+            continue
         together = case_uploads(specs, i)
         decide_one(
             [specs[j] for j in together],
@@ -411,8 +448,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:8s} {t.printed} printed rows: {t.rows} of catalogue analytes ({t.values} read right,"
             f" {t.rows - t.values - t.missed} wrong, {t.missed} missed) and {extra} outside the catalogue"
-            f" ({', '.join(f'{k} {v}' for k, v in sorted(t.extra.items())) or 'none'}; not read by design,"
-            f" {t.extra_taken} taken for an analyte)"
+            f" ({', '.join(f'{k} {v}' for k, v in sorted(t.extra.items())) or 'none'}; {t.extra_taken} taken"
+            f" for an analyte)"
+        )
+        print(
+            f"{'':8s} rows outside the catalogue kept as unnamed: {t.extra_kept} of {extra}"
+            f" ({t.share(t.extra_kept, extra).strip()}); unnamed rows read that were not printed:"
+            f" {t.unnamed_spurious}"
+        )
+        print(
+            f"{'':8s} values right by report type: "
+            + ", ".join(f"{k} {v[1]}/{v[0]}" for k, v in t.by_type.items())
         )
         print(
             f"{'':8s} of the {t.rows} catalogue rows (target {target:.0%} each): "

@@ -201,9 +201,6 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
-    # Sessions read from Redis and written through to the database: one fewer query on every request; from
-    # the database alone while Redis is down (hospital/cache.py).
-    SESSION_ENGINE = "hospital.cache"
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
@@ -227,6 +224,11 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+
+# Sessions read from the cache (Redis; the dev runner's file cache) and written through to the database: no
+# session query on a signed-in request; from the database alone while Redis is down (hospital/cache.py).
+# Django's database engine, which the dev set-up used, read the session row on every request.
+SESSION_ENGINE = "hospital.cache"
 
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_ENABLE_UTC = True

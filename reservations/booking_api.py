@@ -99,11 +99,17 @@ def _answer(
     return Response(answer.body, status=answer.status)
 
 
+# For a booking just created: one serializer, built (its fields deep-copied and bound) once per process
+# instead of on every hold of a flash crowd. Rendering only reads its fields and its fixed context, so the
+# threads of a worker share it.
+_FRESH_OUT = BookingOut(context={"fresh": True})
+
+
 def _booking_body(booking: Booking, *, fresh: bool = False) -> dict[str, Any]:
     """The booking as the API shows it; ``fresh`` for a booking just created, whose related rows are in hand
     and which cannot have a refund yet (two queries fewer on every hold of a flash crowd)."""
     if fresh:
-        return dict(BookingOut(booking, context={"fresh": True}).data)
+        return dict(_FRESH_OUT.to_representation(booking))
     booking = Booking.objects.select_related("patient", "department", "session__doctor", "slot").get(
         pk=booking.pk
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -410,17 +410,28 @@ def no_show_suspension(*, patient: Patient, today: date) -> Suspension | None:
     """The patient's online-booking suspension in force on ``today``, if any: ``NO_SHOW_LIMIT`` no-shows
     (waived ones not counted) within ``NO_SHOW_WINDOW_DAYS`` suspend it for ``NO_SHOW_SUSPENSION_DAYS`` from
     the day of the last of them."""
+    days = Booking.objects.filter(
+        patient=patient, status=Booking.Status.NO_SHOW, visit_date__gte=no_show_horizon(today=today)
+    ).exclude(no_show_waiver__isnull=False)
+    return no_show_suspension_from(days=days.values_list("visit_date", flat=True), today=today)
+
+
+def no_show_horizon(*, today: date) -> date:
+    """The earliest visit day whose no-show can still suspend online booking on ``today``."""
+    return today - timedelta(days=settings.NO_SHOW_WINDOW_DAYS + settings.NO_SHOW_SUSPENSION_DAYS)
+
+
+def no_show_suspension_from(*, days: Iterable[date], today: date) -> Suspension | None:
+    """The suspension in force on ``today`` given the visit days of the patient's unwaived no-shows since
+    ``no_show_horizon`` (the hold reads them with its other rules' rows, in one query)."""
     limit, window = settings.NO_SHOW_LIMIT, settings.NO_SHOW_WINDOW_DAYS
-    horizon = today - timedelta(days=window + settings.NO_SHOW_SUSPENSION_DAYS)
-    days = sorted(
-        Booking.objects.filter(patient=patient, status=Booking.Status.NO_SHOW, visit_date__gte=horizon)
-        .exclude(no_show_waiver__isnull=False)
-        .values_list("visit_date", flat=True)
-    )
+    ordered = sorted(days)
+    if len(ordered) < limit:
+        return None
     until: date | None = None
-    for i in range(limit - 1, len(days)):
-        if (days[i] - days[i - limit + 1]).days < window:
-            end = days[i] + timedelta(days=settings.NO_SHOW_SUSPENSION_DAYS)
+    for i in range(limit - 1, len(ordered)):
+        if (ordered[i] - ordered[i - limit + 1]).days < window:
+            end = ordered[i] + timedelta(days=settings.NO_SHOW_SUSPENSION_DAYS)
             until = end if until is None or end > until else until
     if until is None or until <= today:
         return None

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from core.clock import local_today
 from core.errors import AppError
 from medcard import selectors as medcard_selectors
 from medcard.models import Patient, User
-from reservations import gates, notifications, schedules
+from reservations import gates, notifications, schedules, selectors
 from reservations.discovery import availability_changed
 from reservations.gates import GatePlan
 from reservations.models import (
@@ -36,6 +37,7 @@ from reservations.models import (
 )
 from reservations.selectors import booking_for_account
 from reservations.services import noshow, payments, waitlist
+from reservations.services.hold_insert import insert_taking_capacity
 from reservations.services.money import money
 
 logger = logging.getLogger(__name__)
@@ -46,11 +48,8 @@ def _local(moment: datetime) -> str:
 
 
 def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
-    slot = (
-        Slot.objects.select_related("session__department", "session__clinic_type", "session__doctor")
-        .filter(pk=slot_id)
-        .first()
-    )
+    found = Slot.objects.select_related("session__department", "session__clinic_type", "session__doctor")
+    slot = next(iter(found.filter(pk=slot_id).order_by()[:1]), None)  # by key: no ORDER BY needed
     if slot is None:
         raise AppError("not_found", _("There is no such time slice."))
     session = slot.session
@@ -70,16 +69,26 @@ def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
     return slot, rule
 
 
+RuleRow = tuple[int, str, date, int, str]  # session_id, status, visit_date, department_id, gate_status
+_RULE_FIELDS = ("session_id", "status", "visit_date", "department_id", "gate_status")
+
+
 def _check_patient_rules(
-    *, patient: Patient, session: Session, rule: BookingRule, exclude_booking: Booking | None = None
+    *,
+    patient: Patient,
+    session: Session,
+    rule: BookingRule,
+    exclude_booking: Booking | None = None,
+    rows: list[RuleRow] | None = None,
 ) -> None:
     """One active booking per session, no second pending hold, and the department's per-day limits.
-    Call with the patient's row locked."""
-    active = Booking.objects.filter(patient=patient, status__in=ACTIVE_BOOKING_STATES)
-    if exclude_booking is not None:
-        active = active.exclude(pk=exclude_booking.pk)
-    # One query for all the rules: a patient has a handful of active bookings at most.
-    rows = list(active.values_list("session_id", "status", "visit_date", "department_id", "gate_status"))
+    Call with the patient's row locked; ``rows``: the patient's active bookings when already read."""
+    if rows is None:
+        active = Booking.objects.filter(patient=patient, status__in=ACTIVE_BOOKING_STATES)
+        if exclude_booking is not None:
+            active = active.exclude(pk=exclude_booking.pk)
+        # One query for all the rules: a patient has a handful of active bookings at most.
+        rows = list(active.order_by().values_list(*_RULE_FIELDS))
     if any(row[0] == session.pk for row in rows):
         raise AppError("already_booked")
     # A number held for its gate (a screening: hours, maybe a staff review) cannot be paid yet: it does not
@@ -92,6 +101,21 @@ def _check_patient_rules(
     departments = {row[3] for row in same_day}
     if session.department_id not in departments and len(departments) >= rule.max_departments_per_day:
         raise AppError("departments_daily_limit", n=rule.max_departments_per_day)
+
+
+def _check_hold_rules(*, patient: Patient, session: Session, rule: BookingRule, now: datetime) -> None:
+    """The no-show policy and the patient's rules for a new hold, from one read of the patient's bookings
+    (the active ones and the no-shows the policy can still count). Call with the patient's row locked: the
+    read is its own statement after the lock, so it sees what a concurrent hold of this patient committed."""
+    horizon = selectors.no_show_horizon(today=local_today(now=now))
+    counted = Booking.objects.filter(patient=patient).filter(
+        Q(status__in=ACTIVE_BOOKING_STATES)
+        | Q(status=Booking.Status.NO_SHOW, visit_date__gte=horizon, no_show_waiver__isnull=True)
+    )
+    rows: list[RuleRow] = list(counted.order_by().values_list(*_RULE_FIELDS))
+    noshow.no_show_check_days(days=[row[2] for row in rows if row[1] == Booking.Status.NO_SHOW], now=now)
+    active = [row for row in rows if row[1] != Booking.Status.NO_SHOW]
+    _check_patient_rules(patient=patient, session=session, rule=rule, rows=active)
 
 
 FULL_HINT_TTL_S = 2
@@ -196,9 +220,12 @@ def hold_place(
     plan: GatePlan | None,
     now: datetime,
     from_waitlist: bool = False,
+    take_capacity: bool = False,
 ) -> Booking:
     """Inside the transaction that took the slice's capacity: create the held (or, free and ungated, booked)
-    number, open its gate, record a free number's payment and tell the patient after commit.
+    number, open its gate, record a free number's payment and tell the patient after commit. With
+    ``take_capacity`` the number is taken here, with the booking's insert (one statement on PostgreSQL), and
+    a full slice is refused (AppError ``full``).
 
     The one door every new number passes (a patient's hold, a waitlist offer): a paid number is held for the
     payment window; a free, ungated number is booked at once with its zero-fee payment row; a gated number,
@@ -211,7 +238,7 @@ def hold_place(
         expires_at = min(now + plan.first_wait, schedules.slot_booking_closes_at(slot=slot, rule=rule))
     else:
         expires_at = None if free else now + rule.payment_window()
-    booking = Booking.objects.create(
+    booking = Booking(
         patient_id=patient_id,
         account_id=account_id,
         session=session,
@@ -225,6 +252,13 @@ def hold_place(
         gate=plan.gate if plan is not None else "",
         gate_status=GateStatus.PENDING if plan is not None else "",
     )
+    if not take_capacity:
+        booking.save(force_insert=True)
+    elif insert_taking_capacity(booking):
+        availability_changed(slot_id=slot.pk, department_id=session.department_id)
+    else:
+        _mark_full(slot.pk)
+        raise AppError("full")
     if plan is not None:
         gates.gate_get(plan.gate).open(booking=booking, plan=plan, now=now)
     if free:
@@ -268,13 +302,17 @@ def hold_create(
             # Find the patient and lock their row in one query: the same patient on two phones cannot pass
             # the rules twice.
             patient = _verified_patient(account=account, patient_id=patient_id, lock=True)
-            noshow.no_show_check(patient=patient, now=now)
-            _check_patient_rules(patient=patient, session=session, rule=rule)
-            if not _take_capacity(slot.pk, department_id=session.department_id):
-                _mark_full(slot.pk)
-                raise AppError("full")
+            _check_hold_rules(patient=patient, session=session, rule=rule, now=now)
+            # The race for the last numbers: the conditional update takes one, and the booking's row is
+            # inserted with it (refused "full" when none is left).
             booking = hold_place(
-                patient_id=patient.pk, account_id=account.pk, slot=slot, rule=rule, plan=plan, now=now
+                patient_id=patient.pk,
+                account_id=account.pk,
+                slot=slot,
+                rule=rule,
+                plan=plan,
+                now=now,
+                take_capacity=True,
             )
             booking.patient = patient  # in hand: the answer shows the patient without another query
     except IntegrityError:

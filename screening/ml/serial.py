@@ -8,7 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from screening.pipeline.types import Analyte, Box, Extraction, Field, PageText, Segment, TextResult
+from screening.pipeline.types import (
+    Analyte,
+    Box,
+    Extraction,
+    Field,
+    PageText,
+    Segment,
+    TextResult,
+    unnamed_from_json,
+)
 
 DATE_FIELDS = ("collected_on", "reported_on")
 
@@ -64,4 +73,5 @@ def extraction_from_json(d: dict[str, Any]) -> Extraction:
         report_type=d.get("report_type", ""),
         quality=dict(d.get("quality", {})),
         parser_version=d.get("parser_version", ""),
+        unnamed=unnamed_from_json(d.get("unnamed")),
     )

@@ -9,6 +9,10 @@
 88.4
 >>> to_canonical("glucose", 90, "mg/dL"), to_canonical("inr", 1.1, "")
 (4.9959, 1.1)
+>>> to_canonical("hba1c", 48, "mmol/mol"), to_canonical("tc", 200, "mg/dL"), to_canonical("tg", 150, "mg/dL")
+(6.543, 5.172, 1.6935)
+>>> len(ANALYTE_CODES) >= 60 and set(RULE_CODES) <= set(ANALYTE_CODES)
+True
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 CATALOGUE_PATH = Path(__file__).with_name("analytes.json")
 
-ANALYTE_CODES: tuple[str, ...] = (
+# The codes the rules, the exam mappings and the pages key on: the catalogue must always have them.
+RULE_CODES: tuple[str, ...] = (
     "creatinine",
     "urea",
     "uric_acid",
@@ -49,12 +54,14 @@ ANALYTE_CODES: tuple[str, ...] = (
     "sodium",
 )
 
-DIMENSIONLESS = "{INR}"  # the one canonical unit that is legitimately not printed
+DIMENSIONLESS = "{INR}"  # the canonical unit of the INR, legitimately not printed
+# Canonical units that are not printed (a ratio, a pH, a dipstick's presence): a row without a unit converts.
+UNPRINTED_UNITS = frozenset({DIMENSIONLESS, "[pH]", "{ratio}", "{presence}"})
 
 
 @dataclass(frozen=True)
 class AnalyteDef:
-    """One catalogue entry; ``value_canonical = value × conversions[unit]``."""
+    """One catalogue entry; ``value_canonical = value × conversions[unit] + offsets.get(unit, 0)``."""
 
     code: str
     loinc: str
@@ -70,6 +77,9 @@ class AnalyteDef:
     plausible_low: float
     plausible_high: float
     source: str
+    # unit -> offset added after the factor (affine conversions such as HbA1c mmol/mol -> %)
+    offsets: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    result: str = "number"  # "grade" where a dipstick grade (阴性, 1+) is the usual printing
 
     def is_plausible(self, value_canonical: float) -> bool:
         """Whether a value in the canonical unit lies within the range a real result can take."""
@@ -115,8 +125,10 @@ def catalogue() -> Mapping[str, AnalyteDef]:
             plausible_low=float(low),
             plausible_high=float(high),
             source=raw["source"],
+            offsets=MappingProxyType({k: float(v) for k, v in raw.get("offsets", {}).items()}),
+            result=raw.get("result", "number"),
         )
-    missing = set(ANALYTE_CODES) - set(entries)
+    missing = set(RULE_CODES) - set(entries)
     if missing:
         raise ValueError(f"analytes.json lacks {sorted(missing)}")
     return MappingProxyType(entries)
@@ -129,7 +141,8 @@ def unit_table() -> Mapping[str, str]:
     for unit, spellings in _load()["units"].items():
         if unit.startswith("_"):
             continue
-        for spelling in (unit, *spellings):
+        # A unit that is never printed ([pH], {ratio}) has no spellings, and its own name is not one either.
+        for spelling in (unit, *spellings) if spellings else ():
             key = unit_key(spelling)
             if table.get(key, unit) != unit:
                 raise ValueError(f"unit spelling {spelling!r} maps to both {table[key]} and {unit}")
@@ -151,15 +164,19 @@ def normalize_unit(text: str) -> str:
 def to_canonical(code: str, value: float, unit: str) -> float | None:
     """``value`` (printed in normalised ``unit``) in the analyte's canonical unit, or ``None`` if unknown.
 
-    A missing unit converts only for a dimensionless analyte (INR).
+    A missing unit converts only for an analyte whose canonical unit is not printed (INR, urine pH, ratios).
     """
     entry = catalogue()[code]
     if not unit:
-        unit = DIMENSIONLESS if entry.unit == DIMENSIONLESS else ""
+        unit = entry.unit if entry.unit in UNPRINTED_UNITS else ""
     factor = entry.conversions.get(unit)
     if factor is None:
         return None
-    return round(value * factor, 4)
+    return round(value * factor + entry.offsets.get(unit, 0.0), 4)
+
+
+# Every catalogued code, in the catalogue's order (the rules' codes first).
+ANALYTE_CODES: tuple[str, ...] = tuple(_load()["analytes"])
 
 
 def plausibility_table() -> dict[str, tuple[str, float, float]]:

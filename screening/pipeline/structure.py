@@ -20,6 +20,7 @@ the segments it came from.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -38,9 +39,10 @@ from screening.pipeline.types import (
     PageText,
     Segment,
     TextResult,
+    UnnamedRow,
 )
 
-PARSER_VERSION = "structure-2"
+PARSER_VERSION = "structure-3"
 
 # Full-width ASCII forms (＜ ～ － ： （ ） ０-９ …) to ASCII, one character for one, so offsets keep.
 _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
@@ -50,8 +52,31 @@ REPORT_TYPE_CODES: dict[str, frozenset[str]] = {
     "coagulation": frozenset({"pt", "inr", "aptt", "fibrinogen", "d_dimer"}),
     "blood_count": frozenset({"wbc", "rbc", "hgb", "plt"}),
     "pregnancy": frozenset({"hcg"}),
-    "liver_function": frozenset({"alt", "ast", "tbil"}),
+    "liver_function": frozenset(
+        {"alt", "ast", "tbil", "dbil", "ibil", "ggt", "alp", "tp", "alb", "glb", "ag_ratio", "tba"}
+    ),
+    "thyroid_function": frozenset({"tsh", "ft3", "ft4", "t3", "t4", "tgab", "tpoab"}),
+    "lipid_panel": frozenset({"tc", "tg", "hdl_c", "ldl_c", "apoa1", "apob", "lpa"}),
+    "glucose_metabolism": frozenset({"hba1c"}),
+    "cardiac_markers": frozenset({"ctni", "ctnt", "ck", "ck_mb", "myo", "bnp", "nt_probnp", "ldh"}),
+    "inflammation": frozenset({"crp", "hs_crp", "pct", "esr", "il6"}),
+    "electrolytes": frozenset({"chloride", "calcium", "magnesium", "phosphate", "co2"}),
+    "urinalysis": frozenset(
+        {
+            "urine_ph",
+            "urine_sg",
+            "urine_protein",
+            "urine_glucose",
+            "urine_ketones",
+            "urine_blood",
+            "urine_leukocytes",
+            "urine_nitrite",
+        }
+    ),
 }
+# Names a urinalysis shares with blood tests (葡萄糖 GLU, 白细胞 LEU, 红细胞 ERY): on a page that is a
+# urinalysis, or where the result is a dipstick grade, they are the urine rows.
+URINE_ALIASES = {"glucose": "urine_glucose", "wbc": "urine_leukocytes", "rbc": "urine_blood"}
 KEYWORDS = ("检验", "报告", "参考区间", "参考范围", "参考值", "结果", "项目", "单位", "标本", "样本", "医院")
 
 _NUM = r"\d+(?:\.\d+)?"
@@ -62,8 +87,19 @@ _VALUE_TOKEN = re.compile(rf"^(?P<cmp>{_CMP})?(?P<num>{_NUMBER})(?P<flag>{_FLAG}
 # A comparator starts a token even without a space before it ("ml/min/1.73m2>=90" is a unit and a range);
 # arrows are tokens of their own ("13.84↑mmol/L" is a value, a flag and a unit).
 _TOKEN = re.compile(rf"[↑↓]+|(?:{_CMP})?[^\s<>≤≥≦≧↑↓]+|(?:{_CMP})")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _FLAG_TOKEN = re.compile(rf"^(?:{_FLAG}|高|低)$")
-_QUALITATIVE = re.compile(r"^(阴性|阳性|弱阳性|\(-\)|\(\+\)|-|\+)")
+# Word and dipstick results: 阴性 / 阳性 / 弱阳性, ±, 1+ .. 4+, + .. ++++, (-), NEG / POS, 微量 (trace).
+_QUALITATIVE = re.compile(
+    r"^(阴性|阳性|弱阳性|可疑|极微量|微量|NEG|POS|Neg|Pos|neg|pos|Negative|Positive|Trace|trace|±|\+/-|\+-"
+    r"|[1-4]\+|\+{1,4}|\(-\)|\(±\)|\(\+{1,4}\)|-)"
+)
+# Words of header, footer and column-title cells: a row whose label has one is no result row.
+_NOT_A_RESULT = re.compile(
+    r"姓\s*名|性\s*别|年\s*龄|科\s*室|病\s*历|床\s*号|标\s*本|样\s*本|送\s*检|申\s*请|采\s*样|采\s*集|接\s*收|报\s*告"
+    r"|检\s*验|审\s*核|备\s*注|日\s*期|时\s*间|电\s*话|条\s*码|编\s*号|序\s*号|项\s*目|结\s*果|单\s*位|参\s*考|医\s*院"
+    r"|医\s*生|诊\s*断|第.{0,3}页|:"
+)
 _RANGE = re.compile(rf"(?P<lo>{_NUM})\s*(?:-|–|—|~|〜|至|--)\s*(?P<hi>{_NUM})")
 _LIMIT = re.compile(rf"(?P<cmp>{_CMP})\s*(?P<v>{_NUM})")
 # the day may run into the time when OCR drops the space ("2026-11-1509:19")
@@ -122,12 +158,15 @@ class _Row:
 def structure(text: TextResult) -> Extraction:
     """The analytes and header fields read from ``text`` (all pages), with reader statistics in ``quality``.
 
-    Rows of analytes outside the catalogue are skipped; a result printed twice gives two rows, in page order.
+    Rows of analytes outside the catalogue are kept in ``unnamed`` as read (label, value, unit); a result
+    printed twice gives two rows, in page order.
     """
     rows = [row for page in text.pages for row in rebuild_rows(page)]
-    analytes = tuple(a for row in rows for a in _parse_analytes(row))
+    parsed = [_parse_analytes(row) for row in rows]
+    analytes = _urine_aliases(tuple(a for named, _ in parsed for a in named))
     return Extraction(
         analytes=analytes,
+        unnamed=tuple(u for _, unnamed in parsed for u in unnamed),
         collected_on=_find_date(rows, _COLLECTED),
         reported_on=_find_date(rows, _REPORTED),
         hospital=_find_hospital(rows),
@@ -138,6 +177,35 @@ def structure(text: TextResult) -> Extraction:
         quality=_quality(text, rows, analytes),
         parser_version=PARSER_VERSION,
     )
+
+
+def _urine_aliases(analytes: tuple[Analyte, ...]) -> tuple[Analyte, ...]:
+    """Blood-test codes read from a urinalysis turned into the urine rows they are (see ``URINE_ALIASES``).
+
+    A row is a urine row when its result is a dipstick grade (葡萄糖 阴性), or when the page carries at
+    least two urine-only rows (比重, 酸碱度, 亚硝酸盐, ...): then 葡萄糖 5.5 mmol/L there is urine glucose.
+    """
+    urine_only = {a.code for a in analytes if a.code.startswith("urine_")}
+    urinalysis = len(urine_only) >= 2
+    out: list[Analyte] = []
+    for a in analytes:
+        alias = URINE_ALIASES.get(a.code)
+        if alias is None or not (urinalysis or a.value is None):
+            out.append(a)
+            continue
+        entry = catalogue()[alias]
+        out.append(
+            dataclasses.replace(
+                a,
+                code=alias,
+                loinc=entry.loinc,
+                name_en=entry.name_en,
+                name_zh=entry.name_zh,
+                value_canonical=None if a.value is None else to_canonical(alias, a.value, a.unit),
+                unit_canonical=entry.unit,
+            )
+        )
+    return tuple(out)
 
 
 def report_type(codes: Iterable[str]) -> str:
@@ -265,7 +333,12 @@ def _name_patterns() -> tuple[tuple[re.Pattern[str], str, int], ...]:
         else:
             flags = re.IGNORECASE if sum(ch.isalpha() for ch in name) > 2 else 0
             body = r"\s*".join(re.escape(part) for part in name.split())
-            pattern = re.compile(rf"(?<![A-Za-z0-9/^]){body}(?![A-Za-z0-9/])", flags)
+            # A name of three or more characters ending in a letter may run into its value ("NT-proBNP56.6"
+            # in a PDF text layer), not into more letters (HbA1c is no Hb) or a digit-letter run; a short
+            # name (K, Na: "K20261120" is a bar code) or one ending in a digit (T3) may not.
+            glued_ok = len(name) >= 3 and not name[-1].isdigit()
+            after = r"(?![A-Za-z/])(?!\d+[A-Za-z])" if glued_ok else r"(?![A-Za-z0-9/])"
+            pattern = re.compile(rf"(?<![A-Za-z0-9/^]){body}{after}", flags)
             patterns.append((pattern, code, len(name)))
 
     for code, entry in catalogue().items():
@@ -278,7 +351,13 @@ def _name_patterns() -> tuple[tuple[re.Pattern[str], str, int], ...]:
 
 
 def _find_names(text: str) -> list[_Match]:
-    """Non-overlapping name matches, longest names first, in text order; same-code neighbours merged."""
+    """Non-overlapping name matches, longest names first, in text order; neighbours merged.
+
+    Two names side by side with nothing but spaces or brackets between them name one row: same-code names
+    merge, and where a Chinese name sits beside an English abbreviation of another code, the Chinese name
+    decides (血小板压积 PCT is the plateletcrit, 降钙素原 PCT the procalcitonin; 白细胞 LEU stays a white-cell
+    row until the urine rule looks at it).
+    """
     found: list[tuple[int, int, int, str]] = []
     for pattern, code, weight in _name_patterns():
         found.extend((weight, m.start(), m.end(), code) for m in pattern.finditer(text))
@@ -288,6 +367,16 @@ def _find_names(text: str) -> list[_Match]:
         if all(end <= t.start or start >= t.end for t in taken):
             taken.append(_Match(start, end, code))
     taken.sort(key=lambda m: m.start)
+    paired: list[_Match] = []
+    for match in taken:
+        prev = paired[-1] if paired else None
+        if prev and prev.code != match.code and re.fullmatch(r"[\s()\[\]]*", text[prev.end : match.start]):
+            prev_cjk = bool(_CJK.search(text[prev.start : prev.end]))
+            if prev_cjk != bool(_CJK.search(text[match.start : match.end])):
+                paired[-1] = _Match(prev.start, match.end, prev.code if prev_cjk else match.code)
+                continue
+        paired.append(match)
+    taken = paired
     merged: list[_Match] = []
     for match in taken:
         prev = merged[-1] if merged else None
@@ -299,26 +388,112 @@ def _find_names(text: str) -> list[_Match]:
     return merged
 
 
-def _parse_analytes(row: _Row) -> list[Analyte]:
+def _parse_analytes(row: _Row) -> tuple[list[Analyte], list[UnnamedRow]]:
+    """The catalogue rows of one text row, and the result rows in it that have no catalogue name.
+
+    Unnamed rows are looked for where no catalogue row is: before the first name, after the last token a
+    catalogue row used, and from an ignored look-alike name (甲状腺球蛋白 is not 球蛋白) to the next name.
+    """
     matches = _find_names(row.text)
     out: list[Analyte] = []
+    unnamed: list[UnnamedRow] = []
+    free_from = 0  # start of the text no catalogue row has used
     for index, match in enumerate(matches):
-        if not match.code:
+        if not match.code:  # a look-alike name: its row is read as unnamed, with any words before it
             continue
         end = matches[index + 1].start if index + 1 < len(matches) else len(row.text)
-        analyte = _parse_one(row, match, end)
+        unnamed += _unnamed_in(row, free_from, match.start)
+        analyte, used_to = _parse_one(row, match, end)
         if analyte is not None:
             out.append(analyte)
-    return out
+            free_from = used_to
+        else:
+            free_from = end  # a named row without a readable value: nothing in it is another row
+    unnamed += _unnamed_in(row, free_from, len(row.text))
+    return out, unnamed
 
 
-def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
+def _value_like(token: str) -> bool:
+    m = _VALUE_TOKEN.match(token)
+    if m and (not m.group("rest") or normalize_unit(m.group("rest"))):
+        return True
+    return _grade(token)
+
+
+def _grade(token: str) -> bool:
+    """Whether ``token`` is a word or dipstick result (阴性, 2+, 阴性(-)), not the start of a word (+PCT)."""
+    q = _QUALITATIVE.match(token)
+    return bool(q and (q.end() == len(token) or not re.match(r"[\w\u4e00-\u9fff]", token[q.end()])))
+
+
+def _unnamed_in(row: _Row, start: int, end: int) -> list[UnnamedRow]:
+    """Result rows between ``start`` and ``end`` whose names the catalogue does not know.
+
+    A result row is a label (one to four words with a Chinese character or two Latin letters, none a header
+    word or a ``label:`` cell) followed by a value (a number or a grade) and at least a unit, a reference
+    range or a grade: a page number, a date or a sample number does not make one.
+    """
+    if start >= end:
+        return []
+    tokens: list[tuple[str, int]] = []
+    for m in _TOKEN.finditer(row.text[start:end]):
+        # a label run into its value ("小而密低密度脂蛋白胆固醇0.31" in a PDF text layer): two tokens
+        glued = re.fullmatch(rf"(.*[\u4e00-\u9fff])({_NUMBER}.*)", m.group())
+        if glued and _value_like(glued.group(2)):
+            tokens += [
+                (glued.group(1), start + m.start()),
+                (glued.group(2), start + m.start() + glued.start(2)),
+            ]
+        else:
+            tokens.append((m.group(), start + m.start()))
+    found: list[UnnamedRow] = []
+    k = 0
+    while k < len(tokens):
+        j = k
+        while j < len(tokens) and not _value_like(tokens[j][0]):
+            j += 1
+        label_tokens = [tok for tok, _ in tokens[k:j]]
+        if j >= len(tokens):
+            break
+        if not label_tokens:
+            k = j + 1
+            continue
+        label = " ".join(label_tokens[-4:])
+        value_tok = tokens[j][0]
+        tail = _row_tail(tokens[j + 1 :])
+        k = j + 1 + len(tail)
+        if len(label_tokens) > 4 or len(label) > 40 or _NOT_A_RESULT.search(label):
+            continue
+        if not (_CJK.search(label) or re.search(r"[A-Za-z]{2}", label)):
+            continue
+        value_m = _VALUE_TOKEN.match(value_tok)
+        unit_raw = ""
+        value = value_tok
+        if value_m and value_m.group("rest") and not _QUALITATIVE.match(value_tok):
+            unit_raw = value_m.group("rest")
+            value = value_tok[: -len(unit_raw)]
+        flag_m = re.fullmatch(rf"(.*?\d)(?:{_FLAG})", value)
+        if flag_m and value_m:
+            value = flag_m.group(1)
+        rest = [tok for tok, _ in tail if not _FLAG_TOKEN.match(tok)]
+        if not unit_raw:
+            _, unit_raw, used = _find_unit([(tok, 0) for tok in rest], set())
+            rest = [tok for n, tok in enumerate(rest) if n not in used]
+        qualitative = not (value_m and (not value_m.group("rest") or normalize_unit(value_m.group("rest"))))
+        if not (unit_raw or _reference(" ".join(rest))[2] or qualitative):
+            continue
+        found.append(UnnamedRow(label=label, value=value, unit=unit_raw))
+    return found
+
+
+def _parse_one(row: _Row, match: _Match, end: int) -> tuple[Analyte | None, int]:
     """Parse the text after one analyte name (up to the next name): value, flag, unit, reference range.
 
     The value must be the first token after the name, allowing only a bracketed note (``(酶法)``), one
     token of Latin letters (an English name the catalogue does not know) or a fragment of the analyte's
     own Chinese name (OCR read ``CREA 肌酐`` as ``CREA 肌``), and a lone comparator before it: a later
-    number belongs to something else (a footnote such as "eGFR 采用 CKD-EPI 2021 公式").
+    number belongs to something else (a footnote such as "eGFR 采用 CKD-EPI 2021 公式"). Also returns where
+    the text the row used ends (what follows may be another, unnamed, row).
     """
     entry = catalogue()[match.code]
     start = match.end
@@ -340,7 +515,10 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
         if value_m and (not value_m.group("rest") or normalize_unit(value_m.group("rest"))):
             break
         value_m = None
-        if not skipped_word and (re.fullmatch(r"[A-Za-z][A-Za-z.()\-]*", tok) or _name_fragment(tok, entry)):
+        # an English name the catalogue does not know; OCR may read its O as 0 (A-TP0)
+        english = re.fullmatch(r"[A-Za-z](?:[A-Za-z.()\-][A-Za-z0-9.()\-]*)?", tok)
+        stray = len(tok) == 1 and _CJK.match(tok) and not _FLAG_TOKEN.match(tok)  # OCR noise: "享 4.19"
+        if not skipped_word and (english or stray or _name_fragment(tok, entry)):
             skipped_word = True
             i += 1
             continue
@@ -349,6 +527,8 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
         return _qualitative(row, match, entry.code, tokens[i:] if i < len(tokens) else [])
     value_tok, value_at = tokens[i]
     rest_tokens = _row_tail(tokens[i + 1 :])
+    last_tok, last_at = rest_tokens[-1] if rest_tokens else (value_tok, value_at)
+    used_to = last_at + len(last_tok)
     comparator = _comparator(value_m.group("cmp") or comparator)
     number = value_m.group("num")
     if "," in number:
@@ -381,7 +561,7 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
     value_cells = row.cells_in(value_at, value_at + len(value_tok))
     name_cells = row.cells_in(match.start, match.end)
     score = min(c.score for c in (*value_cells, *name_cells))
-    return Analyte(
+    analyte = Analyte(
         code=entry.code,
         loinc=entry.loinc,
         name_en=entry.name_en,
@@ -401,16 +581,28 @@ def _parse_one(row: _Row, match: _Match, end: int) -> Analyte | None:
         score=round(score, 4),
         box=_union([c.box for c in value_cells]),
     )
+    return analyte, used_to
 
 
-def _qualitative(row: _Row, match: _Match, code: str, tokens: list[tuple[str, int]]) -> Analyte | None:
-    """A row whose result is a word (阴性/阳性), kept with ``value=None``; else no row at all."""
-    if not tokens or not _QUALITATIVE.match(tokens[0][0]):
-        return None
+def _qualitative(
+    row: _Row, match: _Match, code: str, tokens: list[tuple[str, int]]
+) -> tuple[Analyte | None, int]:
+    """A row whose result is a word or a grade (阴性, 阳性, ±, 2+), kept with ``value=None`` and the grade
+    as printed in ``value_raw`` (values are numbers; a grade is never turned into one); else no row at all.
+    The grade's own flag and reference (阴性) after it belong to the row."""
+    if not tokens or not _grade(tokens[0][0]):
+        return None, match.end
     entry = catalogue()[code]
     tok, at = tokens[0]
+    if re.match(r"[\w\u4e00-\u9fff]", row.text[at + len(tok) : at + len(tok) + 1]):
+        return None, match.end  # the "+" of a title "(CRP+PCT)" runs into the next name: no grade
+    tail = _row_tail(tokens[1:])
+    flag: Flag = next((_flag(t) for t, _ in tail if _FLAG_TOKEN.match(t)), "")
+    ref_tokens = [t for t, _ in tail if not _FLAG_TOKEN.match(t) and not normalize_unit(t)]
+    unit_tok = next((t for t, _ in tail if normalize_unit(t)), "")
+    last_tok, last_at = tail[-1] if tail else (tok, at)
     cells = row.cells_in(at, at + len(tok)) + row.cells_in(match.start, match.end)
-    return Analyte(
+    analyte = Analyte(
         code=code,
         loinc=entry.loinc,
         name_en=entry.name_en,
@@ -418,10 +610,15 @@ def _qualitative(row: _Row, match: _Match, code: str, tokens: list[tuple[str, in
         raw_name=row.text[match.start : match.end],
         value=None,
         value_raw=tok,
+        flag=flag,
+        unit=normalize_unit(unit_tok),
+        unit_raw=unit_tok,
         unit_canonical=entry.unit,
+        ref_raw=" ".join(ref_tokens)[:40],
         score=round(min(c.score for c in cells), 4),
         box=_union([c.box for c in row.cells_in(at, at + len(tok))]),
     )
+    return analyte, last_at + len(last_tok)
 
 
 def _row_tail(tokens: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -103,6 +103,20 @@ class Analyte:
 
 
 @dataclass(frozen=True)
+class UnnamedRow:
+    """A result row whose name is not in the catalogue, kept as read for the reviewer.
+
+    ``label`` is the row's name cells as read (Chinese and/or English), ``value`` the result as printed
+    (a number with its comparator, or a word such as 阴性; any H/L mark is left out) and ``unit`` the unit
+    as printed ("" when none). No rule reads these rows: they are shown, never decided on.
+    """
+
+    label: str
+    value: str
+    unit: str = ""
+
+
+@dataclass(frozen=True)
 class Extraction:
     """Step 2's output: everything read from one file, structured."""
 
@@ -116,6 +130,7 @@ class Extraction:
     report_type: str = ""  # e.g. "renal_function", "coagulation", "blood_count", "pregnancy", "" unknown
     quality: dict[str, float] = field(default_factory=dict)  # reader statistics (segments, mean score, ...)
     parser_version: str = ""
+    unnamed: tuple[UnnamedRow, ...] = ()  # result rows the reader found but could not name, in page order
 
     def analyte(self, code: str) -> Analyte | None:
         """The first row read for ``code``, or ``None``."""
@@ -133,3 +148,18 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, dt.date):
         return obj.isoformat()
     return obj
+
+
+def unnamed_from_json(data: Any) -> tuple[UnnamedRow, ...]:
+    """The unnamed rows of a stored extraction (none for one stored before they were kept).
+
+    >>> unnamed_from_json([{"label": "甲状腺球蛋白 Tg", "value": "12.3", "unit": "ng/mL"}])
+    (UnnamedRow(label='甲状腺球蛋白 Tg', value='12.3', unit='ng/mL'),)
+    """
+    if not isinstance(data, list):
+        return ()
+    return tuple(
+        UnnamedRow(str(row.get("label", "")), str(row.get("value", "")), str(row.get("unit", "")))
+        for row in data
+        if isinstance(row, dict)
+    )

@@ -36,7 +36,7 @@ from screening.pipeline.decide import Thresholds, decide
 from screening.pipeline.rules import load_ruleset
 from screening.pipeline.structure import PARSER_VERSION, structure
 from screening.pipeline.text import TEXT_VERSION, TextError, read_file
-from screening.pipeline.types import Analyte, Box, Extraction, Field, TextResult, to_json
+from screening.pipeline.types import Analyte, Box, Extraction, Field, TextResult, to_json, unnamed_from_json
 from screening.pipeline.validate import PatientFacts
 from screening.services.cases import Status, Transition, case_lock, case_transition, decide_enqueue
 from screening.services.upload import pipeline_enqueue
@@ -101,6 +101,7 @@ def extraction_from_json(data: dict[str, Any]) -> Extraction:
     fields |= {name: _field(data.get(name), is_date=False) for name in _PLAIN_FIELDS}
     return Extraction(
         analytes=analytes,
+        unnamed=unnamed_from_json(data.get("unnamed")),
         report_type=str(data.get("report_type", "")),
         quality={str(k): float(v) for k, v in (data.get("quality") or {}).items()},
         parser_version=str(data.get("parser_version", "")),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from .analytes import (
@@ -21,7 +21,17 @@ from .analytes import (
     ckd_epi_2021,
 )
 from .fonts import FONT_KEYS
-from .truth import REPORT_TYPES, Comparator, EgfrFormula, Flag, ReportSpec, ReportType, RowTruth, Sex
+from .truth import (
+    DRAWN_REPORT_TYPES,
+    REPORT_TYPES,
+    Comparator,
+    EgfrFormula,
+    Flag,
+    ReportSpec,
+    ReportType,
+    RowTruth,
+    Sex,
+)
 
 # A fixed "today" keeps default specs reproducible; pass ``today=`` for recency tests.
 DEFAULT_TODAY = dt.date(2026, 11, 28)
@@ -47,6 +57,14 @@ _PANEL_NAMES: dict[ReportType, tuple[str, ...]] = {
     "blood_count": ("血常规", "血细胞分析", "全血细胞计数"),
     "pregnancy": ("血HCG", "β-HCG定量", "人绒毛膜促性腺激素"),
     "liver_function": ("肝功能", "肝功能三项", "肝功能检查"),
+    "thyroid_function": ("甲状腺功能", "甲功五项", "甲功七项", "甲状腺功能全套"),
+    "lipid_panel": ("血脂", "血脂四项", "血脂全套", "血脂七项"),
+    "glucose_metabolism": ("糖化血红蛋白", "糖代谢", "HbA1c测定"),
+    "thyroid_lipid_hba1c": ("甲功+血脂+糖化", "体检套餐", "甲状腺功能+血脂"),
+    "cardiac_markers": ("心肌标志物", "心肌酶谱", "心梗三项+心肌酶"),
+    "inflammation": ("炎症指标", "感染三项", "CRP+PCT"),
+    "electrolytes": ("电解质", "电解质六项", "血清电解质"),
+    "urinalysis": ("尿常规", "尿液分析", "尿干化学分析"),
 }
 _DEPARTMENTS: dict[ReportType, tuple[str, ...]] = {
     "renal_function": ("肾内科门诊", "心内科门诊", "放射科", "内分泌科门诊", "体检中心"),
@@ -54,6 +72,14 @@ _DEPARTMENTS: dict[ReportType, tuple[str, ...]] = {
     "blood_count": ("发热门诊", "普通内科门诊", "血液科门诊", "体检中心", "急诊内科"),
     "pregnancy": ("妇科门诊", "急诊妇科", "放射科", "生殖医学门诊"),
     "liver_function": ("消化内科门诊", "感染科门诊", "普通内科门诊", "体检中心"),
+    "thyroid_function": ("内分泌科门诊", "放射科", "体检中心"),
+    "lipid_panel": ("心内科门诊", "内分泌科门诊", "体检中心"),
+    "glucose_metabolism": ("内分泌科门诊", "体检中心", "普通内科门诊"),
+    "thyroid_lipid_hba1c": ("体检中心", "内分泌科门诊"),
+    "cardiac_markers": ("急诊内科", "心内科门诊", "胸痛中心"),
+    "inflammation": ("发热门诊", "急诊内科", "呼吸内科门诊"),
+    "electrolytes": ("肾内科门诊", "急诊内科", "普通内科门诊"),
+    "urinalysis": ("肾内科门诊", "泌尿外科门诊", "体检中心", "放射科"),
 }
 _SPECIMENS: dict[ReportType, tuple[str, ...]] = {
     "renal_function": ("血清", "静脉血"),
@@ -61,6 +87,14 @@ _SPECIMENS: dict[ReportType, tuple[str, ...]] = {
     "blood_count": ("全血", "EDTA抗凝全血"),
     "pregnancy": ("血清",),
     "liver_function": ("血清", "静脉血"),
+    "thyroid_function": ("血清",),
+    "lipid_panel": ("血清", "静脉血"),
+    "glucose_metabolism": ("EDTA抗凝全血", "全血"),
+    "thyroid_lipid_hba1c": ("血清", "静脉血"),
+    "cardiac_markers": ("血清", "肝素锂抗凝血浆"),
+    "inflammation": ("血清", "血浆"),
+    "electrolytes": ("血清",),
+    "urinalysis": ("尿液", "中段尿", "晨尿"),
 }
 _RANGE_SEPARATORS = ("-", "-", "-", "-", "~", "--")
 
@@ -109,6 +143,9 @@ class _Rows:
         self.ge_prefix = ">=" if rng.random() < 0.8 else "≥"
         self.unit_variant = 0 if rng.random() < 0.8 else 1
         self.name_variant = 0 if rng.random() < 0.75 else 1
+        self.negative = (
+            "阴性"  # how this laboratory prints a negative dipstick result (a urinalysis may change it)
+        )
         self.rows: list[RowTruth] = []
 
     def _pick(self, options: tuple[str, ...], variant: int) -> str:
@@ -151,6 +188,27 @@ class _Rows:
             ref_text=ref_text,
             ref_low=low,
             ref_high=high,
+        )
+        self.rows.append(row)
+        return row
+
+    def add_grade(self, code: str, grade: str, *, positive: bool) -> RowTruth:
+        """A dipstick row: the grade as printed (阴性, -, ±, 1+ ..), flagged H when positive."""
+        a = ANALYTES[code]
+        flag: Flag = "H" if positive else ""
+        glyphs = {"H": "↑", "": ""} if self.flag_style == "arrow" else {"H": "H", "": ""}
+        row = RowTruth(
+            code=code,
+            name_zh=self._pick(a.names_zh, self.name_variant),
+            name_en=a.names_en[0],
+            value_text=grade,
+            value=0.0,
+            comparator="",
+            flag=flag,
+            flag_glyph=glyphs[flag],
+            unit_text="",
+            ref_text=self.negative,
+            qualitative=True,
         )
         self.rows.append(row)
         return row
@@ -287,8 +345,142 @@ def _liver(rows: _Rows, values: Mapping[str, float]) -> None:
     rows.add("tbil", _value(rng, "tbil", sex, values))
 
 
+def draw_value(rng: random.Random, a: AnalyteDef, sex: Sex) -> float:
+    """A value for any analyte of the newer panels, whatever its reference kind (range, "<x" or ">=x")."""
+    low_text, high_text = a.ref_male if sex == "M" else a.ref_female
+    if a.ref_kind == "range":
+        return _draw(rng, a, sex)
+    u = rng.random()
+    if a.ref_kind == "lt":
+        high = float(high_text)
+        if u < a.p_high:
+            return high * math.exp(rng.uniform(math.log(1.03), math.log(a.high_factor_max)))
+        return high * rng.uniform(a.low_factor_min, 0.95)
+    low = float(low_text)
+    if u < a.p_low:
+        return low * rng.uniform(a.low_factor_min, 0.97)
+    return low * rng.uniform(1.0, a.high_factor_max)
+
+
+def _add_drawn(rows: _Rows, codes: tuple[str, ...], values: Mapping[str, float]) -> None:
+    for code in codes:
+        rows.add(code, values[code] if code in values else draw_value(rows.rng, ANALYTES[code], rows.sex))
+
+
+def _optional(
+    rows: _Rows, codes: tuple[str, ...], share: float, values: Mapping[str, float]
+) -> tuple[str, ...]:
+    """The codes printed: each with probability ``share``, always when a test fixed its value."""
+    return tuple(code for code in codes if rows.rng.random() < share or code in values)
+
+
+def _unknown(rows: _Rows, codes: tuple[str, ...], values: Mapping[str, float]) -> None:
+    """Zero to two rows whose names the catalogue does not know (the reader keeps them as unnamed)."""
+    rng = rows.rng
+    picked = [code for code in codes if code in values]
+    n = 0 if rng.random() < 0.25 else (1 if rng.random() < 0.6 else 2)
+    picked += rng.sample([c for c in codes if c not in picked], min(n, len(codes) - len(picked)))
+    for code in picked:
+        if ANALYTES[code].qualitative:
+            rows.add_grade(code, rows.negative, positive=False)
+        else:
+            _add_drawn(rows, (code,), values)
+
+
+def _thyroid(rows: _Rows, values: Mapping[str, float], *, unknown: bool = True) -> None:
+    core = ("t3", "t4", "ft3", "ft4", "tsh")
+    rows.rng.shuffle(order := list(core[:4]))
+    _add_drawn(rows, (*order, "tsh") if rows.rng.random() < 0.5 else ("tsh", *order), values)
+    _add_drawn(rows, _optional(rows, ("tgab", "tpoab"), 0.6, values), values)
+    if unknown:
+        _unknown(rows, ("x_tg", "x_trab"), values)
+
+
+def _lipids(rows: _Rows, values: Mapping[str, float], *, unknown: bool = True) -> None:
+    _add_drawn(rows, ("tc", "tg", "hdl_c", "ldl_c"), values)
+    _add_drawn(rows, _optional(rows, ("apoa1", "apob", "lpa"), 0.5, values), values)
+    if unknown:
+        _unknown(rows, ("x_sdldl", "x_nefa"), values)
+
+
+def _hba1c(rows: _Rows, values: Mapping[str, float]) -> None:
+    rng = rows.rng
+    percent = values.get("hba1c", draw_value(rng, ANALYTES["hba1c"], rows.sex))
+    if rng.random() < 0.15 and "hba1c" not in values:  # a laboratory printing the IFCC unit only
+        rows.add("hba1c", (percent - 2.152) / 0.09148, unit_text="mmol/mol", ref=("20", "42"), decimals=0)
+    else:
+        rows.add("hba1c", percent)
+
+
+def _glucose_metabolism(rows: _Rows, values: Mapping[str, float]) -> None:
+    _hba1c(rows, values)
+    if rows.rng.random() < 0.6 or "glucose" in values:
+        _add_drawn(rows, ("glucose",), values)
+    _unknown(rows, ("x_ga",), values)
+
+
+def _health_check(rows: _Rows, values: Mapping[str, float]) -> None:
+    """Thyroid function, lipids and HbA1c on one page, with one or two rows the catalogue does not know."""
+    _thyroid(rows, values, unknown=False)
+    _lipids(rows, values, unknown=False)
+    _hba1c(rows, values)
+    _unknown(rows, ("x_tg", "x_sdldl", "x_hcy", "x_ga"), values)
+
+
+def _cardiac(rows: _Rows, values: Mapping[str, float]) -> None:
+    troponin = "ctni" if rows.rng.random() < 0.6 else "ctnt"
+    _add_drawn(rows, (troponin, "ck", "ck_mb", "myo"), values)
+    _add_drawn(rows, _optional(rows, ("ldh", "nt_probnp"), 0.6, values), values)
+    _unknown(rows, ("x_hbdh", "x_hcy"), values)
+
+
+def _inflammation(rows: _Rows, values: Mapping[str, float]) -> None:
+    crp = "crp" if rows.rng.random() < 0.7 else "hs_crp"
+    _add_drawn(rows, (crp, "pct"), values)
+    _add_drawn(rows, _optional(rows, ("esr", "il6"), 0.5, values), values)
+    _unknown(rows, ("x_saa",), values)
+
+
+def _electrolytes(rows: _Rows, values: Mapping[str, float]) -> None:
+    for code in ("potassium", "sodium"):
+        rows.add(code, _value(rows.rng, code, rows.sex, values))
+    _add_drawn(rows, ("chloride", "calcium"), values)
+    _add_drawn(rows, _optional(rows, ("magnesium", "phosphate", "co2"), 0.7, values), values)
+    _unknown(rows, ("x_ag",), values)
+
+
+_GRADES = ("±", "1+", "2+", "3+")
+
+
+def _urinalysis(rows: _Rows, values: Mapping[str, float]) -> None:
+    rng = rows.rng
+    rows.negative = "阴性" if rng.random() < 0.6 else "-"
+    grade_codes = ("urine_protein", "urine_glucose", "urine_ketones", "urine_blood", "urine_leukocytes")
+    _add_drawn(rows, ("urine_ph", "urine_sg"), values)
+    for code in (*grade_codes, "urine_nitrite"):
+        if rng.random() < 0.82:
+            rows.add_grade(code, rows.negative, positive=False)
+        elif code == "urine_nitrite":
+            rows.add_grade(code, "阳性" if rows.negative == "阴性" else "+", positive=True)
+        else:
+            rows.add_grade(code, rng.choice(_GRADES), positive=True)
+    _unknown(rows, ("x_uro", "x_ubil"), values)
+
+
 def _clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_PANELS: dict[str, Callable[[_Rows, Mapping[str, float]], None]] = {
+    "thyroid_function": _thyroid,
+    "lipid_panel": _lipids,
+    "glucose_metabolism": _glucose_metabolism,
+    "thyroid_lipid_hba1c": _health_check,
+    "cardiac_markers": _cardiac,
+    "inflammation": _inflammation,
+    "electrolytes": _electrolytes,
+    "urinalysis": _urinalysis,
+}
 
 
 def make_spec(
@@ -326,7 +518,7 @@ def make_spec(
     if unknown:
         raise ValueError(f"unknown analyte codes: {sorted(unknown)}")
     # Draw every default first, then apply overrides, so pinning one field leaves the others as they were.
-    drawn_type = rng.choice(REPORT_TYPES)
+    drawn_type = rng.choice(DRAWN_REPORT_TYPES)
     drawn_sex: Sex = rng.choice(("M", "F"))
     drawn_age = rng.randint(20, 89)
     drawn_layout = rng.choice(LAYOUTS)
@@ -363,8 +555,10 @@ def make_spec(
         _blood_count(rows, values)
     elif report_type == "pregnancy":
         _pregnancy(rows, values)
-    else:
+    elif report_type == "liver_function":
         _liver(rows, values)
+    else:
+        _PANELS[report_type](rows, values)
     for code in values:  # requested rows the panel does not print by default go last
         if code not in {row.code for row in rows.rows}:
             rows.add(code, values[code])

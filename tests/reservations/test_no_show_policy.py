@@ -62,6 +62,20 @@ def test_three_no_shows_spread_over_more_than_90_days_do_not_suspend(patient: Us
         )
         is None
     )
+    assert _hold(patient).status == "booked"  # the hold reads its no-shows with its other rules' rows
+
+
+@pytest.mark.django_db
+def test_a_hold_counts_no_shows_but_not_active_bookings_or_cancellations(patient: User) -> None:
+    _missed(patient, days_ago=2)
+    _missed(patient, days_ago=1)
+    # A cancelled number and a booked one are read with the no-shows: neither counts as one.
+    Booking.objects.filter(pk=_hold(patient).pk).update(status=Booking.Status.CANCELLED)
+    assert _hold(patient).status == "booked"
+    _missed(patient, days_ago=3)
+    with pytest.raises(AppError) as refused:
+        _hold(patient)
+    assert refused.value.code == "booking_suspended"
 
 
 @pytest.mark.django_db

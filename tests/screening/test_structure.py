@@ -234,7 +234,7 @@ def test_names_tolerate_spaces_and_common_ocr_misreadings():
     assert hcg.unit == "m[IU]/mL"
 
 
-def test_look_alike_rows_are_not_read_as_catalogue_analytes():
+def test_look_alike_rows_are_read_as_themselves_not_as_the_analyte_their_name_contains():
     rows = [
         ["红细胞压积 HCT", "41.2", "%", "40-50"],
         ["平均红细胞体积 MCV", "88.1", "fL", "82-100"],
@@ -243,7 +243,9 @@ def test_look_alike_rows_are_not_read_as_catalogue_analytes():
         ["红细胞 RBC", "4.44", "×10^12/L", "3.80-5.10"],
     ]
     ex = read(ocr_page(rows))
-    assert [(a.code, a.value) for a in ex.analytes] == [("rbc", 4.44)]
+    read_rows = [(a.code, a.value) for a in ex.analytes]
+    assert read_rows == [("hct", 41.2), ("mcv", 88.1), ("hba1c", 6.1), ("rbc", 4.44)]
+    assert [(u.label, u.value, u.unit) for u in ex.unnamed] == [("肌酐清除率", "92", "mL/min")]
 
 
 def test_a_footnote_naming_an_analyte_is_not_a_result():
@@ -389,9 +391,12 @@ def test_every_name_and_unit_the_report_generator_prints_is_known():
     from screening.synth.analytes import ANALYTES
 
     for code, printed in ANALYTES.items():
-        expected = code if code in catalogue() else ""  # the extra blood-count rows are look-alikes
+        expected = code if code in catalogue() else ""  # the x_ rows are not in the catalogue on purpose
+        value = (
+            "阴性" if printed.qualitative else "1.00"
+        )  # 葡萄糖 阴性 is a urine row, 葡萄糖 1.00 a blood one
         for name in (*printed.names_zh, *printed.names_en):
-            row = read(ocr_page([[name, "1.00", printed.units[0], ""]]))
+            row = read(ocr_page([[name, value, printed.units[0], ""]]))
             assert [a.code for a in row.analytes] == ([expected] if expected else []), name
         if expected:
             for unit in printed.units:

@@ -127,6 +127,14 @@ def test_each_report_type_carries_its_panel() -> None:
         "blood_count": {"wbc", "rbc", "hgb", "plt"},
         "pregnancy": {"hcg"},
         "liver_function": {"alt", "ast", "tbil"},
+        "thyroid_function": {"tsh", "ft3", "ft4", "t3", "t4"},
+        "lipid_panel": {"tc", "tg", "hdl_c", "ldl_c"},
+        "glucose_metabolism": {"hba1c"},
+        "thyroid_lipid_hba1c": {"tsh", "ft4", "tc", "ldl_c", "hba1c"},
+        "cardiac_markers": {"ck", "ck_mb", "myo"},
+        "inflammation": {"pct"},
+        "electrolytes": {"potassium", "sodium", "chloride", "calcium"},
+        "urinalysis": {"urine_ph", "urine_sg", "urine_protein", "urine_glucose", "urine_nitrite"},
     }
     for report_type in REPORT_TYPES:
         for seed in range(20):
