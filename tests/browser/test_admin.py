@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from hospital.celery import app as celery_app
-from medcard.models import AuditEvent, User
+from medcard.models import AuditEvent, Message, User
 from reservations import notifications, schedules, services
 from reservations.models import Booking, ClinicType, Doctor, Refund, Session, WeeklyTemplate
 from reservations.payments.sandbox import gateway as sandbox
@@ -131,6 +131,12 @@ def test_an_administrator_changes_a_timetable_and_refunds_a_booking_by_hand(
     [message] = notifications.sandbox_messages(kind="refunded", channel="sms")
     assert "50.00元已原路退回" in message.text
     assert AuditEvent.objects.get(action="refund_manual").actor == administrator
+    # ... and it is in the patient's own message list, as sent.
+    patient_view = Client()
+    patient_view.force_login(booking.account)
+    inbox = patient_view.get("/accounts/messages/").content.decode()
+    assert "退款成功" in inbox and "50.00元已原路退回" in inbox
+    assert Message.objects.filter(account=booking.account, kind="refunded").count() == 1
 
     # The day's dashboard, one link away.
     page.goto(live_server.url + "/admin/")

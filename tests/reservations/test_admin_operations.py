@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hospital.celery import app as celery_app
-from medcard.models import AuditEvent, User
+from medcard.models import AuditEvent, Message, User
 from reservations import notifications, schedules, services
 from reservations.models import (
     Booking,
@@ -253,6 +253,8 @@ def test_a_manual_refund_goes_through_the_gateway_and_tells_the_patient(
     assert (sandbox.order_get(payment.order_no) or {}).get("refunded_fen") == 5000
     [message] = notifications.sandbox_messages(kind="refunded", channel="sms")
     assert "50.00元已原路退回" in message.text
+    [kept] = Message.objects.filter(account=booking.account, kind="refunded")  # the patient's message list
+    assert kept.text == message.text and kept.booking_id == booking.pk
     event = AuditEvent.objects.get(action=AuditEvent.Action.REFUND_MANUAL)
     assert (event.actor, event.patient, event.reason) == (root, booking.patient, "医生临时停诊，患者投诉")
     assert event.changes["payment"] == ["paid", "refunded"] and event.changes["booking"] == [
