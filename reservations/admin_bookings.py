@@ -98,8 +98,17 @@ class RefundReasonForm(forms.Form):
 class ManualRefundMixin(admin.ModelAdmin[Any]):
     """The "Refund by hand" action: asks for a reason on a confirmation page, then refunds each payment."""
 
+    # How this admin's rows reach their payments: "booking__in" for bookings, "pk__in" for payments.
+    refund_rows_lookup = "pk__in"
+
     def payments_of(self, queryset: QuerySet[Any]) -> list[Payment]:
-        raise NotImplementedError
+        """The chosen rows' payments that can be refunded: paid, or with a refund the gateway failed."""
+        return list(
+            Payment.objects.select_related("booking__patient")
+            .filter(**{self.refund_rows_lookup: queryset})
+            .filter(Q(status=Payment.Status.PAID) | Q(refund__status=Refund.Status.FAILED))
+            .order_by("pk")
+        )
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("reservations.change_payment"))
@@ -253,13 +262,7 @@ class BookingAdmin(SessionShown, _MaskedPatient, PatientSearchMixin, ManualRefun
     def account_masked(self, booking: Booking) -> str:
         return booking.account.masked_mobile or str(booking.account)
 
-    def payments_of(self, queryset: QuerySet[Booking]) -> list[Payment]:
-        return list(
-            Payment.objects.select_related("booking__patient")
-            .filter(booking__in=queryset)
-            .filter(Q(status=Payment.Status.PAID) | Q(refund__status=Refund.Status.FAILED))
-            .order_by("pk")
-        )
+    refund_rows_lookup = "booking__in"
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -299,13 +302,6 @@ class PaymentAdmin(BookingShown, PatientSearchMixin, ManualRefundMixin, ReadOnly
     def refund_status(self, payment: Payment) -> str:
         refund = Refund.objects.filter(payment=payment).first()
         return refund.get_status_display() if refund else "—"
-
-    def payments_of(self, queryset: QuerySet[Payment]) -> list[Payment]:
-        return list(
-            queryset.filter(Q(status=Payment.Status.PAID) | Q(refund__status=Refund.Status.FAILED)).order_by(
-                "pk"
-            )
-        )
 
 
 @admin.register(Refund)
