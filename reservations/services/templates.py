@@ -78,15 +78,17 @@ def template_sessions_regenerate(
         removable = [pk for pk in future if pk not in kept]
         Slot.objects.filter(session_id__in=removable).delete()
         Session.objects.filter(pk__in=removable).delete()
-        quotas = 0
+        changed = []
         for slot in Slot.objects.select_for_update().filter(
             session_id__in=kept, session__status=Session.Status.OPEN
         ):
             capacity = max(template.quota_per_slice + slot.extra, slot.taken)
             desk = max(template.desk_quota_per_slice, slot.desk_taken)
             if (capacity, desk) != (slot.capacity, slot.desk_capacity):
-                Slot.objects.filter(pk=slot.pk).update(capacity=capacity, desk_capacity=desk)
-                quotas += 1
+                slot.capacity, slot.desk_capacity = capacity, desk
+                changed.append(slot)
+        Slot.objects.bulk_update(changed, ["capacity", "desk_capacity"])  # one statement, rows locked above
+        quotas = len(changed)
         created = 0
         if template.active:
             day = first
