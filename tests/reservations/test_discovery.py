@@ -360,6 +360,17 @@ def test_a_bad_date_names_the_field(client: Client, neurology: Department, value
 
 
 @URLS
+def test_a_blank_availability_date_is_refused_with_its_message(client: Client, neurology: Department) -> None:
+    response = client.get(
+        "/api/v1/departments/neurology/availability/", {"date": ""}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "date": ["Give a date as YYYY-MM-DD, or leave it out for today."]
+    }
+
+
+@URLS
 def test_the_availability_of_an_unknown_department_is_404(client: Client, db: None) -> None:
     response = client.get("/api/v1/departments/nowhere/availability/")
     assert response.status_code == 404
