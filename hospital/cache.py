@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.sessions.backends import cached_db
 from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -59,8 +59,36 @@ class _Breaker:
 breaker = _Breaker()
 
 
+class _ReusedClients(RedisCacheClient):
+    """Django's Redis cache client, keeping one ``redis.Redis`` per connection pool.
+
+    Django builds a new ``redis.Redis`` for every cache call, and redis-py fills a table of some 170 response
+    callbacks in each: about 0.2 ms of CPU per call, three calls on a signed-in hold. A ``redis.Redis`` is
+    safe to share (each command borrows a connection from the pool), so one per pool is built and kept.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        django_client: Any = self  # Django's private attributes, which its type stubs do not declare
+        index = django_client._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            pools = django_client._pools
+            if index not in pools:
+                pools[index] = django_client._pool_class.from_url(
+                    django_client._servers[index], **django_client._pool_options
+                )
+            client = self._clients.setdefault(index, django_client._client(connection_pool=pools[index]))
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     """Django's Redis cache; while Redis is unreachable reads miss, writes are skipped, ``add`` is granted."""
+
+    _class = _ReusedClients
 
     def _try(self, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
         if not breaker.closed():
