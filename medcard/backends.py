@@ -8,8 +8,12 @@ from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from core.clientip import client_ip
+from core.prepared import Prepared
 from medcard import services
 from medcard.models import User
+
+# The signed-in account, read on every signed-in request: compiled once per process (core/prepared.py).
+_account_by_id = Prepared(lambda user_id: User._default_manager.filter(pk=user_id)[:1])
 
 
 class LockoutBackend(ModelBackend):
@@ -46,3 +50,12 @@ class LockoutBackend(ModelBackend):
             return user
         services.login_failed(identifier=identifier, source=source)
         return None
+
+    def get_user(self, user_id: Any) -> User | None:
+        """The session's account, as Django's own backend finds it (None once it is deactivated)."""
+        try:
+            found = _account_by_id(user_id)
+        except (TypeError, ValueError):
+            return None  # a session naming no valid id is signed out, like a missing account
+        user = found[0] if found else None
+        return user if user is not None and self.user_can_authenticate(user) else None

@@ -14,6 +14,7 @@ from django.db.models import Case, QuerySet, When
 from django.http import Http404
 from django.utils import timezone
 
+from core.prepared import Prepared
 from medcard import roles
 from medcard.models import AuditEvent, Card, Message, Patient, PatientLink, User
 
@@ -95,22 +96,35 @@ def audit_alerts_recent(*, days: int = 7) -> QuerySet[AuditEvent]:
     )
 
 
+def _verified_patients(*, lock: bool) -> Prepared:
+    def build(patient_id: int, account_id: int) -> QuerySet[Patient]:
+        patients = Patient.objects.all()
+        if lock:
+            of = ("self",) if connection.features.has_select_for_update_of else ()
+            patients = patients.select_for_update(of=of)
+        return patients.filter(
+            pk=patient_id,
+            links__account_id=account_id,
+            verification=Patient.Verification.MATCH,
+            cards__status=Card.Status.ACTIVE,
+        ).order_by("pk")[:1]
+
+    return Prepared(build)
+
+
+# Read (and locked) by every hold of a flash crowd: compiled once per process (core/prepared.py).
+_verified_patient = _verified_patients(lock=False)
+_verified_patient_locked = _verified_patients(lock=True)
+
+
 def verified_patient_for_account(*, account: User, patient_id: int, lock: bool = False) -> Patient | None:
     """One of the account's patients whose identity matched and who holds an active card, in one query; None
     when there is no such patient (call ``patient_for_account`` to tell 'not yours' from 'not verified').
     With ``lock`` the patient's row (only) is locked until the end of the caller's transaction."""
     if not account.is_authenticated or account.kind != User.Kind.PATIENT:
         return None
-    patients = Patient.objects.all()
-    if lock:
-        of = ("self",) if connection.features.has_select_for_update_of else ()
-        patients = patients.select_for_update(of=of)
-    return patients.filter(
-        pk=patient_id,
-        links__account=account,
-        verification=Patient.Verification.MATCH,
-        cards__status=Card.Status.ACTIVE,
-    ).first()
+    found = (_verified_patient_locked if lock else _verified_patient)(patient_id, account.pk)
+    return found[0] if found else None
 
 
 # --- My messages -------------------------------------------------------------------------------------------
