@@ -56,20 +56,47 @@ def insert_taking_capacity(booking: Booking) -> bool:
     return True
 
 
+# The combined statement's SQL by database alias: it depends only on the model, so it is put together once
+# per process (Django's insert compiler costs about 0.3 ms a hold); the values are computed on each call.
+_combined_sql: dict[str, str | None] = {}
+
+
+def _insert_fields() -> list[Any]:
+    meta = Booking._meta
+    return [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+
+
 def _combined_statement(booking: Booking) -> tuple[str, tuple[Any, ...]] | None:
     """The one statement for PostgreSQL, or None when Django's insert has an unexpected shape (then the two
     statements are used)."""
+    fields = _insert_fields()
+    if connection.alias not in _combined_sql:
+        _combined_sql[connection.alias] = _combined_sql_for(fields)
+    sql = _combined_sql[connection.alias]
+    if sql is None:
+        return None
+    # The values as Django's insert compiler prepares them for plain fields: each field's pre_save (auto_now
+    # and the like) and its database preparation. A field with its own placeholder would not match the
+    # plain "%s" shape the SQL was checked for.
+    params = tuple(
+        field.get_db_prep_save(field.pre_save(booking, True), connection=connection) for field in fields
+    )
+    return sql, (booking.slot_id, *params)
+
+
+def _combined_sql_for(fields: list[Any]) -> str | None:
+    """Django's own insert SQL for the model, put after the conditional update; None for another shape."""
     meta = Booking._meta
-    fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
     query = InsertQuery(Booking)
-    query.insert_values(fields, [booking])
+    query.insert_values(fields, [Booking()])
     compiler = query.get_compiler(connection=connection)
     compiler.returning_fields = [meta.pk]
-    [(insert_sql, insert_params)] = compiler.as_sql()
+    [(insert_sql, _)] = compiler.as_sql()
     shape = _INSERT_SHAPE.match(insert_sql)
     if shape is None or Slot._meta.db_table != "reservations_slot":
         return None
     into, values, returning = shape.groups()
+    if values != ", ".join(["%s"] * len(fields)) or any(hasattr(f, "get_placeholder") for f in fields):
+        return None
     # Only Django's own SQL for the model and fixed text are put together here; every value is a parameter.
-    sql = " ".join((_TAKE_ONE, into, "SELECT", values, "FROM took", returning))
-    return sql, (booking.slot_id, *insert_params)
+    return " ".join((_TAKE_ONE, into, "SELECT", values, "FROM took", returning))

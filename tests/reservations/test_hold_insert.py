@@ -55,3 +55,23 @@ def test_a_refused_insert_gives_the_number_back(patient: User) -> None:
         insert_taking_capacity(_unsaved(patient, slot))
     assert Slot.objects.get(pk=slot.pk).taken == 1
     assert Booking.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_combined_insert_stores_what_create_would(patient: User, outsider: User) -> None:
+    slot = factories.clinic_session(capacity=5).slots.get()
+    combined = _unsaved(patient, slot)
+    with transaction.atomic():
+        assert insert_taking_capacity(combined)
+    created = _unsaved(outsider, slot)
+    created.hold_expires_at = combined.hold_expires_at
+    created.save(force_insert=True)
+    skip = {"id", "patient", "account", "created_at", "updated_at"}
+    for field in Booking._meta.concrete_fields:
+        if field.name in skip:
+            continue
+        assert getattr(Booking.objects.get(pk=combined.pk), field.attname) == getattr(
+            Booking.objects.get(pk=created.pk), field.attname
+        ), field.name
+    stored = Booking.objects.get(pk=combined.pk)
+    assert stored.created_at == combined.created_at and stored.updated_at == combined.updated_at
