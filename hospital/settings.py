@@ -176,6 +176,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with the per-request health check only after the connection sat idle (a SELECT 1
+    # round trip less on every busy request; core/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "core.postgresql"
 # Behind PgBouncer in transaction mode (docs/deploy.md) a connection may change server between transactions:
 # no server-side cursors (they live past a transaction). The server's TimeZone must be UTC, so Django never
 # sets it per session.
