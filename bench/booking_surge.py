@@ -455,8 +455,16 @@ def pay_all(
 def start_app(
     env: dict[str, str], *, bind: str, workers: int, threads: int, log: Any, worker_name: str
 ) -> list[subprocess.Popen[bytes]]:
-    """gunicorn (gthread) and one Celery worker, each in its own process group."""
+    """gunicorn (gthread), the sandbox gateway's own gunicorn and one Celery worker, each in its own process
+    group. The gateway is served apart, as a real one is another host: a web tier calling itself for every
+    payment can use up its own threads (with 2 threads a process, payments then time out)."""
     python = sys.executable
+    gateway_bind = urllib.parse.urlsplit(env["PAYMENT_SANDBOX_URL"]).netloc
+    gateway = subprocess.Popen(
+        [python, "-m", "gunicorn", "hospital.wsgi", "--bind", gateway_bind,
+         "--workers", "2", "--threads", "8", "--worker-class", "gthread", "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log,
+    )  # fmt: skip
     server = subprocess.Popen(
         [python, "-m", "gunicorn", "hospital.wsgi", "--bind", bind, "--workers", str(workers),
          "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
@@ -468,7 +476,7 @@ def start_app(
          "--hostname", f"{worker_name}@%h", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log,
     )  # fmt: skip
-    return [server, worker]
+    return [server, gateway, worker]
 
 
 def stop_app(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -574,6 +582,7 @@ def production_environment(**extra: str) -> tuple[dict[str, str], str]:
     base = f"http://127.0.0.1:{free_port()}"
     env.update(
         PUBLIC_BASE_URL=base,
+        PAYMENT_SANDBOX_URL=f"http://127.0.0.1:{free_port()}/sandbox-gateway",
         PAYMENT_SANDBOX="true",
         ALLOW_SANDBOX_BACKENDS="true",
         LOG_LEVEL="WARNING",
@@ -643,6 +652,7 @@ def main() -> int:
             )
             try:
                 wait_up(base)
+                wait_up(env["PAYMENT_SANDBOX_URL"].rsplit("/", 1)[0])  # the gateway's own host
                 result = run_surge(base, dsn, args.clients, phones, plan["slots"][phase])
                 results["shield on" if shield else "shield off"] = result
                 if phase == 0:

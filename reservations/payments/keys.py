@@ -120,8 +120,9 @@ def _sandbox_material(key_dir: str) -> dict[str, str]:
     return material
 
 
-def _sandbox_base() -> str:
-    return f"{settings.PUBLIC_BASE_URL}/sandbox-gateway"
+def sandbox_base() -> str:
+    """Where the sandbox gateway is reached (``PAYMENT_SANDBOX_URL``, else this site's own)."""
+    return str(settings.PAYMENT_SANDBOX_URL or f"{settings.PUBLIC_BASE_URL}/sandbox-gateway")
 
 
 @cache
@@ -200,7 +201,7 @@ def _configured_alipay(
 def wechatpay_config() -> WechatPayConfig:
     """The WeChat Pay credentials in force: sandbox test keys, or ``settings.WECHATPAY``."""
     if settings.PAYMENT_SANDBOX:
-        return _sandbox_wechatpay(str(settings.PAYMENT_SANDBOX_KEY_DIR), _sandbox_base())
+        return _sandbox_wechatpay(str(settings.PAYMENT_SANDBOX_KEY_DIR), sandbox_base())
     c = settings.WECHATPAY
     return _configured_wechatpay(
         c["mchid"],
@@ -217,7 +218,7 @@ def wechatpay_config() -> WechatPayConfig:
 def alipay_config() -> AlipayConfig:
     """The Alipay credentials in force: sandbox test keys, or ``settings.ALIPAY``."""
     if settings.PAYMENT_SANDBOX:
-        return _sandbox_alipay(str(settings.PAYMENT_SANDBOX_KEY_DIR), _sandbox_base())
+        return _sandbox_alipay(str(settings.PAYMENT_SANDBOX_KEY_DIR), sandbox_base())
     c = settings.ALIPAY
     return _configured_alipay(
         c["app_id"], c["app_private_key_pem"], c["alipay_public_key_pem"], c["seller_id"], c["gateway_url"]

@@ -26,6 +26,7 @@ from django.core import signing
 from django.core.cache import cache
 
 from core.errors import AppError
+from reservations.payments import keys
 from reservations.payments.base import GatewayError, Transport, urllib_transport
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _refused(reason: str) -> AppError:
 
 
 def _sandbox_base() -> str:
-    return f"{settings.PUBLIC_BASE_URL}/sandbox-gateway/wechat"
+    return f"{keys.sandbox_base()}/wechat"
 
 
 def authorize_url(*, appid: str, redirect_uri: str, state: str) -> str:
