@@ -502,6 +502,37 @@ def wait_up(base: str, timeout_s: float = 90) -> None:
     raise RuntimeError(f"{base} did not answer in {timeout_s:.0f} s")
 
 
+def _group_cpu_s(groups: set[int]) -> float:
+    """CPU seconds used so far by every process in these process groups (from /proc)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups:  # pgrp
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_settled(processes: list[subprocess.Popen[bytes]], timeout_s: float = 90) -> None:
+    """Wait until the app's processes have finished starting: the first worker answers long before the last
+    one has imported the app, and a surge fired meanwhile would share the two cores with their start-up."""
+    groups = {proc.pid for proc in processes}  # each was started in its own session: pgid == pid
+    deadline = time.monotonic() + timeout_s
+    before = _group_cpu_s(groups)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _group_cpu_s(groups)
+        if now - before < 0.05:  # under 10 % of one core for half a second: idle
+            return
+        before = now
+    raise RuntimeError(f"the app's processes were still busy starting after {timeout_s:.0f} s")
+
+
 def warm(base: str, clients: int, phones: list[tuple[Phone, int]]) -> None:
     """Warm every web worker's connections and imports (not counted): empty holds, answered 400."""
     _fire(clients, phones[:clients], lambda job: job[0].post_json("/api/v1/bookings/holds/", {}))
@@ -605,7 +636,8 @@ def main() -> int:
     )
     # The request pool as docs/deploy.md sets it up: processes rather than threads. A hold keeps its slice's
     # row locked from its update to its commit; a thread that waits for its process's GIL in between keeps
-    # every other hold of that slice waiting (4 x 8 measured 15-19 % of the raw ceiling, 8 x 2 20-23 %).
+    # every other hold of that slice waiting. On 2026-12-07 (--capacity 2000, 2 cores) 8 x 2 measured 14-24 %
+    # of the raw ceiling over 14 runs (median 19 %), 4 x 8 measured 14-20 % over 8 runs (median 17 %).
     parser.add_argument("--workers", type=int, default=8, help="gunicorn worker processes (gthread)")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument(
@@ -653,6 +685,7 @@ def main() -> int:
             try:
                 wait_up(base)
                 wait_up(env["PAYMENT_SANDBOX_URL"].rsplit("/", 1)[0])  # the gateway's own host
+                wait_settled(processes)
                 result = run_surge(base, dsn, args.clients, phones, plan["slots"][phase])
                 results["shield on" if shield else "shield off"] = result
                 if phase == 0:

@@ -23,7 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._local import percentile  # noqa: E402
-from bench.booking_surge import _fire_requests, load, production_environment, start_app, stop_app, wait_up  # noqa: E402
+from bench.booking_surge import (  # noqa: E402
+    _fire_requests,
+    load,
+    production_environment,
+    start_app,
+    stop_app,
+    wait_settled,
+    wait_up,
+)
 
 PICK = """
 import json
@@ -89,6 +97,7 @@ def main() -> int:
             )
             try:
                 wait_up(base)
+                wait_settled(processes)
                 for page, paths in pages.items():
                     requests = [("GET", paths[n % len(paths)], b"", headers) for n in range(args.requests)]
                     asyncio.run(_fire_requests(base, args.clients, requests[: args.clients * 2]))  # warm
