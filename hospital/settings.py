@@ -415,9 +415,9 @@ if PAYMENT_SANDBOX:
     # PAYMENT_SANDBOX never loads its code, and hospital/urls.py mounts its URLs under the same switch.
     INSTALLED_APPS.append("reservations.payments.sandbox")
 PAYMENT_SANDBOX_KEY_DIR = VAR_DIR / "sandbox-keys"
-# Where the sandbox gateway is reached: empty for this site's own /sandbox-gateway (following PUBLIC_BASE_URL);
-# another host of the same code when one plays the gateway apart (the surge benchmark does, as a real gateway
-# is never the web tier calling itself).
+# Where the sandbox gateway is reached: empty for this site's own /sandbox-gateway (following
+# PUBLIC_BASE_URL); another host of the same code when one plays the gateway apart (the surge benchmark does,
+# as a real gateway is never the web tier calling itself).
 PAYMENT_SANDBOX_URL = env_str("PAYMENT_SANDBOX_URL", default="").rstrip("/")
 # The outpatient front desk's telephone, shown where something cannot be done online (a paid same-day
 # appointment cannot be cancelled online). The default is a placeholder: set the hospital's real number.
