@@ -72,10 +72,9 @@ class _Compiled:
 
 
 class Prepared:
-    """``build(*params)`` returns the queryset; calling the instance with the same parameters runs it.
-
-    >>> slot_with_session = Prepared(lambda pk: Slot.objects.select_related("session").filter(pk=pk)[:1])
-    >>> slot_with_session(5)  # a list, as list(queryset) would be
+    """``build(*params)`` returns the queryset; calling the instance with the same parameters runs it and
+    returns a list, as ``list(queryset)`` would. For example
+    ``Prepared(lambda pk: Slot.objects.select_related("session").filter(pk=pk)[:1])(5)``.
     """
 
     def __init__(self, build: Callable[..., QuerySet[Any, Any]]) -> None:
