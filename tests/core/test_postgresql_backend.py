@@ -30,6 +30,14 @@ def _kill_server_side() -> None:
     other.close()
 
 
+def _dropped_between_requests() -> None:
+    """A request used the connection; before the next one the server dropped it."""
+    _postgresql_only()
+    _one()
+    _new_request()
+    _kill_server_side()
+
+
 def _one() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -63,10 +71,7 @@ def test_a_connection_in_use_moments_ago_is_not_checked_again(checked: list[int]
 
 @pytest.mark.django_db(transaction=True)
 def test_an_idle_connection_the_server_dropped_is_replaced_before_the_query(checked: list[int]) -> None:
-    _postgresql_only()
-    _one()
-    _new_request()
-    _kill_server_side()
+    _dropped_between_requests()
     wrapper = connections["default"]
     assert isinstance(wrapper, base.DatabaseWrapper)
     wrapper._used_at -= base.IDLE_BEFORE_CHECK_S + 1  # it sat idle
@@ -76,10 +81,7 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_the_query(chec
 
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_dropped_while_busy_fails_one_request_then_is_replaced(checked: list[int]) -> None:
-    _postgresql_only()
-    _one()
-    _new_request()
-    _kill_server_side()
+    _dropped_between_requests()
     with pytest.raises(DatabaseError):
         _one()
     _new_request()  # Django drops a connection that raised an unrecoverable error
