@@ -53,9 +53,6 @@ class LockoutBackend(ModelBackend):
 
     def get_user(self, user_id: Any) -> User | None:
         """The session's account, as Django's own backend finds it (None once it is deactivated)."""
-        try:
-            found = _account_by_id(user_id)
-        except (TypeError, ValueError):
-            return None  # a session naming no valid id is signed out, like a missing account
+        found = _account_by_id(user_id)  # Django has already turned the session's value into a key
         user = found[0] if found else None
         return user if user is not None and self.user_can_authenticate(user) else None

@@ -86,3 +86,16 @@ def test_unsupported_parameters_and_querysets_are_refused() -> None:
         Prepared(lambda when: Booking.objects.filter(created_at__gte=when))(timezone.now())
     with pytest.raises(ValueError):
         Prepared(lambda pk: Booking.objects.filter(pk=pk).values("id"))(1)
+
+
+@pytest.mark.django_db
+def test_a_session_of_a_missing_or_deactivated_account_is_signed_out(client, patient: User) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(patient)
+    assert client.get("/api/v1/me/").status_code == 200
+    User.objects.filter(pk=patient.pk).update(is_active=False)
+    assert client.get("/api/v1/me/").status_code in (401, 403)
+    client.force_login(factories.patient_account(name="赵六"))
+    session = client.session
+    session["_auth_user_id"] = "999999999"  # an account that no longer exists
+    session.save()
+    assert client.get("/api/v1/me/").status_code in (401, 403)
