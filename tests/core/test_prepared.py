@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -89,7 +90,7 @@ def test_unsupported_parameters_and_querysets_are_refused() -> None:
 
 
 @pytest.mark.django_db
-def test_a_session_of_a_missing_or_deactivated_account_is_signed_out(client, patient: User) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_of_a_missing_or_deactivated_account_is_signed_out(client: Client, patient: User) -> None:
     client.force_login(patient)
     assert client.get("/api/v1/me/").status_code == 200
     User.objects.filter(pk=patient.pk).update(is_active=False)
