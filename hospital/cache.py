@@ -88,7 +88,9 @@ class _ReusedClients(RedisCacheClient):
 class ResilientRedisCache(RedisCache):
     """Django's Redis cache; while Redis is unreachable reads miss, writes are skipped, ``add`` is granted."""
 
-    _class = _ReusedClients
+    def __init__(self, server: Any, params: Any) -> None:
+        super().__init__(server, params)
+        self._class = _ReusedClients  # Django sets its own client class on the instance
 
     def _try(self, default: Any, call: Any, *args: Any, **kwargs: Any) -> Any:
         if not breaker.closed():
