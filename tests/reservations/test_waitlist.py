@@ -16,15 +16,17 @@ def _pid(account: User) -> int:
     return factories.verified_patient_of(account).pk
 
 
+# Two days ahead: the waitlist closes 12 hours before a session, so one tomorrow at 09:00 would be closed
+# every evening from 21:00 (Shanghai) and these tests would fail then.
 def _full_session(holder: User, *, capacity: int = 1, fee: str = "50.00"):  # type: ignore[no-untyped-def]
-    session = factories.clinic_session(capacity=capacity, fee=fee)
+    session = factories.clinic_session(capacity=capacity, fee=fee, days_ahead=2)
     services.hold_create(account=holder, patient_id=_pid(holder), slot_id=session.slots.get().pk)
     return session
 
 
 @pytest.mark.django_db
 def test_only_a_full_session_has_a_waitlist(patient: User) -> None:
-    session = factories.clinic_session(capacity=2)
+    session = factories.clinic_session(capacity=2, days_ahead=2)
     with pytest.raises(AppError) as refused:
         services.waitlist_join(account=patient, patient_id=_pid(patient), session_id=session.pk)
     assert refused.value.code == "not_full"

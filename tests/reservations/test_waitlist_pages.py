@@ -20,7 +20,7 @@ def _client(account: User) -> Client:
 
 
 def _full_session(holder: User):  # type: ignore[no-untyped-def]
-    session = factories.clinic_session(capacity=1, slices=2)
+    session = factories.clinic_session(capacity=1, slices=2, days_ahead=2)  # the waitlist is open all day
     del holder
     for slot in session.slots.all():
         other = factories.patient_account(name="占号人")
@@ -42,7 +42,7 @@ def test_a_full_session_offers_the_waitlist_on_the_session_and_every_slice(patie
 
 
 def test_a_session_with_a_number_left_does_not_offer_the_waitlist(patient: User) -> None:
-    session = factories.clinic_session(capacity=1, slices=2)
+    session = factories.clinic_session(capacity=1, slices=2, days_ahead=2)  # the waitlist is open all day
     page = Client().get(_session_url(session)).content.decode()
     assert f"/booking/sessions/{session.pk}/waitlist/" not in page
 

@@ -43,10 +43,15 @@ pytestmark = pytest.mark.usefixtures("eager_tasks")
 
 
 def screened_session(
-    *, mode: str = "live", fee: str = "50.00", capacity: int = 2, exam: str = "ct_contrast"
+    *,
+    mode: str = "live",
+    fee: str = "50.00",
+    capacity: int = 2,
+    exam: str = "ct_contrast",
+    days_ahead: int = 1,
 ) -> Session:
-    """An open session tomorrow whose clinic type is the screened exam ``exam`` in ``mode``."""
-    session = factories.clinic_session(capacity=capacity, fee=fee)
+    """An open session ``days_ahead`` days ahead, its clinic type the screened exam ``exam`` in ``mode``."""
+    session = factories.clinic_session(capacity=capacity, fee=fee, days_ahead=days_ahead)
     clinic_type = session.clinic_type
     clinic_type.screening_exam = exam
     clinic_type.save(update_fields=["screening_exam"])
@@ -463,7 +468,7 @@ def test_the_case_api_shows_the_status_and_hides_it_from_outsiders(
 def test_a_waitlist_offer_of_a_screened_number_is_held_for_screening(
     patient: User, outsider: User, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
-    session = screened_session(capacity=1)
+    session = screened_session(capacity=1, days_ahead=2)  # the waitlist closes at 21:00 before tomorrow
     first = hold(outsider, session, NO)
     reservations.waitlist_join(account=patient, patient_id=factories.verified_patient_of(patient).pk,
                                session_id=session.pk)  # fmt: skip
