@@ -113,9 +113,11 @@ def test_rooms_calling_at_the_same_instant_never_get_the_same_patient() -> None:
     doctor = factories.staff(role=roles.DOCTOR)
     accounts = [factories.patient_account(mobile=str(13700000000 + n), name=f"叫号{n}") for n in range(8)]
     for account in accounts:
-        booking = services.hold_create(
-            account=account, patient_id=factories.verified_patient_of(account).pk, slot_id=slot.pk
-        )
+        # Booked two hours before the 22:00 session: at the real time of day it may have closed already.
+        with time_machine.travel(slot.starts_at - timedelta(hours=2), tick=False):
+            booking = services.hold_create(
+                account=account, patient_id=factories.verified_patient_of(account).pk, slot_id=slot.pk
+            )
         with time_machine.travel(slot.starts_at - timedelta(minutes=10), tick=False):
             services.booking_check_in(staff=desk, booking_id=booking.pk)
     rooms = [f"{n}诊室" for n in range(12)]  # more rooms than patients: four find the queue empty
