@@ -63,7 +63,7 @@ class _Compiled:
     places: tuple[tuple[int, int], ...]  # (position in params, index of the caller's argument)
     kinds: tuple[type, ...]
     for_update: bool
-    compiler: Any  # read only after compiling: its converters and column description
+    converters: tuple[tuple[int, tuple[Any, Any]], ...]  # (column, (converter functions, expression))
     models: bool  # model instances (else values_list tuples)
     model: Any  # the model class (None for values_list rows)
     init_list: tuple[str, ...]
@@ -104,12 +104,13 @@ class Prepared:
             rows = cursor.fetchall()
         if not rows:
             return []
-        compiler = compiled.compiler
+        if compiled.converters:
+            rows = _converted(rows, compiled.converters, connection)
         if not compiled.models:
-            return [tuple(row) for row in compiler.results_iter(results=[rows])]
+            return [tuple(row) for row in rows]
         start, end = compiled.model_slice
         objects = []
-        for row in compiler.results_iter(results=[rows]):
+        for row in rows:
             obj = compiled.model.from_db(using, compiled.init_list, row[start:end])
             for populator in compiled.populators:
                 populator.populate(row, obj)
@@ -132,6 +133,11 @@ class Prepared:
                 raise ValueError("Prepared queries yield model instances or values_list tuples")
             compiler = queryset.query.get_compiler(using=using)
             sql, fixed = compiler.as_sql()  # also describes the selected columns (select, klass_info)
+            # The columns' converters, as the compiler's results_iter finds them on every run.
+            columns = [column[0] for column in compiler.select[0 : compiler.col_count]]
+            if compiler.has_composite_fields(columns):
+                raise ValueError("Prepared queries do not support composite primary keys")
+            converters = tuple(compiler.get_converters(columns).items())
             ops = connections[using].ops
             wanted = [_adapt(value, kind, ops) for value, kind in zip(stand_ins, kinds, strict=True)]
             places = tuple(
@@ -157,7 +163,7 @@ class Prepared:
                 places=places,
                 kinds=kinds,
                 for_update=bool(queryset.query.select_for_update),
-                compiler=compiler,
+                converters=converters,
                 models=models,
                 model=model,
                 init_list=init_list,
@@ -166,3 +172,19 @@ class Prepared:
             )
             self._compiled[using] = compiled
             return compiled
+
+
+def _converted(
+    rows: list[Any], converters: Sequence[tuple[int, tuple[Any, Any]]], connection: Any
+) -> list[Any]:
+    """The rows with each column's database converters applied, as the compiler applies them."""
+    converted = []
+    for row in rows:
+        values = list(row)
+        for position, (functions, expression) in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            values[position] = value
+        converted.append(values)
+    return converted
