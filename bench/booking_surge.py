@@ -453,7 +453,14 @@ def pay_all(
 
 
 def start_app(
-    env: dict[str, str], *, bind: str, workers: int, threads: int, log: Any, worker_name: str
+    env: dict[str, str],
+    *,
+    bind: str,
+    workers: int,
+    threads: int,
+    log: Any,
+    worker_name: str,
+    worker_class: str = "gthread",
 ) -> list[subprocess.Popen[bytes]]:
     """gunicorn (gthread), the sandbox gateway's own gunicorn and one Celery worker, each in its own process
     group. The gateway is served apart, as a real one is another host: a web tier calling itself for every
@@ -467,7 +474,7 @@ def start_app(
     )  # fmt: skip
     server = subprocess.Popen(
         [python, "-m", "gunicorn", "hospital.wsgi", "--bind", bind, "--workers", str(workers),
-         "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
+         "--threads", str(threads), "--worker-class", worker_class, "--log-level", "warning",
          "--backlog", "4096"],
         cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log,
     )  # fmt: skip
@@ -641,6 +648,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8, help="gunicorn worker processes (gthread)")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument(
+        "--worker-class", default="gthread", help="gunicorn worker class (sync: one request at a time)"
+    )
+    parser.add_argument(
         "--pay", type=int, default=200, help="pay for at most this many of the granted holds (end to end)"
     )
     args = parser.parse_args()
@@ -679,6 +689,7 @@ def main() -> int:
                 bind=f"127.0.0.1:{port}",
                 workers=args.workers,
                 threads=args.threads,
+                worker_class=args.worker_class,
                 log=log,
                 worker_name=f"surge-{port}-{phase}",
             )
