@@ -27,8 +27,13 @@ def _as(user: User) -> Client:
 def _booked(account: User, *, days_ahead: int = 0, department: str = "neurology") -> Booking:
     session = factories.clinic_session(fee="0.00", days_ahead=days_ahead, hour=22, department_code=department)
     Session.objects.filter(pk=session.pk).update(room="7诊室")
+    slot = session.slots.get()
+    # Booked two hours before the 22:00 session: at the real time of day its booking may have closed.
     return services.hold_create(
-        account=account, patient_id=factories.verified_patient_of(account).pk, slot_id=session.slots.get().pk
+        account=account,
+        patient_id=factories.verified_patient_of(account).pk,
+        slot_id=slot.pk,
+        now=slot.starts_at - timedelta(hours=2),
     )
 
 
