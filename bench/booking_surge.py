@@ -718,7 +718,8 @@ def main() -> int:
     )
     print(
         f"surge: {len(phones)} holds fired by {args.clients} concurrent clients at one slice of "
-        f"{args.capacity} (gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, Redis)"
+        f"{args.capacity} (gunicorn {args.worker_class}, {args.workers} workers x {args.threads} threads, "
+        "PostgreSQL, Redis)"
     )
     print(
         f"  raw SQL ceiling (psycopg2, same transaction, {args.clients} threads, connections opened before "
