@@ -55,7 +55,7 @@ def reference_row(model: type[_M], pk: int) -> _M | None:
                 _rows.clear()
             _rows[(model, pk)] = found
     _, using, names, values = found
-    return model.from_db(using, names, values)  # type: ignore[return-value]
+    return model.from_db(using, names, values)
 
 
 def attach_reference_rows(session: Session) -> None:
