@@ -525,6 +525,51 @@ def _group_cpu_s(groups: set[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _database_cpu_s(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL server processes serving ``database`` (from /proc)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                title = cmdline.read().decode(errors="replace")
+            if not title.startswith("postgres:") or f" {database} " not in title:
+                continue
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (not idle, not waiting for I/O), over all cores."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds spent during a surge: by the web server's processes, by PostgreSQL's processes serving the
+    benchmark's database, and by the whole machine (client, Redis and the rest included)."""
+
+    web: float
+    database: float
+    machine: float
+
+
+def cpu_during(work: Any, *, web_group: int, database: str) -> tuple[Any, CpuUse]:
+    """``work()``'s result and the CPU it cost. The connections PostgreSQL serves stay open throughout (the
+    web workers' are opened by the warm-up), so their processes are counted from start to end."""
+    before = (_group_cpu_s({web_group}), _database_cpu_s(database), _machine_busy_s())
+    result = work()
+    after = (_group_cpu_s({web_group}), _database_cpu_s(database), _machine_busy_s())
+    return result, CpuUse(*(end - start for start, end in zip(before, after, strict=True)))
+
+
 def wait_settled(processes: list[subprocess.Popen[bytes]], timeout_s: float = 90) -> None:
     """Wait until the app's processes have finished starting: the first worker answers long before the last
     one has imported the app, and a surge fired meanwhile would share the two cores with their start-up."""
@@ -553,6 +598,7 @@ class SurgeResult:
     capacity: int
     rows: int
     granted: list[tuple[Phone, int]] = field(default_factory=list)
+    cpu: CpuUse | None = None
 
     @property
     def oversold(self) -> int:
@@ -567,13 +613,16 @@ class SurgeResult:
 
 
 def run_surge(
-    base: str, dsn: str, clients: int, phones: list[tuple[Phone, int]], slot_id: int
+    base: str, dsn: str, clients: int, phones: list[tuple[Phone, int]], slot_id: int, *, web_group: int
 ) -> SurgeResult:
     warm(base, clients, phones)
-    answers, wall = surge(base, clients, phones, slot_id)
+    database = dict(part.split("=", 1) for part in dsn.split())["dbname"]
+    (answers, wall), cpu = cpu_during(
+        lambda: surge(base, clients, phones, slot_id), web_group=web_group, database=database
+    )
     taken, capacity, rows = slot_state(dsn, slot_id)
     granted = [(phones[i][0], body["id"]) for i, (status, body, _, _) in enumerate(answers) if status == 201]
-    return SurgeResult(answers, wall, taken, capacity, rows, granted)
+    return SurgeResult(answers, wall, taken, capacity, rows, granted, cpu)
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -607,6 +656,12 @@ def report_surge(label: str, result: SurgeResult, raw: RawCeiling, attempts: int
     print(f"    latency all p50 {_ms(result.latencies(), 0.5)}, p99 {_ms(result.latencies(), 0.99)}; "
           f"granted p50 {_ms(granted, 0.5)}, p99 {_ms(granted, 0.99)}; "
           f"refused p50 {_ms(refused, 0.5)}, p99 {_ms(refused, 0.99)}")  # fmt: skip
+    if result.cpu is not None:
+        cpu = result.cpu
+        busy = cpu.machine / result.wall / (os.cpu_count() or 1)
+        web, database, machine = (1000 * s / attempts for s in (cpu.web, cpu.database, cpu.machine))
+        print(f"    CPU per attempt: web server {web:.1f} ms, PostgreSQL {database:.1f} ms, whole machine "
+              f"{machine:.1f} ms ({busy:.0%} of its cores busy)")  # fmt: skip
     return ratio
 
 
@@ -697,7 +752,9 @@ def main() -> int:
                 wait_up(base)
                 wait_up(env["PAYMENT_SANDBOX_URL"].rsplit("/", 1)[0])  # the gateway's own host
                 wait_settled(processes)
-                result = run_surge(base, dsn, args.clients, phones, plan["slots"][phase])
+                result = run_surge(
+                    base, dsn, args.clients, phones, plan["slots"][phase], web_group=processes[0].pid
+                )
                 results["shield on" if shield else "shield off"] = result
                 if phase == 0:
                     pay_start = time.perf_counter()
