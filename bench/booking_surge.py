@@ -696,14 +696,13 @@ def main() -> int:
     parser.add_argument(
         "--clients", type=int, default=64, help="concurrent HTTP clients (and raw SQL threads)"
     )
-    # The request pool as docs/deploy.md sets it up: processes rather than threads. A hold keeps its slice's
-    # row locked from its update to its commit; a thread that waits for its process's GIL in between keeps
-    # every other hold of that slice waiting. On 2026-12-07 (--capacity 2000, 2 cores) 8 x 2 measured 14-24 %
-    # of the raw ceiling over 14 runs (median 19 %), 4 x 8 measured 14-20 % over 8 runs (median 17 %).
-    parser.add_argument("--workers", type=int, default=8, help="gunicorn worker processes (gthread)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+    # The request pool as docs/deploy.md sets it up: sync workers, 4 per core, one request each. A hold keeps
+    # its slice's row locked from its update to its commit; a thread that waits for its process's GIL in
+    # between keeps every other hold of that slice waiting. Figures for both kinds are in docs/deploy.md.
+    parser.add_argument("--workers", type=int, default=8, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
     parser.add_argument(
-        "--worker-class", default="gthread", help="gunicorn worker class (sync: one request at a time)"
+        "--worker-class", default="sync", help="gunicorn worker class (gthread: threads in each process)"
     )
     parser.add_argument(
         "--pay", type=int, default=200, help="pay for at most this many of the granted holds (end to end)"
