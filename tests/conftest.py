@@ -62,6 +62,19 @@ def _private_cache(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def before_late_sessions() -> Iterator[None]:
+    """Run the test at 20:00 local time today (the clock ticks on from there): tests that book today's 22:00
+    or 23:00 sessions at the desk or online would otherwise fail late in the evening, once booking has closed
+    or the slice has begun."""
+    import time_machine
+    from django.utils import timezone
+
+    evening = timezone.localtime().replace(hour=20, minute=0, second=0, microsecond=0)
+    with time_machine.travel(evening, tick=True):
+        yield
+
+
+@pytest.fixture
 def patient(db: None) -> User:
     """A patient account holder (the 'owner' of patient-owned rows)."""
     return factories.patient_account(name="王小明")

@@ -215,6 +215,7 @@ def test_stopping_a_session_cancels_every_booking_and_refunds_paid_ones(
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("before_late_sessions")  # books today's 23:00 session
 def test_check_in_gives_queue_numbers_in_order(patient: User, outsider: User, desk: User) -> None:
     slot = factories.clinic_session(fee="0.00", capacity=3, days_ahead=0, hour=23).slots.get()
     first, second = _hold(patient, slot), _hold(outsider, slot)

@@ -18,6 +18,9 @@ from reservations import services
 from reservations.models import Booking, Payment, Session
 from tests import factories
 
+# The desk works on today's 23:00 session: run at 20:00 local time, before it starts, whatever the hour.
+pytestmark = pytest.mark.usefixtures("before_late_sessions")
+
 
 def _as(user: User) -> Client:
     client = Client()

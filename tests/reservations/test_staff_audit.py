@@ -40,6 +40,7 @@ def test_extra_numbers_record_the_capacity_before_and_after(desk: User) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("before_late_sessions")  # books today's 23:00 session
 def test_desk_payment_and_check_in_are_recorded_for_the_patient(patient: User, desk: User) -> None:
     session = factories.clinic_session(fee="50.00", days_ahead=0, hour=23)
     booking = _hold(patient, session.slots.get().pk)

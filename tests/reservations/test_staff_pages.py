@@ -19,6 +19,7 @@ def _as(user: User) -> Client:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("before_late_sessions")  # books today's 23:00 session
 def test_the_desk_sees_the_day_and_checks_a_patient_in(patient: User, desk: User) -> None:
     session = factories.clinic_session(fee="0.00", days_ahead=0, hour=23)
     booking = services.hold_create(

@@ -23,6 +23,9 @@ from reservations.payments.sandbox import gateway as sandbox
 from tests import factories
 from tests.reservations.payment_transport import client_transport
 
+# The desk works on today's 23:00 session: run at 20:00 local time, before it starts, whatever the hour.
+pytestmark = pytest.mark.usefixtures("before_late_sessions")
+
 
 def _as(user: User) -> Client:
     client = Client()
