@@ -63,3 +63,5 @@ def test_a_holds_answer_built_from_rows_in_hand_is_the_bookings_own(patient: Use
     ).json()
     shown = client.get(f"/api/v1/bookings/{held['id']}/").json()
     assert held == shown and held["status"] == "held" and held["patient_id"] == patient_id
+    # The department and doctor come from the process's reference rows, not from the slice's read.
+    assert (held["department"], held["doctor"]) == ("神经内科", "王医生")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from medcard.models import User
 from reservations import reference
 from reservations.models import ClinicType, Department, Doctor
 from tests import factories
@@ -64,17 +62,3 @@ def test_a_row_changed_elsewhere_is_seen_within_the_window(clock: _Clock) -> Non
 
 def test_a_missing_row_is_none(clock: _Clock) -> None:
     assert reference.reference_row(Department, 987_654_321) is None
-
-
-def test_a_hold_shows_the_sessions_department_and_doctor(patient: User, clock: _Clock) -> None:
-    session = factories.clinic_session(capacity=5)
-    patient_id = factories.verified_patient_of(patient).pk
-    client = Client()
-    client.force_login(patient)
-    held = client.post(
-        "/api/v1/bookings/holds/",
-        {"patient_id": patient_id, "slot_id": session.slots.get().pk},
-        content_type="application/json",
-    )
-    assert held.status_code == 201
-    assert (held.json()["department"], held.json()["doctor"]) == ("神经内科", "王医生")
