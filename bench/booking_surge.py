@@ -509,8 +509,8 @@ def wait_up(base: str, timeout_s: float = 90) -> None:
     raise RuntimeError(f"{base} did not answer in {timeout_s:.0f} s")
 
 
-def _group_cpu_s(groups: set[int]) -> float:
-    """CPU seconds used so far by every process in these process groups (from /proc)."""
+def _cpu_s(counted: Any) -> float:
+    """CPU seconds used so far by the processes for which ``counted(pid, stat fields)`` is true (/proc)."""
     ticks = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -518,30 +518,27 @@ def _group_cpu_s(groups: set[int]) -> float:
         try:
             with open(f"/proc/{entry}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
+            if counted(entry, fields):
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
         except OSError:
             continue
-        if int(fields[2]) in groups:  # pgrp
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _group_cpu_s(groups: set[int]) -> float:
+    """CPU seconds used so far by every process in these process groups."""
+    return _cpu_s(lambda _, fields: int(fields[2]) in groups)  # pgrp
 
 
 def _database_cpu_s(database: str) -> float:
-    """CPU seconds used so far by the PostgreSQL server processes serving ``database`` (from /proc)."""
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                title = cmdline.read().decode(errors="replace")
-            if not title.startswith("postgres:") or f" {database} " not in title:
-                continue
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """CPU seconds used so far by the PostgreSQL server processes serving ``database``."""
+
+    def serves(pid: str, _: list[str]) -> bool:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            title = cmdline.read().decode(errors="replace")
+        return title.startswith("postgres:") and f" {database} " in title
+
+    return _cpu_s(serves)
 
 
 def _machine_busy_s() -> float:
