@@ -59,6 +59,7 @@ def _session_starting_soon() -> tuple[Session, Slot]:
     return session, slot
 
 
+@pytest.mark.usefixtures("before_late_sessions")  # a session 20 minutes ahead must start today
 def test_desk_check_in_and_a_console_call_reach_the_board_and_the_phone_within_two_seconds(  # type: ignore[no-untyped-def]
     live_server, browser: Browser, settings
 ) -> None:
