@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import segno
 from django.conf import settings
 from django.contrib import messages
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -130,8 +131,19 @@ def queue_priority(request: HttpRequest, entry_id: int) -> HttpResponse:
 STREAM_SECONDS = 300  # then the browser's EventSource reconnects by itself
 
 
+def _release_database(frames: Iterator[str]) -> Iterator[str]:
+    """A stream lives for minutes and mostly waits: give the database connection back after each frame's
+    reads, so that a room full of phones does not hold a connection each (the next read opens a new one)."""
+    for frame in frames:
+        if not connection.in_atomic_block:
+            connection.close()
+        yield frame
+
+
 def _stream(frames: Iterator[str]) -> HttpResponse:
-    response = StreamingHttpResponse(frames, content_type="text/event-stream; charset=utf-8")
+    response = StreamingHttpResponse(
+        _release_database(frames), content_type="text/event-stream; charset=utf-8"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response  # type: ignore[return-value]  # a streaming response is served like any other

@@ -252,3 +252,19 @@ def test_the_console_is_for_doctors_only(patient: User, desk: User, pharmacist: 
         assert client.post(f"/booking/console/sessions/{session.pk}/call/", {"room": "1"}).status_code == 404
     entry.refresh_from_db()
     assert entry.state == "waiting" and not QueueEvent.objects.filter(action="call").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_stream_gives_its_database_connection_back_while_it_waits() -> None:
+    """Each phone following its place keeps a stream open for minutes: it holds no connection meanwhile."""
+    from django.db import connection
+
+    booking = _book(_session(), name="等候")
+    client = _as(booking.account)
+    stream = client.get(f"/booking/appointments/{booking.pk}/queue/stream/")
+    assert stream.status_code == 200
+    frames = iter(stream.streaming_content)
+    first = next(frames).decode()
+    assert first.startswith("event: place")
+    assert connection.connection is None  # closed until the next change needs a read
+    stream.close()
