@@ -349,7 +349,7 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M} {self.get_action_display()}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Append-only: an existing row is never rewritten.

@@ -19,18 +19,10 @@ from django.utils.translation import gettext_lazy as _
 
 from medcard.admin_audit import AuditedAdmin
 from medcard.models import User
-from reservations.models import BookingRule, QueueRule, Session, Slot, WeeklyTemplate
+from reservations.models import WEEKDAY_LABELS, BookingRule, QueueRule, Session, Slot, WeeklyTemplate
 from reservations.services.templates import Regenerated, template_sessions_regenerate
 
-WEEKDAYS = [
-    (0, _("Monday")),
-    (1, _("Tuesday")),
-    (2, _("Wednesday")),
-    (3, _("Thursday")),
-    (4, _("Friday")),
-    (5, _("Saturday")),
-    (6, _("Sunday")),
-]
+WEEKDAYS = list(enumerate(WEEKDAY_LABELS))
 
 
 def _staff(request: HttpRequest) -> User | None:

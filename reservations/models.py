@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -171,10 +171,22 @@ class BookingRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"rules for {self.department or 'the hospital'}"
+        return gettext("Booking rules of %(where)s") % {"where": self.department or gettext("the hospital")}
 
     def payment_window(self) -> timedelta:
         return timedelta(minutes=self.payment_window_minutes)
+
+
+# Weekday numbers as Python counts them (0 is Monday), named in the reader's language.
+WEEKDAY_LABELS = (
+    _("Monday"),
+    _("Tuesday"),
+    _("Wednesday"),
+    _("Thursday"),
+    _("Friday"),
+    _("Saturday"),
+    _("Sunday"),
+)
 
 
 class HalfDay(models.TextChoices):
@@ -223,7 +235,8 @@ class WeeklyTemplate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.doctor or self.room or self.department} weekday {self.weekday} {self.half_day}"
+        who = self.doctor or self.room or self.department
+        return f"{who} {WEEKDAY_LABELS[self.weekday]} {self.get_half_day_display()}"
 
 
 class Session(models.Model):
@@ -283,7 +296,7 @@ class Session(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.doctor or self.room} {self.date} {self.half_day}"
+        return f"{self.doctor or self.room} {self.date} {self.get_half_day_display()}"
 
 
 class Slot(models.Model):
@@ -425,7 +438,10 @@ class Booking(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"booking {self.pk} ({self.status})"
+        return gettext("Booking %(number)s (%(status)s)") % {
+            "number": self.pk,
+            "status": self.get_status_display(),
+        }
 
     @property
     def cancel_reason_display(self) -> str:
@@ -488,7 +504,10 @@ class WaitlistEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"waitlist {self.pk} ({self.status})"
+        return gettext("Waitlist %(number)s (%(status)s)") % {
+            "number": self.pk,
+            "status": self.get_status_display(),
+        }
 
 
 class DeskMethod(models.TextChoices):
@@ -639,7 +658,7 @@ class ReconciliationReport(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.bill_date}: {self.status}"
+        return f"{self.get_channel_display()} {self.bill_date}: {self.get_status_display()}"
 
 
 class IdempotencyRecord(models.Model):
@@ -733,7 +752,7 @@ class QueueRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"queue rules for {self.department or 'the hospital'}"
+        return gettext("Queue rules of %(where)s") % {"where": self.department or gettext("the hospital")}
 
 
 class SessionQueue(models.Model):
@@ -870,4 +889,4 @@ class NoShowWaiver(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"no-show {self.booking_id} waived"
+        return gettext("No-show of booking %(number)s waived") % {"number": self.booking_id}

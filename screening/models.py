@@ -146,7 +146,7 @@ class ScreeningExamSetting(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.exam_code} ({self.mode})"
+        return f"{self.exam_code} ({self.get_mode_display()})"
 
 
 class AppendOnly:
@@ -494,4 +494,4 @@ class ScreeningModelVersion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.task} {self.version} ({self.status})"
+        return f"{self.task} {self.version} ({self.get_status_display()})"

@@ -204,6 +204,30 @@ def test_every_admin_page_is_labelled_in_chinese(chinese_admin: Client) -> None:
     assert problems == []
 
 
+@pytest.mark.usefixtures("admin_data")
+def test_the_rows_the_chinese_admin_names_are_named_in_chinese(chinese_admin: Client) -> None:
+    """A row's name (page titles, breadcrumbs, "was changed" messages, delete confirmations) is made of
+    words for these models, not of codes: in Chinese it reads in Chinese (the identifiers in it stay)."""
+    from reservations.models import Session, Slot
+
+    named = (BookingRule, QueueRule, WeeklyTemplate, Session, Slot, Booking, WaitlistEntry, NoShowWaiver,
+             ReconciliationReport, ScreeningExamSetting, AuditEvent)  # fmt: skip
+    identifiers = re.compile(r"ct_contrast|\d{4}-\d{2}-\d{2}|\d{2}:\d{2}")
+    problems = []
+    with translation.override("zh-hans"):
+        for model in named:
+            for row in model._default_manager.all():
+                name = identifiers.sub("", str(row))
+                if not CJK.search(name) or untranslated(name):
+                    problems.append(f"{model.__name__}: {row}")
+        booking = Booking.objects.filter(status="booked").get()
+        expected = f"预约 {booking.pk}（{Booking.Status.BOOKED.label}）"
+        assert str(booking) == expected
+    assert problems == []
+    page = chinese_admin.get(reverse("admin:reservations_booking_change", args=[booking.pk])).content.decode()
+    assert expected in page and f"booking {booking.pk}" not in page
+
+
 def test_every_model_and_field_of_every_app_has_a_chinese_name(db: None) -> None:
     problems = []
     with translation.override("zh-hans"):
