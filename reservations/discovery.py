@@ -33,7 +33,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin
 
+from core.prepared import Prepared
 from reservations.models import Booking, BookingRule, ClinicType, Department, Doctor, Session, Slot
+from reservations.reference import attach_reference_rows
 from reservations.schedules import (
     HOSPITAL_TZ,
     booking_rule_for,
@@ -125,6 +127,39 @@ def department_search(*, query: str) -> QuerySet[Department]:
 _T = TypeVar("_T")
 _slot_departments: dict[int, int] = {}  # slot id -> department id: fixed for a slot's life, read once
 _SLOT_DEPARTMENTS_MAX = 100_000
+
+
+# --- The rows a browsing page starts from -------------------------------------------------------------------
+# Read by every reload of the availability pages and API before 07:00: compiled once per process
+# (core/prepared.py), and the session alone, its department, clinic type and doctor coming from this process's
+# reference rows (reservations/reference.py) as a hold's do. The session's own row is read every time, so a
+# stopped session shows as stopped at once.
+_department_by_code = Prepared(lambda code: Department.objects.filter(code=code).order_by()[:1])
+_session_by_key = Prepared(lambda session_id: Session.objects.filter(pk=session_id).order_by()[:1])
+_KEY_MAX = 2**63 - 1  # BigAutoField: a larger number in a URL names no row (and SQLite could not take it)
+
+
+def department_for_code(*, code: str) -> Department | None:
+    found = _department_by_code(code)
+    return found[0] if found else None
+
+
+def session_with_reference(*, session_id: int, department_code: str | None = None) -> Session | None:
+    """The session with its department, clinic type and doctor in place, as ``select_related`` would give
+    them; None when there is no such session (or it is another department's, when ``department_code``)."""
+    if not 0 < session_id <= _KEY_MAX:
+        return None
+    found = _session_by_key(session_id)
+    if not found:
+        return None
+    session: Session = found[0]
+    try:
+        attach_reference_rows(session)
+    except Session.DoesNotExist:
+        return None
+    if department_code is not None and session.department.code != department_code:
+        return None
+    return session
 
 
 def _version_key(department_id: int) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -168,7 +168,9 @@ class DepartmentAvailabilityApi(APIView):
     def get(self, request: Request, code: str) -> Response:
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        department = get_object_or_404(Department, code=code)
+        department = discovery.department_for_code(code=code)
+        if department is None:
+            raise Http404
         now = timezone.now()
         on = query.validated_data.get("date") or local_today(now=now)
         rule_days = booking_rule_for(department=department).release_days_ahead
@@ -220,9 +222,9 @@ class SessionSlotsApi(APIView):
 
     @extend_schema(responses=OutputSerializer, summary="A session's time slices with numbers left")
     def get(self, request: Request, session_id: int) -> Response:
-        session = get_object_or_404(
-            Session.objects.select_related("department", "doctor", "clinic_type"), pk=session_id
-        )
+        session = discovery.session_with_reference(session_id=session_id)
+        if session is None:
+            raise Http404
         slots = discovery.session_slots(session=session, now=timezone.now())
         return Response(self.OutputSerializer({"session": session, "slots": slots}).data)
 

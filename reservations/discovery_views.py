@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from core.clock import local_today
 from reservations import discovery
-from reservations.models import Department, Session
 from reservations.schedules import booking_rule_for, session_is_released, session_release_at
 
 
@@ -35,7 +34,9 @@ def _chosen_date(raw: str, dates: list[tuple[date, int]], today: date) -> date:
 @require_GET
 def department_detail(request: HttpRequest, code: str) -> HttpResponse:
     """One department: the released dates with the numbers left, and the doctors on the chosen date."""
-    department = get_object_or_404(Department, code=code)
+    department = discovery.department_for_code(code=code)
+    if department is None:
+        raise Http404
     now = timezone.now()
     days = booking_rule_for(department=department).release_days_ahead + 1
     dates = discovery.available_dates(department=department, now=now, days=days)
@@ -53,11 +54,9 @@ def department_detail(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 def session_detail(request: HttpRequest, code: str, session_id: int) -> HttpResponse:
     """One session's slices with the numbers left; each bookable slice has a form that holds it."""
-    session = get_object_or_404(
-        Session.objects.select_related("department", "doctor", "clinic_type"),
-        pk=session_id,
-        department__code=code,
-    )
+    session = discovery.session_with_reference(session_id=session_id, department_code=code)
+    if session is None:
+        raise Http404
     now = timezone.now()
     slots = discovery.session_slots(session=session, now=now)
     context = {

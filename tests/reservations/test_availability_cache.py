@@ -91,3 +91,33 @@ def test_cached_counts_follow_extra_numbers_and_a_stopped_session(patient: User)
     client = Client()
     url = f"/api/v1/departments/{session.department.code}/availability/?date={session.date.isoformat()}"
     assert client.get(url).json()["sessions"] == []
+
+
+def test_a_reload_of_a_sessions_slices_reads_the_session_alone() -> None:
+    """The session's department, clinic type and doctor come from the process's reference rows: a reload
+    costs one single-table read (the slices and the rule are cached), and answers exactly as before."""
+    session = factories.clinic_session(capacity=3, days_ahead=2, slices=2)
+    client = Client()
+    url = f"/api/v1/sessions/{session.pk}/slots/"
+    first = client.get(url).json()
+    with CaptureQueriesContext(connection) as again:
+        assert client.get(url).json() == first
+    statements = [q["sql"] for q in again.captured_queries]
+    assert len(statements) == 1 and '"reservations_session"' in statements[0], statements
+    assert not [sql for sql in statements if "JOIN" in sql]
+    assert first["session"]["department"]["code"] == session.department.code
+    assert first["session"]["doctor"]["name"] == session.doctor.name
+    assert len(first["slots"]) == 2
+
+
+def test_a_session_is_found_under_its_own_department_and_by_a_real_key_only() -> None:
+    session = factories.clinic_session(capacity=3, days_ahead=2)
+    factories.clinic_session(capacity=3, days_ahead=2, department_code="cardiology")
+    client = Client()
+    code = session.department.code
+    assert client.get(f"/booking/departments/{code}/sessions/{session.pk}/").status_code == 200
+    assert client.get(f"/booking/departments/cardiology/sessions/{session.pk}/").status_code == 404
+    assert client.get(f"/booking/departments/{code}/sessions/{2**64}/").status_code == 404
+    assert client.get(f"/api/v1/sessions/{2**64}/slots/").status_code == 404
+    assert client.get("/api/v1/departments/no-such/availability/").status_code == 404
+    assert client.get("/booking/departments/no-such/").status_code == 404
