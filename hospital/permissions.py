@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
 from medcard import roles
@@ -30,6 +29,9 @@ ADMINISTRATOR_DELETES: dict[str, tuple[str, ...]] = {
 
 def administrator_permissions_sync(*, using: str = "default") -> int:
     """Give the administrator group the permissions above; returns how many it has from them."""
+    # Here, not at the top: this module is imported while the apps load, before auth's models can be.
+    from django.contrib.auth.models import Group, Permission
+
     group, _ = Group.objects.using(using).get_or_create(name=roles.ADMINISTRATOR)
     wanted = Q(pk__in=[])
     for app_label, actions in ADMINISTRATOR_GRANTS.items():
