@@ -1,7 +1,7 @@
 """Morning slot release: 2,000 verified patients try to hold one of 200 numbers at the same moment.
 
 Run: ``.venv/bin/python -m hospital.devserver exec -- .venv/bin/python bench/booking_surge.py`` (``make
-bench`` runs it with the others; ``--workers N`` to try another pool size, 2 per core by default). It needs
+bench`` runs it with the others; ``--workers N`` to try another pool size, cores + 1 by default). It needs
 PostgreSQL and Redis on 127.0.0.1 (``DATABASE_URL`` / ``REDIS_URL``, or the local servers, database
 ``hospital_bench``). It seeds the patients (kept between runs), releases a fresh session with one slice of 200
 numbers, starts gunicorn and a Celery worker, and lets ``--clients`` concurrent clients fire every patient's
@@ -694,12 +694,12 @@ def main() -> int:
     parser.add_argument(
         "--clients", type=int, default=64, help="concurrent HTTP clients (and raw SQL threads)"
     )
-    # The request pool as docs/deploy.md sets it up: sync workers, 2 per core, one request each. A hold keeps
-    # its slice's row locked from its update to its commit; a thread that waits for its process's GIL in
-    # between, or a process the kernel has put aside for another, keeps every other hold of that slice
-    # waiting. Figures for each set-up are in docs/deploy.md.
+    # The request pool as docs/deploy.md sets it up: sync workers, one more than the cores, one request each.
+    # A hold keeps its slice's row locked from its update to its commit; a thread that waits for its
+    # process's GIL in between, or a process the kernel has put aside for another, keeps every other hold of
+    # that slice waiting. Figures for each size are in docs/deploy.md.
     parser.add_argument(
-        "--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn worker processes"
+        "--workers", type=int, default=(os.cpu_count() or 1) + 1, help="gunicorn worker processes"
     )
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
     parser.add_argument(
