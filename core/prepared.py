@@ -10,7 +10,9 @@ ways and compares.
 
 Only what the hot path needs is supported: parameters that are integers, strings or dates, querysets that
 yield model instances (with ``select_related``) or ``values_list`` tuples, and ``select_for_update`` (still
-refused outside a transaction).
+refused outside a transaction). Integer parameters are keys: one beyond the 64-bit range (a number typed into
+a URL or a request body) finds no row, as the ORM's own lookup does, instead of reaching the database (SQLite
+cannot even take it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from django.db.transaction import TransactionManagementError
 
 Param = int | str | date
 
+_KEY_RANGE = range(-(2**63), 2**63)  # a 64-bit integer column's values
 _STAND_IN_BASE = -7_303_000_000_001  # far from any key; each parameter gets its own value
 _STAND_IN_DAY = date(1111, 11, 11)
 
@@ -98,7 +101,10 @@ class Prepared:
         values = list(compiled.params)
         ops = connection.ops
         for position, index in compiled.places:
-            values[position] = _adapt(params[index], compiled.kinds[index], ops)
+            value = _adapt(params[index], compiled.kinds[index], ops)
+            if compiled.kinds[index] is int and value not in _KEY_RANGE:
+                return []  # no row has such a key
+            values[position] = value
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, values)
             rows = cursor.fetchall()

@@ -129,6 +129,11 @@ _slot_departments: dict[int, int] = {}  # slot id -> department id: fixed for a 
 _SLOT_DEPARTMENTS_MAX = 100_000
 
 
+def forget_slot_departments() -> None:
+    """Drop this process's slot-to-department map (tests: SQLite gives a new slot a deleted one's key)."""
+    _slot_departments.clear()
+
+
 # --- The rows a browsing page starts from -------------------------------------------------------------------
 # Read by every reload of the availability pages and API before 07:00: compiled once per process
 # (core/prepared.py), and the session alone, its department, clinic type and doctor coming from this process's
@@ -136,7 +141,6 @@ _SLOT_DEPARTMENTS_MAX = 100_000
 # stopped session shows as stopped at once.
 _department_by_code = Prepared(lambda code: Department.objects.filter(code=code).order_by()[:1])
 _session_by_key = Prepared(lambda session_id: Session.objects.filter(pk=session_id).order_by()[:1])
-_KEY_MAX = 2**63 - 1  # BigAutoField: a larger number in a URL names no row (and SQLite could not take it)
 
 
 def department_for_code(*, code: str) -> Department | None:
@@ -147,8 +151,6 @@ def department_for_code(*, code: str) -> Department | None:
 def session_with_reference(*, session_id: int, department_code: str | None = None) -> Session | None:
     """The session with its department, clinic type and doctor in place, as ``select_related`` would give
     them; None when there is no such session (or it is another department's, when ``department_code``)."""
-    if not 0 < session_id <= _KEY_MAX:
-        return None
     found = _session_by_key(session_id)
     if not found:
         return None

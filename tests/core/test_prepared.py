@@ -40,6 +40,9 @@ def test_it_finds_what_the_queryset_finds_for_each_new_parameter() -> None:
             assert found.session.doctor.name_zh == expected.session.doctor.name_zh
         assert not queries.captured_queries
     assert prepared(-1) == []
+    # A key beyond the 64-bit range finds nothing, as the queryset's lookup does (SQLite could not take it).
+    for beyond in (2**63, -(2**63) - 1, 2**64):
+        assert prepared(beyond) == [] == list(prepared.queryset(beyond))
 
 
 @pytest.mark.django_db
