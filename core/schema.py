@@ -86,3 +86,13 @@ class ClockTimeField(serializers.TimeField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("format", "%H:%M")
         super().__init__(**kwargs)
+
+
+class KeyField(serializers.IntegerField):
+    """The id of a row, as a request names it: a positive 64-bit integer. A larger number names no row and is
+    refused with the field's name, before any lookup (SQLite could not take it in a foreign-key lookup)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(**kwargs)

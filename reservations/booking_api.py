@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from core.api import error_body
 from core.errors import AppError
+from core.schema import KeyField
 from medcard import roles
 from medcard.api import IsPatientAccount
 from medcard.models import User
@@ -123,8 +124,8 @@ class HoldApi(APIView):
         class Meta:
             ref_name = "HoldRequest"
 
-        patient_id = serializers.IntegerField()
-        slot_id = serializers.IntegerField()
+        patient_id = KeyField()
+        slot_id = KeyField()
         answers = serializers.DictField(
             child=serializers.BooleanField(),
             required=False,
@@ -273,7 +274,7 @@ class RescheduleApi(APIView):
         class Meta:
             ref_name = "RescheduleRequest"
 
-        slot_id = serializers.IntegerField()
+        slot_id = KeyField()
 
     @extend_schema(request=InputSerializer, responses={201: BookingOut}, parameters=[IDEMPOTENCY_HEADER],
                    summary="Move the number to another time of the same fee, in one step")  # fmt: skip
@@ -304,7 +305,7 @@ class WaitlistApi(APIView):
         class Meta:
             ref_name = "WaitlistRequest"
 
-        patient_id = serializers.IntegerField()
+        patient_id = KeyField()
 
     class OutputSerializer(serializers.Serializer):
         class Meta:

@@ -11,6 +11,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client
 
+from medcard.models import User
+from tests import factories
+
 DEEP = b'{"slot_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 
@@ -69,6 +72,23 @@ def test_a_bad_hold_body_gets_the_json_error_not_a_server_error(raw: bytes) -> N
     status, headers, body = _wsgi_post("/api/v1/bookings/holds/", raw)
     assert status[:3] in {"400", "403"}, status  # 403: the body was fine JSON, the request is anonymous
     _json_error(headers, body)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["slot_id", "patient_id"])
+def test_a_key_beyond_64_bits_is_refused_by_name_and_changes_nothing(patient: User, key: str) -> None:
+    """A signed-in patient's hold naming a number no key can be: the API's validation error naming the field
+    (not a server error, on SQLite either), and no booking."""
+    from reservations.models import Booking
+
+    slot = factories.clinic_session(capacity=3).slots.get()
+    values = {"slot_id": slot.pk, "patient_id": factories.verified_patient_of(patient).pk, key: 2**64}
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(patient)
+    response = client.post("/api/v1/bookings/holds/", values, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert key in _json_error(response.headers, response.content)["fields"]
+    assert not Booking.objects.exists()
 
 
 @pytest.mark.django_db
