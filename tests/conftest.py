@@ -49,12 +49,13 @@ def _private_cache(settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     from django.core.cache import cache
 
-    from reservations import reference, schedules, shield
+    from reservations import discovery, reference, schedules, shield
 
     cache.clear()
     shield.forget_local_hints()  # the shield's per-process memory of "full" hints is a cache too
     schedules.forget_local_rules()  # and so is the per-process memory of booking rules
     reference.forget_reference_rows()  # and of departments, clinic types and doctors (SQLite reuses keys)
+    discovery.forget_slot_departments()  # and of each slice's department (the same)
     yield
     from django.utils import translation
 
