@@ -99,7 +99,7 @@ def test_desk_check_in_and_a_console_call_reach_the_board_and_the_phone_within_t
     desk_page.get_by_role("button", name="签到").click()
     expect(desk_page.get_by_test_id("ticket-number")).to_have_text("3")
     expect(desk_page.get_by_test_id("ticket-ahead")).to_contain_text("2")
-    phone.wait_for_function("document.body.dataset.placeUpdated", timeout=5000)
+    phone.wait_for_function("() => document.body.dataset.placeUpdated", timeout=5000)
     check_in_to_phone = time.monotonic() - started
     expect(phone.get_by_test_id("place-soon")).to_be_visible()
     expect(phone.get_by_test_id("place-status")).to_contain_text("2")
@@ -108,9 +108,9 @@ def test_desk_check_in_and_a_console_call_reach_the_board_and_the_phone_within_t
     phone.evaluate("delete document.body.dataset.placeUpdated")
     started = time.monotonic()
     console.get_by_test_id("call-next").click()
-    board.wait_for_function("document.body.dataset.lastCall", timeout=5000)
+    board.wait_for_function("() => document.body.dataset.lastCall", timeout=5000)
     call_to_board = time.monotonic() - started
-    phone.wait_for_function("document.body.dataset.placeUpdated", timeout=5000)
+    phone.wait_for_function("() => document.body.dataset.placeUpdated", timeout=5000)
     call_to_phone = time.monotonic() - started
     expect(board.get_by_test_id("rooms")).to_contain_text("1号")
     expect(board.get_by_test_id("rooms")).to_contain_text("钱*")

@@ -156,7 +156,7 @@ def test_a_patient_answers_uploads_sees_the_decision_and_confirms_the_values(  #
     staff_page.goto(f"{live_server.url}/screening/staff/cases/{case.pk}/")
     image = staff_page.get_by_test_id("page").locator("img")
     expect(image).to_be_visible()
-    staff_page.wait_for_function("document.querySelector('[data-testid=page] img').naturalWidth > 0")
+    staff_page.wait_for_function("() => document.querySelector('[data-testid=page] img').naturalWidth > 0")
     box = staff_page.locator('[data-testid=box][data-field="analyte:creatinine"]')
     expect(box).to_be_visible()
     inside = staff_page.evaluate(

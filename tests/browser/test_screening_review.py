@@ -116,7 +116,7 @@ def _pages_loaded(page: Page) -> None:
     for image in page.locator("[data-testid=page] img").all():
         image.scroll_into_view_if_needed()
     page.wait_for_function(
-        "[...document.querySelectorAll('[data-testid=page] img')]"
+        "() => [...document.querySelectorAll('[data-testid=page] img')]"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
     page.evaluate("window.scrollTo(0, 0)")
